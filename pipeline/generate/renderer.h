@@ -1,0 +1,69 @@
+#pragma once
+// The engine's front door for everything above it (CLI, worker): text in, frames out through a FrameSink.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pipeline/frames/frame_sink.h"
+
+namespace reel {
+
+struct RenderRequest {
+  std::string prompt;
+  std::string negative_prompt;
+  int width = 0;        // 0: the model's default
+  int height = 0;       // 0: the model's default
+  int frames = 0;       // pixel frames; 1 = an image; 0: the model's default
+  double fps = 0;       // 0: the model's default
+  int steps = 0;        // 0: the model's default
+  double cfg_scale = -1;  // < 0: the model's default
+  uint64_t seed = 0;
+  std::string sampler;  // "euler" | "dpm++2m"; empty: the model's default
+};
+
+struct RenderProgress {
+  int step = 0;          // denoising steps done in the current block
+  int total_steps = 0;   // per block
+  int block = 0;         // blocks finished
+  int total_blocks = 0;
+  double elapsed_s = 0;
+  double eta_s = 0;      // estimated seconds left
+};
+
+struct ModelInfo {
+  std::string name;
+  std::string dir;
+  int64_t parameter_bytes = 0;
+  int default_width = 0, default_height = 0, default_frames = 0, max_frames = 0;
+  double default_fps = 0;
+  int spatial_factor = 0;   // width/height must be multiples of this
+  int temporal_factor = 0;  // frames must be 1 + k * temporal_factor
+};
+
+struct RendererOptions {
+  int threads = 0;  // 0: all cores
+};
+
+class Renderer {
+ public:
+  virtual ~Renderer() = default;
+  virtual const ModelInfo& info() const = 0;
+  // Fills defaults, validates (clear INVALID_ARGUMENT messages), renders, writes every finished block to
+  // `sink` (Open ... Write* ... the caller closes it). Returns CANCELLED if *cancel became true; progress
+  // is called at least once per denoising step.
+  virtual absl::Status Render(const RenderRequest& request, FrameSink& sink,
+                              const std::function<void(const RenderProgress&)>& progress,
+                              const std::atomic<bool>* cancel) = 0;
+  // The request with every default filled in and checked, without rendering.
+  virtual absl::StatusOr<RenderRequest> Resolve(const RenderRequest& request) const = 0;
+};
+
+// Loads config + weights from a model directory (e.g. models/reel-tiny) once.
+absl::StatusOr<std::unique_ptr<Renderer>> LoadRenderer(const std::string& model_dir,
+                                                       const RendererOptions& options);
+
+}  // namespace reel

@@ -1,0 +1,453 @@
+#include "pipeline/tensor/ops.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/cast.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/linear_attention.h"
+#include "kernels/cpu/norm.h"
+#include "kernels/cpu/rope.h"
+#include "kernels/cpu/softmax.h"
+#include "pipeline/tensor/status_macros.h"
+
+namespace reel::ops {
+namespace cpu = kernels::cpu;
+namespace {
+
+// Every op runs on f32 CPU tensors today; CUDA tensors are rejected with a clear message rather than
+// silently copied (DefaultDevice() keeps generation on the CPU until the CUDA op set is complete).
+absl::Status CheckF32Cpu(const Tensor& t, const char* op, const char* arg) {
+  if (!t.device().is_cpu()) {
+    return absl::UnimplementedError(absl::StrCat(op, ": ", arg, " is on ", DeviceName(t.device()),
+                                                 "; this op has no CUDA path yet"));
+  }
+  if (t.dtype() != DType::kF32) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": ", arg, " is ", DTypeName(t.dtype()),
+                                                   ", expected f32 (Cast first)"));
+  }
+  return absl::OkStatus();
+}
+
+// f32, CPU and row-major, copying only when the input is a strided view.
+absl::StatusOr<Tensor> Dense(const Tensor& t, const char* op, const char* arg) {
+  REEL_RETURN_IF_ERROR(CheckF32Cpu(t, op, arg));
+  return t.Contiguous();
+}
+
+absl::Status ShapeError(const char* op, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(op, ": ", what));
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias, Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Linear", "x"));
+  REEL_ASSIGN_OR_RETURN(Tensor wc, Dense(w, "Linear", "weight"));
+  if (wc.rank() != 2 || xc.rank() < 1 || xc.dim(-1) != wc.dim(1)) {
+    return ShapeError("Linear", absl::StrCat("x ", ShapeString(x.shape()), " does not fit weight ",
+                                             ShapeString(w.shape())));
+  }
+  const int64_t in = wc.dim(1), out_features = wc.dim(0), rows = xc.numel() / std::max<int64_t>(in, 1);
+  Shape out_shape = xc.shape();
+  out_shape.back() = out_features;
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(out_shape, DType::kF32, alloc));
+  float beta = 0.0f;
+  if (bias != nullptr) {
+    REEL_ASSIGN_OR_RETURN(Tensor bc, Dense(*bias, "Linear", "bias"));
+    if (bc.numel() != out_features) {
+      return ShapeError("Linear", absl::StrCat("bias ", ShapeString(bias->shape()), " for ",
+                                               out_features, " outputs"));
+    }
+    float* yp = y.data<float>();
+    const float* bp = bc.data<float>();
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(yp + r * out_features, bp, out_features * 4);
+    beta = 1.0f;
+  }
+  cpu::Gemm(false, true, rows, out_features, in, 1.0f, xc.data<float>(), in, wc.data<float>(), in, beta,
+            y.data<float>(), out_features);
+  return y;
+}
+
+absl::StatusOr<Tensor> Matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
+                              Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor ac, Dense(a, "Matmul", "a"));
+  REEL_ASSIGN_OR_RETURN(Tensor bc, Dense(b, "Matmul", "b"));
+  if (ac.rank() != bc.rank() || (ac.rank() != 2 && ac.rank() != 3) ||
+      (ac.rank() == 3 && ac.dim(0) != bc.dim(0))) {
+    return ShapeError("Matmul", absl::StrCat("unsupported shapes ", ShapeString(a.shape()), " x ",
+                                             ShapeString(b.shape())));
+  }
+  const int64_t m = trans_a ? ac.dim(-1) : ac.dim(-2), k = trans_a ? ac.dim(-2) : ac.dim(-1);
+  const int64_t kb = trans_b ? bc.dim(-1) : bc.dim(-2), n = trans_b ? bc.dim(-2) : bc.dim(-1);
+  if (k != kb) {
+    return ShapeError("Matmul", absl::StrCat("inner dims differ: ", ShapeString(a.shape()), " x ",
+                                             ShapeString(b.shape())));
+  }
+  const int64_t batch = ac.rank() == 3 ? ac.dim(0) : 1;
+  Shape out_shape = ac.rank() == 3 ? Shape{batch, m, n} : Shape{m, n};
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(out_shape, DType::kF32, alloc));
+  cpu::GemmBatched(trans_a, trans_b, batch, m, n, k, 1.0f, ac.data<float>(), ac.dim(-1), m * k,
+                   bc.data<float>(), bc.dim(-1), k * n, 0.0f, y.data<float>(), n, m * n);
+  return y;
+}
+
+namespace {
+
+// Broadcast shape per NumPy and the strides of `t` aligned to it (0 where broadcast).
+absl::StatusOr<Shape> BroadcastShape(const Tensor& a, const Tensor& b) {
+  const int rank = std::max(a.rank(), b.rank());
+  Shape out(rank);
+  for (int i = 0; i < rank; ++i) {
+    const int ia = i - (rank - a.rank()), ib = i - (rank - b.rank());
+    const int64_t da = ia >= 0 ? a.dim(ia) : 1, db = ib >= 0 ? b.dim(ib) : 1;
+    if (da != db && da != 1 && db != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot broadcast ", ShapeString(a.shape()),
+                                                     " with ", ShapeString(b.shape())));
+    }
+    out[i] = std::max(da, db) == 0 ? 0 : std::max(da, db);
+  }
+  return out;
+}
+
+Shape AlignedStrides(const Tensor& t, const Shape& shape) {
+  const int rank = static_cast<int>(shape.size());
+  Shape s(rank, 0);
+  for (int i = 0; i < t.rank(); ++i) {
+    const int o = i + rank - t.rank();
+    s[o] = t.dim(i) == 1 ? 0 : t.strides()[i];
+  }
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> Binary(BinaryOp op, const Tensor& a, const Tensor& b, Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(CheckF32Cpu(a, "Binary", "a"));
+  REEL_RETURN_IF_ERROR(CheckF32Cpu(b, "Binary", "b"));
+  REEL_ASSIGN_OR_RETURN(Shape shape, BroadcastShape(a, b));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(shape, DType::kF32, alloc));
+  if (y.numel() == 0) return y;
+  const Shape sa = AlignedStrides(a, shape), sb = AlignedStrides(b, shape);
+  cpu::BinaryBroadcast(op, static_cast<int>(shape.size()), shape.data(), a.data<float>(), sa.data(),
+                       b.data<float>(), sb.data(), y.data<float>());
+  return y;
+}
+
+absl::Status BinaryInPlace(BinaryOp op, Tensor& dst, const Tensor& b) {
+  REEL_RETURN_IF_ERROR(CheckF32Cpu(dst, "BinaryInPlace", "dst"));
+  REEL_RETURN_IF_ERROR(CheckF32Cpu(b, "BinaryInPlace", "b"));
+  if (!dst.is_contiguous()) return ShapeError("BinaryInPlace", "dst must be contiguous");
+  REEL_ASSIGN_OR_RETURN(Shape shape, BroadcastShape(dst, b));
+  if (shape != dst.shape()) {
+    return ShapeError("BinaryInPlace", absl::StrCat(ShapeString(b.shape()), " does not broadcast to ",
+                                                    ShapeString(dst.shape())));
+  }
+  if (dst.numel() == 0) return absl::OkStatus();
+  const Shape sa = AlignedStrides(dst, shape), sb = AlignedStrides(b, shape);
+  // Element i of the output only reads element i of dst, so aliasing out and a is safe.
+  cpu::BinaryBroadcast(op, static_cast<int>(shape.size()), shape.data(), dst.data<float>(), sa.data(),
+                       b.data<float>(), sb.data(), dst.data<float>());
+  return absl::OkStatus();
+}
+
+absl::Status Axpby(float alpha, const Tensor& x, float beta, Tensor& y) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Axpby", "x"));
+  REEL_RETURN_IF_ERROR(CheckF32Cpu(y, "Axpby", "y"));
+  if (!y.is_contiguous() || x.shape() != y.shape()) {
+    return ShapeError("Axpby", absl::StrCat("x ", ShapeString(x.shape()), " vs contiguous y ",
+                                            ShapeString(y.shape())));
+  }
+  cpu::Axpby(y.numel(), alpha, xc.data<float>(), beta, y.data<float>());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> Activate(const Tensor& x, Activation act, Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Activate", "x"));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
+  cpu::Activate(act, xc.data<float>(), y.data<float>(), y.numel());
+  return y;
+}
+
+absl::StatusOr<Tensor> SiluGate(const Tensor& x, Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "SiluGate", "x"));
+  if (xc.rank() < 1 || xc.dim(-1) % 2 != 0) {
+    return ShapeError("SiluGate", absl::StrCat("last dim of ", ShapeString(x.shape()), " must be even"));
+  }
+  Shape shape = xc.shape();
+  shape.back() /= 2;
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(shape, DType::kF32, alloc));
+  cpu::SiluGate(xc.data<float>(), y.data<float>(), y.numel() / std::max<int64_t>(shape.back(), 1),
+                shape.back());
+  return y;
+}
+
+namespace {
+
+absl::StatusOr<Tensor> OptionalVector(const Tensor* t, int64_t n, const char* op, const char* arg) {
+  if (t == nullptr) return Tensor();
+  REEL_ASSIGN_OR_RETURN(Tensor c, Dense(*t, op, arg));
+  if (c.numel() != n) {
+    return ShapeError(op, absl::StrCat(arg, " ", ShapeString(t->shape()), " for width ", n));
+  }
+  return c;
+}
+
+const float* PtrOrNull(const Tensor* given, const Tensor& dense) {
+  return given == nullptr ? nullptr : dense.data<float>();
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> LayerNorm(const Tensor& x, float eps, const Tensor* gamma, const Tensor* beta,
+                                 Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "LayerNorm", "x"));
+  const int64_t cols = xc.dim(-1);
+  REEL_ASSIGN_OR_RETURN(Tensor g, OptionalVector(gamma, cols, "LayerNorm", "gamma"));
+  REEL_ASSIGN_OR_RETURN(Tensor b, OptionalVector(beta, cols, "LayerNorm", "beta"));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
+  cpu::LayerNorm(xc.data<float>(), y.data<float>(), xc.numel() / std::max<int64_t>(cols, 1), cols, eps,
+                 PtrOrNull(gamma, g), PtrOrNull(beta, b));
+  return y;
+}
+
+absl::StatusOr<Tensor> RmsNorm(const Tensor& x, float eps, const Tensor* weight, Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "RmsNorm", "x"));
+  const int64_t cols = xc.dim(-1);
+  REEL_ASSIGN_OR_RETURN(Tensor w, OptionalVector(weight, cols, "RmsNorm", "weight"));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
+  cpu::RmsNorm(xc.data<float>(), y.data<float>(), xc.numel() / std::max<int64_t>(cols, 1), cols, eps,
+               PtrOrNull(weight, w));
+  return y;
+}
+
+absl::StatusOr<Tensor> LayerNormModulate(const Tensor& x, float eps, const Tensor& shift,
+                                         const Tensor& scale, Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "LayerNormModulate", "x"));
+  REEL_ASSIGN_OR_RETURN(Tensor sh, Dense(shift, "LayerNormModulate", "shift"));
+  REEL_ASSIGN_OR_RETURN(Tensor sc, Dense(scale, "LayerNormModulate", "scale"));
+  const int64_t cols = xc.dim(-1), rows = xc.numel() / std::max<int64_t>(cols, 1);
+  int64_t stride = 0;
+  if (sh.numel() == rows * cols && rows > 1) stride = cols;
+  if (sh.numel() != sc.numel() || (sh.numel() != cols && sh.numel() != rows * cols)) {
+    return ShapeError("LayerNormModulate", absl::StrCat("shift ", ShapeString(shift.shape()), ", scale ",
+                                                        ShapeString(scale.shape()), " for x ",
+                                                        ShapeString(x.shape())));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
+  cpu::LayerNormModulate(xc.data<float>(), y.data<float>(), rows, cols, eps, sh.data<float>(),
+                         sc.data<float>(), stride);
+  return y;
+}
+
+absl::StatusOr<Tensor> Softmax(const Tensor& x, Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Softmax", "x"));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
+  const int64_t cols = xc.dim(-1);
+  cpu::Softmax(xc.data<float>(), y.data<float>(), xc.numel() / std::max<int64_t>(cols, 1), cols);
+  return y;
+}
+
+absl::StatusOr<Tensor> SoftmaxAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const Tensor* key_mask, int64_t heads, float scale,
+                                        Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor qc, Dense(q, "SoftmaxAttention", "q"));
+  REEL_ASSIGN_OR_RETURN(Tensor kc, Dense(k, "SoftmaxAttention", "k"));
+  REEL_ASSIGN_OR_RETURN(Tensor vc, Dense(v, "SoftmaxAttention", "v"));
+  if (qc.rank() != 2 || kc.rank() != 2 || kc.shape() != vc.shape() || qc.dim(1) != kc.dim(1) ||
+      heads <= 0 || qc.dim(1) % heads != 0) {
+    return ShapeError("SoftmaxAttention", absl::StrCat("q ", ShapeString(q.shape()), " k ",
+                                                       ShapeString(k.shape()), " v ",
+                                                       ShapeString(v.shape()), " heads ", heads));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor m, OptionalVector(key_mask, kc.dim(0), "SoftmaxAttention", "key_mask"));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(qc.shape(), DType::kF32, alloc));
+  cpu::SoftmaxAttention(qc.data<float>(), kc.data<float>(), vc.data<float>(), PtrOrNull(key_mask, m),
+                        qc.dim(0), kc.dim(0), heads, qc.dim(1) / heads, scale, y.data<float>());
+  return y;
+}
+
+absl::StatusOr<Tensor> DepthwiseConv2d3x3(const Tensor& x, const Tensor& weight, const Tensor* bias,
+                                          Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "DepthwiseConv2d3x3", "x"));
+  REEL_ASSIGN_OR_RETURN(Tensor wc, Dense(weight, "DepthwiseConv2d3x3", "weight"));
+  if (xc.rank() != 4 || wc.numel() != xc.dim(3) * 9) {
+    return ShapeError("DepthwiseConv2d3x3", absl::StrCat("x ", ShapeString(x.shape()), " weight ",
+                                                         ShapeString(weight.shape())));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor b, OptionalVector(bias, xc.dim(3), "DepthwiseConv2d3x3", "bias"));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
+  cpu::DepthwiseConv2d3x3(xc.data<float>(), wc.data<float>(), PtrOrNull(bias, b), y.data<float>(),
+                          xc.dim(0), xc.dim(1), xc.dim(2), xc.dim(3));
+  return y;
+}
+
+absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, const Tensor& weight,
+                                     int pad_front, Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "TemporalConv3", "x"));
+  REEL_ASSIGN_OR_RETURN(Tensor wc, Dense(weight, "TemporalConv3", "weight"));
+  if (xc.rank() != 3 || wc.dim(1) != xc.dim(2) || wc.numel() != wc.dim(0) * xc.dim(2) * 3 ||
+      (pad_front != 1 && pad_front != 2)) {
+    return ShapeError("TemporalConv3", absl::StrCat("x ", ShapeString(x.shape()), " weight ",
+                                                    ShapeString(weight.shape()), " pad ", pad_front));
+  }
+  Tensor hc;
+  int64_t hist_frames = 0;
+  if (history.defined() && history.numel() > 0) {
+    REEL_ASSIGN_OR_RETURN(hc, Dense(history, "TemporalConv3", "history"));
+    if (hc.rank() != 3 || hc.dim(1) != xc.dim(1) || hc.dim(2) != xc.dim(2)) {
+      return ShapeError("TemporalConv3", absl::StrCat("history ", ShapeString(history.shape()),
+                                                      " for x ", ShapeString(x.shape())));
+    }
+    hist_frames = hc.dim(0);
+  }
+  const int64_t cout = wc.dim(0);
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty({xc.dim(0), xc.dim(1), cout}, DType::kF32, alloc));
+  cpu::TemporalConv3(xc.data<float>(), hist_frames > 0 ? hc.data<float>() : nullptr, hist_frames,
+                     xc.dim(0), xc.dim(1), xc.dim(2), wc.data<float>(), cout, pad_front, false,
+                     y.data<float>());
+  return y;
+}
+
+absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t heads,
+                                 Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "RopeApply", "x"));
+  REEL_ASSIGN_OR_RETURN(Tensor cc, Dense(cos, "RopeApply", "cos"));
+  REEL_ASSIGN_OR_RETURN(Tensor sc, Dense(sin, "RopeApply", "sin"));
+  const int64_t rows = xc.dim(0), d = heads > 0 ? xc.dim(1) / heads : 0;
+  if (xc.rank() != 2 || d % 2 != 0 || d * heads != xc.dim(1) || cc.numel() != rows * d / 2 ||
+      sc.numel() != cc.numel()) {
+    return ShapeError("RopeApply", absl::StrCat("x ", ShapeString(x.shape()), " cos ",
+                                                ShapeString(cos.shape()), " heads ", heads));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
+  cpu::RopeApply(xc.data<float>(), y.data<float>(), rows, heads, d, cc.data<float>(), sc.data<float>());
+  return y;
+}
+
+absl::Status LinearAttentionAccumulate(const Tensor& k_rot, const Tensor& k, const Tensor& v,
+                                       int64_t heads, Tensor& kv, Tensor& ksum) {
+  REEL_ASSIGN_OR_RETURN(Tensor krc, Dense(k_rot, "LinearAttentionAccumulate", "k_rot"));
+  REEL_ASSIGN_OR_RETURN(Tensor kc, Dense(k, "LinearAttentionAccumulate", "k"));
+  REEL_ASSIGN_OR_RETURN(Tensor vc, Dense(v, "LinearAttentionAccumulate", "v"));
+  REEL_RETURN_IF_ERROR(CheckF32Cpu(kv, "LinearAttentionAccumulate", "kv"));
+  REEL_RETURN_IF_ERROR(CheckF32Cpu(ksum, "LinearAttentionAccumulate", "ksum"));
+  const int64_t n = kc.dim(0), d = heads > 0 ? kc.dim(1) / heads : 0;
+  if (kc.rank() != 2 || krc.shape() != kc.shape() || vc.shape() != kc.shape() || d * heads != kc.dim(1) ||
+      kv.numel() != heads * d * d || ksum.numel() != heads * d || !kv.is_contiguous() ||
+      !ksum.is_contiguous()) {
+    return ShapeError("LinearAttentionAccumulate",
+                      absl::StrCat("k ", ShapeString(k.shape()), " v ", ShapeString(v.shape()), " kv ",
+                                   ShapeString(kv.shape()), " ksum ", ShapeString(ksum.shape())));
+  }
+  cpu::LinearAttentionAccumulate(krc.data<float>(), kc.data<float>(), vc.data<float>(), n, heads, d,
+                                 kv.data<float>(), ksum.data<float>());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> LinearAttentionApply(const Tensor& q_rot, const Tensor& q, const Tensor& kv,
+                                            const Tensor& ksum, int64_t heads, float eps,
+                                            Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor qrc, Dense(q_rot, "LinearAttentionApply", "q_rot"));
+  REEL_ASSIGN_OR_RETURN(Tensor qc, Dense(q, "LinearAttentionApply", "q"));
+  REEL_ASSIGN_OR_RETURN(Tensor kvc, Dense(kv, "LinearAttentionApply", "kv"));
+  REEL_ASSIGN_OR_RETURN(Tensor ksc, Dense(ksum, "LinearAttentionApply", "ksum"));
+  const int64_t n = qc.dim(0), d = heads > 0 ? qc.dim(1) / heads : 0;
+  if (qc.rank() != 2 || qrc.shape() != qc.shape() || d * heads != qc.dim(1) ||
+      kvc.numel() != heads * d * d || ksc.numel() != heads * d) {
+    return ShapeError("LinearAttentionApply", absl::StrCat("q ", ShapeString(q.shape()), " kv ",
+                                                           ShapeString(kv.shape())));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(qc.shape(), DType::kF32, alloc));
+  cpu::LinearAttentionApply(qrc.data<float>(), qc.data<float>(), kvc.data<float>(), ksc.data<float>(),
+                            n, heads, d, eps, y.data<float>());
+  return y;
+}
+
+absl::StatusOr<Tensor> Concat(absl::Span<const Tensor> parts, int dim, Allocator* alloc) {
+  if (parts.empty()) return ShapeError("Concat", "no tensors");
+  const Tensor& first = parts[0];
+  if (dim < 0) dim += first.rank();
+  if (dim < 0 || dim >= first.rank()) return ShapeError("Concat", "bad dim");
+  Shape shape = first.shape();
+  shape[dim] = 0;
+  for (const Tensor& p : parts) {
+    if (p.rank() != first.rank() || p.dtype() != first.dtype() || !p.device().is_cpu()) {
+      return ShapeError("Concat", "rank/dtype/device mismatch");
+    }
+    for (int i = 0; i < p.rank(); ++i) {
+      if (i != dim && p.dim(i) != first.dim(i)) {
+        return ShapeError("Concat", absl::StrCat(ShapeString(p.shape()), " vs ",
+                                                 ShapeString(first.shape()), " on dim ", i));
+      }
+    }
+    shape[dim] += p.dim(dim);
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(shape, first.dtype(), alloc));
+  int64_t at = 0;
+  for (const Tensor& p : parts) {
+    REEL_ASSIGN_OR_RETURN(Tensor dst, y.Slice(dim, at, at + p.dim(dim)));
+    REEL_RETURN_IF_ERROR(Copy(p, dst));
+    at += p.dim(dim);
+  }
+  return y;
+}
+
+absl::StatusOr<std::vector<Tensor>> Chunk(const Tensor& x, int n, int dim) {
+  if (dim < 0) dim += x.rank();
+  if (n <= 0 || dim < 0 || dim >= x.rank() || x.dim(dim) % n != 0) {
+    return ShapeError("Chunk", absl::StrCat(ShapeString(x.shape()), " into ", n, " on dim ", dim));
+  }
+  std::vector<Tensor> out;
+  const int64_t step = x.dim(dim) / n;
+  for (int i = 0; i < n; ++i) {
+    REEL_ASSIGN_OR_RETURN(Tensor s, x.Slice(dim, i * step, (i + 1) * step));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<Tensor> Cast(const Tensor& x, DType dtype, Allocator* alloc) {
+  if (!x.device().is_cpu()) return absl::UnimplementedError("Cast: CUDA tensors not wired yet");
+  REEL_ASSIGN_OR_RETURN(Tensor xc, x.Contiguous());
+  if (x.dtype() == dtype) return xc.Clone(alloc);
+  REEL_ASSIGN_OR_RETURN(Tensor f32, Tensor::Empty(xc.shape(), DType::kF32, alloc));
+  switch (x.dtype()) {
+    case DType::kF32:
+      std::memcpy(f32.raw_data(), xc.raw_data(), xc.bytes());
+      break;
+    case DType::kF16:
+      cpu::F16ToF32(xc.data<uint16_t>(), f32.data<float>(), xc.numel());
+      break;
+    case DType::kBF16:
+      cpu::Bf16ToF32(xc.data<uint16_t>(), f32.data<float>(), xc.numel());
+      break;
+  }
+  if (dtype == DType::kF32) return f32;
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), dtype, alloc));
+  if (dtype == DType::kF16) {
+    cpu::F32ToF16(f32.data<float>(), y.data<uint16_t>(), y.numel());
+  } else {
+    cpu::F32ToBf16(f32.data<float>(), y.data<uint16_t>(), y.numel());
+  }
+  return y;
+}
+
+absl::Status Copy(const Tensor& src, Tensor& dst) {
+  if (src.shape() != dst.shape() || src.dtype() != dst.dtype() || !src.device().is_cpu() ||
+      !dst.device().is_cpu()) {
+    return ShapeError("Copy", absl::StrCat(ShapeString(src.shape()), " ", DTypeName(src.dtype()), " into ",
+                                           ShapeString(dst.shape()), " ", DTypeName(dst.dtype())));
+  }
+  if (src.numel() == 0) return absl::OkStatus();
+  cpu::StridedCopy(src.rank(), src.shape().data(), src.raw_data(), src.strides().data(), dst.raw_data(),
+                   dst.strides().data(), static_cast<int>(DTypeSize(src.dtype())));
+  return absl::OkStatus();
+}
+
+}  // namespace reel::ops

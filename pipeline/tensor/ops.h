@@ -1,0 +1,87 @@
+#pragma once
+// Tensor-level ops: check shapes/dtypes/devices, then dispatch to kernels/cpu (or kernels/cuda).
+// Compute is f32; 16-bit tensors are converted with Cast first. Outputs come from `alloc`
+// (nullptr: the CPU heap), so a forward pass can run entirely inside an Arena.
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/elementwise.h"
+#include "pipeline/tensor/tensor.h"
+
+namespace reel::ops {
+
+using kernels::cpu::Activation;
+using kernels::cpu::BinaryOp;
+
+// y = x · wᵀ + b over the last dim of x: x (..., in), w (out, in), bias (out) or null → (..., out).
+absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
+                              Allocator* alloc = nullptr);
+// (m, k) x (k, n), or batched (b, m, k) x (b, k, n), with optional transposes of the last two dims.
+absl::StatusOr<Tensor> Matmul(const Tensor& a, const Tensor& b, bool trans_a = false,
+                              bool trans_b = false, Allocator* alloc = nullptr);
+
+// Broadcasting element-wise ops (NumPy rules).
+absl::StatusOr<Tensor> Binary(BinaryOp op, const Tensor& a, const Tensor& b, Allocator* alloc = nullptr);
+inline absl::StatusOr<Tensor> Add(const Tensor& a, const Tensor& b, Allocator* alloc = nullptr) {
+  return Binary(BinaryOp::kAdd, a, b, alloc);
+}
+inline absl::StatusOr<Tensor> Sub(const Tensor& a, const Tensor& b, Allocator* alloc = nullptr) {
+  return Binary(BinaryOp::kSub, a, b, alloc);
+}
+inline absl::StatusOr<Tensor> Mul(const Tensor& a, const Tensor& b, Allocator* alloc = nullptr) {
+  return Binary(BinaryOp::kMul, a, b, alloc);
+}
+// dst (contiguous) op= b, b broadcast to dst's shape.
+absl::Status BinaryInPlace(BinaryOp op, Tensor& dst, const Tensor& b);
+// y = alpha * x + beta * y, same shapes, y contiguous.
+absl::Status Axpby(float alpha, const Tensor& x, float beta, Tensor& y);
+
+absl::StatusOr<Tensor> Activate(const Tensor& x, Activation act, Allocator* alloc = nullptr);
+// x (..., 2*half) → (..., half): value * silu(gate).
+absl::StatusOr<Tensor> SiluGate(const Tensor& x, Allocator* alloc = nullptr);
+
+// Over the last dim. gamma/beta/weight may be null.
+absl::StatusOr<Tensor> LayerNorm(const Tensor& x, float eps, const Tensor* gamma, const Tensor* beta,
+                                 Allocator* alloc = nullptr);
+absl::StatusOr<Tensor> RmsNorm(const Tensor& x, float eps, const Tensor* weight,
+                               Allocator* alloc = nullptr);
+// LN(x)·(1+scale)+shift; x (rows, D); shift/scale (D) or (rows, D).
+absl::StatusOr<Tensor> LayerNormModulate(const Tensor& x, float eps, const Tensor& shift,
+                                         const Tensor& scale, Allocator* alloc = nullptr);
+
+absl::StatusOr<Tensor> Softmax(const Tensor& x, Allocator* alloc = nullptr);
+// q (nq, heads*d), k/v (nk, heads*d), key_mask (nk) of 0/1 or null → (nq, heads*d).
+absl::StatusOr<Tensor> SoftmaxAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const Tensor* key_mask, int64_t heads, float scale,
+                                        Allocator* alloc = nullptr);
+
+// x (images, h, w, c) channels-last; weight (c, 1, 3, 3) or (c, 3, 3); bias (c) or null.
+absl::StatusOr<Tensor> DepthwiseConv2d3x3(const Tensor& x, const Tensor& weight, const Tensor* bias,
+                                          Allocator* alloc = nullptr);
+// x (frames, spatial, cin); history (h, spatial, cin) or undefined; weight (cout, cin, 3[, 1]).
+// pad_front = 2: causal, 1: centered. → (frames, spatial, cout).
+absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, const Tensor& weight,
+                                     int pad_front, Allocator* alloc = nullptr);
+
+// x (rows, heads*d); cos/sin (rows, d/2).
+absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t heads,
+                                 Allocator* alloc = nullptr);
+
+// kv (heads, d, d) and ksum (heads, d) are accumulated in place.
+absl::Status LinearAttentionAccumulate(const Tensor& k_rot, const Tensor& k, const Tensor& v,
+                                       int64_t heads, Tensor& kv, Tensor& ksum);
+absl::StatusOr<Tensor> LinearAttentionApply(const Tensor& q_rot, const Tensor& q, const Tensor& kv,
+                                            const Tensor& ksum, int64_t heads, float eps,
+                                            Allocator* alloc = nullptr);
+
+// Joins along `dim`; all other dims must agree.
+absl::StatusOr<Tensor> Concat(absl::Span<const Tensor> parts, int dim, Allocator* alloc = nullptr);
+// n equal views along `dim`.
+absl::StatusOr<std::vector<Tensor>> Chunk(const Tensor& x, int n, int dim);
+absl::StatusOr<Tensor> Cast(const Tensor& x, DType dtype, Allocator* alloc = nullptr);
+// Copies src into dst (same shape, any strides, same dtype).
+absl::Status Copy(const Tensor& src, Tensor& dst);
+
+}  // namespace reel::ops

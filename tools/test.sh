@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: set up + build, run ctest, then the sanitizer build of the unit tests and a short
+# fuzz run of the safetensors parser. `tools/test.sh --quick` runs ctest on the Release build only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+ctest --test-dir build --output-on-failure -j2 --timeout 600
+if [ "${1:-}" = "--quick" ]; then exit 0; fi
+
+# Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (kernels, tensor, model).
+REEL_BUILD_DIR=build-asan REEL_CMAKE_ARGS="-DREEL_SANITIZE=ON -DREEL_CUDA=OFF -DREEL_BUILD_BENCH=OFF" \
+  tools/setup.sh
+ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 -L unit
+
+# libFuzzer on the safetensors parser, 60 s.
+tools/fuzz.sh 60
