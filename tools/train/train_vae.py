@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""Trains the reel-tiny video VAE on procedural clips (CPU). See models/reel-tiny/README.md.
+
+  /usr/bin/python3 tools/train/train_vae.py --out /tmp/reel-train/vae --steps 1500 --seed 1
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reel_train import data  # noqa: E402
+from reel_train.vae import VideoVAE  # noqa: E402
+
+
+def psnr(a, b):
+    """PSNR in dB of videos in [-1,1] (peak-to-peak 2), averaged over clips."""
+    mse = ((a.clamp(-1, 1) - b) ** 2).flatten(1).mean(1)
+    return (10 * torch.log10(4.0 / mse)).mean().item()
+
+
+def evaluate(model, clips):
+    model.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(data.to_tensor_batch(clips))
+        mean, _ = model.encode(x)
+        y = model.decode(mean)
+    model.train()
+    return psnr(y, x), mean
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--kl", type=float, default=1e-6)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    model = VideoVAE()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    heldout = data.dataset(10_000 + args.seed, 16, split="heldout")
+    t0 = time.time()
+    for step in range(1, args.steps + 1):
+        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps)) if step > 50 else args.lr * step / 50
+        for g in opt.param_groups:
+            g["lr"] = lr
+        rng = np.random.default_rng([args.seed, step])
+        clips = [data.sample_clip(rng) for _ in range(args.batch)]
+        x = torch.from_numpy(data.to_tensor_batch(clips))
+        mean, logvar = model.encode(x)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        y = model.decode(z)
+        rec = (y - x).abs().mean() + ((y - x) ** 2).mean()
+        kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
+        loss = rec + args.kl * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 25 == 0:
+            print(f"step {step} loss {loss.item():.4f} rec {rec.item():.4f} kl {kl.item():.3f} "
+                  f"lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
+        if step % 250 == 0 or step == args.steps:
+            p, _ = evaluate(model, heldout)
+            print(f"step {step} heldout_psnr {p:.2f} dB", flush=True)
+            torch.save(model.state_dict(), os.path.join(args.out, "vae.pt.tmp"))
+            os.replace(os.path.join(args.out, "vae.pt.tmp"), os.path.join(args.out, "vae.pt"))
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()
