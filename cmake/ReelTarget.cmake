@@ -1,5 +1,7 @@
 # Compile options for reel's own code: warnings are errors; sanitizers when asked.
-set(REEL_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter)
+# GCC 12 reports false maybe-uninitialized positives inside absl::InlinedVector moves.
+set(REEL_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter
+    $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
 
 if(REEL_SANITIZE)
   add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined>

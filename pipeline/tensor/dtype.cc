@@ -6,7 +6,7 @@
 
 namespace reel {
 
-std::string_view DTypeName(DType t) {
+const char* DTypeName(DType t) {
   switch (t) {
     case DType::kF32:
       return "f32";
@@ -19,12 +19,12 @@ std::string_view DTypeName(DType t) {
 }
 
 absl::StatusOr<DType> ParseDType(std::string_view name) {
-  const std::string lower = absl::AsciiStrToLower(name);
+  const std::string lower = absl::AsciiStrToLower(std::string(name));
   if (lower == "f32") return DType::kF32;
   if (lower == "f16") return DType::kF16;
   if (lower == "bf16") return DType::kBF16;
   return absl::InvalidArgumentError(
-      absl::StrCat("unsupported dtype '", name, "': expected one of F32, F16, BF16"));
+      absl::StrCat("unsupported dtype '", std::string(name), "': expected one of F32, F16, BF16"));
 }
 
 }  // namespace reel

@@ -11,7 +11,7 @@ namespace reel {
 enum class DType : uint8_t { kF32, kF16, kBF16 };
 
 inline constexpr size_t DTypeSize(DType t) { return t == DType::kF32 ? 4 : 2; }
-std::string_view DTypeName(DType t);
+const char* DTypeName(DType t);
 // Parses "f32"/"f16"/"bf16" and safetensors' "F32"/"F16"/"BF16".
 absl::StatusOr<DType> ParseDType(std::string_view name);
 

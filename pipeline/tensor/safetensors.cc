@@ -35,7 +35,7 @@ struct Mapping {
   }
 };
 
-absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map, std::string_view where) {
+absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map, const std::string& where) {
   const auto* base = static_cast<const unsigned char*>(map->data);
   if (map->size < 8) {
     return absl::InvalidArgumentError(

@@ -1,0 +1,76 @@
+#include "pipeline/generate/denoise.h"
+
+#include "absl/strings/str_cat.h"
+#include "pipeline/sampler/rng.h"
+#include "pipeline/sampler/solver.h"
+#include "pipeline/tensor/status_macros.h"
+
+namespace reel {
+
+absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise, const PreparedCaption& cond,
+                               const PreparedCaption* uncond, const SamplingParams& params,
+                               const ForwardOptions& options, const StepCallback& on_step) {
+  const bool guided = params.cfg_scale != 1.0;
+  if (guided && uncond == nullptr) {
+    return absl::InvalidArgumentError("cfg_scale != 1 needs an unconditional caption");
+  }
+  REEL_ASSIGN_OR_RETURN(std::unique_ptr<FlowSolver> solver,
+                        MakeFlowSolver(params.solver, params.steps, params.flow_shift));
+  ForwardOptions read_only = options;
+  read_only.update_state = false;
+  REEL_ASSIGN_OR_RETURN(Tensor x, noise.Clone());
+  for (int i = 0; i < solver->steps(); ++i) {
+    const float t = static_cast<float>(1000.0 * solver->sigma(i));
+    REEL_ASSIGN_OR_RETURN(Tensor v, dit.Forward(x, {t}, cond, read_only));
+    if (guided) {
+      REEL_ASSIGN_OR_RETURN(Tensor vu, dit.Forward(x, {t}, *uncond, read_only));
+      REEL_RETURN_IF_ERROR(CombineGuidance(vu, params.cfg_scale, v));
+    }
+    REEL_RETURN_IF_ERROR(solver->Step(i, v, x));
+    if (on_step && !on_step(i + 1, solver->steps())) return absl::CancelledError("cancelled");
+  }
+  return x;
+}
+
+absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
+                            const PreparedCaption* uncond, const BlockGenerationParams& params,
+                            const NoiseSource& noise, const BlockSink& sink, const BlockProgress& progress,
+                            const std::atomic<bool>* cancel) {
+  const DitConfig& c = dit.config();
+  const int64_t pt = c.patch_size[0], block_latent = params.block_frames * pt;
+  if (params.block_frames <= 0 || params.latent_frames <= 0 || params.latent_frames % block_latent != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(params.latent_frames, " latent frames are not a ",
+                                                   "positive multiple of the block size (", block_latent,
+                                                   ")"));
+  }
+  REEL_RETURN_IF_ERROR(dit.CheckLatentShape(
+      {c.in_channels, block_latent, params.latent_height, params.latent_width}, params.block_frames));
+  const int64_t spatial = (params.latent_height / c.patch_size[1]) * (params.latent_width / c.patch_size[2]);
+  REEL_ASSIGN_OR_RETURN(ModelState state, dit.NewState(spatial));
+  const int blocks = static_cast<int>(params.latent_frames / block_latent);
+  for (int b = 0; b < blocks; ++b) {
+    const int64_t first = b * block_latent;
+    Tensor x0;
+    if (noise) {
+      REEL_ASSIGN_OR_RETURN(x0, noise(first, block_latent));
+    } else {
+      REEL_ASSIGN_OR_RETURN(x0, LatentNoise(params.seed, c.in_channels, first, block_latent,
+                                            params.latent_height, params.latent_width));
+    }
+    ForwardOptions options;
+    options.frame_offset = b * params.block_frames;
+    options.state = &state;
+    auto on_step = [&](int step, int total) {
+      if (progress) progress(b, step, total, blocks);
+      return cancel == nullptr || !cancel->load();
+    };
+    REEL_ASSIGN_OR_RETURN(Tensor clean, Denoise(dit, x0, cond, uncond, params.sampling, options, on_step));
+    // Advance the state with the clean block at t = 0 (conditional branch): LongSANA's cache pass.
+    options.update_state = true;
+    REEL_RETURN_IF_ERROR(dit.Forward(clean, {0.0f}, cond, options).status());
+    REEL_RETURN_IF_ERROR(sink(first, clean));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace reel

@@ -1,0 +1,57 @@
+#pragma once
+// config.json of a model directory (see README.md). Parsing is strict: an unknown key is an error, so a
+// typo never silently falls back to a default.
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace reel {
+
+enum class TemporalConvMode { kCausal, kCentered };
+
+struct DitConfig {
+  int in_channels = 0;
+  int out_channels = 0;
+  std::array<int, 3> patch_size = {1, 2, 2};  // (t, h, w)
+  int hidden_size = 0;
+  int num_layers = 0;
+  int num_heads = 0;
+  int head_dim = 0;
+  int cross_num_heads = 0;
+  int cross_head_dim = 0;
+  int caption_dim = 0;
+  int ffn_hidden = 0;
+  float norm_eps = 1e-6f;
+  float qk_norm_eps = 1e-5f;
+  float attn_eps = 1e-15f;
+  float rope_theta = 10000.0f;
+  TemporalConvMode temporal_conv = TemporalConvMode::kCausal;
+  std::string attention = "linear";
+  int block_frames = 1;  // latent token-frames per block-causal block
+};
+
+struct SamplerConfig {
+  float flow_shift = 3.0f;
+  int steps = 20;
+  float cfg_scale = 4.5f;
+  std::string solver = "dpm++2m";  // "euler" | "dpm++2m"
+};
+
+struct ModelConfig {
+  std::string name;
+  DitConfig transformer;
+  SamplerConfig sampler;
+  nlohmann::json vae;           // parsed by the VAE (pipeline/model/vae_config.h)
+  nlohmann::json text_encoder;  // parsed by the text encoder
+  nlohmann::json video;         // default output settings
+};
+
+absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j);
+absl::StatusOr<SamplerConfig> ParseSamplerConfig(const nlohmann::json& j);
+absl::StatusOr<ModelConfig> ParseModelConfig(const nlohmann::json& j);
+absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir);
+
+}  // namespace reel

@@ -1,0 +1,211 @@
+#include "pipeline/model/dit.h"
+
+#include <cmath>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "pipeline/model/rope.h"
+#include "pipeline/tensor/ops.h"
+#include "pipeline/tensor/status_macros.h"
+
+namespace reel {
+
+std::vector<float> TimestepSinusoid(float t) {
+  constexpr int kHalf = 128;
+  std::vector<float> emb(2 * kHalf);
+  for (int j = 0; j < kHalf; ++j) {
+    const double freq = std::exp(-std::log(10000.0) * j / kHalf);
+    const double arg = static_cast<double>(t) * freq;
+    emb[j] = static_cast<float>(std::cos(arg));  // flip_sin_to_cos: cosines first
+    emb[kHalf + j] = static_cast<float>(std::sin(arg));
+  }
+  return emb;
+}
+
+absl::StatusOr<LinearDit> LinearDit::Load(const DitConfig& c, WeightStore& s) {
+  LinearDit m;
+  m.config_ = c;
+  const int64_t d = c.hidden_size, cin = c.in_channels;
+  const int64_t pt = c.patch_size[0], ph = c.patch_size[1], pw = c.patch_size[2];
+  m.patch_w_ = s.TakeAs("patch_embedding.weight", {d, cin, pt, ph, pw}, {d, cin * pt * ph * pw});
+  m.patch_b_ = s.Take("patch_embedding.bias", {d});
+  m.t_lin1_w_ = s.Take("time_embed.emb.timestep_embedder.linear_1.weight", {d, 256});
+  m.t_lin1_b_ = s.Take("time_embed.emb.timestep_embedder.linear_1.bias", {d});
+  m.t_lin2_w_ = s.Take("time_embed.emb.timestep_embedder.linear_2.weight", {d, d});
+  m.t_lin2_b_ = s.Take("time_embed.emb.timestep_embedder.linear_2.bias", {d});
+  m.t_proj_w_ = s.Take("time_embed.linear.weight", {6 * d, d});
+  m.t_proj_b_ = s.Take("time_embed.linear.bias", {6 * d});
+  m.cap1_w_ = s.Take("caption_projection.linear_1.weight", {d, c.caption_dim});
+  m.cap1_b_ = s.Take("caption_projection.linear_1.bias", {d});
+  m.cap2_w_ = s.Take("caption_projection.linear_2.weight", {d, d});
+  m.cap2_b_ = s.Take("caption_projection.linear_2.bias", {d});
+  m.cap_norm_ = s.Take("caption_norm.weight", {d});
+  m.out_table_ = s.Take("scale_shift_table", {2, d});
+  m.proj_out_w_ = s.Take("proj_out.weight", {pt * ph * pw * c.out_channels, d});
+  m.proj_out_b_ = s.Take("proj_out.bias", {pt * ph * pw * c.out_channels});
+  for (int i = 0; i < c.num_layers; ++i) {
+    m.blocks_.push_back(DitBlockWeights::Take(s, absl::StrCat("transformer_blocks.", i, "."), c));
+  }
+  REEL_RETURN_IF_ERROR(s.Finish());
+  return m;
+}
+
+absl::StatusOr<PreparedCaption> LinearDit::PrepareCaption(const Tensor& caption, const Tensor& mask) const {
+  if (caption.rank() != 2 || caption.dim(1) != config_.caption_dim || mask.numel() != caption.dim(0)) {
+    return absl::InvalidArgumentError(absl::StrCat("caption ", ShapeString(caption.shape()), " / mask ",
+                                                   ShapeString(mask.shape()), ": expected (L, ",
+                                                   config_.caption_dim, ") and (L)"));
+  }
+  REEL_ASSIGN_OR_RETURN(std::vector<float> m, mask.ToVector());
+  bool any = false;
+  for (float v : m) any |= v != 0.0f;
+  if (!any) return absl::InvalidArgumentError("caption mask has no valid token");
+  PreparedCaption p;
+  REEL_ASSIGN_OR_RETURN(Tensor h, ops::Linear(caption, cap1_w_, &cap1_b_));
+  REEL_ASSIGN_OR_RETURN(h, ops::Activate(h, ops::Activation::kGeluTanh));
+  REEL_ASSIGN_OR_RETURN(h, ops::Linear(h, cap2_w_, &cap2_b_));
+  REEL_ASSIGN_OR_RETURN(p.projected, ops::RmsNorm(h, config_.qk_norm_eps, &cap_norm_));
+  REEL_ASSIGN_OR_RETURN(p.mask, mask.Reshape({mask.numel()}));
+  for (const DitBlockWeights& b : blocks_) {
+    REEL_ASSIGN_OR_RETURN(CrossKV kv, PrepareCrossKV(b, config_, p.projected));
+    p.layers.push_back(std::move(kv));
+  }
+  return p;
+}
+
+absl::StatusOr<TimestepEmbedding> LinearDit::EmbedTimestep(float t) const {
+  REEL_ASSIGN_OR_RETURN(Tensor sinus, Tensor::FromVector({1, 256}, TimestepSinusoid(t)));
+  REEL_ASSIGN_OR_RETURN(Tensor h, ops::Linear(sinus, t_lin1_w_, &t_lin1_b_));
+  REEL_ASSIGN_OR_RETURN(h, ops::Activate(h, ops::Activation::kSilu));
+  TimestepEmbedding e;
+  REEL_ASSIGN_OR_RETURN(e.embedded, ops::Linear(h, t_lin2_w_, &t_lin2_b_));
+  REEL_ASSIGN_OR_RETURN(Tensor act, ops::Activate(e.embedded, ops::Activation::kSilu));
+  REEL_ASSIGN_OR_RETURN(Tensor t6, ops::Linear(act, t_proj_w_, &t_proj_b_));
+  REEL_ASSIGN_OR_RETURN(e.t6, t6.Reshape({6, config_.hidden_size}));
+  REEL_ASSIGN_OR_RETURN(e.embedded, e.embedded.Reshape({config_.hidden_size}));
+  return e;
+}
+
+absl::Status LinearDit::CheckLatentShape(const Shape& s, int causal_block_frames) const {
+  const auto& p = config_.patch_size;
+  if (s.size() != 4 || s[0] != config_.in_channels) {
+    return absl::InvalidArgumentError(absl::StrCat("latents ", ShapeString(s), ": expected (",
+                                                   config_.in_channels, ", F, H, W)"));
+  }
+  if (s[1] % p[0] != 0 || s[2] % p[1] != 0 || s[3] % p[2] != 0 || s[1] == 0 || s[2] == 0 || s[3] == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("latents ", ShapeString(s),
+                                                   ": F, H, W must be positive multiples of the patch (",
+                                                   p[0], ", ", p[1], ", ", p[2], ")"));
+  }
+  if (causal_block_frames > 0 && (s[1] / p[0]) % causal_block_frames != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(s[1] / p[0], " latent token frames are not divisible by ",
+                                                   "the block size of ", causal_block_frames, " frames"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> LinearDit::PatchEmbed(const Tensor& latents) const {
+  REEL_RETURN_IF_ERROR(CheckLatentShape(latents.shape(), 0));
+  const int64_t c = latents.dim(0), pt = config_.patch_size[0], ph = config_.patch_size[1],
+                pw = config_.patch_size[2];
+  const int64_t f2 = latents.dim(1) / pt, h2 = latents.dim(2) / ph, w2 = latents.dim(3) / pw;
+  // (C, F'·pt, H'·ph, W'·pw) → (F', H', W', C, pt, ph, pw): each token's patch in the weight's order.
+  REEL_ASSIGN_OR_RETURN(Tensor v, latents.Reshape({c, f2, pt, h2, ph, w2, pw}));
+  REEL_ASSIGN_OR_RETURN(Tensor perm, v.Permute({1, 3, 5, 0, 2, 4, 6}));
+  REEL_ASSIGN_OR_RETURN(Tensor patches, perm.Contiguous());
+  REEL_ASSIGN_OR_RETURN(Tensor rows, patches.Reshape({f2 * h2 * w2, c * pt * ph * pw}));
+  return ops::Linear(rows, patch_w_, &patch_b_);
+}
+
+absl::StatusOr<ModelState> LinearDit::NewState(int64_t spatial_tokens) const {
+  ModelState state;
+  for (int i = 0; i < config_.num_layers; ++i) {
+    REEL_ASSIGN_OR_RETURN(BlockState s, BlockState::Zeros(config_.num_heads, config_.head_dim,
+                                                          spatial_tokens, config_.hidden_size));
+    state.push_back(std::move(s));
+  }
+  return state;
+}
+
+absl::Status LinearDit::ApplyBlock(int index, float t, const PreparedCaption& caption, int64_t height,
+                                   int64_t width, Tensor& tokens) const {
+  REEL_ASSIGN_OR_RETURN(TimestepEmbedding e, EmbedTimestep(t));
+  const int64_t frames = tokens.dim(0);
+  REEL_ASSIGN_OR_RETURN(Tensor t6, e.t6.Reshape({1, 6, config_.hidden_size}));
+  std::vector<Tensor> per_frame(frames, t6);
+  REEL_ASSIGN_OR_RETURN(Tensor mod, ops::Concat(per_frame, 0));
+  REEL_ASSIGN_OR_RETURN(RopeTables rope, BuildRope3d(frames, height, width, 0, config_.head_dim,
+                                                     config_.rope_theta));
+  return DitBlockForward(blocks_[index], config_, mod, rope, caption.layers[index], caption.mask, height,
+                         width, AttentionScope{}, tokens);
+}
+
+absl::StatusOr<Tensor> LinearDit::Forward(const Tensor& latents, absl::Span<const float> frame_timesteps,
+                                          const PreparedCaption& caption,
+                                          const ForwardOptions& options) const {
+  REEL_RETURN_IF_ERROR(CheckLatentShape(latents.shape(), options.causal_block_frames));
+  const DitConfig& c = config_;
+  const int64_t pt = c.patch_size[0], ph = c.patch_size[1], pw = c.patch_size[2], d = c.hidden_size;
+  const int64_t f2 = latents.dim(1) / pt, h2 = latents.dim(2) / ph, w2 = latents.dim(3) / pw;
+  const int64_t spatial = h2 * w2;
+  if (frame_timesteps.size() != 1 && static_cast<int64_t>(frame_timesteps.size()) != f2) {
+    return absl::InvalidArgumentError(absl::StrCat(frame_timesteps.size(), " timesteps for ", f2,
+                                                   " token frames: give one, or one per frame"));
+  }
+  if (options.state != nullptr && static_cast<int>(options.state->size()) != c.num_layers) {
+    return absl::InvalidArgumentError("state has the wrong number of layers");
+  }
+  if (options.state != nullptr && c.temporal_conv == TemporalConvMode::kCentered) {
+    return absl::FailedPreconditionError(
+        "block-autoregressive generation needs temporal_conv = causal (a centered conv sees the next block)");
+  }
+
+  // Modulation per frame; distinct timesteps are embedded once.
+  std::map<float, TimestepEmbedding> embeddings;
+  std::vector<Tensor> t6_frames, emb_frames;
+  for (int64_t f = 0; f < f2; ++f) {
+    const float t = frame_timesteps.size() == 1 ? frame_timesteps[0] : frame_timesteps[f];
+    auto it = embeddings.find(t);
+    if (it == embeddings.end()) {
+      REEL_ASSIGN_OR_RETURN(TimestepEmbedding e, EmbedTimestep(t));
+      it = embeddings.emplace(t, std::move(e)).first;
+    }
+    t6_frames.push_back(*it->second.t6.Reshape({1, 6, d}));
+    emb_frames.push_back(*it->second.embedded.Reshape({1, 1, d}));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor modulation, ops::Concat(t6_frames, 0));  // (F', 6, D)
+  REEL_ASSIGN_OR_RETURN(Tensor embedded, ops::Concat(emb_frames, 0));   // (F', 1, D)
+
+  REEL_ASSIGN_OR_RETURN(Tensor tokens, PatchEmbed(latents));
+  REEL_ASSIGN_OR_RETURN(Tensor x, tokens.Reshape({f2, spatial, d}));
+  REEL_ASSIGN_OR_RETURN(RopeTables rope,
+                        BuildRope3d(f2, h2, w2, options.frame_offset, c.head_dim, c.rope_theta));
+  for (int i = 0; i < c.num_layers; ++i) {
+    AttentionScope scope;
+    scope.causal_block_frames = options.causal_block_frames;
+    scope.state = options.state != nullptr ? &(*options.state)[i] : nullptr;
+    scope.update_state = options.update_state;
+    REEL_RETURN_IF_ERROR(DitBlockForward(blocks_[i], c, modulation, rope, caption.layers[i], caption.mask,
+                                         h2, w2, scope, x));
+  }
+
+  // Output norm: shift = table[0] + embedded_t, scale = table[1] + embedded_t (per frame).
+  REEL_ASSIGN_OR_RETURN(Tensor shift_scale, ops::Add(embedded, *out_table_.Reshape({1, 2, d})));  // (F',2,D)
+  REEL_ASSIGN_OR_RETURN(Tensor normed, Tensor::Empty({f2 * spatial, d}));
+  for (int64_t f = 0; f < f2; ++f) {
+    REEL_ASSIGN_OR_RETURN(Tensor ss, shift_scale.Slice(0, f, f + 1));
+    REEL_ASSIGN_OR_RETURN(Tensor y, ops::LayerNormModulate(*x.Slice(0, f, f + 1)->Reshape({spatial, d}),
+                                                           c.norm_eps, *ss.Slice(1, 0, 1), *ss.Slice(1, 1, 2)));
+    REEL_ASSIGN_OR_RETURN(Tensor dst, normed.Slice(0, f * spatial, (f + 1) * spatial));
+    REEL_RETURN_IF_ERROR(ops::Copy(y, dst));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor out, ops::Linear(normed, proj_out_w_, &proj_out_b_));
+  // Unpatchify: (F', H', W', pt, ph, pw, Co) → (Co, F'·pt, H'·ph, W'·pw).
+  const int64_t co = c.out_channels;
+  REEL_ASSIGN_OR_RETURN(Tensor o7, out.Reshape({f2, h2, w2, pt, ph, pw, co}));
+  REEL_ASSIGN_OR_RETURN(Tensor perm, o7.Permute({6, 0, 3, 1, 4, 2, 5}));
+  REEL_ASSIGN_OR_RETURN(Tensor dense, perm.Contiguous());
+  return dense.Reshape({co, f2 * pt, h2 * ph, w2 * pw});
+}
+
+}  // namespace reel

@@ -1,0 +1,72 @@
+#pragma once
+// The linear DiT (README "Forward"): patch embedding, adaLN-single timestep modulation, blocks, modulated
+// output norm and unpatchify. One sample per call (classifier-free guidance runs two calls).
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "pipeline/model/block_state.h"
+#include "pipeline/model/config.h"
+#include "pipeline/model/dit_block.h"
+#include "pipeline/model/weights.h"
+#include "pipeline/tensor/tensor.h"
+
+namespace reel {
+
+// Everything cross-attention needs from one prompt, computed once per request.
+struct PreparedCaption {
+  Tensor projected;             // (L, D) after projection + RMSNorm
+  Tensor mask;                  // (L) of 0/1
+  std::vector<CrossKV> layers;  // per block
+};
+
+struct TimestepEmbedding {
+  Tensor embedded;  // (D): embedded_t (feeds the output norm)
+  Tensor t6;        // (6, D): adaLN-single projection (feeds every block)
+};
+
+struct ForwardOptions {
+  int causal_block_frames = 0;  // 0: bidirectional; else block-causal over blocks of this many frames
+  int64_t frame_offset = 0;     // absolute token-frame index of the first frame (RoPE)
+  ModelState* state = nullptr;  // context of earlier blocks, read when set
+  bool update_state = false;    // add this call's tokens to *state
+};
+
+class LinearDit {
+ public:
+  static absl::StatusOr<LinearDit> Load(const DitConfig& config, WeightStore& weights);
+
+  const DitConfig& config() const { return config_; }
+
+  // caption (L, caption_dim), mask (L) with at least one 1.
+  absl::StatusOr<PreparedCaption> PrepareCaption(const Tensor& caption, const Tensor& mask) const;
+  // t = 1000·σ.
+  absl::StatusOr<TimestepEmbedding> EmbedTimestep(float t) const;
+  // latents (C, F, H, W) → tokens (F'·H'·W', D).
+  absl::StatusOr<Tensor> PatchEmbed(const Tensor& latents) const;
+  // Velocity (C_out, F, H, W). frame_timesteps: one t per token frame (F/pt values), or one for all.
+  absl::StatusOr<Tensor> Forward(const Tensor& latents, absl::Span<const float> frame_timesteps,
+                                 const PreparedCaption& caption, const ForwardOptions& options) const;
+  // Applies block `index` to tokens (F', S, D) in place (bidirectional, no state); for stage tests.
+  absl::Status ApplyBlock(int index, float t, const PreparedCaption& caption, int64_t height,
+                          int64_t width, Tensor& tokens) const;
+
+  // A zeroed per-layer state for frames of `spatial_tokens` = H'·W' tokens.
+  absl::StatusOr<ModelState> NewState(int64_t spatial_tokens) const;
+  // Checks a latent shape against the patch size and block size (clear INVALID_ARGUMENT otherwise).
+  absl::Status CheckLatentShape(const Shape& latents, int causal_block_frames) const;
+
+ private:
+  DitConfig config_;
+  Tensor patch_w_, patch_b_;                      // (D, C·pt·ph·pw), (D)
+  Tensor t_lin1_w_, t_lin1_b_, t_lin2_w_, t_lin2_b_, t_proj_w_, t_proj_b_;
+  Tensor cap1_w_, cap1_b_, cap2_w_, cap2_b_, cap_norm_;
+  Tensor out_table_, proj_out_w_, proj_out_b_;
+  std::vector<DitBlockWeights> blocks_;
+};
+
+// The 256-wide sinusoidal embedding of t: [cos(t·f_j), sin(t·f_j)], f_j = 10000^(−j/128).
+std::vector<float> TimestepSinusoid(float t);
+
+}  // namespace reel

@@ -1,0 +1,191 @@
+#include "pipeline/model/dit_block.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "pipeline/tensor/ops.h"
+#include "pipeline/tensor/status_macros.h"
+
+namespace reel {
+namespace {
+
+// Rows of the modulation table (README: shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp).
+enum ModRow { kShiftMsa = 0, kScaleMsa, kGateMsa, kShiftMlp, kScaleMlp, kGateMlp };
+
+// (F', 1, D) view of one modulation row for every frame.
+absl::StatusOr<Tensor> Row(const Tensor& mod, ModRow r) { return mod.Slice(1, r, r + 1); }
+
+// LN(x)·(1+scale)+shift frame by frame; x (F', S, D) → (F'·S, D).
+absl::StatusOr<Tensor> ModulatedNorm(const Tensor& x, const Tensor& mod, ModRow shift_row, float eps) {
+  const int64_t frames = x.dim(0), s = x.dim(1), d = x.dim(2);
+  REEL_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({frames * s, d}));
+  for (int64_t f = 0; f < frames; ++f) {
+    REEL_ASSIGN_OR_RETURN(Tensor xf, x.Slice(0, f, f + 1));
+    REEL_ASSIGN_OR_RETURN(Tensor mf, mod.Slice(0, f, f + 1));
+    REEL_ASSIGN_OR_RETURN(Tensor shift, mf.Slice(1, shift_row, shift_row + 1));
+    REEL_ASSIGN_OR_RETURN(Tensor scale, mf.Slice(1, shift_row + 1, shift_row + 2));
+    REEL_ASSIGN_OR_RETURN(Tensor y, ops::LayerNormModulate(*xf.Reshape({s, d}), eps, shift, scale));
+    REEL_ASSIGN_OR_RETURN(Tensor dst, out.Slice(0, f * s, (f + 1) * s));
+    REEL_RETURN_IF_ERROR(ops::Copy(y, dst));
+  }
+  return out;
+}
+
+// x += gate ⊙ y, gate (F', 1, D) per frame, y (F'·S, D).
+absl::Status GatedAdd(Tensor& x, const Tensor& y, const Tensor& gate) {
+  REEL_ASSIGN_OR_RETURN(Tensor y3, y.Reshape(x.shape()));
+  REEL_ASSIGN_OR_RETURN(Tensor gy, ops::Mul(y3, gate));
+  return ops::BinaryInPlace(ops::BinaryOp::kAdd, x, gy);
+}
+
+absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& c, const Tensor& n,
+                                     const RopeTables& rope, int64_t frames, int64_t spatial,
+                                     const AttentionScope& scope) {
+  const int64_t heads = c.num_heads, d = c.head_dim;
+  REEL_ASSIGN_OR_RETURN(Tensor q, ops::Linear(n, w.to_q, nullptr));
+  REEL_ASSIGN_OR_RETURN(Tensor k, ops::Linear(n, w.to_k, nullptr));
+  REEL_ASSIGN_OR_RETURN(Tensor v, ops::Linear(n, w.to_v, nullptr));
+  REEL_ASSIGN_OR_RETURN(q, ops::RmsNorm(q, c.qk_norm_eps, &w.norm_q));
+  REEL_ASSIGN_OR_RETURN(k, ops::RmsNorm(k, c.qk_norm_eps, &w.norm_k));
+  // φ = ReLU before RoPE; RoPE only in the numerator (SANA-Video: the normalizer uses un-rotated q, k).
+  REEL_ASSIGN_OR_RETURN(q, ops::Activate(q, ops::Activation::kRelu));
+  REEL_ASSIGN_OR_RETURN(k, ops::Activate(k, ops::Activation::kRelu));
+  REEL_ASSIGN_OR_RETURN(Tensor q_rot, ops::RopeApply(q, rope.cos, rope.sin, heads));
+  REEL_ASSIGN_OR_RETURN(Tensor k_rot, ops::RopeApply(k, rope.cos, rope.sin, heads));
+
+  Tensor kv, ksum;
+  if (scope.state != nullptr) {
+    REEL_ASSIGN_OR_RETURN(kv, scope.state->kv.Clone());
+    REEL_ASSIGN_OR_RETURN(ksum, scope.state->ksum.Clone());
+  } else {
+    REEL_ASSIGN_OR_RETURN(kv, Tensor::Zeros({heads, d, d}));
+    REEL_ASSIGN_OR_RETURN(ksum, Tensor::Zeros({heads, d}));
+  }
+  const int64_t group_frames = scope.causal_block_frames > 0 ? scope.causal_block_frames : frames;
+  std::vector<Tensor> outs;
+  for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
+    const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
+    REEL_RETURN_IF_ERROR(ops::LinearAttentionAccumulate(*k_rot.Slice(0, r0, r1), *k.Slice(0, r0, r1),
+                                                        *v.Slice(0, r0, r1), heads, kv, ksum));
+    REEL_ASSIGN_OR_RETURN(Tensor o, ops::LinearAttentionApply(*q_rot.Slice(0, r0, r1), *q.Slice(0, r0, r1),
+                                                              kv, ksum, heads, c.attn_eps));
+    outs.push_back(std::move(o));
+  }
+  if (scope.update_state) {
+    scope.state->kv = std::move(kv);
+    scope.state->ksum = std::move(ksum);
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor out, outs.size() == 1 ? absl::StatusOr<Tensor>(outs[0]) : ops::Concat(outs, 0));
+  return ops::Linear(out, w.out_w, &w.out_b);
+}
+
+absl::StatusOr<Tensor> CrossAttention(const DitBlockWeights& w, const DitConfig& c, const Tensor& x,
+                                      const CrossKV& cross, const Tensor& mask) {
+  REEL_ASSIGN_OR_RETURN(Tensor q, ops::Linear(x, w.x_q_w, &w.x_q_b));
+  REEL_ASSIGN_OR_RETURN(q, ops::RmsNorm(q, c.qk_norm_eps, &w.x_norm_q));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.cross_head_dim));
+  REEL_ASSIGN_OR_RETURN(Tensor o, ops::SoftmaxAttention(q, cross.k, cross.v, &mask, c.cross_num_heads, scale));
+  return ops::Linear(o, w.x_out_w, &w.x_out_b);
+}
+
+// GLUMBTempConv: per-frame 1×1 expand, SiLU, depthwise 3×3, GLU, 1×1 project, then y + temporal conv(y).
+absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, const Tensor& n,
+                              int64_t frames, int64_t height, int64_t width, const AttentionScope& scope) {
+  const int64_t spatial = height * width, dim = c.hidden_size;
+  REEL_ASSIGN_OR_RETURN(Tensor a, ops::Linear(n, w.ff_in_w, &w.ff_in_b));
+  REEL_ASSIGN_OR_RETURN(a, ops::Activate(a, ops::Activation::kSilu));
+  REEL_ASSIGN_OR_RETURN(Tensor img, a.Reshape({frames, height, width, 2 * c.ffn_hidden}));
+  REEL_ASSIGN_OR_RETURN(Tensor dw, ops::DepthwiseConv2d3x3(img, w.ff_dw_w, &w.ff_dw_b));
+  REEL_ASSIGN_OR_RETURN(Tensor g, ops::SiluGate(dw));
+  REEL_ASSIGN_OR_RETURN(Tensor g2, g.Reshape({frames * spatial, c.ffn_hidden}));
+  REEL_ASSIGN_OR_RETURN(Tensor y, ops::Linear(g2, w.ff_point_w, nullptr));
+  REEL_ASSIGN_OR_RETURN(Tensor y3, y.Reshape({frames, spatial, dim}));
+
+  const bool causal = c.temporal_conv == TemporalConvMode::kCausal;
+  Tensor history;
+  if (causal && scope.state != nullptr) history = scope.state->conv_tail;
+  REEL_ASSIGN_OR_RETURN(Tensor z, ops::TemporalConv3(y3, history, w.ff_temp_w, causal ? 2 : 1));
+  if (scope.update_state) {
+    // The next block's conv sees the last two frames of [history, y].
+    Tensor joined = y3;
+    if (history.defined() && history.numel() > 0) {
+      REEL_ASSIGN_OR_RETURN(joined, ops::Concat({history, y3}, 0));
+    }
+    const int64_t total = joined.dim(0);
+    if (total >= 2) {
+      REEL_ASSIGN_OR_RETURN(scope.state->conv_tail, joined.Slice(0, total - 2, total)->Clone());
+    } else {
+      REEL_ASSIGN_OR_RETURN(Tensor zero, Tensor::Zeros({1, spatial, dim}));
+      REEL_ASSIGN_OR_RETURN(scope.state->conv_tail, ops::Concat({zero, joined}, 0));
+    }
+  }
+  REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, y3, z));
+  return y;
+}
+
+}  // namespace
+
+DitBlockWeights DitBlockWeights::Take(WeightStore& s, const std::string& p, const DitConfig& c) {
+  const int64_t d = c.hidden_size, hf = c.ffn_hidden;
+  DitBlockWeights w;
+  w.scale_shift_table = s.Take(p + "scale_shift_table", {6, d});
+  w.to_q = s.Take(p + "attn1.to_q.weight", {d, d});
+  w.to_k = s.Take(p + "attn1.to_k.weight", {d, d});
+  w.to_v = s.Take(p + "attn1.to_v.weight", {d, d});
+  w.norm_q = s.Take(p + "attn1.norm_q.weight", {d});
+  w.norm_k = s.Take(p + "attn1.norm_k.weight", {d});
+  w.out_w = s.Take(p + "attn1.to_out.0.weight", {d, d});
+  w.out_b = s.Take(p + "attn1.to_out.0.bias", {d});
+  w.x_q_w = s.Take(p + "attn2.to_q.weight", {d, d});
+  w.x_q_b = s.Take(p + "attn2.to_q.bias", {d});
+  w.x_k_w = s.Take(p + "attn2.to_k.weight", {d, d});
+  w.x_k_b = s.Take(p + "attn2.to_k.bias", {d});
+  w.x_v_w = s.Take(p + "attn2.to_v.weight", {d, d});
+  w.x_v_b = s.Take(p + "attn2.to_v.bias", {d});
+  w.x_norm_q = s.Take(p + "attn2.norm_q.weight", {d});
+  w.x_norm_k = s.Take(p + "attn2.norm_k.weight", {d});
+  w.x_out_w = s.Take(p + "attn2.to_out.0.weight", {d, d});
+  w.x_out_b = s.Take(p + "attn2.to_out.0.bias", {d});
+  w.ff_in_w = s.TakeAs(p + "ff.conv_inverted.weight", {2 * hf, d, 1, 1}, {2 * hf, d});
+  w.ff_in_b = s.Take(p + "ff.conv_inverted.bias", {2 * hf});
+  w.ff_dw_w = s.TakeAs(p + "ff.conv_depth.weight", {2 * hf, 1, 3, 3}, {2 * hf, 3, 3});
+  w.ff_dw_b = s.Take(p + "ff.conv_depth.bias", {2 * hf});
+  w.ff_point_w = s.TakeAs(p + "ff.conv_point.weight", {d, hf, 1, 1}, {d, hf});
+  w.ff_temp_w = s.TakeAs(p + "ff.conv_temp.weight", {d, d, 3, 1}, {d, d, 3});
+  return w;
+}
+
+absl::StatusOr<CrossKV> PrepareCrossKV(const DitBlockWeights& w, const DitConfig& c,
+                                       const Tensor& caption) {
+  CrossKV kv;
+  REEL_ASSIGN_OR_RETURN(Tensor k, ops::Linear(caption, w.x_k_w, &w.x_k_b));
+  REEL_ASSIGN_OR_RETURN(kv.k, ops::RmsNorm(k, c.qk_norm_eps, &w.x_norm_k));
+  REEL_ASSIGN_OR_RETURN(kv.v, ops::Linear(caption, w.x_v_w, &w.x_v_b));
+  return kv;
+}
+
+absl::Status DitBlockForward(const DitBlockWeights& w, const DitConfig& c, const Tensor& modulation,
+                             const RopeTables& rope, const CrossKV& cross, const Tensor& caption_mask,
+                             int64_t height, int64_t width, const AttentionScope& scope, Tensor& x) {
+  const int64_t frames = x.dim(0), spatial = x.dim(1), dim = x.dim(2);
+  if (scope.update_state && scope.state == nullptr) {
+    return absl::InvalidArgumentError("DitBlockForward: update_state without a state");
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor mod, ops::Add(modulation, w.scale_shift_table));  // (F', 6, D)
+
+  REEL_ASSIGN_OR_RETURN(Tensor n, ModulatedNorm(x, mod, kShiftMsa, c.norm_eps));
+  REEL_ASSIGN_OR_RETURN(Tensor attn, SelfAttention(w, c, n, rope, frames, spatial, scope));
+  REEL_RETURN_IF_ERROR(GatedAdd(x, attn, *Row(mod, kGateMsa)));
+
+  REEL_ASSIGN_OR_RETURN(Tensor flat, x.Reshape({frames * spatial, dim}));
+  REEL_ASSIGN_OR_RETURN(Tensor cross_out, CrossAttention(w, c, flat, cross, caption_mask));
+  REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, flat, cross_out));
+
+  REEL_ASSIGN_OR_RETURN(n, ModulatedNorm(x, mod, kShiftMlp, c.norm_eps));
+  REEL_ASSIGN_OR_RETURN(Tensor ff, MixFfn(w, c, n, frames, height, width, scope));
+  REEL_RETURN_IF_ERROR(GatedAdd(x, ff, *Row(mod, kGateMlp)));
+  if (scope.update_state) scope.state->frames_seen += frames;
+  return absl::OkStatus();
+}
+
+}  // namespace reel

@@ -1,0 +1,40 @@
+#pragma once
+// Named weights from a safetensors file, converted to f32 once at load ("pack once, run many").
+// Every lookup checks the shape; all problems of a load are collected and reported together, so a
+// user sees every missing or mis-shaped weight at once instead of one per run.
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pipeline/tensor/tensor.h"
+
+namespace reel {
+
+class WeightStore {
+ public:
+  static absl::StatusOr<WeightStore> Open(const std::string& path);
+  // For tests: weights already in memory.
+  static WeightStore FromTensors(std::map<std::string, Tensor> tensors, std::string origin);
+
+  // The f32 weight `name` with exactly `shape`; on mismatch or absence records an error and returns an
+  // empty tensor (check Finish()).
+  Tensor Take(const std::string& name, const Shape& shape);
+  // Like Take, for weights stored with trailing unit dims (e.g. (out, in, 1, 1) 1x1 convs): the
+  // stored shape must equal `stored`, returned reshaped to `as`.
+  Tensor TakeAs(const std::string& name, const Shape& stored, const Shape& as);
+  // OK if every Take succeeded and no stored weight was left unused (misnamed weights are caught).
+  absl::Status Finish() const;
+  int64_t parameter_bytes() const { return parameter_bytes_; }
+
+ private:
+  std::map<std::string, Tensor> tensors_;
+  std::set<std::string> taken_;
+  std::vector<std::string> errors_;
+  std::string origin_;
+  int64_t parameter_bytes_ = 0;
+};
+
+}  // namespace reel
