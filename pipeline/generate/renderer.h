@@ -52,15 +52,20 @@ class Renderer {
  public:
   virtual ~Renderer() = default;
   virtual const ModelInfo& info() const = 0;
-  // Fills defaults, validates (clear INVALID_ARGUMENT messages), renders, writes every finished block to
-  // `sink` (Open ... Write* ... the caller closes it). Returns CANCELLED if *cancel became true; progress
-  // is called at least once per denoising step.
+  // Protocol: the caller calls Resolve(), opens `sink` itself (SpecFor() below builds the VideoSpec for a
+  // chosen container format), calls Render(), then closes the sink (or Abort()s it on error). Render
+  // validates again, renders and Write()s every finished block as soon as it is decoded; it never opens
+  // or closes the sink. Returns CANCELLED if *cancel became true; progress is called at least once per
+  // denoising step.
   virtual absl::Status Render(const RenderRequest& request, FrameSink& sink,
                               const std::function<void(const RenderProgress&)>& progress,
                               const std::atomic<bool>* cancel) = 0;
   // The request with every default filled in and checked, without rendering.
   virtual absl::StatusOr<RenderRequest> Resolve(const RenderRequest& request) const = 0;
 };
+
+// The VideoSpec for a resolved request: size, fps, frame count and metadata (prompt, seed, model).
+VideoSpec SpecFor(const RenderRequest& resolved, const ModelInfo& model, const std::string& format);
 
 // Loads config + weights from a model directory (e.g. models/reel-tiny) once.
 absl::StatusOr<std::unique_ptr<Renderer>> LoadRenderer(const std::string& model_dir,
