@@ -1,5 +1,10 @@
 #include "pipeline/model/weights.h"
 
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <random>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "pipeline/tensor/ops.h"
@@ -23,7 +28,27 @@ WeightStore WeightStore::FromTensors(std::map<std::string, Tensor> tensors, std:
 
 Tensor WeightStore::Take(const std::string& name, const Shape& shape) { return TakeAs(name, shape, shape); }
 
+WeightStore WeightStore::RandomForTesting(uint32_t seed) {
+  WeightStore w;
+  w.random_ = true;
+  w.seed_ = seed;
+  w.origin_ = "<random weights>";
+  return w;
+}
+
 Tensor WeightStore::TakeAs(const std::string& name, const Shape& stored, const Shape& as) {
+  if (random_) {
+    std::seed_seq seq{seed_, static_cast<uint32_t>(std::hash<std::string>{}(name))};
+    std::mt19937 gen(seq);
+    const int64_t fan_in = stored.size() >= 2 ? NumElements(stored) / stored[0] : 16;
+    const bool is_norm = name.find("norm") != std::string::npos;
+    const float a = is_norm ? 0.2f : 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));
+    std::uniform_real_distribution<float> u(-a, a);
+    std::vector<float> v(NumElements(stored));
+    for (float& x : v) x = (is_norm ? 1.0f : 0.0f) + u(gen);
+    parameter_bytes_ += static_cast<int64_t>(v.size() * 4);
+    return *Tensor::FromVector(as, v);
+  }
   auto it = tensors_.find(name);
   if (it == tensors_.end()) {
     errors_.push_back(absl::StrCat("weight '", name, "' missing (expected shape ", ShapeString(stored), ")"));
@@ -46,6 +71,12 @@ Tensor WeightStore::TakeAs(const std::string& name, const Shape& stored, const S
     return Tensor();
   }
   return *shaped;
+}
+
+void WeightStore::Ignore(const std::string& prefix) {
+  for (auto it = tensors_.lower_bound(prefix); it != tensors_.end() && it->first.starts_with(prefix); ++it) {
+    taken_.insert(it->first);
+  }
 }
 
 absl::Status WeightStore::Finish() const {

@@ -19,12 +19,20 @@ class WeightStore {
   // For tests: weights already in memory.
   static WeightStore FromTensors(std::map<std::string, Tensor> tensors, std::string origin);
 
+  // A store that invents every weight it is asked for: uniform in ±1/sqrt(fan-in) (1 ± 0.2 for norm
+  // weights), deterministic per (seed, name). For invariant tests and benchmarks that need a model of a
+  // given shape without a checkpoint; the model's own Take() calls stay the single list of names.
+  static WeightStore RandomForTesting(uint32_t seed);
+
   // The f32 weight `name` with exactly `shape`; on mismatch or absence records an error and returns an
   // empty tensor (check Finish()).
   Tensor Take(const std::string& name, const Shape& shape);
   // Like Take, for weights stored with trailing unit dims (e.g. (out, in, 1, 1) 1x1 convs): the
   // stored shape must equal `stored`, returned reshaped to `as`.
   Tensor TakeAs(const std::string& name, const Shape& stored, const Shape& as);
+  // Marks every stored weight whose name starts with `prefix` as used without loading it (weights a
+  // checkpoint carries for another consumer, e.g. the VAE encoder the engine never runs).
+  void Ignore(const std::string& prefix);
   // OK if every Take succeeded and no stored weight was left unused (misnamed weights are caught).
   absl::Status Finish() const;
   int64_t parameter_bytes() const { return parameter_bytes_; }
@@ -35,6 +43,8 @@ class WeightStore {
   std::vector<std::string> errors_;
   std::string origin_;
   int64_t parameter_bytes_ = 0;
+  bool random_ = false;
+  uint32_t seed_ = 0;
 };
 
 }  // namespace reel
