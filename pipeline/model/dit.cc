@@ -110,7 +110,8 @@ absl::StatusOr<Tensor> LinearDit::PatchEmbed(const Tensor& latents) const {
                 pw = config_.patch_size[2];
   const int64_t f2 = latents.dim(1) / pt, h2 = latents.dim(2) / ph, w2 = latents.dim(3) / pw;
   // (C, F'·pt, H'·ph, W'·pw) → (F', H', W', C, pt, ph, pw): each token's patch in the weight's order.
-  REEL_ASSIGN_OR_RETURN(Tensor v, latents.Reshape({c, f2, pt, h2, ph, w2, pw}));
+  REEL_ASSIGN_OR_RETURN(Tensor dense, latents.Contiguous());
+  REEL_ASSIGN_OR_RETURN(Tensor v, dense.Reshape({c, f2, pt, h2, ph, w2, pw}));
   REEL_ASSIGN_OR_RETURN(Tensor perm, v.Permute({1, 3, 5, 0, 2, 4, 6}));
   REEL_ASSIGN_OR_RETURN(Tensor patches, perm.Contiguous());
   REEL_ASSIGN_OR_RETURN(Tensor rows, patches.Reshape({f2 * h2 * w2, c * pt * ph * pw}));
