@@ -18,7 +18,7 @@ REEL_CPU_MULTIVERSION void ActivateRange(Activation act, const float* x, float* 
   switch (act) {
     case Activation::kRelu:
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];  // NaN propagates, as in PyTorch.
       return;
     case Activation::kSilu:
 #pragma omp simd
