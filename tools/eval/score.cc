@@ -1,0 +1,43 @@
+#include "tools/eval/score.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace reel::eval {
+
+PromptScore ScorePrompt(const PromptSpec& prompt, const VideoAnalysis& video) {
+  PromptScore score;
+  if (!prompt.background.empty()) {
+    score.checks.push_back({"background", prompt.background, video.background,
+                            prompt.background == video.background});
+  }
+  std::vector<bool> used(video.objects.size(), false);
+  double consistency_sum = 0;
+  int matched = 0;
+  for (size_t i = 0; i < prompt.objects.size(); ++i) {
+    const ObjectSpec& want = prompt.objects[i];
+    int pick = -1;
+    for (size_t j = 0; j < video.objects.size() && pick < 0; ++j) {
+      if (!used[j] && (want.color.empty() || video.objects[j].color == want.color)) pick = j;
+    }
+    const DetectedObject* got = pick >= 0 ? &video.objects[pick] : nullptr;
+    if (got != nullptr) {
+      used[pick] = true;
+      consistency_sum += got->presence * got->shape_consistency;
+      ++matched;
+    }
+    const std::string prefix = absl::StrCat("object", i, ".");
+    auto add = [&](const std::string& name, const std::string& expected, const std::string& found) {
+      if (!expected.empty()) score.checks.push_back({prefix + name, expected, found, expected == found});
+    };
+    add("color", want.color, got ? got->color : "");
+    add("shape", want.shape, got ? got->shape : "");
+    add("motion", want.motion, got ? got->motion : "");
+  }
+  int ok = 0;
+  for (const auto& c : score.checks) ok += c.ok ? 1 : 0;
+  score.accuracy = score.checks.empty() ? 1.0 : static_cast<double>(ok) / score.checks.size();
+  score.temporal_consistency = matched ? consistency_sum / matched : 0.0;
+  return score;
+}
+
+}  // namespace reel::eval

@@ -1,0 +1,28 @@
+#pragma once
+// Checks a video's attributes against its prompt: one check per attribute the prompt names.
+#include <string>
+#include <vector>
+
+#include "tools/eval/analyze.h"
+#include "tools/eval/prompt.h"
+
+namespace reel::eval {
+
+struct AttributeCheck {
+  std::string attribute;  // "background", "object0.color", "object0.shape", "object0.motion", ...
+  std::string expected;
+  std::string found;      // "" when nothing matched
+  bool ok = false;
+};
+
+struct PromptScore {
+  std::vector<AttributeCheck> checks;
+  double accuracy = 0;           // fraction of checks that are ok (1 when there are none)
+  double temporal_consistency = 0;  // mean over matched objects of presence x shape consistency
+};
+
+// Each prompt object is matched to the detected object of its color (or, without a color, the largest
+// unmatched one); its shape and motion are then compared.
+PromptScore ScorePrompt(const PromptSpec& prompt, const VideoAnalysis& video);
+
+}  // namespace reel::eval

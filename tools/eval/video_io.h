@@ -1,0 +1,18 @@
+#pragma once
+// Loads videos for the evaluator as RGB CV_8UC3 frames: any container OpenCV/FFmpeg can decode, a
+// folder of numbered PNG frames, or a raw rgb24 file of known frame size.
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "opencv2/core.hpp"
+
+namespace reel::eval {
+
+// Raw rgb24, frames of width x height back to back (the file size must be a multiple of a frame).
+absl::StatusOr<std::vector<cv::Mat>> ReadRawRgb(const std::string& path, int width, int height);
+
+// A directory: its *.png files in name order. Otherwise a video file decoded by OpenCV (FFmpeg).
+absl::StatusOr<std::vector<cv::Mat>> ReadVideo(const std::string& path);
+
+}  // namespace reel::eval
