@@ -65,9 +65,12 @@ absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
       return cancel == nullptr || !cancel->load();
     };
     REEL_ASSIGN_OR_RETURN(Tensor clean, Denoise(dit, x0, cond, uncond, params.sampling, options, on_step));
-    // Advance the state with the clean block at t = 0 (conditional branch): LongSANA's cache pass.
-    options.update_state = true;
-    REEL_RETURN_IF_ERROR(dit.Forward(clean, {0.0f}, cond, options).status());
+    // Advance the state with the clean block at t = 0 (conditional branch): LongSANA's cache pass. The
+    // last block's state would never be read, so its pass is skipped.
+    if (b + 1 < blocks) {
+      options.update_state = true;
+      REEL_RETURN_IF_ERROR(dit.Forward(clean, {0.0f}, cond, options).status());
+    }
     REEL_RETURN_IF_ERROR(sink(first, clean));
   }
   return absl::OkStatus();

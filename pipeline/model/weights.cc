@@ -47,7 +47,8 @@ Tensor WeightStore::TakeAs(const std::string& name, const Shape& stored, const S
     std::vector<float> v(NumElements(stored));
     for (float& x : v) x = (is_norm ? 1.0f : 0.0f) + u(gen);
     parameter_bytes_ += static_cast<int64_t>(v.size() * 4);
-    return *Tensor::FromVector(as, v);
+    invented_[name] = *Tensor::FromVector(stored, v);
+    return *invented_[name].Reshape(as);
   }
   auto it = tensors_.find(name);
   if (it == tensors_.end()) {

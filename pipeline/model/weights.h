@@ -23,6 +23,9 @@ class WeightStore {
   // weights), deterministic per (seed, name). For invariant tests and benchmarks that need a model of a
   // given shape without a checkpoint; the model's own Take() calls stay the single list of names.
   static WeightStore RandomForTesting(uint32_t seed);
+  // The weights a random store has invented so far, under their stored names and shapes (to write a
+  // checkpoint the PyTorch reference can load, e.g. for `reel bench`).
+  const std::map<std::string, Tensor>& invented() const { return invented_; }
 
   // The f32 weight `name` with exactly `shape`; on mismatch or absence records an error and returns an
   // empty tensor (check Finish()).
@@ -44,6 +47,7 @@ class WeightStore {
   std::string origin_;
   int64_t parameter_bytes_ = 0;
   bool random_ = false;
+  std::map<std::string, Tensor> invented_;
   uint32_t seed_ = 0;
 };
 
