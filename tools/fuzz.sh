@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-60}"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
   -DCMAKE_CXX_COMPILER=clang++ -DREEL_FUZZ=ON -DREEL_SANITIZE=ON -DREEL_CUDA=OFF \
-  -DREEL_BUILD_BENCH=OFF >/dev/null
+  -DREEL_BUILD_BENCH=OFF -DREEL_UNIT_ONLY=ON >/dev/null
 CCACHE_BASEDIR="$PWD" cmake --build build-fuzz --target reel_fuzz_safetensors -j"$(nproc)"
 corpus="build-fuzz/corpus"
 mkdir -p "$corpus"

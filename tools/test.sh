@@ -8,9 +8,10 @@ ctest --test-dir build --output-on-failure -j2 --timeout 600
 if [ "${1:-}" = "--quick" ]; then exit 0; fi
 
 # Unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (kernels, tensor, model).
-REEL_BUILD_DIR=build-asan REEL_CMAKE_ARGS="-DREEL_SANITIZE=ON -DREEL_CUDA=OFF -DREEL_BUILD_BENCH=OFF" \
+REEL_BUILD_DIR=build-asan \
+  REEL_CMAKE_ARGS="-DREEL_SANITIZE=ON -DREEL_UNIT_ONLY=ON -DREEL_CUDA=OFF -DREEL_BUILD_BENCH=OFF" \
   tools/setup.sh
-ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 -L unit
+ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 -L "unit|reference|kernels"
 
 # libFuzzer on the safetensors parser, 60 s.
 tools/fuzz.sh 60
