@@ -1,7 +1,6 @@
 #include "kernels/cpu/linear_attention.h"
 
-#include <cblas.h>
-
+#include <algorithm>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
@@ -12,17 +11,29 @@ namespace {
 
 using internal::kParallelMinWork;
 
-// out_h /= (q_h . ksum_h + eps) for every head of one token. The normalizer uses the un-rotated q
+// ksum_h += sum_m k[m, h]: summed in double so long token streams do not lose low-order bits.
+REEL_CPU_MULTIVERSION void AddColumnSums(const float* k, int64_t n, int64_t width, int64_t d,
+                                         double* acc) {
+  for (int64_t m = 0; m < n; ++m) {
+    const float* row = k + m * width;
+#pragma omp simd
+    for (int64_t j = 0; j < d; ++j) acc[j] += row[j];
+  }
+}
+
+// out_h /= (q_h . ksum_h + eps) for `rows` tokens of one head. The normalizer uses the un-rotated q
 // and k (SANA-Video: RoPE only inside the kv product, so the denominator stays positive under ReLU).
-REEL_CPU_MULTIVERSION void NormalizeRow(const float* q, const float* ksum, int64_t heads, int64_t d,
-                                        float eps, float* out) {
-  for (int64_t h = 0; h < heads; ++h) {
+REEL_CPU_MULTIVERSION void NormalizeHead(const float* q, const float* ksum, int64_t rows,
+                                         int64_t width, int64_t d, float eps, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* qr = q + r * width;
+    float* o = out + r * width;
     float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
-    for (int64_t j = 0; j < d; ++j) dot += q[h * d + j] * ksum[h * d + j];
+    for (int64_t j = 0; j < d; ++j) dot += qr[j] * ksum[j];
     const float inv = 1.0f / (dot + eps);
 #pragma omp simd
-    for (int64_t j = 0; j < d; ++j) out[h * d + j] *= inv;
+    for (int64_t j = 0; j < d; ++j) o[j] *= inv;
   }
 }
 
@@ -32,27 +43,38 @@ void LinearAttentionAccumulate(const float* k_rot, const float* k, const float* 
                                int64_t heads, int64_t d, float* kv, float* ksum) {
   if (n <= 0) return;
   const int64_t width = heads * d;
+  // One head per task with oneDNN on the calling thread (it uses OpenMP, so it does not nest
+  // threads inside the region); a single head instead gets the whole threaded GEMM.
+  const bool parallel = heads > 1 && n * width * d >= kParallelMinWork;
+#pragma omp parallel for schedule(dynamic) if (parallel)
   for (int64_t h = 0; h < heads; ++h) {
     // kv[h] (d x d, row = v index) += V_h^T K_rot_h.
-    Gemm(true, false, d, d, n, 1.0f, v + h * d, width, k_rot + h * d, width, 1.0f, kv + h * d * d, d);
+    GemmWith(GemmBackend::kOneDnn, true, false, d, d, n, 1.0f, v + h * d, width, k_rot + h * d,
+             width, 1.0f, kv + h * d * d, d);
+    std::vector<double> acc(d, 0.0);
+    AddColumnSums(k + h * d, n, width, d, acc.data());
+    for (int64_t j = 0; j < d; ++j) ksum[h * d + j] += static_cast<float>(acc[j]);
   }
-  // ksum (all heads at once) += K^T 1: a GEMV sums the columns with BLAS's blocked accumulation.
-  const std::vector<float> ones(n, 1.0f);
-  cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(width), 1.0f,
-              k, static_cast<blasint>(width), ones.data(), 1, 1.0f, ksum, 1);
 }
 
 void LinearAttentionApply(const float* q_rot, const float* q, const float* kv, const float* ksum,
                           int64_t n, int64_t heads, int64_t d, float eps, float* out) {
   if (n <= 0) return;
   const int64_t width = heads * d;
-  for (int64_t h = 0; h < heads; ++h) {
-    // out_h (n x d) = Q_rot_h kv[h]^T, i.e. out_n = kv[h] q_rot_n.
-    Gemm(false, true, n, d, d, 1.0f, q_rot + h * d, width, kv + h * d * d, d, 0.0f, out + h * d,
-         width);
+  // Tasks are (head, token block); the block's output is normalized while it is still in cache.
+  constexpr int64_t kBlock = 512;
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  const int64_t tasks = heads * blocks;
+#pragma omp parallel for schedule(dynamic) if (tasks > 1 && n * width * d >= kParallelMinWork)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t h = task / blocks, r0 = (task % blocks) * kBlock;
+    const int64_t rows = std::min(kBlock, n - r0);
+    const int64_t off = r0 * width + h * d;
+    // out_h = Q_rot_h kv[h]^T, i.e. out_n = kv[h] q_rot_n.
+    GemmWith(GemmBackend::kOneDnn, false, true, rows, d, d, 1.0f, q_rot + off, width,
+             kv + h * d * d, d, 0.0f, out + off, width);
+    NormalizeHead(q + off, ksum + h * d, rows, width, d, eps, out + off);
   }
-#pragma omp parallel for if (n * width >= kParallelMinWork && n > 1)
-  for (int64_t r = 0; r < n; ++r) NormalizeRow(q + r * width, ksum, heads, d, eps, out + r * width);
 }
 
 }  // namespace reel::kernels::cpu

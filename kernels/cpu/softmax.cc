@@ -19,7 +19,7 @@ using internal::kParallelMinWork;
 REEL_CPU_MULTIVERSION void SoftmaxRow(const float* x, float* y, int64_t cols, float scale) {
   float mx = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : mx)
-  for (int64_t j = 0; j < cols; ++j) mx = std::max(mx, x[j]);
+  for (int64_t j = 0; j < cols; ++j) mx = std::max(mx, x[j] * scale);
   if (mx == -std::numeric_limits<float>::infinity()) {
     std::fill(y, y + cols, 0.0f);
     return;
@@ -27,7 +27,7 @@ REEL_CPU_MULTIVERSION void SoftmaxRow(const float* x, float* y, int64_t cols, fl
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < cols; ++j) {
-    const float e = ExpF((x[j] - mx) * scale);
+    const float e = ExpF(x[j] * scale - mx);
     y[j] = e;
     sum += e;
   }
@@ -36,10 +36,10 @@ REEL_CPU_MULTIVERSION void SoftmaxRow(const float* x, float* y, int64_t cols, fl
   for (int64_t j = 0; j < cols; ++j) y[j] *= inv;
 }
 
-// Query rows per block: bounds the score buffer to ~4 MiB however many queries there are.
+// Query rows per task: the score block (rows x keys) stays within ~256 KiB, i.e. in L2.
 int64_t QueryBlock(int64_t nq, int64_t nk) {
-  const int64_t rows = (int64_t{1} << 20) / std::max<int64_t>(nk, 1);
-  return std::clamp<int64_t>(rows, 1, nq);
+  const int64_t rows = (int64_t{1} << 16) / std::max<int64_t>(nk, 1);
+  return std::clamp<int64_t>(rows, 8, 256);
 }
 
 }  // namespace
@@ -77,19 +77,27 @@ void SoftmaxAttention(const float* q, const float* k, const float* v, const floa
     std::fill(out, out + nq * width, 0.0f);
     return;
   }
-  const int64_t block = QueryBlock(nq, kept);
-  std::vector<float> scores(block * kept);
-  for (int64_t q0 = 0; q0 < nq; q0 += block) {
-    const int64_t rows = std::min(block, nq - q0);
-    for (int64_t h = 0; h < heads; ++h) {
-      // S = Q_h K_h^T (rows x kept), then P = softmax(scale * S), then O_h = P V_h.
-      Gemm(false, true, rows, kept, d, 1.0f, q + q0 * width + h * d, width, k + h * d, width, 0.0f,
-           scores.data(), kept);
+  // Tasks are (head, query block). Each runs both products with oneDNN on its own thread: oneDNN uses
+  // OpenMP, so inside this region it stays on the calling thread, whereas OpenBLAS's own pthread pool
+  // would oversubscribe the cores; and the small score block never leaves the thread's cache.
+  const int64_t block = std::min(QueryBlock(nq, kept), nq);
+  const int64_t blocks = (nq + block - 1) / block;
+  const int64_t tasks = heads * blocks;
+  const bool parallel = tasks > 1 && nq * kept * width >= kParallelMinWork;
+#pragma omp parallel if (parallel)
+  {
+    std::vector<float> scores(block * kept);
+#pragma omp for schedule(dynamic)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t h = task / blocks, q0 = (task % blocks) * block;
+      const int64_t rows = std::min(block, nq - q0);
       float* s = scores.data();
-#pragma omp parallel for if (rows * kept >= kParallelMinWork && rows > 1)
+      // S = Q_h K_h^T (rows x kept), P = softmax(scale * S), O_h = P V_h.
+      GemmWith(GemmBackend::kOneDnn, false, true, rows, kept, d, 1.0f, q + q0 * width + h * d, width,
+               k + h * d, width, 0.0f, s, kept);
       for (int64_t r = 0; r < rows; ++r) SoftmaxRow(s + r * kept, s + r * kept, kept, scale);
-      Gemm(false, false, rows, d, kept, 1.0f, scores.data(), kept, v + h * d, width, 0.0f,
-           out + q0 * width + h * d, width);
+      GemmWith(GemmBackend::kOneDnn, false, false, rows, d, kept, 1.0f, s, kept, v + h * d, width,
+               0.0f, out + q0 * width + h * d, width);
     }
   }
 }
