@@ -1,0 +1,317 @@
+#include "pipeline/model/vae_decoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/conv3d.h"
+#include "pipeline/model/json_fields.h"
+#include "pipeline/tensor/ops.h"
+#include "pipeline/tensor/status_macros.h"
+
+namespace reel {
+namespace {
+
+// Frames of the input each cached conv keeps: kt − 1 for the only temporal kernel (3) that occurs.
+constexpr int64_t kCacheFrames = 2;
+
+// An array of numbers (JsonFields reads integer arrays only); errors go to `f`.
+void ReadFloats(JsonFields& f, const nlohmann::json& v, const char* key, std::vector<float>& out) {
+  if (v.is_null()) return;  // missing: reported by Required
+  for (const auto& e : v.is_array() ? v : nlohmann::json::array({nullptr})) {
+    if (!e.is_number()) {
+      f.Error(absl::StrCat("'", key, "' must be an array of numbers"));
+      out.clear();
+      return;
+    }
+    out.push_back(e.get<float>());
+  }
+}
+
+VaeDecoder::Conv TakeConv(WeightStore& s, const std::string& name, int64_t cin, int64_t cout,
+                          int kt, int kk, int& num_caches) {
+  VaeDecoder::Conv c;
+  c.cin = cin;
+  c.cout = cout;
+  c.kt = kt;
+  c.kk = kk;
+  c.weight = s.TakeAs(name + ".weight", {cout, cin, kt, kk, kk}, {cout, cin * kt * kk * kk});
+  c.bias = s.Take(name + ".bias", {cout});
+  if (kt > 1) c.cache = num_caches++;
+  return c;
+}
+
+VaeDecoder::ResBlock TakeResBlock(WeightStore& s, const std::string& name, int64_t ch,
+                                  int& num_caches) {
+  VaeDecoder::ResBlock r;
+  r.norm1 = s.Take(name + ".norm1.gamma", {ch});
+  r.conv1 = TakeConv(s, name + ".conv1", ch, ch, 3, 3, num_caches);
+  r.norm2 = s.Take(name + ".norm2.gamma", {ch});
+  r.conv2 = TakeConv(s, name + ".conv2", ch, ch, 3, 3, num_caches);
+  return r;
+}
+
+// Causal conv of x (cin, T, H, W) with the conv's cache (if any) as the frames before x; then the
+// cache becomes the last 2 frames of concat(cache, x).
+absl::StatusOr<Tensor> RunConv(const VaeDecoder::Conv& c, const Tensor& x, VaeStream& stream) {
+  const int64_t t = x.dim(1), h = x.dim(2), w = x.dim(3), hw = h * w;
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty({c.cout, t, h, w}));
+  float* cache = c.cache >= 0 ? stream.caches[c.cache].data<float>() : nullptr;
+  kernels::cpu::CausalConv3d(x.data<float>(), cache, c.cin, t, h, w, c.weight.data<float>(),
+                             c.bias.data<float>(), c.cout, c.kt, c.kk, y.data<float>());
+  if (cache != nullptr) {
+    const float* xd = x.data<float>();
+    for (int64_t i = 0; i < c.cin; ++i) {
+      float* ci = cache + i * kCacheFrames * hw;
+      const float* xi = xd + i * t * hw;
+      if (t >= kCacheFrames) {
+        std::memcpy(ci, xi + (t - kCacheFrames) * hw, sizeof(float) * kCacheFrames * hw);
+      } else {  // t == 1: the newer cached frame moves back, x's frame comes in
+        std::memmove(ci, ci + hw, sizeof(float) * hw);
+        std::memcpy(ci + hw, xi, sizeof(float) * hw);
+      }
+    }
+  }
+  return y;
+}
+
+// SiLU(RMSNorm over channels) of x (C, T, H, W): y = silu(x / sqrt(mean_c(x²) + eps) · gamma[c]).
+absl::StatusOr<Tensor> NormSilu(const Tensor& x, const Tensor& gamma, float eps) {
+  const int64_t ch = x.dim(0), n = x.numel() / ch;
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape()));
+  const float* xd = x.data<float>();
+  const float* g = gamma.data<float>();
+  float* yd = y.data<float>();
+  std::vector<float> inv(n, 0.0f);
+  for (int64_t c = 0; c < ch; ++c) {
+    const float* xc = xd + c * n;
+#pragma omp simd
+    for (int64_t p = 0; p < n; ++p) inv[p] += xc[p] * xc[p];
+  }
+  const float inv_ch = 1.0f / static_cast<float>(ch);
+  for (int64_t p = 0; p < n; ++p) inv[p] = 1.0f / std::sqrt(inv[p] * inv_ch + eps);
+  for (int64_t c = 0; c < ch; ++c) {
+    const float* xc = xd + c * n;
+    float* yc = yd + c * n;
+    const float gc = g[c];
+#pragma omp simd
+    for (int64_t p = 0; p < n; ++p) yc[p] = xc[p] * inv[p] * gc;
+  }
+  kernels::cpu::Activate(kernels::cpu::Activation::kSilu, yd, yd, y.numel());
+  return y;
+}
+
+// x += r, same shapes.
+void AddInPlace(Tensor& x, const Tensor& r) {
+  float* xd = x.data<float>();
+  const float* rd = r.data<float>();
+  const int64_t n = x.numel();
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) xd[i] += rd[i];
+}
+
+absl::Status RunResBlock(const VaeDecoder::ResBlock& r, float eps, Tensor& x, VaeStream& stream) {
+  REEL_ASSIGN_OR_RETURN(Tensor h, NormSilu(x, r.norm1, eps));
+  REEL_ASSIGN_OR_RETURN(h, RunConv(r.conv1, h, stream));
+  REEL_ASSIGN_OR_RETURN(h, NormSilu(h, r.norm2, eps));
+  REEL_ASSIGN_OR_RETURN(h, RunConv(r.conv2, h, stream));
+  AddInPlace(x, h);
+  return absl::OkStatus();
+}
+
+// TimeUp: conv to 2C channels, then output frame 2t + j = channels j·C..j·C+C−1 of frame t.
+absl::StatusOr<Tensor> RunTimeUp(const VaeDecoder::Conv& c, const Tensor& x, VaeStream& stream) {
+  REEL_ASSIGN_OR_RETURN(Tensor y, RunConv(c, x, stream));
+  const int64_t ch = c.cin, t = x.dim(1), h = x.dim(2), w = x.dim(3), hw = h * w;
+  REEL_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({ch, 2 * t, h, w}));
+  const float* yd = y.data<float>();
+  float* od = out.data<float>();
+  for (int j = 0; j < 2; ++j) {
+    for (int64_t i = 0; i < ch; ++i) {
+      for (int64_t f = 0; f < t; ++f) {
+        std::memcpy(od + (i * 2 * t + 2 * f + j) * hw, yd + ((j * ch + i) * t + f) * hw,
+                    sizeof(float) * hw);
+      }
+    }
+  }
+  return out;
+}
+
+// SpaceUp: nearest ×2 in H and W, then the (1, 3, 3) conv (no cache).
+absl::StatusOr<Tensor> RunSpaceUp(const VaeDecoder::Conv& c, const Tensor& x, VaeStream& stream) {
+  const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
+  REEL_ASSIGN_OR_RETURN(Tensor up, Tensor::Empty({x.dim(0), x.dim(1), 2 * h, 2 * w}));
+  const float* xd = x.data<float>();
+  float* ud = up.data<float>();
+  for (int64_t p = 0; p < planes; ++p) {
+    for (int64_t i = 0; i < h; ++i) {
+      const float* src = xd + (p * h + i) * w;
+      float* dst = ud + (p * 2 * h + 2 * i) * 2 * w;
+      for (int64_t j = 0; j < w; ++j) dst[2 * j] = dst[2 * j + 1] = src[j];
+      std::memcpy(dst + 2 * w, dst, sizeof(float) * 2 * w);
+    }
+  }
+  return RunConv(c, up, stream);
+}
+
+}  // namespace
+
+absl::StatusOr<VaeConfig> ParseVaeConfig(const nlohmann::json& j) {
+  VaeConfig c;
+  JsonFields f(j, "config.json vae");
+  std::string type;
+  nlohmann::json mean, std_dev;
+  f.Required("type", type);
+  f.Required("latent_channels", c.latent_channels);
+  f.Required("channels", c.channels);
+  f.Optional("spatial_factor", c.spatial_factor);
+  f.Optional("temporal_factor", c.temporal_factor);
+  f.Optional("rms_eps", c.rms_eps);
+  f.Required("latents_mean", mean);
+  f.Required("latents_std", std_dev);
+  ReadFloats(f, mean, "latents_mean", c.latents_mean);
+  ReadFloats(f, std_dev, "latents_std", c.latents_std);
+  if (j.is_object() && j.contains("type") && type != "reel-causal-vae") {
+    f.Error(absl::StrCat("'type' is '", type, "'; this engine supports: reel-causal-vae"));
+  }
+  if (c.latent_channels <= 0) f.Error("'latent_channels' must be positive");
+  if (c.channels.size() != 3 || *std::min_element(c.channels.begin(), c.channels.end()) <= 0) {
+    f.Error("'channels' must be three positive widths [c0, c1, c2]");
+  }
+  // The decoder's layer list (VAE.md) fixes both factors; other values describe another
+  // architecture.
+  if (c.spatial_factor != 4) f.Error("'spatial_factor' must be 4 (two x2 up-sampling stages)");
+  if (c.temporal_factor != 4)
+    f.Error("'temporal_factor' must be 4 (two x2 time up-sampling stages)");
+  if (!(c.rms_eps > 0.0f)) f.Error("'rms_eps' must be positive");
+  const size_t z = static_cast<size_t>(std::max(c.latent_channels, 0));
+  if (!mean.is_null() && c.latents_mean.size() != z) {
+    f.Error(
+        absl::StrCat("'latents_mean' has ", c.latents_mean.size(), " values for ", z, " channels"));
+  }
+  if (!std_dev.is_null() && c.latents_std.size() != z) {
+    f.Error(
+        absl::StrCat("'latents_std' has ", c.latents_std.size(), " values for ", z, " channels"));
+  }
+  for (float s : c.latents_std) {
+    if (!(s > 0.0f) || !std::isfinite(s)) {
+      f.Error("'latents_std' values must be positive and finite");
+      break;
+    }
+  }
+  absl::Status s = f.Finish();
+  if (!s.ok()) return s;
+  return c;
+}
+
+absl::StatusOr<VaeDecoder> VaeDecoder::Load(const VaeConfig& config, WeightStore& s) {
+  if (config.channels.size() != 3 ||
+      static_cast<int>(config.latents_mean.size()) != config.latent_channels ||
+      static_cast<int>(config.latents_std.size()) != config.latent_channels) {
+    return absl::InvalidArgumentError("VaeDecoder::Load: config not from ParseVaeConfig");
+  }
+  VaeDecoder m;
+  m.config_ = config;
+  const int64_t z = config.latent_channels, c0 = config.channels[0], c1 = config.channels[1],
+                c2 = config.channels[2];
+  int& n = m.num_caches_;
+  // In decoder order, so the cache indices follow the data flow (VAE.md "Streaming decode").
+  m.conv_in_ = TakeConv(s, "decoder.conv_in", z, c2, 3, 3, n);
+  m.res0_ = TakeResBlock(s, "decoder.res0", c2, n);
+  m.res1_ = TakeResBlock(s, "decoder.res1", c2, n);
+  m.tup0_ = TakeConv(s, "decoder.tup0.conv", c2, 2 * c2, 3, 1, n);
+  m.up0_ = TakeConv(s, "decoder.up0.conv", c2, c1, 1, 3, n);
+  m.res2_ = TakeResBlock(s, "decoder.res2", c1, n);
+  m.tup1_ = TakeConv(s, "decoder.tup1.conv", c1, 2 * c1, 3, 1, n);
+  m.up1_ = TakeConv(s, "decoder.up1.conv", c1, c0, 1, 3, n);
+  m.res3_ = TakeResBlock(s, "decoder.res3", c0, n);
+  m.norm_out_ = s.Take("decoder.norm_out.gamma", {c0});
+  m.conv_out_ = TakeConv(s, "decoder.conv_out", c0, 3, 3, 3, n);
+  s.Ignore("encoder.");
+  REEL_RETURN_IF_ERROR(s.Finish());
+  return m;
+}
+
+absl::StatusOr<VaeStream> VaeDecoder::NewStream(int64_t latent_height, int64_t latent_width) const {
+  if (latent_height <= 0 || latent_width <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("latent size ", latent_height, "x", latent_width, " must be positive"));
+  }
+  VaeStream s;
+  s.latent_height = latent_height;
+  s.latent_width = latent_width;
+  // Input channels and resolution (x latent) of each cached conv, in cache-index order.
+  const int64_t z = config_.latent_channels, c0 = config_.channels[0], c1 = config_.channels[1],
+                c2 = config_.channels[2];
+  const std::vector<std::pair<int64_t, int64_t>> specs = {
+      {z, 1},  {c2, 1}, {c2, 1}, {c2, 1}, {c2, 1}, {c2, 1},  // conv_in, res0, res1, tup0
+      {c1, 2}, {c1, 2}, {c1, 2},                             // res2, tup1
+      {c0, 4}, {c0, 4}, {c0, 4}};                            // res3, conv_out
+  if (static_cast<int>(specs.size()) != num_caches_)
+    return absl::InternalError("VAE cache list mismatch");
+  for (const auto& [ch, scale] : specs) {
+    REEL_ASSIGN_OR_RETURN(Tensor cache, Tensor::Zeros({ch, kCacheFrames, latent_height * scale,
+                                                       latent_width * scale}));
+    s.caches.push_back(std::move(cache));
+  }
+  return s;
+}
+
+int64_t VaeDecoder::cache_bytes(const VaeStream& stream) const {
+  int64_t bytes = 0;
+  for (const Tensor& t : stream.caches) bytes += static_cast<int64_t>(t.bytes());
+  return bytes;
+}
+
+absl::StatusOr<Tensor> VaeDecoder::DecodeUnclamped(VaeStream& stream, const Tensor& latents) const {
+  const int64_t z = config_.latent_channels;
+  if (latents.rank() != 4 || latents.dim(0) != z || latents.dim(1) < 1 ||
+      latents.dim(2) != stream.latent_height || latents.dim(3) != stream.latent_width) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("VAE latents ", ShapeString(latents.shape()), ": expected (", z, ", n >= 1, ",
+                     stream.latent_height, ", ", stream.latent_width, ") for this stream"));
+  }
+  if (static_cast<int>(stream.caches.size()) != num_caches_) {
+    return absl::InvalidArgumentError("VAE stream was not made by this decoder's NewStream");
+  }
+  if (!latents.device().is_cpu())
+    return absl::UnimplementedError("the VAE decoder runs on the CPU");
+  // De-normalize into a fresh contiguous f32 tensor (the caller's latents stay untouched).
+  REEL_ASSIGN_OR_RETURN(
+      Tensor x, latents.dtype() == DType::kF32 ? latents.Clone() : ops::Cast(latents, DType::kF32));
+  const int64_t per_channel = x.numel() / z;
+  float* xd = x.data<float>();
+  for (int64_t c = 0; c < z; ++c) {
+    const float sd = config_.latents_std[c], mu = config_.latents_mean[c];
+    for (int64_t i = 0; i < per_channel; ++i)
+      xd[c * per_channel + i] = xd[c * per_channel + i] * sd + mu;
+  }
+  const float eps = config_.rms_eps;
+  REEL_ASSIGN_OR_RETURN(Tensor h, RunConv(conv_in_, x, stream));
+  REEL_RETURN_IF_ERROR(RunResBlock(res0_, eps, h, stream));
+  REEL_RETURN_IF_ERROR(RunResBlock(res1_, eps, h, stream));
+  REEL_ASSIGN_OR_RETURN(h, RunTimeUp(tup0_, h, stream));
+  REEL_ASSIGN_OR_RETURN(h, RunSpaceUp(up0_, h, stream));
+  REEL_RETURN_IF_ERROR(RunResBlock(res2_, eps, h, stream));
+  REEL_ASSIGN_OR_RETURN(h, RunTimeUp(tup1_, h, stream));
+  REEL_ASSIGN_OR_RETURN(h, RunSpaceUp(up1_, h, stream));
+  REEL_RETURN_IF_ERROR(RunResBlock(res3_, eps, h, stream));
+  REEL_ASSIGN_OR_RETURN(h, NormSilu(h, norm_out_, eps));
+  REEL_ASSIGN_OR_RETURN(Tensor out, RunConv(conv_out_, h, stream));
+  stream.frames_decoded += latents.dim(1);
+  return out;
+}
+
+absl::StatusOr<Tensor> VaeDecoder::Decode(VaeStream& stream, const Tensor& latents) const {
+  REEL_ASSIGN_OR_RETURN(Tensor out, DecodeUnclamped(stream, latents));
+  float* d = out.data<float>();
+  const int64_t n = out.numel();
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) d[i] = std::clamp(d[i], -1.0f, 1.0f);
+  return out;
+}
+
+}  // namespace reel
