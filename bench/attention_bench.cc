@@ -1,6 +1,4 @@
 // Attention-shaped kernels at DiT sizes (4096 tokens = a 64x64 latent frame).
-#include <chrono>
-
 #include "bench/kernels_bench.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/linear_attention.h"
@@ -10,22 +8,19 @@
 namespace reel::bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
 // Args: n tokens, heads, head dim.
 void BM_LinearAttentionAccumulate(benchmark::State& state) {
   const int64_t n = state.range(0), heads = state.range(1), d = state.range(2), w = heads * d;
   const auto k_rot = Random(n * w, 1), k = Random(n * w, 2, 0, 1), v = Random(n * w, 3);
   std::vector<float> kv(heads * d * d), ksum(w);
   PeakGflops();
-  const auto t0 = Clock::now();
+  const LoopTimer timer;
   for (auto _ : state) {
     kernels::cpu::LinearAttentionAccumulate(k_rot.data(), k.data(), v.data(), n, heads, d, kv.data(),
                                             ksum.data());
     benchmark::DoNotOptimize(kv.data());
   }
-  ReportFlops(state, 2.0 * n * heads * d * d + n * w, Since(t0));
+  ReportFlops(state, 2.0 * n * heads * d * d + n * w, timer);
 }
 BENCHMARK(BM_LinearAttentionAccumulate)->Args({4096, 8, 32})->Args({4096, 8, 64})
     ->ArgNames({"n", "heads", "d"})->UseRealTime()->Unit(benchmark::kMicrosecond);
@@ -36,13 +31,13 @@ void BM_LinearAttentionApply(benchmark::State& state) {
   const auto kv = Random(heads * d * d, 3), ksum = Random(w, 4, 1, 2);
   std::vector<float> out(n * w);
   PeakGflops();
-  const auto t0 = Clock::now();
+  const LoopTimer timer;
   for (auto _ : state) {
     kernels::cpu::LinearAttentionApply(q_rot.data(), q.data(), kv.data(), ksum.data(), n, heads, d,
                                        1e-6f, out.data());
     benchmark::DoNotOptimize(out.data());
   }
-  ReportFlops(state, 2.0 * n * heads * d * d + 3.0 * n * w, Since(t0));
+  ReportFlops(state, 2.0 * n * heads * d * d + 3.0 * n * w, timer);
 }
 BENCHMARK(BM_LinearAttentionApply)->Args({4096, 8, 32})->Args({4096, 8, 64})
     ->ArgNames({"n", "heads", "d"})->UseRealTime()->Unit(benchmark::kMicrosecond);
@@ -56,14 +51,14 @@ void BM_SoftmaxAttention(benchmark::State& state) {
   for (int64_t j = nk - nk / 4; j < nk; ++j) mask[j] = 0.0f;  // Padded prompt tail.
   std::vector<float> out(nq * w);
   PeakGflops();
-  const auto t0 = Clock::now();
+  const LoopTimer timer;
   for (auto _ : state) {
     kernels::cpu::SoftmaxAttention(q.data(), k.data(), v.data(), mask.data(), nq, nk, heads, d,
                                    0.125f, out.data());
     benchmark::DoNotOptimize(out.data());
   }
   const double kept = static_cast<double>(nk - nk / 4);
-  ReportFlops(state, 4.0 * nq * kept * w, Since(t0));
+  ReportFlops(state, 4.0 * nq * kept * w, timer);
 }
 BENCHMARK(BM_SoftmaxAttention)->Args({4096, 64, 8, 32})->Args({4096, 300, 16, 72})
     ->ArgNames({"nq", "nk", "heads", "d"})->UseRealTime()->Unit(benchmark::kMicrosecond);
@@ -88,12 +83,12 @@ void BM_DepthwiseConv2d3x3(benchmark::State& state) {
   const auto x = Random(images * h * w * c, 1), weight = Random(c * 9, 2), bias = Random(c, 3);
   std::vector<float> y(x.size());
   PeakGflops();
-  const auto t0 = Clock::now();
+  const LoopTimer timer;
   for (auto _ : state) {
     kernels::cpu::DepthwiseConv2d3x3(x.data(), weight.data(), bias.data(), y.data(), images, h, w, c);
     benchmark::DoNotOptimize(y.data());
   }
-  ReportFlops(state, 18.0 * images * h * w * c, Since(t0));
+  ReportFlops(state, 18.0 * images * h * w * c, timer);
   ReportBytes(state, 2.0 * images * h * w * c * sizeof(float));
 }
 BENCHMARK(BM_DepthwiseConv2d3x3)->Args({1, 64, 64, 512})->Args({4, 32, 32, 1152})

@@ -1,5 +1,4 @@
 // GEMM: OpenBLAS vs oneDNN on square sizes and DiT projection shapes (tokens x width, weights (out, in)).
-#include <chrono>
 #include <string>
 
 #include "bench/kernels_bench.h"
@@ -20,16 +19,15 @@ void BM_Gemm(benchmark::State& state) {
   const auto a = Random(m * k, 1), b = Random(k * n, 2);
   std::vector<float> c(m * n);
   PeakGflops();  // Measured before timing starts, outside this benchmark's clock.
-  const auto t0 = std::chrono::steady_clock::now();
+  const LoopTimer timer;
   for (auto _ : state) {
     kernels::cpu::GemmWith(backend, false, trans_b, m, n, k, 1.0f, a.data(), k, b.data(),
                            trans_b ? k : n, 0.0f, c.data(), n);
     benchmark::DoNotOptimize(c.data());
   }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   state.SetLabel(std::string(backend == GemmBackend::kOpenBlas ? "openblas" : "onednn") +
                  (trans_b ? " B^T" : ""));
-  ReportFlops(state, 2.0 * m * n * k, s);
+  ReportFlops(state, 2.0 * m * n * k, timer);
 }
 
 void GemmArgs(benchmark::internal::Benchmark* b) {
@@ -54,7 +52,7 @@ void BM_FeedForwardStep(benchmark::State& state) {
   const auto shift = Random(w, 4), scale = Random(w, 5);
   std::vector<float> normed(n * w), up(n * 2 * hidden), gated(n * hidden), out(n * w);
   PeakGflops();
-  const auto t0 = std::chrono::steady_clock::now();
+  const LoopTimer timer;
   for (auto _ : state) {
     kernels::cpu::LayerNormModulate(x.data(), normed.data(), n, w, 1e-6f, shift.data(), scale.data(), 0);
     kernels::cpu::GemmWith(backend, false, true, n, 2 * hidden, w, 1.0f, normed.data(), w,
@@ -64,9 +62,8 @@ void BM_FeedForwardStep(benchmark::State& state) {
                            w_down.data(), hidden, 0.0f, out.data(), w);
     benchmark::DoNotOptimize(out.data());
   }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   state.SetLabel(backend == GemmBackend::kOpenBlas ? "openblas" : "onednn");
-  ReportFlops(state, 2.0 * n * w * 2 * hidden + 2.0 * n * hidden * w, s);
+  ReportFlops(state, 2.0 * n * w * 2 * hidden + 2.0 * n * hidden * w, timer);
 }
 BENCHMARK(BM_FeedForwardStep)->Args({0, 4096, 512})->Args({1, 4096, 512})
     ->ArgNames({"onednn", "tokens", "width"})->UseRealTime()->Unit(benchmark::kMillisecond);

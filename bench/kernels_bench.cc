@@ -4,6 +4,8 @@
 #include <chrono>
 #include <random>
 
+#include <time.h>
+
 #include "kernels/cpu/gemm.h"
 
 namespace reel::bench {
@@ -26,10 +28,24 @@ double PeakGflops() {
   return peak;
 }
 
-void ReportFlops(benchmark::State& state, double flops, double seconds) {
+namespace {
+double Now(clockid_t clock) {
+  timespec t;
+  clock_gettime(clock, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+}  // namespace
+
+LoopTimer::LoopTimer() : wall0_(Now(CLOCK_MONOTONIC)), cpu0_(Now(CLOCK_PROCESS_CPUTIME_ID)) {}
+double LoopTimer::WallSeconds() const { return Now(CLOCK_MONOTONIC) - wall0_; }
+double LoopTimer::CpuSeconds() const { return Now(CLOCK_PROCESS_CPUTIME_ID) - cpu0_; }
+
+void ReportFlops(benchmark::State& state, double flops, const LoopTimer& timer) {
+  const double wall = timer.WallSeconds(), cpu = timer.CpuSeconds();
   const double total = flops * static_cast<double>(state.iterations());
   state.counters["GFLOP/s"] = benchmark::Counter(total / 1e9, benchmark::Counter::kIsRate);
-  state.counters["of_peak"] = seconds > 0 ? total / seconds / 1e9 / PeakGflops() : 0.0;
+  state.counters["of_peak"] = wall > 0 ? total / wall / 1e9 / PeakGflops() : 0.0;
+  state.counters["GFLOP/cpu-s"] = cpu > 0 ? total / cpu / 1e9 : 0.0;
 }
 
 void ReportBytes(benchmark::State& state, double bytes) {

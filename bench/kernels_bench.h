@@ -11,9 +11,20 @@ namespace reel::bench {
 // the "peak" every GEMM-like result is compared with.
 double PeakGflops();
 
-// Adds "GFLOP/s" (rate) and "of_peak" (fraction of PeakGflops) for `flops` per iteration, given the
-// wall time measured around the benchmark loop.
-void ReportFlops(benchmark::State& state, double flops, double seconds);
+// Wall and process CPU time since construction; start it right before the benchmark loop.
+class LoopTimer {
+ public:
+  LoopTimer();
+  double WallSeconds() const;
+  double CpuSeconds() const;  // All threads of the process, spinning included.
+
+ private:
+  double wall0_, cpu0_;
+};
+
+// Adds "GFLOP/s" (wall-clock rate), "of_peak" (that rate over PeakGflops) and "GFLOP/cpu-s" (flops
+// per CPU-second of the process, i.e. per busy core: less sensitive to other load on the machine).
+void ReportFlops(benchmark::State& state, double flops, const LoopTimer& timer);
 
 // Adds "GB/s" for `bytes` moved per iteration (memory-bound ops).
 void ReportBytes(benchmark::State& state, double bytes);
