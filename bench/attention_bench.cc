@@ -16,14 +16,18 @@ void BM_LinearAttentionAccumulate(benchmark::State& state) {
   PeakGflops();
   const LoopTimer timer;
   for (auto _ : state) {
-    kernels::cpu::LinearAttentionAccumulate(k_rot.data(), k.data(), v.data(), n, heads, d, kv.data(),
-                                            ksum.data());
+    kernels::cpu::LinearAttentionAccumulate(k_rot.data(), k.data(), v.data(), n, heads, d,
+                                            kv.data(), ksum.data());
     benchmark::DoNotOptimize(kv.data());
   }
   ReportFlops(state, 2.0 * n * heads * d * d + n * w, timer);
 }
-BENCHMARK(BM_LinearAttentionAccumulate)->Args({4096, 8, 32})->Args({4096, 8, 64})
-    ->ArgNames({"n", "heads", "d"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_LinearAttentionAccumulate)
+    ->Args({4096, 8, 32})
+    ->Args({4096, 8, 64})
+    ->ArgNames({"n", "heads", "d"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 void BM_LinearAttentionApply(benchmark::State& state) {
   const int64_t n = state.range(0), heads = state.range(1), d = state.range(2), w = heads * d;
@@ -39,12 +43,17 @@ void BM_LinearAttentionApply(benchmark::State& state) {
   }
   ReportFlops(state, 2.0 * n * heads * d * d + 3.0 * n * w, timer);
 }
-BENCHMARK(BM_LinearAttentionApply)->Args({4096, 8, 32})->Args({4096, 8, 64})
-    ->ArgNames({"n", "heads", "d"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_LinearAttentionApply)
+    ->Args({4096, 8, 32})
+    ->Args({4096, 8, 64})
+    ->ArgNames({"n", "heads", "d"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // Args: nq, nk, heads, d (cross-attention to a short text sequence).
 void BM_SoftmaxAttention(benchmark::State& state) {
-  const int64_t nq = state.range(0), nk = state.range(1), heads = state.range(2), d = state.range(3);
+  const int64_t nq = state.range(0), nk = state.range(1), heads = state.range(2),
+                d = state.range(3);
   const int64_t w = heads * d;
   const auto q = Random(nq * w, 1), k = Random(nk * w, 2), v = Random(nk * w, 3);
   std::vector<float> mask(nk, 1.0f);
@@ -60,8 +69,12 @@ void BM_SoftmaxAttention(benchmark::State& state) {
   const double kept = static_cast<double>(nk - nk / 4);
   ReportFlops(state, 4.0 * nq * kept * w, timer);
 }
-BENCHMARK(BM_SoftmaxAttention)->Args({4096, 64, 8, 32})->Args({4096, 300, 16, 72})
-    ->ArgNames({"nq", "nk", "heads", "d"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SoftmaxAttention)
+    ->Args({4096, 64, 8, 32})
+    ->Args({4096, 300, 16, 72})
+    ->ArgNames({"nq", "nk", "heads", "d"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 // Args: rows, cols.
 void BM_LayerNormModulate(benchmark::State& state) {
@@ -69,12 +82,16 @@ void BM_LayerNormModulate(benchmark::State& state) {
   const auto x = Random(rows * cols, 1), shift = Random(cols, 2), scale = Random(cols, 3);
   std::vector<float> y(rows * cols);
   for (auto _ : state) {
-    kernels::cpu::LayerNormModulate(x.data(), y.data(), rows, cols, 1e-6f, shift.data(), scale.data(), 0);
+    kernels::cpu::LayerNormModulate(x.data(), y.data(), rows, cols, 1e-6f, shift.data(),
+                                    scale.data(), 0);
     benchmark::DoNotOptimize(y.data());
   }
   ReportBytes(state, 2.0 * rows * cols * sizeof(float));
 }
-BENCHMARK(BM_LayerNormModulate)->Args({4096, 1152})->ArgNames({"rows", "cols"})->UseRealTime()
+BENCHMARK(BM_LayerNormModulate)
+    ->Args({4096, 1152})
+    ->ArgNames({"rows", "cols"})
+    ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
 // Args: images, h, w, c.
@@ -85,14 +102,19 @@ void BM_DepthwiseConv2d3x3(benchmark::State& state) {
   PeakGflops();
   const LoopTimer timer;
   for (auto _ : state) {
-    kernels::cpu::DepthwiseConv2d3x3(x.data(), weight.data(), bias.data(), y.data(), images, h, w, c);
+    kernels::cpu::DepthwiseConv2d3x3(x.data(), weight.data(), bias.data(), y.data(), images, h, w,
+                                     c);
     benchmark::DoNotOptimize(y.data());
   }
   ReportFlops(state, 18.0 * images * h * w * c, timer);
   ReportBytes(state, 2.0 * images * h * w * c * sizeof(float));
 }
-BENCHMARK(BM_DepthwiseConv2d3x3)->Args({1, 64, 64, 512})->Args({4, 32, 32, 1152})
-    ->ArgNames({"images", "h", "w", "c"})->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_DepthwiseConv2d3x3)
+    ->Args({1, 64, 64, 512})
+    ->Args({4, 32, 32, 1152})
+    ->ArgNames({"images", "h", "w", "c"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace reel::bench

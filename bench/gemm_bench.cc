@@ -1,4 +1,5 @@
-// GEMM: OpenBLAS vs oneDNN on square sizes and DiT projection shapes (tokens x width, weights (out, in)).
+// GEMM: OpenBLAS vs oneDNN on square sizes and DiT projection shapes (tokens x width, weights (out,
+// in)).
 #include <string>
 
 #include "bench/kernels_bench.h"
@@ -38,12 +39,15 @@ void GemmArgs(benchmark::internal::Benchmark* b) {
     b->Args({backend, 4096, 4 * 1024, 1024, 1});  // Mix-FFN up-projection.
   }
 }
-BENCHMARK(BM_Gemm)->Apply(GemmArgs)->ArgNames({"onednn", "m", "n", "k", "bt"})->UseRealTime()
+BENCHMARK(BM_Gemm)
+    ->Apply(GemmArgs)
+    ->ArgNames({"onednn", "m", "n", "k", "bt"})
+    ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
 // A DiT feed-forward step as the model runs it: GEMMs interleaved with OpenMP kernels. OpenBLAS has
-// its own pthread pool; oneDNN shares OpenMP's with the element-wise kernels, so this shows the cost
-// of two thread pools handing the cores back and forth, which a GEMM-only benchmark cannot.
+// its own pthread pool; oneDNN shares OpenMP's with the element-wise kernels, so this shows the
+// cost of two thread pools handing the cores back and forth, which a GEMM-only benchmark cannot.
 // Args: backend, tokens, width.
 void BM_FeedForwardStep(benchmark::State& state) {
   const auto backend = state.range(0) == 0 ? GemmBackend::kOpenBlas : GemmBackend::kOneDnn;
@@ -54,7 +58,8 @@ void BM_FeedForwardStep(benchmark::State& state) {
   PeakGflops();
   const LoopTimer timer;
   for (auto _ : state) {
-    kernels::cpu::LayerNormModulate(x.data(), normed.data(), n, w, 1e-6f, shift.data(), scale.data(), 0);
+    kernels::cpu::LayerNormModulate(x.data(), normed.data(), n, w, 1e-6f, shift.data(),
+                                    scale.data(), 0);
     kernels::cpu::GemmWith(backend, false, true, n, 2 * hidden, w, 1.0f, normed.data(), w,
                            w_up.data(), w, 0.0f, up.data(), 2 * hidden);
     kernels::cpu::SiluGate(up.data(), gated.data(), n, hidden);
@@ -65,8 +70,12 @@ void BM_FeedForwardStep(benchmark::State& state) {
   state.SetLabel(backend == GemmBackend::kOpenBlas ? "openblas" : "onednn");
   ReportFlops(state, 2.0 * n * w * 2 * hidden + 2.0 * n * hidden * w, timer);
 }
-BENCHMARK(BM_FeedForwardStep)->Args({0, 4096, 512})->Args({1, 4096, 512})
-    ->ArgNames({"onednn", "tokens", "width"})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FeedForwardStep)
+    ->Args({0, 4096, 512})
+    ->Args({1, 4096, 512})
+    ->ArgNames({"onednn", "tokens", "width"})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace reel::bench

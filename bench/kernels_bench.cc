@@ -1,10 +1,10 @@
 #include "bench/kernels_bench.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <random>
-
-#include <time.h>
 
 #include "kernels/cpu/gemm.h"
 
@@ -49,8 +49,8 @@ void ReportFlops(benchmark::State& state, double flops, const LoopTimer& timer) 
 }
 
 void ReportBytes(benchmark::State& state, double bytes) {
-  state.counters["GB/s"] = benchmark::Counter(
-      bytes * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+  state.counters["GB/s"] = benchmark::Counter(bytes * static_cast<double>(state.iterations()) / 1e9,
+                                              benchmark::Counter::kIsRate);
 }
 
 std::vector<float> Random(int64_t n, uint32_t seed, float lo, float hi) {

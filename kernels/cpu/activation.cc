@@ -18,7 +18,8 @@ REEL_CPU_MULTIVERSION void ActivateRange(Activation act, const float* x, float* 
   switch (act) {
     case Activation::kRelu:
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0.0f ? 0.0f : x[i];  // NaN propagates, as in PyTorch.
+      for (int64_t i = 0; i < n; ++i)
+        y[i] = x[i] < 0.0f ? 0.0f : x[i];  // NaN propagates, as in PyTorch.
       return;
     case Activation::kSilu:
 #pragma omp simd
@@ -60,7 +61,8 @@ void Activate(Activation act, const float* x, float* y, int64_t n) {
 }
 
 void SiluGate(const float* x, float* y, int64_t rows, int64_t half) {
-  // y may alias x (in-place narrowing): row r only overwrites input rows < r, so rows must run in order.
+  // y may alias x (in-place narrowing): row r only overwrites input rows < r, so rows must run in
+  // order.
   const bool overlaps = y < x + rows * 2 * half && x < y + rows * half;
   if (overlaps) {
     for (int64_t r = 0; r < rows; ++r) SiluGateRow(x + r * 2 * half, y + r * half, half);

@@ -90,14 +90,19 @@ inline void BinaryRowT(int64_t n, const float* a, int64_t as, const float* b, in
 REEL_CPU_MULTIVERSION void BinaryRow(BinaryOp op, int64_t n, const float* a, int64_t as,
                                      const float* b, int64_t bs, float* out) {
   switch (op) {
-    case BinaryOp::kAdd: return BinaryRowT<BinaryOp::kAdd>(n, a, as, b, bs, out);
-    case BinaryOp::kSub: return BinaryRowT<BinaryOp::kSub>(n, a, as, b, bs, out);
-    case BinaryOp::kMul: return BinaryRowT<BinaryOp::kMul>(n, a, as, b, bs, out);
-    case BinaryOp::kDiv: return BinaryRowT<BinaryOp::kDiv>(n, a, as, b, bs, out);
+    case BinaryOp::kAdd:
+      return BinaryRowT<BinaryOp::kAdd>(n, a, as, b, bs, out);
+    case BinaryOp::kSub:
+      return BinaryRowT<BinaryOp::kSub>(n, a, as, b, bs, out);
+    case BinaryOp::kMul:
+      return BinaryRowT<BinaryOp::kMul>(n, a, as, b, bs, out);
+    case BinaryOp::kDiv:
+      return BinaryRowT<BinaryOp::kDiv>(n, a, as, b, bs, out);
   }
 }
 
-REEL_CPU_MULTIVERSION void AxpbyRange(int64_t n, float alpha, const float* x, float beta, float* y) {
+REEL_CPU_MULTIVERSION void AxpbyRange(int64_t n, float alpha, const float* x, float beta,
+                                      float* y) {
   if (beta == 0.0f) {  // BLAS convention: y is not read, so garbage/NaN in y does not leak.
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) y[i] = alpha * x[i];
@@ -120,10 +125,14 @@ void StridedRow(int64_t n, const char* src, int64_t ss, char* dst, int64_t ds, i
     return;
   }
   switch (elem_bytes) {
-    case 1: return CopyRow<uint8_t>(n, src, ss, dst, ds);
-    case 2: return CopyRow<uint16_t>(n, src, ss, dst, ds);
-    case 4: return CopyRow<uint32_t>(n, src, ss, dst, ds);
-    case 8: return CopyRow<uint64_t>(n, src, ss, dst, ds);
+    case 1:
+      return CopyRow<uint8_t>(n, src, ss, dst, ds);
+    case 2:
+      return CopyRow<uint16_t>(n, src, ss, dst, ds);
+    case 4:
+      return CopyRow<uint32_t>(n, src, ss, dst, ds);
+    case 8:
+      return CopyRow<uint64_t>(n, src, ss, dst, ds);
     default:
       for (int64_t i = 0; i < n; ++i) {
         std::memcpy(dst + i * ds * elem_bytes, src + i * ss * elem_bytes, elem_bytes);
@@ -134,7 +143,8 @@ void StridedRow(int64_t n, const char* src, int64_t ss, char* dst, int64_t ds, i
 }  // namespace
 
 void BinaryBroadcast(BinaryOp op, int rank, const int64_t* shape, const float* a,
-                     const int64_t* a_strides, const float* b, const int64_t* b_strides, float* out) {
+                     const int64_t* a_strides, const float* b, const int64_t* b_strides,
+                     float* out) {
   std::array<int64_t, kMaxRank> out_strides{};
   int64_t total = 1;
   for (int d = rank - 1; d >= 0; --d) {

@@ -53,8 +53,8 @@ void GemmWith(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_
       return;
     case GemmBackend::kOneDnn: {
       // dnnl_sgemm is row-major (unlike Fortran BLAS).
-      const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha,
-                                              a, lda, b, ldb, beta, c, ldc);
+      const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k,
+                                              alpha, a, lda, b, ldb, beta, c, ldc);
       if (status != dnnl_success) {
         // Only invalid arguments make it fail: a programmer error, like a BLAS xerbla abort.
         std::fprintf(stderr, "dnnl_sgemm failed (status %d) for m=%ld n=%ld k=%ld\n",
@@ -69,7 +69,8 @@ void GemmWith(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_
 
 void GemmBatched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k,
                  float alpha, const float* a, int64_t lda, int64_t stride_a, const float* b,
-                 int64_t ldb, int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c) {
+                 int64_t ldb, int64_t stride_b, float beta, float* c, int64_t ldc,
+                 int64_t stride_c) {
   // OpenBLAS 0.3.21 has no sgemm_batch; each call is threaded internally, so the loop stays serial.
   for (int64_t i = 0; i < batch; ++i) {
     Gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
@@ -90,7 +91,8 @@ void GemmReference(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
       }
       float& out = c[i * ldc + j];
       // beta == 0 overwrites (C may hold garbage), matching BLAS.
-      out = static_cast<float>(alpha * acc + (beta == 0.0f ? 0.0 : static_cast<double>(beta) * out));
+      out =
+          static_cast<float>(alpha * acc + (beta == 0.0f ? 0.0 : static_cast<double>(beta) * out));
     }
   }
 }

@@ -3,10 +3,11 @@
 #include <bit>
 #include <cstdint>
 
-// Hot per-row helpers are compiled twice, for AVX2+FMA (x86-64-v3) and for the baseline, and picked at
-// load time (GCC ifunc), so one binary runs everywhere yet uses 256-bit vectors where they exist.
-// OpenMP regions stay outside these helpers: GCC outlines them before cloning.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+// Hot per-row helpers are compiled twice, for AVX2+FMA (x86-64-v3) and for the baseline, and picked
+// at load time (GCC ifunc), so one binary runs everywhere yet uses 256-bit vectors where they
+// exist. OpenMP regions stay outside these helpers: GCC outlines them before cloning.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define REEL_CPU_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define REEL_CPU_MULTIVERSION
@@ -18,9 +19,9 @@ namespace reel::kernels::cpu::internal {
 inline constexpr int64_t kParallelMinWork = int64_t{1} << 15;
 
 // exp(x) in f32 that GCC vectorizes inside `#pragma omp simd` loops (std::exp is a libm call that
-// blocks vectorization). Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-7 polynomial for e^r, within
-// ~2 ulp of the exact result; 2^n is applied as two factors so results that underflow into denormals
-// are still right. exp(-inf) = 0, exp(+inf) = +inf, NaN propagates.
+// blocks vectorization). Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-7 polynomial for e^r,
+// within ~2 ulp of the exact result; 2^n is applied as two factors so results that underflow into
+// denormals are still right. exp(-inf) = 0, exp(+inf) = +inf, NaN propagates.
 __attribute__((always_inline)) inline float ExpF(float x) {
   const float xc = x < -110.0f ? -110.0f : (x > 89.0f ? 89.0f : x);
   // Round x*log2(e) to the nearest integer with the 1.5*2^23 trick (vectorizes without SSE4.1).

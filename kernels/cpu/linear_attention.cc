@@ -22,7 +22,8 @@ REEL_CPU_MULTIVERSION void AddColumnSums(const float* k, int64_t n, int64_t widt
 }
 
 // out_h /= (q_h . ksum_h + eps) for `rows` tokens of one head. The normalizer uses the un-rotated q
-// and k (SANA-Video: RoPE only inside the kv product, so the denominator stays positive under ReLU).
+// and k (SANA-Video: RoPE only inside the kv product, so the denominator stays positive under
+// ReLU).
 REEL_CPU_MULTIVERSION void NormalizeHead(const float* q, const float* ksum, int64_t rows,
                                          int64_t width, int64_t d, float eps, float* out) {
   for (int64_t r = 0; r < rows; ++r) {

@@ -73,7 +73,8 @@ void LayerNorm(const float* x, float* y, int64_t rows, int64_t cols, float eps, 
                const float* beta) {
   if (cols <= 0) return;
 #pragma omp parallel for if (rows * cols >= kParallelMinWork && rows > 1)
-  for (int64_t r = 0; r < rows; ++r) LayerNormRow(x + r * cols, y + r * cols, cols, eps, gamma, beta);
+  for (int64_t r = 0; r < rows; ++r)
+    LayerNormRow(x + r * cols, y + r * cols, cols, eps, gamma, beta);
 }
 
 void RmsNorm(const float* x, float* y, int64_t rows, int64_t cols, float eps, const float* weight) {

@@ -77,9 +77,10 @@ void SoftmaxAttention(const float* q, const float* k, const float* v, const floa
     std::fill(out, out + nq * width, 0.0f);
     return;
   }
-  // Tasks are (head, query block). Each runs both products with oneDNN on its own thread: oneDNN uses
-  // OpenMP, so inside this region it stays on the calling thread, whereas OpenBLAS's own pthread pool
-  // would oversubscribe the cores; and the small score block never leaves the thread's cache.
+  // Tasks are (head, query block). Each runs both products with oneDNN on its own thread: oneDNN
+  // uses OpenMP, so inside this region it stays on the calling thread, whereas OpenBLAS's own
+  // pthread pool would oversubscribe the cores; and the small score block never leaves the thread's
+  // cache.
   const int64_t block = std::min(QueryBlock(nq, kept), nq);
   const int64_t blocks = (nq + block - 1) / block;
   const int64_t tasks = heads * blocks;
@@ -93,8 +94,8 @@ void SoftmaxAttention(const float* q, const float* k, const float* v, const floa
       const int64_t rows = std::min(block, nq - q0);
       float* s = scores.data();
       // S = Q_h K_h^T (rows x kept), P = softmax(scale * S), O_h = P V_h.
-      GemmWith(GemmBackend::kOneDnn, false, true, rows, kept, d, 1.0f, q + q0 * width + h * d, width,
-               k + h * d, width, 0.0f, s, kept);
+      GemmWith(GemmBackend::kOneDnn, false, true, rows, kept, d, 1.0f, q + q0 * width + h * d,
+               width, k + h * d, width, 0.0f, s, kept);
       for (int64_t r = 0; r < rows; ++r) SoftmaxRow(s + r * kept, s + r * kept, kept, scale);
       GemmWith(GemmBackend::kOneDnn, false, false, rows, d, kept, 1.0f, s, kept, v + h * d, width,
                0.0f, out + q0 * width + h * d, width);

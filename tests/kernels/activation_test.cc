@@ -19,11 +19,14 @@ using testing::RandomVector;
 // (even double loses most digits there): 0.5 (1 + tanh u) = sigmoid(2u), 1 + erf(z) = erfc(-z).
 double Ref(Activation act, double x) {
   switch (act) {
-    case Activation::kRelu: return x > 0 ? x : 0;
-    case Activation::kSilu: return x / (1 + std::exp(-x));
+    case Activation::kRelu:
+      return x > 0 ? x : 0;
+    case Activation::kSilu:
+      return x / (1 + std::exp(-x));
     case Activation::kGeluTanh:
       return x / (1 + std::exp(-2 * std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-    case Activation::kGeluErf: return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
+    case Activation::kGeluErf:
+      return 0.5 * x * std::erfc(-x / std::sqrt(2.0));
   }
   return 0;
 }
@@ -41,8 +44,8 @@ constexpr double kRelTol = 1e-5;
 
 std::vector<float> Inputs(int64_t n, uint32_t seed) {
   auto x = RandomVector(n, seed, -12.0f, 12.0f);
-  const float edges[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-3f, -1e-3f, 30.0f, -30.0f, 80.0f, -80.0f,
-                         100.0f, -100.0f};
+  const float edges[] = {0.0f,  -0.0f,  1e-30f, -1e-30f, 1e-3f,  -1e-3f,
+                         30.0f, -30.0f, 80.0f,  -80.0f,  100.0f, -100.0f};
   for (size_t i = 0; i < std::size(edges) && i < x.size(); ++i) x[i] = edges[i];
   return x;
 }

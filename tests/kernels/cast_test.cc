@@ -1,6 +1,6 @@
-// f32 <-> f16/bf16 against an arithmetic oracle: decode with ldexp, encode by rounding |x| / ulp with
-// nearbyint (ties to even) in double. Bulk calls run the vector path (F16C where present); single
-// elements run the scalar tail, so both are checked against the same oracle.
+// f32 <-> f16/bf16 against an arithmetic oracle: decode with ldexp, encode by rounding |x| / ulp
+// with nearbyint (ties to even) in double. Bulk calls run the vector path (F16C where present);
+// single elements run the scalar tail, so both are checked against the same oracle.
 #include "kernels/cpu/cast.h"
 
 #include <gtest/gtest.h>
@@ -54,7 +54,10 @@ uint16_t F16Oracle(float x) {
   uint16_t lo = 0, hi = 0x7BFF;
   while (lo < hi) {
     const uint16_t mid = static_cast<uint16_t>((lo + hi) / 2);
-    if (HalfValue(mid) < r) lo = mid + 1; else hi = mid;
+    if (HalfValue(mid) < r)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   EXPECT_EQ(HalfValue(lo), r);
   return sign | lo;
@@ -73,15 +76,28 @@ void ExpectSameHalf(uint16_t got, uint16_t want, float x, const char* what) {
     EXPECT_TRUE((got & 0x7FFF) > 0x7C00) << what << ": NaN lost for " << x;
     EXPECT_EQ(got & 0x8000, std::signbit(x) ? 0x8000 : 0) << what;
   } else {
-    EXPECT_EQ(got, want) << what << ": x=" << x << " bits=0x" << std::hex << std::bit_cast<uint32_t>(x);
+    EXPECT_EQ(got, want) << what << ": x=" << x << " bits=0x" << std::hex
+                         << std::bit_cast<uint32_t>(x);
   }
 }
 
 std::vector<float> TestFloats() {
-  std::vector<float> v = {0.0f, -0.0f, 1.0f, -1.0f, kInf, -kInf, kNan, -kNan,
+  std::vector<float> v = {0.0f,
+                          -0.0f,
+                          1.0f,
+                          -1.0f,
+                          kInf,
+                          -kInf,
+                          kNan,
+                          -kNan,
                           std::bit_cast<float>(0x7F800001u),  // Signalling NaN.
-                          std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min(),
-                          std::numeric_limits<float>::min(), 65504.0f, 65519.996f, 65520.0f, 1e10f};
+                          std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::denorm_min(),
+                          std::numeric_limits<float>::min(),
+                          65504.0f,
+                          65519.996f,
+                          65520.0f,
+                          1e10f};
   std::mt19937 gen(42);
   // Random bit patterns over the whole range, and uniformly in exponent over half's range.
   for (int i = 0; i < 50000; ++i) v.push_back(std::bit_cast<float>(static_cast<uint32_t>(gen())));
@@ -132,15 +148,15 @@ TEST(CastF16Test, RoundsToNearestEvenOnHandPickedTies) {
     uint16_t want;
   };
   const Tie ties[] = {
-      {1.0f + 0x1p-11f, 0x3C00},             // Halfway between 1 and 1+2^-10: even is 1.
-      {1.0f + 3 * 0x1p-11f, 0x3C02},         // Halfway between odd 0x3C01 and 0x3C02: up.
-      {0x1p-25f, 0x0000},                    // Half the smallest denormal: to zero.
+      {1.0f + 0x1p-11f, 0x3C00},      // Halfway between 1 and 1+2^-10: even is 1.
+      {1.0f + 3 * 0x1p-11f, 0x3C02},  // Halfway between odd 0x3C01 and 0x3C02: up.
+      {0x1p-25f, 0x0000},             // Half the smallest denormal: to zero.
       {-0x1p-25f, 0x8000},
-      {3 * 0x1p-25f, 0x0002},                // 1.5 denormal steps: to 2.
-      {0x1p-14f - 0x1p-25f, 0x0400},         // Max denormal + half step: up to the smallest normal.
-      {65504.0f + 16.0f, 0x7C00},            // Halfway to 65536 (odd mantissa) -> infinity.
+      {3 * 0x1p-25f, 0x0002},         // 1.5 denormal steps: to 2.
+      {0x1p-14f - 0x1p-25f, 0x0400},  // Max denormal + half step: up to the smallest normal.
+      {65504.0f + 16.0f, 0x7C00},     // Halfway to 65536 (odd mantissa) -> infinity.
       {65504.0f + 15.99f, 0x7BFF},
-      {2048.0f + 1.0f, 0x6800},              // 2049: tie between 2048 and 2050, even is 2048.
+      {2048.0f + 1.0f, 0x6800},  // 2049: tie between 2048 and 2050, even is 2048.
       {2048.0f + 3.0f, 0x6802}};
   for (const Tie& t : ties) {
     uint16_t single;
@@ -229,8 +245,8 @@ TEST(CastBf16Test, MatchesOracleOnRandomFloatsAndMeetsErrorBound) {
       ASSERT_GT(got[i] & 0x7FFF, 0x7F80) << i;
       continue;
     }
-    ASSERT_EQ(got[i], Bf16Oracle(x[i])) << "x=" << x[i] << " bits=0x" << std::hex
-                                        << std::bit_cast<uint32_t>(x[i]);
+    ASSERT_EQ(got[i], Bf16Oracle(x[i]))
+        << "x=" << x[i] << " bits=0x" << std::hex << std::bit_cast<uint32_t>(x[i]);
     const double ax = std::abs(double{x[i]});
     if (ax >= 0x1p-126 && std::isfinite(Bf16Value(got[i]))) {
       ASSERT_LE(std::abs(Bf16Value(got[i]) - x[i]), 0x1p-8 * ax) << x[i];

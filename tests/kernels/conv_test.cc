@@ -34,7 +34,8 @@ TEST(DepthwiseConv2d3x3Test, MatchesDirectLoopWithZeroPadding) {
                 for (int64_t kx = 0; kx < 3; ++kx) {
                   const int64_t iy = y + ky - 1, ix = xx + kx - 1;
                   if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
-                  acc += double{weight[ch * 9 + ky * 3 + kx]} * x[((n * s.h + iy) * s.w + ix) * s.c + ch];
+                  acc += double{weight[ch * 9 + ky * 3 + kx]} *
+                         x[((n * s.h + iy) * s.w + ix) * s.c + ch];
                 }
               }
               want[((n * s.h + y) * s.w + xx) * s.c + ch] = acc;

@@ -19,7 +19,8 @@ namespace {
 using testing::RandomVector;
 
 // Offset of logical index `flat` (row-major over shape) in a tensor with `strides`.
-int64_t OffsetOf(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, int64_t flat) {
+int64_t OffsetOf(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
+                 int64_t flat) {
   int64_t off = 0;
   for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
     off += (flat % shape[d]) * strides[d];
@@ -30,10 +31,14 @@ int64_t OffsetOf(const std::vector<int64_t>& shape, const std::vector<int64_t>& 
 
 float ApplyRef(BinaryOp op, float a, float b) {
   switch (op) {
-    case BinaryOp::kAdd: return a + b;
-    case BinaryOp::kSub: return a - b;
-    case BinaryOp::kMul: return a * b;
-    case BinaryOp::kDiv: return a / b;
+    case BinaryOp::kAdd:
+      return a + b;
+    case BinaryOp::kSub:
+      return a - b;
+    case BinaryOp::kMul:
+      return a * b;
+    case BinaryOp::kDiv:
+      return a / b;
   }
   return 0.0f;
 }
@@ -60,12 +65,13 @@ Operand MakeOperand(const std::vector<int64_t>& shape, uint32_t broadcast_mask, 
 
 TEST(BinaryBroadcastTest, AllOpsBroadcastEachDimAndTransposedOperands) {
   const std::vector<std::vector<int64_t>> shapes = {
-      {1}, {7}, {1, 1}, {3, 5}, {1, 9}, {4, 1}, {2, 3, 4}, {3, 1, 5}, {2, 3, 4, 5}, {1, 2, 1, 3},
-      {70, 600}};
+      {1},       {7},       {1, 1},       {3, 5},       {1, 9},   {4, 1},
+      {2, 3, 4}, {3, 1, 5}, {2, 3, 4, 5}, {1, 2, 1, 3}, {70, 600}};
   uint32_t seed = 1;
   for (const auto& shape : shapes) {
     const int rank = static_cast<int>(shape.size());
-    const int64_t total = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+    const int64_t total =
+        std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
     for (uint32_t a_mask = 0; a_mask < (1u << rank); a_mask += 1 + (rank > 2)) {
       for (uint32_t b_mask : {0u, (1u << rank) - 1, a_mask ^ ((1u << rank) - 1), 1u}) {
         b_mask &= (1u << rank) - 1;
@@ -133,7 +139,8 @@ TEST(StridedCopyTest, PermutedViewsForEveryElementSize) {
   const std::vector<int64_t> shape = {3, 4, 5, 2};
   const int64_t total = 3 * 4 * 5 * 2;
   for (const int elem : {1, 2, 3, 4, 8}) {
-    // Source laid out with dims reversed (a transpose view); destination contiguous, then the reverse.
+    // Source laid out with dims reversed (a transpose view); destination contiguous, then the
+    // reverse.
     const Operand src = MakeOperand(shape, 0, true);
     const Operand dst = MakeOperand(shape, 0, false);
     std::vector<uint8_t> s(src.span * elem);
@@ -143,11 +150,13 @@ TEST(StridedCopyTest, PermutedViewsForEveryElementSize) {
     StridedCopy(4, shape.data(), s.data(), src.strides.data(), d.data(), dst.strides.data(), elem);
     for (int64_t i = 0; i < total; ++i) {
       ASSERT_EQ(std::memcmp(&d[OffsetOf(shape, dst.strides, i) * elem],
-                            &s[OffsetOf(shape, src.strides, i) * elem], elem), 0)
+                            &s[OffsetOf(shape, src.strides, i) * elem], elem),
+                0)
           << "elem " << elem << " index " << i;
     }
     std::vector<uint8_t> back(src.span * elem, 0);
-    StridedCopy(4, shape.data(), d.data(), dst.strides.data(), back.data(), src.strides.data(), elem);
+    StridedCopy(4, shape.data(), d.data(), dst.strides.data(), back.data(), src.strides.data(),
+                elem);
     EXPECT_EQ(back, s) << "elem " << elem;
   }
 }

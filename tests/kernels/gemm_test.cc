@@ -63,10 +63,11 @@ enum class Path { kDefault, kOpenBlas, kOneDnn, kReference };
 void RunGemm(Path path, bool ta, bool tb, Shape s, float alpha, const float* a, int64_t lda,
              const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   switch (path) {
-    case Path::kDefault: return Gemm(ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc);
+    case Path::kDefault:
+      return Gemm(ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc);
     case Path::kOpenBlas:
-      return GemmWith(GemmBackend::kOpenBlas, ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta,
-                      c, ldc);
+      return GemmWith(GemmBackend::kOpenBlas, ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c,
+                      ldc);
     case Path::kOneDnn:
       return GemmWith(GemmBackend::kOneDnn, ta, tb, s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c,
                       ldc);
@@ -79,7 +80,7 @@ class GemmTest : public ::testing::TestWithParam<std::tuple<Path, bool, bool>> {
 
 TEST_P(GemmTest, MatchesDoubleOracle) {
   const auto [path, ta, tb] = GetParam();
-  const Shape shapes[] = {{1, 1, 1},   {1, 7, 5},   {5, 1, 3},    {17, 13, 9},
+  const Shape shapes[] = {{1, 1, 1},    {1, 7, 5},    {5, 1, 3},     {17, 13, 9},
                           {64, 48, 33}, {3, 130, 70}, {129, 2, 257}, {4, 6, 0}};
   uint32_t seed = 1;
   for (const Shape s : shapes) {
@@ -118,23 +119,27 @@ TEST_P(GemmTest, MatchesDoubleOracle) {
 
 std::string PathName(Path p) {
   switch (p) {
-    case Path::kDefault: return "Default";
-    case Path::kOpenBlas: return "OpenBlas";
-    case Path::kOneDnn: return "OneDnn";
-    case Path::kReference: return "Reference";
+    case Path::kDefault:
+      return "Default";
+    case Path::kOpenBlas:
+      return "OpenBlas";
+    case Path::kOneDnn:
+      return "OneDnn";
+    case Path::kReference:
+      return "Reference";
   }
   return "?";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllBackendsAllTransposes, GemmTest,
-    ::testing::Combine(::testing::Values(Path::kDefault, Path::kOpenBlas, Path::kOneDnn,
-                                         Path::kReference),
-                       ::testing::Bool(), ::testing::Bool()),
-    [](const auto& info) {
-      return PathName(std::get<0>(info.param)) + (std::get<1>(info.param) ? "_At" : "_A") +
-             (std::get<2>(info.param) ? "_Bt" : "_B");
-    });
+INSTANTIATE_TEST_SUITE_P(AllBackendsAllTransposes, GemmTest,
+                         ::testing::Combine(::testing::Values(Path::kDefault, Path::kOpenBlas,
+                                                              Path::kOneDnn, Path::kReference),
+                                            ::testing::Bool(), ::testing::Bool()),
+                         [](const auto& info) {
+                           return PathName(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) ? "_At" : "_A") +
+                                  (std::get<2>(info.param) ? "_Bt" : "_B");
+                         });
 
 TEST(GemmReferenceTest, ClosedFormTwoByTwo) {
   // [1 2; 3 4] * [5 6; 7 8] = [19 22; 43 50]; alpha 2, beta 1 on C = ones.
@@ -170,7 +175,8 @@ TEST(GemmBatchedTest, EachMatrixMatchesOracle) {
       for (int64_t i = 0; i < batch; ++i) {
         const std::vector<float> ai(a.begin() + i * stride_a, a.begin() + (i + 1) * stride_a);
         const std::vector<float> bi(b.begin() + i * stride_b, b.begin() + (i + 1) * stride_b);
-        const std::vector<float> c0i(c0.begin() + i * stride_c, c0.begin() + i * stride_c + s.m * ldc);
+        const std::vector<float> c0i(c0.begin() + i * stride_c,
+                                     c0.begin() + i * stride_c + s.m * ldc);
         const std::vector<float> ci(c.begin() + i * stride_c, c.begin() + i * stride_c + s.m * ldc);
         std::vector<double> ref, mag;
         Oracle(ta, tb, s, 1.5f, ai, lda, bi, ldb, 0.5f, c0i, ldc, &ref, &mag);

@@ -9,7 +9,8 @@
 
 namespace reel::kernels::cpu::testing {
 
-inline std::vector<float> RandomVector(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+inline std::vector<float> RandomVector(int64_t n, uint32_t seed, float lo = -1.0f,
+                                       float hi = 1.0f) {
   std::mt19937 gen(seed);
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);

@@ -33,7 +33,8 @@ TEST(LinearAttentionAccumulateTest, AddsOuterProductsAndKeySums) {
       for (int64_t i = 0; i < c.d; ++i) {
         for (int64_t j = 0; j < c.d; ++j) {
           double acc = 0;
-          for (int64_t m = 0; m < c.n; ++m) acc += double{v[m * w + h * c.d + i]} * k_rot[m * w + h * c.d + j];
+          for (int64_t m = 0; m < c.n; ++m)
+            acc += double{v[m * w + h * c.d + i]} * k_rot[m * w + h * c.d + j];
           kv_want[(h * c.d + i) * c.d + j] += acc;
         }
       }
@@ -42,7 +43,8 @@ TEST(LinearAttentionAccumulateTest, AddsOuterProductsAndKeySums) {
       for (int64_t e = 0; e < w; ++e) ksum_want[e] += k[m * w + e];
     }
     auto kv_chunked = kv, ksum_chunked = ksum;
-    LinearAttentionAccumulate(k_rot.data(), k.data(), v.data(), c.n, c.heads, c.d, kv.data(), ksum.data());
+    LinearAttentionAccumulate(k_rot.data(), k.data(), v.data(), c.n, c.heads, c.d, kv.data(),
+                              ksum.data());
     // Sums of n products bounded by 1: f32 error grows at most ~n * 2^-24; 2e-7 n is the bound.
     const double tol = 2e-7 * static_cast<double>(c.n) + 1e-6;
     ExpectAllNear(kv, kv_want, 1e-5, tol, "kv");

@@ -15,7 +15,8 @@ using testing::ExpectAllNear;
 using testing::RandomVector;
 
 // LN in double: mean and biased variance per row.
-std::vector<double> LayerNormRef(const std::vector<float>& x, int64_t rows, int64_t cols, double eps) {
+std::vector<double> LayerNormRef(const std::vector<float>& x, int64_t rows, int64_t cols,
+                                 double eps) {
   std::vector<double> y(x.size());
   for (int64_t r = 0; r < rows; ++r) {
     double mean = 0, var = 0;
@@ -23,7 +24,8 @@ std::vector<double> LayerNormRef(const std::vector<float>& x, int64_t rows, int6
     mean /= cols;
     for (int64_t j = 0; j < cols; ++j) var += (x[r * cols + j] - mean) * (x[r * cols + j] - mean);
     var /= cols;
-    for (int64_t j = 0; j < cols; ++j) y[r * cols + j] = (x[r * cols + j] - mean) / std::sqrt(var + eps);
+    for (int64_t j = 0; j < cols; ++j)
+      y[r * cols + j] = (x[r * cols + j] - mean) / std::sqrt(var + eps);
   }
   return y;
 }
@@ -32,7 +34,8 @@ struct Case {
   int64_t rows, cols;
   float offset;  // Common offset added to every input: tests the mean's numerical robustness.
 };
-const Case kCases[] = {{1, 1, 0}, {1, 7, 0}, {3, 64, 0}, {17, 1152, 0}, {64, 256, 100.0f}, {2, 33, -50.0f}};
+const Case kCases[] = {{1, 1, 0},     {1, 7, 0},         {3, 64, 0},
+                       {17, 1152, 0}, {64, 256, 100.0f}, {2, 33, -50.0f}};
 
 // f32 reductions over <= 1152 entries: 1e-5 relative plus 1e-5 absolute (outputs are O(1)).
 constexpr double kRelTol = 1e-5, kAbsTol = 1e-5;
@@ -105,11 +108,13 @@ TEST(LayerNormModulateTest, SharedAndPerRowModulation) {
       std::vector<double> want(base.size());
       for (int64_t r = 0; r < c.rows; ++r) {
         for (int64_t j = 0; j < c.cols; ++j) {
-          want[r * c.cols + j] = base[r * c.cols + j] * (1.0 + scale[r * stride + j]) + shift[r * stride + j];
+          want[r * c.cols + j] =
+              base[r * c.cols + j] * (1.0 + scale[r * stride + j]) + shift[r * stride + j];
         }
       }
       std::vector<float> y(x.size());
-      LayerNormModulate(x.data(), y.data(), c.rows, c.cols, 1e-6f, shift.data(), scale.data(), stride);
+      LayerNormModulate(x.data(), y.data(), c.rows, c.cols, 1e-6f, shift.data(), scale.data(),
+                        stride);
       ExpectAllNear(y, want, kRelTol, kAbsTol, "modulate");
     }
   }

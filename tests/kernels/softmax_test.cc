@@ -103,10 +103,12 @@ TEST(SoftmaxAttentionTest, MatchesOracleWithAndWithoutMask) {
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.d));
     std::vector<float> mask(c.nk);
     for (int64_t j = 0; j < c.nk; ++j) mask[j] = (j % 3 != 1) ? 1.0f : 0.0f;
-    for (const float* m : {static_cast<const float*>(nullptr), static_cast<const float*>(mask.data())}) {
+    for (const float* m :
+         {static_cast<const float*>(nullptr), static_cast<const float*>(mask.data())}) {
       const auto want = AttentionRef(q, k, v, m, c.nq, c.nk, c.heads, c.d, scale);
       std::vector<float> out(c.nq * w);
-      SoftmaxAttention(q.data(), k.data(), v.data(), m, c.nq, c.nk, c.heads, c.d, scale, out.data());
+      SoftmaxAttention(q.data(), k.data(), v.data(), m, c.nq, c.nk, c.heads, c.d, scale,
+                       out.data());
       ExpectAllNear(out, want, 1e-5, 2e-6, m ? "masked" : "unmasked");
     }
   }
@@ -139,7 +141,8 @@ TEST(SoftmaxAttentionTest, AllButOneKeyMaskedGivesThatValueAndNanInMaskedKeysDoe
 TEST(SoftmaxAttentionTest, FullyMaskedGivesZeros) {
   const AttnCase c{3, 4, 2, 2};
   const int64_t w = c.heads * c.d;
-  const auto q = RandomVector(c.nq * w, 1), k = RandomVector(c.nk * w, 2), v = RandomVector(c.nk * w, 3);
+  const auto q = RandomVector(c.nq * w, 1), k = RandomVector(c.nk * w, 2),
+             v = RandomVector(c.nk * w, 3);
   const std::vector<float> mask(c.nk, 0.0f);
   std::vector<float> out(c.nq * w, 7.0f);
   SoftmaxAttention(q.data(), k.data(), v.data(), mask.data(), c.nq, c.nk, c.heads, c.d, 1.0f,
