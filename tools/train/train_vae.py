@@ -42,22 +42,38 @@ def main():
     ap.add_argument("--kl", type=float, default=1e-6)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--frames", type=int, default=16, help="training clip length (multiple of 4)")
+    ap.add_argument("--init", default="", help="start from this vae.pt (a second, shorter schedule)")
+    ap.add_argument("--max-minutes", type=float, default=1e9, help="stop early (shared CPU)")
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--freeze-encoder", action="store_true",
+                    help="train the decoder only (latents stay fixed, so DiT training can run meanwhile)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     model = VideoVAE()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    if args.init:
+        model.load_state_dict(torch.load(args.init))
+    if args.freeze_encoder:
+        model.encoder.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.0)
     heldout = data.dataset(10_000 + args.seed, 16, split="heldout")
     t0 = time.time()
     for step in range(1, args.steps + 1):
-        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps)) if step > 50 else args.lr * step / 50
+        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        lr *= min(1.0, step / max(args.warmup, 1))
         for g in opt.param_groups:
             g["lr"] = lr
         rng = np.random.default_rng([args.seed, step])
-        clips = [data.sample_clip(rng) for _ in range(args.batch)]
+        clips = [data.sample_clip(rng, frames=args.frames) for _ in range(args.batch)]
         x = torch.from_numpy(data.to_tensor_batch(clips))
-        mean, logvar = model.encode(x)
+        if args.freeze_encoder:
+            with torch.no_grad():
+                mean, logvar = model.encode(x)
+        else:
+            mean, logvar = model.encode(x)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         y = model.decode(z)
         rec = (y - x).abs().mean() + ((y - x) ** 2).mean()
@@ -70,11 +86,14 @@ def main():
         if step % 25 == 0:
             print(f"step {step} loss {loss.item():.4f} rec {rec.item():.4f} kl {kl.item():.3f} "
                   f"lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
-        if step % 250 == 0 or step == args.steps:
+        last = step == args.steps or time.time() - t0 > 60 * args.max_minutes
+        if step % 100 == 0 or last:
             p, _ = evaluate(model, heldout)
             print(f"step {step} heldout_psnr {p:.2f} dB", flush=True)
             torch.save(model.state_dict(), os.path.join(args.out, "vae.pt.tmp"))
             os.replace(os.path.join(args.out, "vae.pt.tmp"), os.path.join(args.out, "vae.pt"))
+        if last:
+            break
     print("done", flush=True)
 
 
