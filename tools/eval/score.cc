@@ -1,6 +1,7 @@
 #include "tools/eval/score.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace reel::eval {
 
@@ -38,6 +39,43 @@ PromptScore ScorePrompt(const PromptSpec& prompt, const VideoAnalysis& video) {
   score.accuracy = score.checks.empty() ? 1.0 : static_cast<double>(ok) / score.checks.size();
   score.temporal_consistency = matched ? consistency_sum / matched : 0.0;
   return score;
+}
+
+namespace {
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string ScoreJson(const std::string& prompt, size_t frames, const VideoAnalysis& video,
+                      const PromptScore& score) {
+  std::string out = absl::StrFormat(
+      "{\"prompt\": %s, \"frames\": %d, \"accuracy\": %.4f, \"temporal_consistency\": %.4f, "
+      "\"background\": %s, \"objects\": [",
+      Quote(prompt), frames, score.accuracy, score.temporal_consistency, Quote(video.background));
+  for (size_t i = 0; i < video.objects.size(); ++i) {
+    const DetectedObject& o = video.objects[i];
+    absl::StrAppendFormat(&out,
+                          "%s{\"color\": %s, \"shape\": %s, \"motion\": %s, \"presence\": %.3f, "
+                          "\"shape_consistency\": %.3f}",
+                          i ? ", " : "", Quote(o.color), Quote(o.shape), Quote(o.motion), o.presence,
+                          o.shape_consistency);
+  }
+  out += "], \"checks\": [";
+  for (size_t i = 0; i < score.checks.size(); ++i) {
+    const AttributeCheck& c = score.checks[i];
+    absl::StrAppendFormat(&out, "%s{\"attribute\": %s, \"expected\": %s, \"found\": %s, \"ok\": %s}",
+                          i ? ", " : "", Quote(c.attribute), Quote(c.expected), Quote(c.found),
+                          c.ok ? "true" : "false");
+  }
+  return out + "]}";
 }
 
 }  // namespace reel::eval

@@ -25,4 +25,8 @@ struct PromptScore {
 // unmatched one); its shape and motion are then compared.
 PromptScore ScorePrompt(const PromptSpec& prompt, const VideoAnalysis& video);
 
+// One JSON object: prompt, frame count, accuracy, temporal consistency, detected objects and checks.
+std::string ScoreJson(const std::string& prompt, size_t frames, const VideoAnalysis& video,
+                      const PromptScore& score);
+
 }  // namespace reel::eval

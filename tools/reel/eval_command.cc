@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "tools/eval/analyze.h"
 #include "tools/eval/metrics.h"
@@ -32,15 +31,6 @@ absl::StatusOr<std::vector<cv::Mat>> Load(const std::string& path, const std::st
     return absl::InvalidArgumentError("--raw-size: expected WxH, e.g. 64x64");
   }
   return eval::ReadRawRgb(path, w, h);
-}
-
-std::string Quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "\"";
 }
 
 int RunEval(const std::vector<std::string_view>& argv) {
@@ -91,28 +81,7 @@ int RunEval(const std::vector<std::string_view>& argv) {
     return 2;
   }
   const eval::PromptScore score = eval::ScorePrompt(eval::ParsePrompt(prompt), *analysis);
-  std::string out = absl::StrFormat(
-      "{\"prompt\": %s, \"frames\": %zu, \"accuracy\": %.4f, \"temporal_consistency\": %.4f, "
-      "\"background\": %s, \"objects\": [",
-      Quote(prompt), frames->size(), score.accuracy, score.temporal_consistency,
-      Quote(analysis->background));
-  for (size_t i = 0; i < analysis->objects.size(); ++i) {
-    const auto& o = analysis->objects[i];
-    absl::StrAppendFormat(&out,
-                          "%s{\"color\": %s, \"shape\": %s, \"motion\": %s, \"presence\": %.3f, "
-                          "\"shape_consistency\": %.3f}",
-                          i ? ", " : "", Quote(o.color), Quote(o.shape), Quote(o.motion), o.presence,
-                          o.shape_consistency);
-  }
-  out += "], \"checks\": [";
-  for (size_t i = 0; i < score.checks.size(); ++i) {
-    const auto& c = score.checks[i];
-    absl::StrAppendFormat(&out, "%s{\"attribute\": %s, \"expected\": %s, \"found\": %s, \"ok\": %s}",
-                          i ? ", " : "", Quote(c.attribute), Quote(c.expected), Quote(c.found),
-                          c.ok ? "true" : "false");
-  }
-  out += "]}";
-  std::printf("%s\n", out.c_str());
+  std::printf("%s\n", eval::ScoreJson(prompt, frames->size(), *analysis, score).c_str());
   return score.accuracy == 1.0 ? 0 : 1;
 }
 
