@@ -1,0 +1,95 @@
+"""Quick checks of the trainer's references (~5 s): /usr/bin/python3 -m unittest tools/train/test_train.py"""
+import os
+import sys
+import unittest
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+from reel_ref import DitConfig, LinearDiT  # noqa: E402
+from reel_train import data, fast_dit  # noqa: E402
+from reel_train.text_encoder import BOS, PAD, UNK, TextEncoder, Tokenizer  # noqa: E402
+from reel_train.vae import VideoVAE  # noqa: E402
+
+
+class DataTest(unittest.TestCase):
+    def test_deterministic_and_heldout_excluded(self):
+        a = data.dataset(3, 20)
+        b = data.dataset(3, 20)
+        for x, y in zip(a, b):
+            self.assertEqual(x.caption, y.caption)
+            np.testing.assert_array_equal(x.video, y.video)
+        for c in data.dataset(4, 300):
+            for o in c.objects:
+                self.assertNotIn((o.color, o.shape, o.motion), data.HELD_OUT)
+        for c in data.dataset(5, 20, split="heldout"):
+            o = c.objects[0]
+            self.assertIn((o.color, o.shape, o.motion), data.HELD_OUT)
+
+    def test_translation_does_not_bounce_in_16_frames(self):
+        for c in data.dataset(6, 100):
+            for o in c.objects:
+                xs = [p[0] for p in o.track(16)]
+                steps = np.diff(xs)
+                if o.motion in ("right", "left"):
+                    self.assertTrue(np.all(np.sign(steps) == np.sign(steps[0])), c.caption)
+
+
+class TokenizerTest(unittest.TestCase):
+    def test_encode(self):
+        tok = Tokenizer.build(8)
+        ids, mask = tok.encode("A red, CIRCLE!! zebra moving-right")
+        words = ["red", "circle"]
+        self.assertEqual(ids[0], BOS)
+        self.assertEqual(ids[1], tok.vocab.index("a"))
+        self.assertEqual(ids[2:4], [tok.vocab.index(w) for w in words])
+        self.assertEqual(ids[4], UNK)
+        self.assertEqual(ids[5:7], [tok.vocab.index("moving"), tok.vocab.index("right")])
+        self.assertEqual((ids[7], mask), (PAD, [1] * 7 + [0]))
+        self.assertEqual(tok.encode(""), ([BOS] + [PAD] * 7, [1] + [0] * 7))
+
+    def test_padding_does_not_change_valid_rows(self):
+        torch.manual_seed(0)
+        tok = Tokenizer.build(12)
+        te = TextEncoder(len(tok.vocab), 32, 2, 4, 64, 12).eval()
+        ids, mask = tok.batch(["a red circle"])
+        ids2 = ids.clone()
+        ids2[0, 6:] = 5  # garbage in padded positions must not leak into valid rows
+        with torch.no_grad():
+            a, b = te(ids, mask), te(ids2, mask)
+        torch.testing.assert_close(a[0, :4], b[0, :4])
+
+
+class VaeTest(unittest.TestCase):
+    def test_streaming_equals_full_decode_and_is_causal(self):
+        torch.manual_seed(0)
+        vae = VideoVAE().eval()
+        z = torch.randn(1, 8, 4, 6, 6)
+        with torch.no_grad():
+            full = vae.decode(z)
+            self.assertEqual(tuple(full.shape), (1, 3, 16, 24, 24))
+            torch.testing.assert_close(vae.decode_streaming(z, 1), full, atol=1e-5, rtol=0)
+            z2 = z.clone()
+            z2[:, :, 2:] = 0
+            torch.testing.assert_close(vae.decode(z2)[:, :, :8], full[:, :, :8], atol=1e-6, rtol=0)
+
+
+class FastDitTest(unittest.TestCase):
+    def test_matches_reference_forward(self):
+        torch.manual_seed(0)
+        cfg = DitConfig(in_channels=8, out_channels=8, patch_size=[1, 2, 2], hidden_size=48,
+                        num_layers=2, num_heads=2, head_dim=24, cross_num_heads=2, cross_head_dim=24,
+                        caption_dim=16, ffn_hidden=64, block_frames=1)
+        m = LinearDiT(cfg)
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(0.2 * torch.randn_like(p))
+        self.assertLess(fast_dit.check(m, frames=4, block_frames=1), 1e-12)
+        self.assertLess(fast_dit.check(m, frames=4, block_frames=2), 1e-12)
+
+
+if __name__ == "__main__":
+    unittest.main()
