@@ -20,15 +20,17 @@ function(reel_library name)
   target_link_libraries(${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_DEPS})
 endfunction()
 
-# reel_test(name SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary registered with ctest.
+# reel_test(name SOURCES ... DEPS ... [LABELS ...] [FIXTURES ...]): a GoogleTest binary registered with
+# ctest; FIXTURES names ctest fixtures (e.g. live reference outputs) its tests need.
 function(reel_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS;FIXTURES" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
   target_compile_options(${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${REEL_WARNINGS}>)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   include(GoogleTest)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}"
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+                       PROPERTIES LABELS "${ARG_LABELS}" FIXTURES_REQUIRED "${ARG_FIXTURES}"
                        WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 endfunction()
 
