@@ -43,9 +43,9 @@ __global__ void NormalizeKernel(const float* q, const float* ksum, int64_t n, in
     const float* kw = ksum + h * d;
     float dot = 0.0f;
     for (int64_t j = lane; j < d; j += kWarp) dot += qw[j] * kw[j];
-    const float den = WarpSum(dot) + eps;
+    const float inv = 1.0f / (WarpSum(dot) + eps);
     float* ow = out + w * d;
-    for (int64_t j = lane; j < d; j += kWarp) ow[j] = ow[j] / den;
+    for (int64_t j = lane; j < d; j += kWarp) ow[j] *= inv;
   }
 }
 
