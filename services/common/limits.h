@@ -1,0 +1,31 @@
+#pragma once
+// The public API's documented limits (proto/reel/v1/generation.proto), in one place: the gateway checks
+// requests against these at the edge, the CLI and docs quote them.
+#include <cstdint>
+
+namespace reel::service {
+
+inline constexpr int kMaxPromptBytes = 4096;          // prompt and negative_prompt
+inline constexpr int kMinSide = 16;                   // width / height when set
+inline constexpr int kMaxSide = 1024;
+inline constexpr int kSideMultiple = 8;               // width / height multiple (models may need more)
+inline constexpr int kMaxFrames = 4096;
+inline constexpr double kMaxFps = 240.0;
+inline constexpr int kMaxSteps = 200;
+inline constexpr double kMaxCfgScale = 30.0;
+inline constexpr int kMinPriority = -10;
+inline constexpr int kMaxPriority = 10;
+inline constexpr int kMaxModelNameBytes = 128;
+inline constexpr int kMaxIdempotencyKeyBytes = 128;
+inline constexpr int kMaxJobIdBytes = 64;
+
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr int kMaxPageSize = 1000;
+inline constexpr int kDefaultChunkBytes = 256 * 1024;
+inline constexpr int kMaxChunkBytes = 1024 * 1024;  // fits gRPC's default 4 MiB receive limit
+inline constexpr int kMaxLeaseWaitMs = 30000;
+
+// Previews: one PNG per finished block, longer side at most this many pixels.
+inline constexpr int kPreviewMaxSide = 128;
+
+}  // namespace reel::service

@@ -1,0 +1,75 @@
+#pragma once
+// The gateway process in one object: SQLite job store, scheduler, the public GenerationService and the
+// internal WorkerService on one gRPC port (with grpc.health.v1 and server reflection), and /metrics +
+// /healthz on a plain-HTTP port. Used by reel-gateway, `reel serve` and the tests.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/server.h"
+#include "services/common/auth.h"
+#include "services/common/http_server.h"
+#include "services/common/metrics.h"
+#include "services/gateway/gateway_metrics.h"
+#include "services/gateway/generation_service.h"
+#include "services/gateway/scheduler.h"
+#include "services/gateway/sqlite_job_store.h"
+#include "services/gateway/worker_service.h"
+
+namespace reel::gateway {
+
+struct GatewayOptions {
+  std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
+  std::string data_dir;                     // holds jobs.db and results/ (created if missing)
+  std::string token_file;                   // "": no authentication
+  std::vector<std::string> extra_tokens;    // accepted besides the file's (the all-in-one worker's)
+  std::string tls_cert_file;                // PEM; with tls_key_file: serve TLS only
+  std::string tls_key_file;
+  std::string metrics_host = "127.0.0.1";
+  int metrics_port = -1;                    // -1: no HTTP port; 0: any free port
+  int max_threads = 256;                    // gRPC server threads (each Watch/Lease holds one)
+  SchedulerOptions scheduler;               // result_dir is set to <data_dir>/results
+};
+
+class Gateway {
+ public:
+  static absl::StatusOr<std::unique_ptr<Gateway>> Start(GatewayOptions options);
+  ~Gateway();
+
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
+  std::string result_dir() const { return options_.scheduler.result_dir; }
+  // A channel to this server that skips the network (the all-in-one worker uses it).
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+  Scheduler& scheduler() { return *scheduler_; }
+  SqliteJobStore& store() { return *store_; }
+  const service::MetricsRegistry& metrics() const { return registry_; }
+
+  // Reports NOT_SERVING, stops scheduling, then gives in-flight calls `grace` to end. Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(2));
+  // Blocks until Shutdown() (from another thread).
+  void Wait();
+
+ private:
+  explicit Gateway(GatewayOptions options);
+  absl::Status Init();
+
+  GatewayOptions options_;
+  service::TokenSet tokens_;
+  service::MetricsRegistry registry_;
+  std::unique_ptr<GatewayMetrics> metrics_;
+  std::unique_ptr<SqliteJobStore> store_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<GenerationServiceImpl> generation_;
+  std::unique_ptr<WorkerServiceImpl> worker_service_;
+  std::unique_ptr<grpc::Server> server_;
+  service::HttpServer http_;
+  int port_ = 0;
+  int metrics_port_ = -1;
+  bool shut_down_ = false;
+};
+
+}  // namespace reel::gateway

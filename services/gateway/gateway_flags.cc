@@ -1,0 +1,28 @@
+#include "services/gateway/gateway_flags.h"
+
+namespace reel::gateway {
+
+void AddGatewayFlags(service::FlagSet& flags, GatewayOptions& options, GatewayFlagValues& values) {
+  flags.String("listen", &options.listen, "gRPC address host:port (port 0: any free port)");
+  flags.String("data", &options.data_dir, "directory for jobs.db (SQLite) and results/");
+  flags.String("token_file", &options.token_file,
+               "file of accepted bearer tokens, one per line; empty: no authentication");
+  flags.String("tls_cert", &options.tls_cert_file, "PEM certificate chain; with --tls_key serves TLS");
+  flags.String("tls_key", &options.tls_key_file, "PEM private key");
+  flags.String("metrics_host", &options.metrics_host, "address of the /metrics and /healthz HTTP port");
+  flags.Int("metrics_port", &options.metrics_port, "HTTP port for /metrics and /healthz (-1: off, 0: any)");
+  flags.Int64("max_queued", &values.max_queued, "QUEUED jobs beyond which Submit is RESOURCE_EXHAUSTED");
+  flags.Int("max_attempts", &options.scheduler.max_attempts,
+            "leases per job before a lost worker fails it");
+  flags.Int("heartbeat_ms", &values.heartbeat_ms, "heartbeat interval asked of workers");
+  flags.Int("worker_timeout_ms", &values.worker_timeout_ms,
+            "a worker silent this long is lost and its job re-queued");
+}
+
+void ApplyGatewayFlags(const GatewayFlagValues& values, GatewayOptions& options) {
+  options.scheduler.heartbeat_interval = absl::Milliseconds(values.heartbeat_ms);
+  options.scheduler.worker_timeout = absl::Milliseconds(values.worker_timeout_ms);
+  options.scheduler.max_queued_jobs = values.max_queued;
+}
+
+}  // namespace reel::gateway

@@ -1,0 +1,164 @@
+#include "services/gateway/generation_service.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "services/common/limits.h"
+#include "services/common/status.h"
+#include "services/gateway/job_convert.h"
+#include "services/gateway/validation.h"
+
+namespace reel::gateway {
+namespace {
+
+using service::ToGrpc;
+
+constexpr absl::Duration kWatchSlice = absl::Milliseconds(250);  // re-check the client this often
+
+v1::ProgressEvent ProgressOf(const v1::Job& job) {
+  v1::ProgressEvent e;
+  e.set_state(job.state());
+  *e.mutable_progress() = job.progress();
+  e.set_attempts(job.attempts());
+  e.set_cancel_requested(job.cancel_requested());
+  return e;
+}
+
+}  // namespace
+
+grpc::Status GenerationServiceImpl::Submit(grpc::ServerContext* context, const v1::GenerateRequest* request,
+                                           v1::Job* response) {
+  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = ValidateGenerateRequest(*request, scheduler_.ServedModels()); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<v1::Job> job = scheduler_.Submit(*request);
+  if (!job.ok()) return ToGrpc(job.status());
+  *response = *std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status GenerationServiceImpl::Get(grpc::ServerContext* context, const v1::GetJobRequest* request,
+                                        v1::Job* response) {
+  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<v1::Job> job = scheduler_.Get(request->id());
+  if (!job.ok()) return ToGrpc(job.status());
+  *response = *std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status GenerationServiceImpl::List(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+                                         v1::ListJobsResponse* response) {
+  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<v1::ListJobsResponse> page = scheduler_.List(*request);
+  if (!page.ok()) return ToGrpc(page.status());
+  *response = *std::move(page);
+  return grpc::Status::OK;
+}
+
+grpc::Status GenerationServiceImpl::Cancel(grpc::ServerContext* context, const v1::CancelJobRequest* request,
+                                           v1::Job* response) {
+  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<v1::Job> job = scheduler_.Cancel(request->id());
+  if (!job.ok()) return ToGrpc(job.status());
+  *response = *std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context, const v1::WatchJobRequest* request,
+                                          grpc::ServerWriter<v1::JobEvent>* writer) {
+  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
+  const std::string& id = request->id();
+  // Read the version before the job, so that a change between the two is seen by the first wait.
+  uint64_t version = scheduler_.Version(id);
+  absl::StatusOr<v1::Job> job = scheduler_.Get(id);
+  if (!job.ok()) return ToGrpc(job.status());
+  v1::JobEvent event;
+  *event.mutable_snapshot() = *job;
+  if (!writer->Write(event)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  v1::ProgressEvent last = ProgressOf(*job);
+  size_t next_preview = 0;
+  for (;;) {
+    if (request->previews()) {
+      for (v1::Preview& p : scheduler_.PreviewsSince(id, next_preview, &next_preview)) {
+        event.Clear();
+        *event.mutable_preview() = std::move(p);
+        if (!writer->Write(event)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+      }
+    }
+    if (IsTerminal(job->state())) break;
+    const v1::ProgressEvent now = ProgressOf(*job);
+    if (!google::protobuf::util::MessageDifferencer::Equals(now, last)) {
+      event.Clear();
+      *event.mutable_progress() = now;
+      if (!writer->Write(event)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+      last = now;
+    }
+    // Wait for the next change, waking regularly to notice a client that left or a server stopping.
+    uint64_t seen = version;
+    while (seen == version) {
+      if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+      if (scheduler_.stopping()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
+      version = scheduler_.WaitForChange(id, seen, absl::Now() + kWatchSlice);
+    }
+    job = scheduler_.Get(id);
+    if (!job.ok()) return ToGrpc(job.status());
+  }
+  event.Clear();
+  *event.mutable_final() = *job;
+  writer->Write(event);
+  return grpc::Status::OK;
+}
+
+grpc::Status GenerationServiceImpl::FetchResult(grpc::ServerContext* context,
+                                                const v1::FetchResultRequest* request,
+                                                grpc::ServerWriter<v1::ResultChunk>* writer) {
+  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
+  if (request->chunk_bytes() < 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "chunk_bytes: must not be negative");
+  }
+  const int chunk_bytes = request->chunk_bytes() == 0 ? service::kDefaultChunkBytes
+                                                      : std::min(request->chunk_bytes(), service::kMaxChunkBytes);
+  absl::StatusOr<std::pair<std::string, v1::Job>> result = scheduler_.ResultPath(request->id());
+  if (!result.ok()) return ToGrpc(result.status());
+  const auto& [path, job] = *result;
+  std::ifstream in(path, std::ios::binary);
+  std::error_code ec;
+  const int64_t total = static_cast<int64_t>(std::filesystem::file_size(path, ec));
+  if (!in || ec) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                        absl::StrCat("the result of job ", request->id(), " is missing from the result store"));
+  }
+  int64_t offset = request->offset();
+  if (offset < 0 || offset > total) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        absl::StrCat("offset: ", offset, " is outside 0..", total, " (the result's size)"));
+  }
+  in.seekg(offset);
+  std::vector<char> buffer(static_cast<size_t>(chunk_bytes));
+  v1::ResultChunk chunk;
+  do {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    const int64_t n = std::min<int64_t>(chunk_bytes, total - offset);
+    in.read(buffer.data(), n);
+    if (in.gcount() != n) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS, absl::StrCat("short read of ", path));
+    }
+    chunk.set_offset(offset);
+    chunk.set_data(buffer.data(), static_cast<size_t>(n));
+    chunk.set_total_bytes(total);
+    chunk.set_mime_type(job.result().mime_type());
+    offset += n;
+    chunk.set_last(offset == total);
+    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  } while (offset < total);
+  return grpc::Status::OK;
+}
+
+}  // namespace reel::gateway

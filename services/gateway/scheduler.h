@@ -1,0 +1,130 @@
+#pragma once
+// The gateway's brain: accepts validated jobs into the store, hands them to workers that long-poll for
+// leases, tracks worker liveness (heartbeats) and re-queues the jobs of workers that go silent, and
+// keeps the live, non-durable side of running jobs (progress, previews) for Watch.
+//
+// Durable state lives only in the JobStore; everything in memory here can be lost on restart without
+// losing a job (Start() re-queues what was RUNNING; workers that still render reclaim their lease).
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "reel/v1/generation.pb.h"
+#include "reel/v1/worker.pb.h"
+#include "services/gateway/gateway_metrics.h"
+#include "services/gateway/job_store.h"
+
+namespace reel::gateway {
+
+struct SchedulerOptions {
+  int64_t max_queued_jobs = 1024;         // Submit → RESOURCE_EXHAUSTED beyond this many QUEUED jobs
+  int max_attempts = 3;                   // leases per job before a lost worker fails it
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  absl::Duration worker_timeout = absl::Seconds(10);  // no heartbeat for this long: worker lost
+  absl::Duration live_retention = absl::Minutes(2);   // previews of a finished job stay this long
+  int max_previews_per_job = 64;
+  std::string result_dir;                 // where workers' result files are (checked at FinishJob)
+};
+
+class Scheduler {
+ public:
+  Scheduler(JobStore& store, SchedulerOptions options, GatewayMetrics* metrics);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Re-queues jobs left RUNNING by a previous process and starts the liveness thread.
+  absl::Status Start();
+  // Wakes every waiting Lease and Watch; idempotent.
+  void Stop();
+  bool stopping() const;
+
+  // --- public API (requests already validated) ---
+  absl::StatusOr<v1::Job> Submit(const v1::GenerateRequest& request);
+  absl::StatusOr<v1::Job> Get(const std::string& id);
+  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request);
+  absl::StatusOr<v1::Job> Cancel(const std::string& id);
+  // The result file of a SUCCEEDED job (FAILED_PRECONDITION otherwise) and the job.
+  absl::StatusOr<std::pair<std::string, v1::Job>> ResultPath(const std::string& id);
+
+  // Watch support: a job's change counter (0 for a job never touched) and a wait for it to pass `seen`.
+  uint64_t Version(const std::string& id);
+  // Returns the version after waiting until it exceeds `seen`, until `deadline`, or until Stop().
+  uint64_t WaitForChange(const std::string& id, uint64_t seen, absl::Time deadline);
+  // Previews of job `id` with index >= from (indexes count from the first preview of the job).
+  std::vector<v1::Preview> PreviewsSince(const std::string& id, size_t from, size_t* next);
+
+  // Models of the registered workers (for validation).
+  std::vector<v1::ModelDescription> ServedModels();
+  int64_t QueuedJobs();
+
+  // --- worker API ---
+  absl::StatusOr<v1::RegisterWorkerResponse> Register(const v1::RegisterWorkerRequest& request);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  // Long-polls up to request.wait_ms; `cancelled` is polled so that a client going away stops the wait.
+  absl::StatusOr<v1::LeaseJobResponse> Lease(const v1::LeaseJobRequest& request,
+                                             const std::function<bool()>& cancelled);
+  absl::StatusOr<v1::ReportProgressResponse> ReportProgress(const v1::ReportProgressRequest& request);
+  absl::Status Finish(const v1::FinishJobRequest& request);
+
+  // Runs one liveness pass now (tests; the thread runs it every heartbeat_interval / 2).
+  void ReapLostWorkers();
+
+ private:
+  struct LeaseRef {
+    std::string job_id;
+    int attempt = 0;
+  };
+  struct WorkerInfo {
+    std::vector<v1::ModelDescription> models;
+    bool registered = false;  // false: only known from a report, must register again
+    absl::Time last_seen;
+    std::vector<LeaseRef> leases;
+  };
+  struct LiveJob {
+    uint64_t version = 0;
+    bool has_progress = false;
+    v1::Progress progress;
+    std::vector<v1::Preview> previews;
+    size_t previews_dropped = 0;  // previews before previews.front() that were dropped (cap)
+    absl::Time ended = absl::InfiniteFuture();
+  };
+
+  // Bumps job `id`'s version and wakes watchers. Requires mu_.
+  void TouchLocked(const std::string& id, bool terminal);
+  void AddLeaseLocked(const std::string& worker_id, const std::string& job_id, int attempt);
+  void DropLeaseLocked(const std::string& worker_id, const std::string& job_id);
+  // Checks that (job_id, attempt) is held by worker_id, reclaiming it if the job was re-queued and
+  // nobody else took it. Returns whether cancellation was requested.
+  absl::StatusOr<bool> ConfirmLease(const std::string& worker_id, const std::string& job_id, int attempt);
+  v1::Job ToProto(const JobRecord& record);
+  void LivenessLoop();
+
+  JobStore& store_;
+  const SchedulerOptions options_;
+  GatewayMetrics* metrics_;
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_cv_;  // a job's version moved (Watch)
+  std::condition_variable queue_cv_;    // a job may be leasable (Lease)
+  std::condition_variable stop_cv_;     // Stop() was called (the liveness thread)
+  std::map<std::string, WorkerInfo> workers_;
+  std::map<std::string, LiveJob> live_;
+  bool stopping_ = false;
+  std::thread liveness_;
+};
+
+// A fresh job id: "j" + 16 hex digits.
+std::string NewJobId();
+// FNV-1a of the deterministic serialization of `request` without idempotency_key: stable across
+// processes and builds, so that an idempotent retry after a restart still matches.
+uint64_t RequestHash(const v1::GenerateRequest& request);
+
+}  // namespace reel::gateway

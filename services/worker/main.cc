@@ -1,0 +1,77 @@
+// reel-worker: loads one model, registers with a gateway, renders the jobs it leases into the shared
+// result directory. See services/README.md and deploy/.
+#include <unistd.h>
+
+#include <cstdio>
+#include <string_view>
+#include <vector>
+
+#include "pipeline/generate/renderer.h"
+#include "services/common/client.h"
+#include "services/common/flags.h"
+#include "services/common/signals.h"
+#include "services/encoder/file_sink.h"
+#include "services/worker/worker.h"
+
+int main(int argc, char** argv) {
+  reel::service::BlockTerminationSignals();
+  reel::service::ConnectOptions connect;
+  connect.server = "127.0.0.1:50051";
+  std::string model_dir = "models/reel-tiny", token_file;
+  int threads = 0, lease_wait_ms = 5000;
+  reel::worker::WorkerOptions options;
+  options.result_dir = "/var/lib/reel/results";
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) == 0) options.worker_id = host;
+
+  reel::service::FlagSet flags("reel-worker [options]");
+  flags.String("gateway", &connect.server, "the gateway's gRPC address host:port");
+  flags.String("model", &model_dir, "model directory (config.json + safetensors)");
+  flags.String("result_dir", &options.result_dir, "result directory shared with the gateway");
+  flags.String("worker_id", &options.worker_id, "stable worker name (default: the hostname)");
+  flags.String("token", &connect.token, "bearer token for the gateway (or $REEL_TOKEN)");
+  flags.String("token_file", &token_file, "file whose first token is used");
+  flags.String("tls_ca", &connect.tls_ca_file, "PEM CA of the gateway's certificate (enables TLS)");
+  flags.Int("threads", &threads, "CPU threads for rendering (0: all cores)");
+  flags.Int("lease_wait_ms", &lease_wait_ms, "long-poll duration of one LeaseJob call");
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  absl::StatusOr<std::vector<std::string>> rest = flags.Parse(args);
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Help().c_str());
+    return 0;
+  }
+  if (!rest.ok() || !rest->empty()) {
+    std::fprintf(stderr, "reel-worker: %s\n",
+                 rest.ok() ? "unexpected positional arguments" : std::string(rest.status().message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<std::string> token = reel::service::ResolveToken(connect.token, token_file);
+  if (!token.ok()) {
+    std::fprintf(stderr, "reel-worker: %s\n", token.status().ToString().c_str());
+    return 2;
+  }
+  options.token = *token;
+  options.lease_wait = absl::Milliseconds(lease_wait_ms);
+
+  reel::RendererOptions renderer_options;
+  renderer_options.threads = threads;
+  absl::StatusOr<std::unique_ptr<reel::Renderer>> renderer = reel::LoadRenderer(model_dir, renderer_options);
+  if (!renderer.ok()) {
+    std::fprintf(stderr, "reel-worker: %s\n", renderer.status().ToString().c_str());
+    return 1;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = reel::service::Dial(connect);
+  if (!channel.ok()) {
+    std::fprintf(stderr, "reel-worker: %s\n", channel.status().ToString().c_str());
+    return 2;
+  }
+  reel::worker::Worker worker(
+      *channel, **renderer, [](const std::string& path) { return reel::NewFileEncoderSink(path); }, options);
+  worker.Start();
+  std::printf("reel-worker: model %s, gateway %s\n", (*renderer)->info().name.c_str(), connect.server.c_str());
+  std::fflush(stdout);
+  const int signal = reel::service::WaitForTerminationSignal();
+  std::printf("reel-worker: signal %d, releasing the current job and stopping\n", signal);
+  worker.Stop();
+  return 0;
+}

@@ -1,0 +1,67 @@
+#include "services/worker/request_mapping.h"
+
+#include <algorithm>
+
+namespace reel::worker {
+
+RenderRequest ToRenderRequest(const v1::GenerateRequest& r) {
+  RenderRequest out;
+  out.prompt = r.prompt();
+  out.negative_prompt = r.negative_prompt();
+  out.width = r.width();
+  out.height = r.height();
+  out.frames = r.kind() == v1::GenerateRequest::IMAGE ? 1 : r.frames();
+  out.fps = r.fps();
+  out.steps = r.steps();
+  out.cfg_scale = r.has_cfg_scale() ? r.cfg_scale() : -1.0;
+  out.seed = r.seed();
+  out.sampler = r.sampler();
+  return out;
+}
+
+v1::GenerateRequest WithResolved(const v1::GenerateRequest& request, const RenderRequest& resolved) {
+  v1::GenerateRequest out = request;
+  out.set_width(resolved.width);
+  out.set_height(resolved.height);
+  out.set_frames(resolved.frames);
+  out.set_fps(resolved.fps);
+  out.set_steps(resolved.steps);
+  out.set_sampler(resolved.sampler);
+  out.set_cfg_scale(resolved.cfg_scale);
+  out.set_seed(resolved.seed);
+  return out;
+}
+
+v1::ModelDescription DescribeModel(const ModelInfo& info) {
+  v1::ModelDescription m;
+  m.set_name(info.name);
+  m.set_default_width(info.default_width);
+  m.set_default_height(info.default_height);
+  m.set_default_frames(info.default_frames);
+  m.set_max_frames(info.max_frames);
+  m.set_default_fps(info.default_fps);
+  m.set_spatial_factor(info.spatial_factor);
+  m.set_temporal_factor(info.temporal_factor);
+  return m;
+}
+
+v1::Progress ToProgress(const RenderProgress& p) {
+  v1::Progress out;
+  out.set_step(p.step);
+  out.set_total_steps(p.total_steps);
+  out.set_block(p.block);
+  out.set_total_blocks(p.total_blocks);
+  out.set_eta_seconds(p.eta_s);
+  out.set_elapsed_seconds(p.elapsed_s);
+  // Steps of finished blocks plus the current one; the renderer counts `block` as finished once its last
+  // step is done, so the current block's steps are only added while it is still in flight.
+  const double total = static_cast<double>(p.total_steps) * p.total_blocks;
+  if (total > 0) {
+    const bool block_done = p.step == p.total_steps;
+    const double done = static_cast<double>(p.block) * p.total_steps + (block_done ? 0 : p.step);
+    out.set_fraction(std::clamp(done / total, 0.0, 1.0));
+  }
+  return out;
+}
+
+}  // namespace reel::worker
