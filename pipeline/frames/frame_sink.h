@@ -20,9 +20,10 @@ struct VideoSpec {
   // Container/codec chosen by the caller: "mp4" (H.264), "webm" (VP9), "gif", "webp" (animated),
   // "png", "jpeg", "webp-image" (single images).
   std::string format = "mp4";
-  int crf = -1;             // -1: the codec's sane default.
-  std::string preset;       // e.g. "medium" for x264; empty: default.
-  std::map<std::string, std::string> metadata;  // prompt, seed, model, ... written into the container.
+  int crf = -1;        // -1: the codec's sane default.
+  std::string preset;  // e.g. "medium" for x264; empty: default.
+  std::map<std::string, std::string>
+      metadata;  // prompt, seed, model, ... written into the container.
 };
 
 // `count` frames of packed RGB24 (count * height * width * 3 bytes, row-major, no padding).
@@ -36,10 +37,10 @@ struct FrameBlock {
 
 // What a finished sink produced.
 struct SinkResult {
-  std::string path;         // where it was written, if it was a file ("" for in-memory/remote)
+  std::string path;  // where it was written, if it was a file ("" for in-memory/remote)
   int64_t bytes = 0;
   int64_t frames = 0;
-  std::string mime_type;    // e.g. "video/mp4", "image/png"
+  std::string mime_type;  // e.g. "video/mp4", "image/png"
 };
 
 class FrameSink {

@@ -7,9 +7,10 @@
 
 namespace reel {
 
-absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise, const PreparedCaption& cond,
-                               const PreparedCaption* uncond, const SamplingParams& params,
-                               const ForwardOptions& options, const StepCallback& on_step) {
+absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise,
+                               const PreparedCaption& cond, const PreparedCaption* uncond,
+                               const SamplingParams& params, const ForwardOptions& options,
+                               const StepCallback& on_step) {
   const bool guided = params.cfg_scale != 1.0;
   if (guided && uncond == nullptr) {
     return absl::InvalidArgumentError("cfg_scale != 1 needs an unconditional caption");
@@ -34,18 +35,21 @@ absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise, const 
 
 absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
                             const PreparedCaption* uncond, const BlockGenerationParams& params,
-                            const NoiseSource& noise, const BlockSink& sink, const BlockProgress& progress,
-                            const std::atomic<bool>* cancel) {
+                            const NoiseSource& noise, const BlockSink& sink,
+                            const BlockProgress& progress, const std::atomic<bool>* cancel) {
   const DitConfig& c = dit.config();
   const int64_t pt = c.patch_size[0], block_latent = params.block_frames * pt;
-  if (params.block_frames <= 0 || params.latent_frames <= 0 || params.latent_frames % block_latent != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(params.latent_frames, " latent frames are not a ",
-                                                   "positive multiple of the block size (", block_latent,
-                                                   ")"));
+  if (params.block_frames <= 0 || params.latent_frames <= 0 ||
+      params.latent_frames % block_latent != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(params.latent_frames, " latent frames are not a ",
+                     "positive multiple of the block size (", block_latent, ")"));
   }
-  REEL_RETURN_IF_ERROR(dit.CheckLatentShape(
-      {c.in_channels, block_latent, params.latent_height, params.latent_width}, params.block_frames));
-  const int64_t spatial = (params.latent_height / c.patch_size[1]) * (params.latent_width / c.patch_size[2]);
+  REEL_RETURN_IF_ERROR(
+      dit.CheckLatentShape({c.in_channels, block_latent, params.latent_height, params.latent_width},
+                           params.block_frames));
+  const int64_t spatial =
+      (params.latent_height / c.patch_size[1]) * (params.latent_width / c.patch_size[2]);
   REEL_ASSIGN_OR_RETURN(ModelState state, dit.NewState(spatial));
   const int blocks = static_cast<int>(params.latent_frames / block_latent);
   for (int b = 0; b < blocks; ++b) {
@@ -64,9 +68,10 @@ absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
       if (progress) progress(b, step, total, blocks);
       return cancel == nullptr || !cancel->load();
     };
-    REEL_ASSIGN_OR_RETURN(Tensor clean, Denoise(dit, x0, cond, uncond, params.sampling, options, on_step));
-    // Advance the state with the clean block at t = 0 (conditional branch): LongSANA's cache pass. The
-    // last block's state would never be read, so its pass is skipped.
+    REEL_ASSIGN_OR_RETURN(Tensor clean,
+                          Denoise(dit, x0, cond, uncond, params.sampling, options, on_step));
+    // Advance the state with the clean block at t = 0 (conditional branch): LongSANA's cache pass.
+    // The last block's state would never be read, so its pass is skipped.
     if (b + 1 < blocks) {
       options.update_state = true;
       REEL_RETURN_IF_ERROR(dit.Forward(clean, {0.0f}, cond, options).status());

@@ -22,18 +22,19 @@ struct SamplingParams {
 // Called after every denoising step with (step done, total). Returning false cancels.
 using StepCallback = std::function<bool(int step, int total)>;
 
-// Integrates from pure noise `x` (C, F, H, W) to clean latents with classifier-free guidance. `options`
-// supplies the attention scope (state is read, never updated here).
-absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise, const PreparedCaption& cond,
-                               const PreparedCaption* uncond, const SamplingParams& params,
-                               const ForwardOptions& options, const StepCallback& on_step = nullptr);
+// Integrates from pure noise `x` (C, F, H, W) to clean latents with classifier-free guidance.
+// `options` supplies the attention scope (state is read, never updated here).
+absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise,
+                               const PreparedCaption& cond, const PreparedCaption* uncond,
+                               const SamplingParams& params, const ForwardOptions& options,
+                               const StepCallback& on_step = nullptr);
 
 struct BlockGenerationParams {
   SamplingParams sampling;
   int64_t latent_frames = 0;  // whole video, a multiple of block_frames · pt
   int64_t latent_height = 0;
   int64_t latent_width = 0;
-  int block_frames = 1;       // token frames per block
+  int block_frames = 1;  // token frames per block
   uint64_t seed = 0;
 };
 
@@ -44,9 +45,9 @@ using BlockSink = std::function<absl::Status(int64_t first_frame, const Tensor& 
 // Progress: (block index, step done, steps per block, blocks).
 using BlockProgress = std::function<void(int block, int step, int steps, int blocks)>;
 
-// Block-autoregressive generation (README "State update"): each block is denoised attending to earlier
-// blocks only through the per-layer state, then one clean pass at t = 0 adds it to the state. Memory is
-// independent of the number of blocks. noise = null draws LatentNoise(seed, ...).
+// Block-autoregressive generation (README "State update"): each block is denoised attending to
+// earlier blocks only through the per-layer state, then one clean pass at t = 0 adds it to the
+// state. Memory is independent of the number of blocks. noise = null draws LatentNoise(seed, ...).
 absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
                             const PreparedCaption* uncond, const BlockGenerationParams& params,
                             const NoiseSource& noise, const BlockSink& sink,

@@ -11,8 +11,8 @@ namespace reel {
 absl::StatusOr<FrameBlock> ToFrameBlock(const Tensor& pixels, int64_t first_frame, int64_t count) {
   if (pixels.rank() != 4 || pixels.dim(0) != 3 || count < 0 || count > pixels.dim(1) ||
       pixels.dtype() != DType::kF32 || !pixels.device().is_cpu()) {
-    return absl::InvalidArgumentError(absl::StrCat("ToFrameBlock: pixels ", ShapeString(pixels.shape()),
-                                                   ", count ", count));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ToFrameBlock: pixels ", ShapeString(pixels.shape()), ", count ", count));
   }
   REEL_ASSIGN_OR_RETURN(Tensor p, pixels.Contiguous());
   const int64_t frames = p.dim(1), h = p.dim(2), w = p.dim(3), plane = h * w;

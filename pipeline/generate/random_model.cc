@@ -27,24 +27,33 @@ absl::Status WriteJson(const std::string& path, const nlohmann::json& j) {
 absl::Status WriteRandomModel(const std::string& dir, const RandomModelOptions& o) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
-  const std::vector<std::string> words = {"<pad>", "<unk>", "<bos>", "a",      "red",   "blue",
+  if (ec)
+    return absl::PermissionDeniedError(absl::StrCat("cannot create '", dir, "': ", ec.message()));
+  const std::vector<std::string> words = {"<pad>", "<unk>",  "<bos>",  "a",      "red",   "blue",
                                           "green", "circle", "square", "moving", "left",  "right",
-                                          "up",    "down",  "and",    "on",     "black", "white"};
+                                          "up",    "down",   "and",    "on",     "black", "white"};
   const nlohmann::json transformer = {
-      {"in_channels", 4},      {"out_channels", 4},     {"patch_size", {1, 2, 2}}, {"hidden_size", 64},
-      {"num_layers", 2},       {"num_heads", 2},        {"head_dim", 32},          {"cross_num_heads", 2},
-      {"cross_head_dim", 32},  {"caption_dim", 32},     {"ffn_hidden", 96},        {"temporal_conv", "causal"},
+      {"in_channels", 4},  {"out_channels", 4},    {"patch_size", {1, 2, 2}},
+      {"hidden_size", 64}, {"num_layers", 2},      {"num_heads", 2},
+      {"head_dim", 32},    {"cross_num_heads", 2}, {"cross_head_dim", 32},
+      {"caption_dim", 32}, {"ffn_hidden", 96},     {"temporal_conv", "causal"},
       {"block_frames", 1}};
-  const nlohmann::json text = {{"type", "reel-words-transformer"}, {"vocab_size", words.size()}, {"dim", 32},       {"num_layers", 1},
-                               {"num_heads", 2},             {"mlp_hidden", 64}, {"max_tokens", 16}};
-  const nlohmann::json vae = {{"type", "reel-causal-vae"}, {"latent_channels", 4},         {"channels", {8, 8, 8}},
-                              {"spatial_factor", 4},          {"temporal_factor", 4},
-                              {"latents_mean", {0, 0, 0, 0}}, {"latents_std", {1, 1, 1, 1}}};
+  const nlohmann::json text = {{"type", "reel-words-transformer"},
+                               {"vocab_size", words.size()},
+                               {"dim", 32},
+                               {"num_layers", 1},
+                               {"num_heads", 2},
+                               {"mlp_hidden", 64},
+                               {"max_tokens", 16}};
+  const nlohmann::json vae = {{"type", "reel-causal-vae"},  {"latent_channels", 4},
+                              {"channels", {8, 8, 8}},      {"spatial_factor", 4},
+                              {"temporal_factor", 4},       {"latents_mean", {0, 0, 0, 0}},
+                              {"latents_std", {1, 1, 1, 1}}};
   const nlohmann::json config = {
       {"name", "random-tiny"},
       {"transformer", transformer},
-      {"sampler", {{"flow_shift", 3.0}, {"steps", o.steps}, {"cfg_scale", 3.0}, {"solver", "dpm++2m"}}},
+      {"sampler",
+       {{"flow_shift", 3.0}, {"steps", o.steps}, {"cfg_scale", 3.0}, {"solver", "dpm++2m"}}},
       {"vae", vae},
       {"text_encoder", text},
       {"video", {{"width", o.width}, {"height", o.height}, {"frames", o.frames}, {"fps", o.fps}}}};

@@ -1,7 +1,8 @@
 #pragma once
-// A complete model directory (config.json, tokenizer.json, transformer/text_encoder/vae safetensors) with
-// random weights and tiny sizes: what the service, CLI and benchmark tests render with when they need
-// the whole pipeline but not a trained model. The loaders' own weight lists define what is written.
+// A complete model directory (config.json, tokenizer.json, transformer/text_encoder/vae
+// safetensors) with random weights and tiny sizes: what the service, CLI and benchmark tests render
+// with when they need the whole pipeline but not a trained model. The loaders' own weight lists
+// define what is written.
 #include <cstdint>
 #include <string>
 

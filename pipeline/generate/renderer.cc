@@ -1,4 +1,5 @@
-// LoadRenderer: text encoder → block-autoregressive DiT sampling → streaming VAE decode → FrameSink.
+// LoadRenderer: text encoder → block-autoregressive DiT sampling → streaming VAE decode →
+// FrameSink.
 #include "pipeline/generate/renderer.h"
 
 #include <omp.h>
@@ -61,32 +62,35 @@ class PipelineRenderer final : public Renderer {
     if (r.sampler.empty()) r.sampler = config_.sampler.solver;
     const int sf = info_.spatial_factor;
     if (r.prompt.size() > kMaxPromptBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt is ", r.prompt.size(), " bytes; the limit is ",
-                                                     kMaxPromptBytes));
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt is ", r.prompt.size(), " bytes; the limit is ", kMaxPromptBytes));
     }
-    if (r.width <= 0 || r.height <= 0 || r.width > kMaxSide || r.height > kMaxSide || r.width % sf != 0 ||
-        r.height % sf != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("size ", r.width, "x", r.height, " must be positive ",
-                                                     "multiples of ", sf, " and at most ", kMaxSide));
+    if (r.width <= 0 || r.height <= 0 || r.width > kMaxSide || r.height > kMaxSide ||
+        r.width % sf != 0 || r.height % sf != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("size ", r.width, "x", r.height,
+                                                     " must be positive ", "multiples of ", sf,
+                                                     " and at most ", kMaxSide));
     }
     if (r.frames < 1 || r.frames > kMaxFrames) {
-      return absl::InvalidArgumentError(absl::StrCat("frames must be 1..", kMaxFrames, ", got ", r.frames));
+      return absl::InvalidArgumentError(
+          absl::StrCat("frames must be 1..", kMaxFrames, ", got ", r.frames));
     }
     if (r.frames > 1 && r.frames % info_.temporal_factor != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(r.frames, " frames: a video needs a multiple of ",
-                                                     info_.temporal_factor, " frames (one block), e.g. ",
-                                                     RoundUp(r.frames)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(r.frames, " frames: a video needs a multiple of ", info_.temporal_factor,
+                       " frames (one block), e.g. ", RoundUp(r.frames)));
     }
     if (!(r.fps > 0) || r.fps > 240) return absl::InvalidArgumentError("fps must be in (0, 240]");
     if (r.steps < 1 || r.steps > kMaxSteps) {
-      return absl::InvalidArgumentError(absl::StrCat("steps must be 1..", kMaxSteps, ", got ", r.steps));
+      return absl::InvalidArgumentError(
+          absl::StrCat("steps must be 1..", kMaxSteps, ", got ", r.steps));
     }
     if (!(r.cfg_scale >= 0) || r.cfg_scale > kMaxCfg) {
       return absl::InvalidArgumentError(absl::StrCat("cfg scale must be 0..", kMaxCfg));
     }
     if (r.sampler != "euler" && r.sampler != "dpm++2m") {
-      return absl::InvalidArgumentError(absl::StrCat("unknown sampler '", r.sampler,
-                                                     "': expected euler or dpm++2m"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown sampler '", r.sampler, "': expected euler or dpm++2m"));
     }
     return r;
   }
@@ -128,8 +132,10 @@ class PipelineRenderer final : public Renderer {
       pr.total_steps = steps;
       pr.block = block + (step == steps ? 1 : 0);
       pr.total_blocks = blocks;
-      pr.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double done = (static_cast<double>(block) * steps + step) / (static_cast<double>(blocks) * steps);
+      pr.elapsed_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double done =
+          (static_cast<double>(block) * steps + step) / (static_cast<double>(blocks) * steps);
       pr.eta_s = done > 0 ? pr.elapsed_s * (1.0 - done) / done : 0.0;
       progress(pr);
     };
@@ -141,7 +147,8 @@ class PipelineRenderer final : public Renderer {
     if (options.threads > 0) omp_set_num_threads(options.threads);
     REEL_ASSIGN_OR_RETURN(config_, LoadModelConfig(dir));
     REEL_ASSIGN_OR_RETURN(defaults_, ParseVideoDefaults(config_.video));
-    REEL_ASSIGN_OR_RETURN(WeightStore dit_weights, WeightStore::Open(dir + "/transformer.safetensors"));
+    REEL_ASSIGN_OR_RETURN(WeightStore dit_weights,
+                          WeightStore::Open(dir + "/transformer.safetensors"));
     REEL_ASSIGN_OR_RETURN(dit_, LinearDit::Load(config_.transformer, dit_weights));
     REEL_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(dir + "/tokenizer.json"));
     REEL_ASSIGN_OR_RETURN(TextEncoderConfig tc, ParseTextEncoderConfig(config_.text_encoder));
@@ -151,26 +158,27 @@ class PipelineRenderer final : public Renderer {
                                                      config_.transformer.caption_dim));
     }
     if (tokenizer_.vocab_size() != tc.vocab_size || tokenizer_.max_tokens() != tc.max_tokens) {
-      return absl::InvalidArgumentError(absl::StrCat(dir, ": tokenizer.json (", tokenizer_.vocab_size(),
-                                                     " words, ", tokenizer_.max_tokens(),
-                                                     " tokens) does not match text_encoder (", tc.vocab_size,
-                                                     ", ", tc.max_tokens, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          dir, ": tokenizer.json (", tokenizer_.vocab_size(), " words, ", tokenizer_.max_tokens(),
+          " tokens) does not match text_encoder (", tc.vocab_size, ", ", tc.max_tokens, ")"));
     }
-    REEL_ASSIGN_OR_RETURN(WeightStore text_weights, WeightStore::Open(dir + "/text_encoder.safetensors"));
+    REEL_ASSIGN_OR_RETURN(WeightStore text_weights,
+                          WeightStore::Open(dir + "/text_encoder.safetensors"));
     REEL_ASSIGN_OR_RETURN(text_, TextEncoder::Load(tc, text_weights));
     REEL_ASSIGN_OR_RETURN(VaeConfig vc, ParseVaeConfig(config_.vae));
     if (vc.latent_channels != config_.transformer.in_channels) {
-      return absl::InvalidArgumentError(absl::StrCat(dir, ": vae.latent_channels ", vc.latent_channels,
-                                                     " != transformer.in_channels ",
-                                                     config_.transformer.in_channels));
+      return absl::InvalidArgumentError(
+          absl::StrCat(dir, ": vae.latent_channels ", vc.latent_channels,
+                       " != transformer.in_channels ", config_.transformer.in_channels));
     }
     REEL_ASSIGN_OR_RETURN(WeightStore vae_weights, WeightStore::Open(dir + "/vae.safetensors"));
     REEL_ASSIGN_OR_RETURN(vae_, VaeDecoder::Load(vc, vae_weights));
 
-    info_.name = config_.name.empty() ? std::filesystem::path(dir).filename().string() : config_.name;
+    info_.name =
+        config_.name.empty() ? std::filesystem::path(dir).filename().string() : config_.name;
     info_.dir = dir;
-    info_.parameter_bytes =
-        dit_weights.parameter_bytes() + text_weights.parameter_bytes() + vae_weights.parameter_bytes();
+    info_.parameter_bytes = dit_weights.parameter_bytes() + text_weights.parameter_bytes() +
+                            vae_weights.parameter_bytes();
     info_.default_width = defaults_.width;
     info_.default_height = defaults_.height;
     info_.default_frames = defaults_.frames;
@@ -184,8 +192,8 @@ class PipelineRenderer final : public Renderer {
 
  private:
   int64_t BlockPixelFrames() const {
-    return static_cast<int64_t>(config_.transformer.block_frames) * config_.transformer.patch_size[0] *
-           vae_.config().temporal_factor;
+    return static_cast<int64_t>(config_.transformer.block_frames) *
+           config_.transformer.patch_size[0] * vae_.config().temporal_factor;
   }
   int RoundUp(int frames) const {
     const int b = static_cast<int>(BlockPixelFrames());
@@ -195,8 +203,8 @@ class PipelineRenderer final : public Renderer {
   absl::StatusOr<PreparedCaption> Caption(const std::string& text) const {
     const TokenizedPrompt tokens = tokenizer_.Encode(text);
     REEL_ASSIGN_OR_RETURN(Tensor hidden, text_.Encode(tokens));
-    REEL_ASSIGN_OR_RETURN(Tensor mask, Tensor::FromVector({static_cast<int64_t>(tokens.mask.size())},
-                                                          tokens.mask));
+    REEL_ASSIGN_OR_RETURN(
+        Tensor mask, Tensor::FromVector({static_cast<int64_t>(tokens.mask.size())}, tokens.mask));
     return dit_.PrepareCaption(hidden, mask);
   }
 

@@ -1,5 +1,6 @@
 #pragma once
-// The engine's front door for everything above it (CLI, worker): text in, frames out through a FrameSink.
+// The engine's front door for everything above it (CLI, worker): text in, frames out through a
+// FrameSink.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -15,23 +16,23 @@ namespace reel {
 struct RenderRequest {
   std::string prompt;
   std::string negative_prompt;
-  int width = 0;        // 0: the model's default
-  int height = 0;       // 0: the model's default
-  int frames = 0;       // pixel frames; 1 = an image; 0: the model's default
-  double fps = 0;       // 0: the model's default
-  int steps = 0;        // 0: the model's default
+  int width = 0;          // 0: the model's default
+  int height = 0;         // 0: the model's default
+  int frames = 0;         // pixel frames; 1 = an image; 0: the model's default
+  double fps = 0;         // 0: the model's default
+  int steps = 0;          // 0: the model's default
   double cfg_scale = -1;  // < 0: the model's default
   uint64_t seed = 0;
   std::string sampler;  // "euler" | "dpm++2m"; empty: the model's default
 };
 
 struct RenderProgress {
-  int step = 0;          // denoising steps done in the current block
-  int total_steps = 0;   // per block
-  int block = 0;         // blocks finished
+  int step = 0;         // denoising steps done in the current block
+  int total_steps = 0;  // per block
+  int block = 0;        // blocks finished
   int total_blocks = 0;
   double elapsed_s = 0;
-  double eta_s = 0;      // estimated seconds left
+  double eta_s = 0;  // estimated seconds left
 };
 
 struct ModelInfo {
@@ -52,11 +53,11 @@ class Renderer {
  public:
   virtual ~Renderer() = default;
   virtual const ModelInfo& info() const = 0;
-  // Protocol: the caller calls Resolve(), opens `sink` itself (SpecFor() below builds the VideoSpec for a
-  // chosen container format), calls Render(), then closes the sink (or Abort()s it on error). Render
-  // validates again, renders and Write()s every finished block as soon as it is decoded; it never opens
-  // or closes the sink. Returns CANCELLED if *cancel became true; progress is called at least once per
-  // denoising step.
+  // Protocol: the caller calls Resolve(), opens `sink` itself (SpecFor() below builds the VideoSpec
+  // for a chosen container format), calls Render(), then closes the sink (or Abort()s it on error).
+  // Render validates again, renders and Write()s every finished block as soon as it is decoded; it
+  // never opens or closes the sink. Returns CANCELLED if *cancel became true; progress is called at
+  // least once per denoising step.
   virtual absl::Status Render(const RenderRequest& request, FrameSink& sink,
                               const std::function<void(const RenderProgress&)>& progress,
                               const std::atomic<bool>* cancel) = 0;

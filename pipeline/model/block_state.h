@@ -1,7 +1,7 @@
 #pragma once
 // The constant-memory context of block-autoregressive generation, one per DiT layer (README
-// "Block-causal attention and the constant-memory state"): its size depends on the model and the frame
-// size, never on how many blocks came before.
+// "Block-causal attention and the constant-memory state"): its size depends on the model and the
+// frame size, never on how many blocks came before.
 #include <cstdint>
 #include <vector>
 
@@ -16,7 +16,8 @@ struct BlockState {
   Tensor conv_tail;  // (2, spatial, D): the last two frames of the temporal-conv input
   int64_t frames_seen = 0;
 
-  static absl::StatusOr<BlockState> Zeros(int64_t heads, int64_t head_dim, int64_t spatial, int64_t dim);
+  static absl::StatusOr<BlockState> Zeros(int64_t heads, int64_t head_dim, int64_t spatial,
+                                          int64_t dim);
   int64_t bytes() const {
     return static_cast<int64_t>(kv.bytes() + ksum.bytes() + conv_tail.bytes());
   }

@@ -107,7 +107,8 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& model_dir) {
   nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
   absl::StatusOr<ModelConfig> m = ParseModelConfig(j);
-  if (!m.ok()) return absl::Status(m.status().code(), absl::StrCat(path, ": ", m.status().message()));
+  if (!m.ok())
+    return absl::Status(m.status().code(), absl::StrCat(path, ": ", m.status().message()));
   return m;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// config.json of a model directory (see README.md). Parsing is strict: an unknown key is an error, so a
-// typo never silently falls back to a default.
+// config.json of a model directory (see README.md). Parsing is strict: an unknown key is an error,
+// so a typo never silently falls back to a default.
 #include <array>
 #include <cstdint>
 #include <string>

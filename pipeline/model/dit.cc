@@ -50,11 +50,13 @@ absl::StatusOr<LinearDit> LinearDit::Load(const DitConfig& c, WeightStore& s) {
   return m;
 }
 
-absl::StatusOr<PreparedCaption> LinearDit::PrepareCaption(const Tensor& caption, const Tensor& mask) const {
-  if (caption.rank() != 2 || caption.dim(1) != config_.caption_dim || mask.numel() != caption.dim(0)) {
-    return absl::InvalidArgumentError(absl::StrCat("caption ", ShapeString(caption.shape()), " / mask ",
-                                                   ShapeString(mask.shape()), ": expected (L, ",
-                                                   config_.caption_dim, ") and (L)"));
+absl::StatusOr<PreparedCaption> LinearDit::PrepareCaption(const Tensor& caption,
+                                                          const Tensor& mask) const {
+  if (caption.rank() != 2 || caption.dim(1) != config_.caption_dim ||
+      mask.numel() != caption.dim(0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "caption ", ShapeString(caption.shape()), " / mask ", ShapeString(mask.shape()),
+        ": expected (L, ", config_.caption_dim, ") and (L)"));
   }
   REEL_ASSIGN_OR_RETURN(std::vector<float> m, mask.ToVector());
   bool any = false;
@@ -92,14 +94,16 @@ absl::Status LinearDit::CheckLatentShape(const Shape& s, int causal_block_frames
     return absl::InvalidArgumentError(absl::StrCat("latents ", ShapeString(s), ": expected (",
                                                    config_.in_channels, ", F, H, W)"));
   }
-  if (s[1] % p[0] != 0 || s[2] % p[1] != 0 || s[3] % p[2] != 0 || s[1] == 0 || s[2] == 0 || s[3] == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("latents ", ShapeString(s),
-                                                   ": F, H, W must be positive multiples of the patch (",
-                                                   p[0], ", ", p[1], ", ", p[2], ")"));
+  if (s[1] % p[0] != 0 || s[2] % p[1] != 0 || s[3] % p[2] != 0 || s[1] == 0 || s[2] == 0 ||
+      s[3] == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "latents ", ShapeString(s), ": F, H, W must be positive multiples of the patch (", p[0],
+        ", ", p[1], ", ", p[2], ")"));
   }
   if (causal_block_frames > 0 && (s[1] / p[0]) % causal_block_frames != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(s[1] / p[0], " latent token frames are not divisible by ",
-                                                   "the block size of ", causal_block_frames, " frames"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(s[1] / p[0], " latent token frames are not divisible by ",
+                     "the block size of ", causal_block_frames, " frames"));
   }
   return absl::OkStatus();
 }
@@ -109,7 +113,8 @@ absl::StatusOr<Tensor> LinearDit::PatchEmbed(const Tensor& latents) const {
   const int64_t c = latents.dim(0), pt = config_.patch_size[0], ph = config_.patch_size[1],
                 pw = config_.patch_size[2];
   const int64_t f2 = latents.dim(1) / pt, h2 = latents.dim(2) / ph, w2 = latents.dim(3) / pw;
-  // (C, F'·pt, H'·ph, W'·pw) → (F', H', W', C, pt, ph, pw): each token's patch in the weight's order.
+  // (C, F'·pt, H'·ph, W'·pw) → (F', H', W', C, pt, ph, pw): each token's patch in the weight's
+  // order.
   REEL_ASSIGN_OR_RETURN(Tensor dense, latents.Contiguous());
   REEL_ASSIGN_OR_RETURN(Tensor v, dense.Reshape({c, f2, pt, h2, ph, w2, pw}));
   REEL_ASSIGN_OR_RETURN(Tensor perm, v.Permute({1, 3, 5, 0, 2, 4, 6}));
@@ -128,20 +133,21 @@ absl::StatusOr<ModelState> LinearDit::NewState(int64_t spatial_tokens) const {
   return state;
 }
 
-absl::Status LinearDit::ApplyBlock(int index, float t, const PreparedCaption& caption, int64_t height,
-                                   int64_t width, Tensor& tokens) const {
+absl::Status LinearDit::ApplyBlock(int index, float t, const PreparedCaption& caption,
+                                   int64_t height, int64_t width, Tensor& tokens) const {
   REEL_ASSIGN_OR_RETURN(TimestepEmbedding e, EmbedTimestep(t));
   const int64_t frames = tokens.dim(0);
   REEL_ASSIGN_OR_RETURN(Tensor t6, e.t6.Reshape({1, 6, config_.hidden_size}));
   std::vector<Tensor> per_frame(frames, t6);
   REEL_ASSIGN_OR_RETURN(Tensor mod, ops::Concat(per_frame, 0));
-  REEL_ASSIGN_OR_RETURN(RopeTables rope, BuildRope3d(frames, height, width, 0, config_.head_dim,
-                                                     config_.rope_theta));
-  return DitBlockForward(blocks_[index], config_, mod, rope, caption.layers[index], caption.mask, height,
-                         width, AttentionScope{}, tokens);
+  REEL_ASSIGN_OR_RETURN(
+      RopeTables rope, BuildRope3d(frames, height, width, 0, config_.head_dim, config_.rope_theta));
+  return DitBlockForward(blocks_[index], config_, mod, rope, caption.layers[index], caption.mask,
+                         height, width, AttentionScope{}, tokens);
 }
 
-absl::StatusOr<Tensor> LinearDit::Forward(const Tensor& latents, absl::Span<const float> frame_timesteps,
+absl::StatusOr<Tensor> LinearDit::Forward(const Tensor& latents,
+                                          absl::Span<const float> frame_timesteps,
                                           const PreparedCaption& caption,
                                           const ForwardOptions& options) const {
   REEL_RETURN_IF_ERROR(CheckLatentShape(latents.shape(), options.causal_block_frames));
@@ -158,7 +164,8 @@ absl::StatusOr<Tensor> LinearDit::Forward(const Tensor& latents, absl::Span<cons
   }
   if (options.state != nullptr && c.temporal_conv == TemporalConvMode::kCentered) {
     return absl::FailedPreconditionError(
-        "block-autoregressive generation needs temporal_conv = causal (a centered conv sees the next block)");
+        "block-autoregressive generation needs temporal_conv = causal (a centered conv sees the "
+        "next block)");
   }
 
   // Modulation per frame; distinct timesteps are embedded once.
@@ -186,17 +193,19 @@ absl::StatusOr<Tensor> LinearDit::Forward(const Tensor& latents, absl::Span<cons
     scope.causal_block_frames = options.causal_block_frames;
     scope.state = options.state != nullptr ? &(*options.state)[i] : nullptr;
     scope.update_state = options.update_state;
-    REEL_RETURN_IF_ERROR(DitBlockForward(blocks_[i], c, modulation, rope, caption.layers[i], caption.mask,
-                                         h2, w2, scope, x));
+    REEL_RETURN_IF_ERROR(DitBlockForward(blocks_[i], c, modulation, rope, caption.layers[i],
+                                         caption.mask, h2, w2, scope, x));
   }
 
   // Output norm: shift = table[0] + embedded_t, scale = table[1] + embedded_t (per frame).
-  REEL_ASSIGN_OR_RETURN(Tensor shift_scale, ops::Add(embedded, *out_table_.Reshape({1, 2, d})));  // (F',2,D)
+  REEL_ASSIGN_OR_RETURN(Tensor shift_scale,
+                        ops::Add(embedded, *out_table_.Reshape({1, 2, d})));  // (F',2,D)
   REEL_ASSIGN_OR_RETURN(Tensor normed, Tensor::Empty({f2 * spatial, d}));
   for (int64_t f = 0; f < f2; ++f) {
     REEL_ASSIGN_OR_RETURN(Tensor ss, shift_scale.Slice(0, f, f + 1));
-    REEL_ASSIGN_OR_RETURN(Tensor y, ops::LayerNormModulate(*x.Slice(0, f, f + 1)->Reshape({spatial, d}),
-                                                           c.norm_eps, *ss.Slice(1, 0, 1), *ss.Slice(1, 1, 2)));
+    REEL_ASSIGN_OR_RETURN(
+        Tensor y, ops::LayerNormModulate(*x.Slice(0, f, f + 1)->Reshape({spatial, d}), c.norm_eps,
+                                         *ss.Slice(1, 0, 1), *ss.Slice(1, 1, 2)));
     REEL_ASSIGN_OR_RETURN(Tensor dst, normed.Slice(0, f * spatial, (f + 1) * spatial));
     REEL_RETURN_IF_ERROR(ops::Copy(y, dst));
   }

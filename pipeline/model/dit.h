@@ -1,6 +1,7 @@
 #pragma once
-// The linear DiT (README "Forward"): patch embedding, adaLN-single timestep modulation, blocks, modulated
-// output norm and unpatchify. One sample per call (classifier-free guidance runs two calls).
+// The linear DiT (README "Forward"): patch embedding, adaLN-single timestep modulation, blocks,
+// modulated output norm and unpatchify. One sample per call (classifier-free guidance runs two
+// calls).
 #include <memory>
 #include <vector>
 
@@ -27,8 +28,9 @@ struct TimestepEmbedding {
 };
 
 struct ForwardOptions {
-  int causal_block_frames = 0;  // 0: bidirectional; else block-causal over blocks of this many frames
-  int64_t frame_offset = 0;     // absolute token-frame index of the first frame (RoPE)
+  int causal_block_frames =
+      0;                     // 0: bidirectional; else block-causal over blocks of this many frames
+  int64_t frame_offset = 0;  // absolute token-frame index of the first frame (RoPE)
   ModelState* state = nullptr;  // context of earlier blocks, read when set
   bool update_state = false;    // add this call's tokens to *state
 };
@@ -45,9 +47,11 @@ class LinearDit {
   absl::StatusOr<TimestepEmbedding> EmbedTimestep(float t) const;
   // latents (C, F, H, W) → tokens (F'·H'·W', D).
   absl::StatusOr<Tensor> PatchEmbed(const Tensor& latents) const;
-  // Velocity (C_out, F, H, W). frame_timesteps: one t per token frame (F/pt values), or one for all.
+  // Velocity (C_out, F, H, W). frame_timesteps: one t per token frame (F/pt values), or one for
+  // all.
   absl::StatusOr<Tensor> Forward(const Tensor& latents, absl::Span<const float> frame_timesteps,
-                                 const PreparedCaption& caption, const ForwardOptions& options) const;
+                                 const PreparedCaption& caption,
+                                 const ForwardOptions& options) const;
   // Applies block `index` to tokens (F', S, D) in place (bidirectional, no state); for stage tests.
   absl::Status ApplyBlock(int index, float t, const PreparedCaption& caption, int64_t height,
                           int64_t width, Tensor& tokens) const;
@@ -59,7 +63,7 @@ class LinearDit {
 
  private:
   DitConfig config_;
-  Tensor patch_w_, patch_b_;                      // (D, C·pt·ph·pw), (D)
+  Tensor patch_w_, patch_b_;  // (D, C·pt·ph·pw), (D)
   Tensor t_lin1_w_, t_lin1_b_, t_lin2_w_, t_lin2_b_, t_proj_w_, t_proj_b_;
   Tensor cap1_w_, cap1_b_, cap2_w_, cap2_b_, cap_norm_;
   Tensor out_table_, proj_out_w_, proj_out_b_;

@@ -9,14 +9,16 @@
 namespace reel {
 namespace {
 
-// Rows of the modulation table (README: shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp).
+// Rows of the modulation table (README: shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp,
+// gate_mlp).
 enum ModRow { kShiftMsa = 0, kScaleMsa, kGateMsa, kShiftMlp, kScaleMlp, kGateMlp };
 
 // (F', 1, D) view of one modulation row for every frame.
 absl::StatusOr<Tensor> Row(const Tensor& mod, ModRow r) { return mod.Slice(1, r, r + 1); }
 
 // LN(x)·(1+scale)+shift frame by frame; x (F', S, D) → (F'·S, D).
-absl::StatusOr<Tensor> ModulatedNorm(const Tensor& x, const Tensor& mod, ModRow shift_row, float eps) {
+absl::StatusOr<Tensor> ModulatedNorm(const Tensor& x, const Tensor& mod, ModRow shift_row,
+                                     float eps) {
   const int64_t frames = x.dim(0), s = x.dim(1), d = x.dim(2);
   REEL_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({frames * s, d}));
   for (int64_t f = 0; f < frames; ++f) {
@@ -47,7 +49,8 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
   REEL_ASSIGN_OR_RETURN(Tensor v, ops::Linear(n, w.to_v, nullptr));
   REEL_ASSIGN_OR_RETURN(q, ops::RmsNorm(q, c.qk_norm_eps, &w.norm_q));
   REEL_ASSIGN_OR_RETURN(k, ops::RmsNorm(k, c.qk_norm_eps, &w.norm_k));
-  // φ = ReLU before RoPE; RoPE only in the numerator (SANA-Video: the normalizer uses un-rotated q, k).
+  // φ = ReLU before RoPE; RoPE only in the numerator (SANA-Video: the normalizer uses un-rotated q,
+  // k).
   REEL_ASSIGN_OR_RETURN(q, ops::Activate(q, ops::Activation::kRelu));
   REEL_ASSIGN_OR_RETURN(k, ops::Activate(k, ops::Activation::kRelu));
   REEL_ASSIGN_OR_RETURN(Tensor q_rot, ops::RopeApply(q, rope.cos, rope.sin, heads));
@@ -65,17 +68,19 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
   std::vector<Tensor> outs;
   for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
     const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
-    REEL_RETURN_IF_ERROR(ops::LinearAttentionAccumulate(*k_rot.Slice(0, r0, r1), *k.Slice(0, r0, r1),
-                                                        *v.Slice(0, r0, r1), heads, kv, ksum));
-    REEL_ASSIGN_OR_RETURN(Tensor o, ops::LinearAttentionApply(*q_rot.Slice(0, r0, r1), *q.Slice(0, r0, r1),
-                                                              kv, ksum, heads, c.attn_eps));
+    REEL_RETURN_IF_ERROR(ops::LinearAttentionAccumulate(
+        *k_rot.Slice(0, r0, r1), *k.Slice(0, r0, r1), *v.Slice(0, r0, r1), heads, kv, ksum));
+    REEL_ASSIGN_OR_RETURN(
+        Tensor o, ops::LinearAttentionApply(*q_rot.Slice(0, r0, r1), *q.Slice(0, r0, r1), kv, ksum,
+                                            heads, c.attn_eps));
     outs.push_back(std::move(o));
   }
   if (scope.update_state) {
     scope.state->kv = std::move(kv);
     scope.state->ksum = std::move(ksum);
   }
-  REEL_ASSIGN_OR_RETURN(Tensor out, outs.size() == 1 ? absl::StatusOr<Tensor>(outs[0]) : ops::Concat(outs, 0));
+  REEL_ASSIGN_OR_RETURN(Tensor out,
+                        outs.size() == 1 ? absl::StatusOr<Tensor>(outs[0]) : ops::Concat(outs, 0));
   return ops::Linear(out, w.out_w, &w.out_b);
 }
 
@@ -84,13 +89,16 @@ absl::StatusOr<Tensor> CrossAttention(const DitBlockWeights& w, const DitConfig&
   REEL_ASSIGN_OR_RETURN(Tensor q, ops::Linear(x, w.x_q_w, &w.x_q_b));
   REEL_ASSIGN_OR_RETURN(q, ops::RmsNorm(q, c.qk_norm_eps, &w.x_norm_q));
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.cross_head_dim));
-  REEL_ASSIGN_OR_RETURN(Tensor o, ops::SoftmaxAttention(q, cross.k, cross.v, &mask, c.cross_num_heads, scale));
+  REEL_ASSIGN_OR_RETURN(
+      Tensor o, ops::SoftmaxAttention(q, cross.k, cross.v, &mask, c.cross_num_heads, scale));
   return ops::Linear(o, w.x_out_w, &w.x_out_b);
 }
 
-// GLUMBTempConv: per-frame 1×1 expand, SiLU, depthwise 3×3, GLU, 1×1 project, then y + temporal conv(y).
+// GLUMBTempConv: per-frame 1×1 expand, SiLU, depthwise 3×3, GLU, 1×1 project, then y + temporal
+// conv(y).
 absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, const Tensor& n,
-                              int64_t frames, int64_t height, int64_t width, const AttentionScope& scope) {
+                              int64_t frames, int64_t height, int64_t width,
+                              const AttentionScope& scope) {
   const int64_t spatial = height * width, dim = c.hidden_size;
   REEL_ASSIGN_OR_RETURN(Tensor a, ops::Linear(n, w.ff_in_w, &w.ff_in_b));
   REEL_ASSIGN_OR_RETURN(a, ops::Activate(a, ops::Activation::kSilu));
@@ -165,8 +173,9 @@ absl::StatusOr<CrossKV> PrepareCrossKV(const DitBlockWeights& w, const DitConfig
 }
 
 absl::Status DitBlockForward(const DitBlockWeights& w, const DitConfig& c, const Tensor& modulation,
-                             const RopeTables& rope, const CrossKV& cross, const Tensor& caption_mask,
-                             int64_t height, int64_t width, const AttentionScope& scope, Tensor& x) {
+                             const RopeTables& rope, const CrossKV& cross,
+                             const Tensor& caption_mask, int64_t height, int64_t width,
+                             const AttentionScope& scope, Tensor& x) {
   const int64_t frames = x.dim(0), spatial = x.dim(1), dim = x.dim(2);
   if (scope.update_state && scope.state == nullptr) {
     return absl::InvalidArgumentError("DitBlockForward: update_state without a state");

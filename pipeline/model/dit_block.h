@@ -1,6 +1,6 @@
 #pragma once
-// One SANA-Video transformer block: modulated linear self-attention, cross-attention to the caption,
-// modulated Mix-FFN with a temporal conv (README "Forward" step 4).
+// One SANA-Video transformer block: modulated linear self-attention, cross-attention to the
+// caption, modulated Mix-FFN with a temporal conv (README "Forward" step 4).
 #include <string>
 
 #include "absl/status/status.h"
@@ -13,10 +13,10 @@
 namespace reel {
 
 struct DitBlockWeights {
-  Tensor scale_shift_table;  // (6, D)
-  Tensor to_q, to_k, to_v, norm_q, norm_k, out_w, out_b;                       // attn1
+  Tensor scale_shift_table;                                                               // (6, D)
+  Tensor to_q, to_k, to_v, norm_q, norm_k, out_w, out_b;                                  // attn1
   Tensor x_q_w, x_q_b, x_k_w, x_k_b, x_v_w, x_v_b, x_norm_q, x_norm_k, x_out_w, x_out_b;  // attn2
-  Tensor ff_in_w, ff_in_b, ff_dw_w, ff_dw_b, ff_point_w, ff_temp_w;           // ff
+  Tensor ff_in_w, ff_in_b, ff_dw_w, ff_dw_b, ff_point_w, ff_temp_w;                       // ff
 
   static DitBlockWeights Take(WeightStore& w, const std::string& prefix, const DitConfig& c);
 };
@@ -33,15 +33,16 @@ absl::StatusOr<CrossKV> PrepareCrossKV(const DitBlockWeights& w, const DitConfig
 
 // How the self-attention and the temporal conv see other tokens in this call.
 struct AttentionScope {
-  int causal_block_frames = 0;    // 0: bidirectional over the call; else blocks of this many frames
-  BlockState* state = nullptr;    // earlier blocks (read); null: none
-  bool update_state = false;      // add this call's tokens to *state afterwards
+  int causal_block_frames = 0;  // 0: bidirectional over the call; else blocks of this many frames
+  BlockState* state = nullptr;  // earlier blocks (read); null: none
+  bool update_state = false;    // add this call's tokens to *state afterwards
 };
 
 // x: (F', S, D) tokens of F' frames with S = H'·W' each, updated in place.
 // modulation: (F', 6, D) = t6 per frame (the block adds its scale_shift_table).
 absl::Status DitBlockForward(const DitBlockWeights& w, const DitConfig& c, const Tensor& modulation,
-                             const RopeTables& rope, const CrossKV& cross, const Tensor& caption_mask,
-                             int64_t height, int64_t width, const AttentionScope& scope, Tensor& x);
+                             const RopeTables& rope, const CrossKV& cross,
+                             const Tensor& caption_mask, int64_t height, int64_t width,
+                             const AttentionScope& scope, Tensor& x);
 
 }  // namespace reel

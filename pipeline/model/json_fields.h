@@ -56,7 +56,8 @@ class JsonFields {
   }
   // Call after reading every key: unknown keys and type errors, all listed in one message.
   absl::Status Finish() {
-    if (!j_.is_object()) return absl::InvalidArgumentError(absl::StrCat(where_, ": not a JSON object"));
+    if (!j_.is_object())
+      return absl::InvalidArgumentError(absl::StrCat(where_, ": not a JSON object"));
     for (const auto& [k, v] : j_.items()) {
       if (!seen_.count(k)) errors_.push_back(absl::StrCat("unknown key '", k, "'"));
     }

@@ -26,7 +26,9 @@ WeightStore WeightStore::FromTensors(std::map<std::string, Tensor> tensors, std:
   return w;
 }
 
-Tensor WeightStore::Take(const std::string& name, const Shape& shape) { return TakeAs(name, shape, shape); }
+Tensor WeightStore::Take(const std::string& name, const Shape& shape) {
+  return TakeAs(name, shape, shape);
+}
 
 WeightStore WeightStore::RandomForTesting(uint32_t seed) {
   WeightStore w;
@@ -42,7 +44,8 @@ Tensor WeightStore::TakeAs(const std::string& name, const Shape& stored, const S
     std::mt19937 gen(seq);
     const int64_t fan_in = stored.size() >= 2 ? NumElements(stored) / stored[0] : 16;
     const bool is_norm = name.find("norm") != std::string::npos;
-    const float a = is_norm ? 0.2f : 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));
+    const float a =
+        is_norm ? 0.2f : 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));
     std::uniform_real_distribution<float> u(-a, a);
     std::vector<float> v(NumElements(stored));
     for (float& x : v) x = (is_norm ? 1.0f : 0.0f) + u(gen);
@@ -52,7 +55,8 @@ Tensor WeightStore::TakeAs(const std::string& name, const Shape& stored, const S
   }
   auto it = tensors_.find(name);
   if (it == tensors_.end()) {
-    errors_.push_back(absl::StrCat("weight '", name, "' missing (expected shape ", ShapeString(stored), ")"));
+    errors_.push_back(
+        absl::StrCat("weight '", name, "' missing (expected shape ", ShapeString(stored), ")"));
     return Tensor();
   }
   taken_.insert(name);
@@ -75,7 +79,8 @@ Tensor WeightStore::TakeAs(const std::string& name, const Shape& stored, const S
 }
 
 void WeightStore::Ignore(const std::string& prefix) {
-  for (auto it = tensors_.lower_bound(prefix); it != tensors_.end() && it->first.starts_with(prefix); ++it) {
+  for (auto it = tensors_.lower_bound(prefix);
+       it != tensors_.end() && it->first.starts_with(prefix); ++it) {
     taken_.insert(it->first);
   }
 }
@@ -86,8 +91,8 @@ absl::Status WeightStore::Finish() const {
     if (!taken_.count(name)) problems.push_back(absl::StrCat("unexpected weight '", name, "'"));
   }
   if (problems.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(origin_, ": ", problems.size(), " weight problem(s): ",
-                                                 absl::StrJoin(problems, "; ")));
+  return absl::InvalidArgumentError(absl::StrCat(
+      origin_, ": ", problems.size(), " weight problem(s): ", absl::StrJoin(problems, "; ")));
 }
 
 }  // namespace reel

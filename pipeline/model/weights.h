@@ -20,15 +20,16 @@ class WeightStore {
   static WeightStore FromTensors(std::map<std::string, Tensor> tensors, std::string origin);
 
   // A store that invents every weight it is asked for: uniform in ±1/sqrt(fan-in) (1 ± 0.2 for norm
-  // weights), deterministic per (seed, name). For invariant tests and benchmarks that need a model of a
-  // given shape without a checkpoint; the model's own Take() calls stay the single list of names.
+  // weights), deterministic per (seed, name). For invariant tests and benchmarks that need a model
+  // of a given shape without a checkpoint; the model's own Take() calls stay the single list of
+  // names.
   static WeightStore RandomForTesting(uint32_t seed);
   // The weights a random store has invented so far, under their stored names and shapes (to write a
   // checkpoint the PyTorch reference can load, e.g. for `reel bench`).
   const std::map<std::string, Tensor>& invented() const { return invented_; }
 
-  // The f32 weight `name` with exactly `shape`; on mismatch or absence records an error and returns an
-  // empty tensor (check Finish()).
+  // The f32 weight `name` with exactly `shape`; on mismatch or absence records an error and returns
+  // an empty tensor (check Finish()).
   Tensor Take(const std::string& name, const Shape& shape);
   // Like Take, for weights stored with trailing unit dims (e.g. (out, in, 1, 1) 1x1 convs): the
   // stored shape must equal `stored`, returned reshaped to `as`.

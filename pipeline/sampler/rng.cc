@@ -22,14 +22,15 @@ std::array<uint32_t, 4> Philox4x32(std::array<uint32_t, 4> c, std::array<uint32_
 }
 
 void GaussianFill(uint64_t seed, uint64_t stream, float* out, int64_t n) {
-  const std::array<uint32_t, 2> key = {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
+  const std::array<uint32_t, 2> key = {static_cast<uint32_t>(seed),
+                                       static_cast<uint32_t>(seed >> 32)};
   constexpr double kTwoPi = 6.283185307179586476925286766559;
   constexpr double kInv2To32 = 1.0 / 4294967296.0;
   for (int64_t block = 0; block * 4 < n; ++block) {
-    const std::array<uint32_t, 4> r =
-        Philox4x32({static_cast<uint32_t>(block), static_cast<uint32_t>(static_cast<uint64_t>(block) >> 32),
-                    static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
-                   key);
+    const std::array<uint32_t, 4> r = Philox4x32(
+        {static_cast<uint32_t>(block), static_cast<uint32_t>(static_cast<uint64_t>(block) >> 32),
+         static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)},
+        key);
     for (int pair = 0; pair < 2; ++pair) {
       const double u1 = (r[2 * pair] + 0.5) * kInv2To32;
       const double u2 = (r[2 * pair + 1] + 0.5) * kInv2To32;
@@ -41,8 +42,8 @@ void GaussianFill(uint64_t seed, uint64_t stream, float* out, int64_t n) {
   }
 }
 
-absl::StatusOr<Tensor> LatentNoise(uint64_t seed, int64_t channels, int64_t first_frame, int64_t frames,
-                                   int64_t height, int64_t width) {
+absl::StatusOr<Tensor> LatentNoise(uint64_t seed, int64_t channels, int64_t first_frame,
+                                   int64_t frames, int64_t height, int64_t width) {
   REEL_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({channels, frames, height, width}));
   const int64_t plane = height * width, per_frame = channels * plane;
   std::vector<float> frame(per_frame);

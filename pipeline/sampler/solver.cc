@@ -36,13 +36,15 @@ class DpmSolver2M final : public FlowSolver {
       const double r = (Lambda(s0) - Lambda(sigmas_[i - 1])) / h;
       REEL_ASSIGN_OR_RETURN(d, x0.Clone());
       // D = (1 + 1/(2r))·x̂0_i − (1/(2r))·x̂0_{i−1}
-      REEL_RETURN_IF_ERROR(ops::Axpby(static_cast<float>(-0.5 / r), prev_x0_,
-                                      static_cast<float>(1.0 + 0.5 / r), d));
+      REEL_RETURN_IF_ERROR(
+          ops::Axpby(static_cast<float>(-0.5 / r), prev_x0_, static_cast<float>(1.0 + 0.5 / r), d));
     }
-    // x_{i+1} = (σ_{i+1}/σ_i)·x_i − α_{i+1}·(e^{−h} − 1)·D; e^{−∞} = 0 covers σ_i = 1 and σ_{i+1} = 0.
+    // x_{i+1} = (σ_{i+1}/σ_i)·x_i − α_{i+1}·(e^{−h} − 1)·D; e^{−∞} = 0 covers σ_i = 1 and σ_{i+1} =
+    // 0.
     const double alpha1 = 1.0 - s1;
     const double em1 = std::isinf(h) ? -1.0 : std::expm1(-h);
-    REEL_RETURN_IF_ERROR(ops::Axpby(static_cast<float>(-alpha1 * em1), d, static_cast<float>(s1 / s0), x));
+    REEL_RETURN_IF_ERROR(
+        ops::Axpby(static_cast<float>(-alpha1 * em1), d, static_cast<float>(s1 / s0), x));
     prev_x0_ = std::move(x0);
     return absl::OkStatus();
   }
@@ -58,13 +60,16 @@ class DpmSolver2M final : public FlowSolver {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<FlowSolver>> MakeFlowSolver(std::string_view name, int steps, double shift) {
-  if (steps <= 0) return absl::InvalidArgumentError(absl::StrCat("steps must be positive, got ", steps));
+absl::StatusOr<std::unique_ptr<FlowSolver>> MakeFlowSolver(std::string_view name, int steps,
+                                                           double shift) {
+  if (steps <= 0)
+    return absl::InvalidArgumentError(absl::StrCat("steps must be positive, got ", steps));
   if (!(shift > 0)) return absl::InvalidArgumentError("flow shift must be positive");
   std::vector<double> sigmas = FlowSigmas(steps, shift);
   if (name == "euler") return std::make_unique<EulerSolver>(std::move(sigmas));
   if (name == "dpm++2m") return std::make_unique<DpmSolver2M>(std::move(sigmas));
-  return absl::InvalidArgumentError(absl::StrCat("unknown sampler '", std::string(name), "': expected euler or dpm++2m"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown sampler '", std::string(name), "': expected euler or dpm++2m"));
 }
 
 absl::Status CombineGuidance(const Tensor& v_uncond, double scale, Tensor& v_cond) {

@@ -1,6 +1,6 @@
 #pragma once
-// Flow-matching ODE solvers over a fixed σ schedule. A solver is created per trajectory (one block of
-// frames) because multistep methods remember the previous data prediction.
+// Flow-matching ODE solvers over a fixed σ schedule. A solver is created per trajectory (one block
+// of frames) because multistep methods remember the previous data prediction.
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -24,7 +24,8 @@ class FlowSolver {
 };
 
 // "euler" or "dpm++2m"; unknown names are INVALID_ARGUMENT.
-absl::StatusOr<std::unique_ptr<FlowSolver>> MakeFlowSolver(std::string_view name, int steps, double shift);
+absl::StatusOr<std::unique_ptr<FlowSolver>> MakeFlowSolver(std::string_view name, int steps,
+                                                           double shift);
 
 // Classifier-free guidance: v = v_u + g·(v_c − v_u), written into v_cond.
 absl::Status CombineGuidance(const Tensor& v_uncond, double scale, Tensor& v_cond);

@@ -1,6 +1,7 @@
 #pragma once
-// Memory for tensors. Plain allocations own their bytes; an Arena hands out slices of one block so the
-// activations of a forward pass cost no malloc after the first pass (planned once, reused every step).
+// Memory for tensors. Plain allocations own their bytes; an Arena hands out slices of one block so
+// the activations of a forward pass cost no malloc after the first pass (planned once, reused every
+// step).
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -29,9 +30,9 @@ class CpuAllocator final : public Allocator {
   static CpuAllocator& Default();  // stateless, so sharing it is not shared mutable state
 };
 
-// Bump allocator over growing blocks. Reset() makes all memory reusable: tensors allocated before a Reset
-// must no longer be used (their bytes keep the block alive, but may be overwritten). After the first
-// pass, the arena coalesces into one block big enough for the whole pass.
+// Bump allocator over growing blocks. Reset() makes all memory reusable: tensors allocated before a
+// Reset must no longer be used (their bytes keep the block alive, but may be overwritten). After
+// the first pass, the arena coalesces into one block big enough for the whole pass.
 class Arena final : public Allocator {
  public:
   explicit Arena(size_t initial_bytes = 1 << 20);

@@ -43,7 +43,8 @@ BackendInfo DescribeBackends() {
 }
 
 Device DefaultDevice() {
-  // The CUDA op set is wired op by op; until every op the DiT uses has a CUDA path, the CPU is used.
+  // The CUDA op set is wired op by op; until every op the DiT uses has a CUDA path, the CPU is
+  // used.
   return Device::Cpu();
 }
 

@@ -18,11 +18,11 @@ std::string DeviceName(const Device& d);
 
 // What this binary can run on, for `reel version` and the start-up log line.
 struct BackendInfo {
-  std::string cpu_isa;        // best vector ISA the CPU supports: "avx512f", "avx2", "sse4.2", ...
-  int cpu_threads = 0;        // OpenMP threads the CPU ops use
-  bool cuda_built = false;    // compiled with the CUDA backend
+  std::string cpu_isa;      // best vector ISA the CPU supports: "avx512f", "avx2", "sse4.2", ...
+  int cpu_threads = 0;      // OpenMP threads the CPU ops use
+  bool cuda_built = false;  // compiled with the CUDA backend
   bool cuda_available = false;
-  std::string cuda_detail;    // device name, or why CUDA is not used
+  std::string cuda_detail;  // device name, or why CUDA is not used
 };
 
 BackendInfo DescribeBackends();

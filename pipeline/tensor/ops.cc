@@ -20,16 +20,17 @@ namespace reel::ops {
 namespace cpu = kernels::cpu;
 namespace {
 
-// Every op runs on f32 CPU tensors today; CUDA tensors are rejected with a clear message rather than
-// silently copied (DefaultDevice() keeps generation on the CPU until the CUDA op set is complete).
+// Every op runs on f32 CPU tensors today; CUDA tensors are rejected with a clear message rather
+// than silently copied (DefaultDevice() keeps generation on the CPU until the CUDA op set is
+// complete).
 absl::Status CheckF32Cpu(const Tensor& t, const char* op, const char* arg) {
   if (!t.device().is_cpu()) {
     return absl::UnimplementedError(absl::StrCat(op, ": ", arg, " is on ", DeviceName(t.device()),
                                                  "; this op has no CUDA path yet"));
   }
   if (t.dtype() != DType::kF32) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": ", arg, " is ", DTypeName(t.dtype()),
-                                                   ", expected f32 (Cast first)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": ", arg, " is ", DTypeName(t.dtype()), ", expected f32 (Cast first)"));
   }
   return absl::OkStatus();
 }
@@ -46,14 +47,16 @@ absl::Status ShapeError(const char* op, const std::string& what) {
 
 }  // namespace
 
-absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias, Allocator* alloc) {
+absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
+                              Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Linear", "x"));
   REEL_ASSIGN_OR_RETURN(Tensor wc, Dense(w, "Linear", "weight"));
   if (wc.rank() != 2 || xc.rank() < 1 || xc.dim(-1) != wc.dim(1)) {
     return ShapeError("Linear", absl::StrCat("x ", ShapeString(x.shape()), " does not fit weight ",
                                              ShapeString(w.shape())));
   }
-  const int64_t in = wc.dim(1), out_features = wc.dim(0), rows = xc.numel() / std::max<int64_t>(in, 1);
+  const int64_t in = wc.dim(1), out_features = wc.dim(0),
+                rows = xc.numel() / std::max<int64_t>(in, 1);
   Shape out_shape = xc.shape();
   out_shape.back() = out_features;
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(out_shape, DType::kF32, alloc));
@@ -69,8 +72,8 @@ absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bi
     for (int64_t r = 0; r < rows; ++r) std::memcpy(yp + r * out_features, bp, out_features * 4);
     beta = 1.0f;
   }
-  cpu::Gemm(false, true, rows, out_features, in, 1.0f, xc.data<float>(), in, wc.data<float>(), in, beta,
-            y.data<float>(), out_features);
+  cpu::Gemm(false, true, rows, out_features, in, 1.0f, xc.data<float>(), in, wc.data<float>(), in,
+            beta, y.data<float>(), out_features);
   return y;
 }
 
@@ -145,14 +148,15 @@ absl::Status BinaryInPlace(BinaryOp op, Tensor& dst, const Tensor& b) {
   if (!dst.is_contiguous()) return ShapeError("BinaryInPlace", "dst must be contiguous");
   REEL_ASSIGN_OR_RETURN(Shape shape, BroadcastShape(dst, b));
   if (shape != dst.shape()) {
-    return ShapeError("BinaryInPlace", absl::StrCat(ShapeString(b.shape()), " does not broadcast to ",
-                                                    ShapeString(dst.shape())));
+    return ShapeError(
+        "BinaryInPlace",
+        absl::StrCat(ShapeString(b.shape()), " does not broadcast to ", ShapeString(dst.shape())));
   }
   if (dst.numel() == 0) return absl::OkStatus();
   const Shape sa = AlignedStrides(dst, shape), sb = AlignedStrides(b, shape);
   // Element i of the output only reads element i of dst, so aliasing out and a is safe.
-  cpu::BinaryBroadcast(op, static_cast<int>(shape.size()), shape.data(), dst.data<float>(), sa.data(),
-                       b.data<float>(), sb.data(), dst.data<float>());
+  cpu::BinaryBroadcast(op, static_cast<int>(shape.size()), shape.data(), dst.data<float>(),
+                       sa.data(), b.data<float>(), sb.data(), dst.data<float>());
   return absl::OkStatus();
 }
 
@@ -177,7 +181,8 @@ absl::StatusOr<Tensor> Activate(const Tensor& x, Activation act, Allocator* allo
 absl::StatusOr<Tensor> SiluGate(const Tensor& x, Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "SiluGate", "x"));
   if (xc.rank() < 1 || xc.dim(-1) % 2 != 0) {
-    return ShapeError("SiluGate", absl::StrCat("last dim of ", ShapeString(x.shape()), " must be even"));
+    return ShapeError("SiluGate",
+                      absl::StrCat("last dim of ", ShapeString(x.shape()), " must be even"));
   }
   Shape shape = xc.shape();
   shape.back() /= 2;
@@ -204,15 +209,15 @@ const float* PtrOrNull(const Tensor* given, const Tensor& dense) {
 
 }  // namespace
 
-absl::StatusOr<Tensor> LayerNorm(const Tensor& x, float eps, const Tensor* gamma, const Tensor* beta,
-                                 Allocator* alloc) {
+absl::StatusOr<Tensor> LayerNorm(const Tensor& x, float eps, const Tensor* gamma,
+                                 const Tensor* beta, Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "LayerNorm", "x"));
   const int64_t cols = xc.dim(-1);
   REEL_ASSIGN_OR_RETURN(Tensor g, OptionalVector(gamma, cols, "LayerNorm", "gamma"));
   REEL_ASSIGN_OR_RETURN(Tensor b, OptionalVector(beta, cols, "LayerNorm", "beta"));
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  cpu::LayerNorm(xc.data<float>(), y.data<float>(), xc.numel() / std::max<int64_t>(cols, 1), cols, eps,
-                 PtrOrNull(gamma, g), PtrOrNull(beta, b));
+  cpu::LayerNorm(xc.data<float>(), y.data<float>(), xc.numel() / std::max<int64_t>(cols, 1), cols,
+                 eps, PtrOrNull(gamma, g), PtrOrNull(beta, b));
   return y;
 }
 
@@ -221,8 +226,8 @@ absl::StatusOr<Tensor> RmsNorm(const Tensor& x, float eps, const Tensor* weight,
   const int64_t cols = xc.dim(-1);
   REEL_ASSIGN_OR_RETURN(Tensor w, OptionalVector(weight, cols, "RmsNorm", "weight"));
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  cpu::RmsNorm(xc.data<float>(), y.data<float>(), xc.numel() / std::max<int64_t>(cols, 1), cols, eps,
-               PtrOrNull(weight, w));
+  cpu::RmsNorm(xc.data<float>(), y.data<float>(), xc.numel() / std::max<int64_t>(cols, 1), cols,
+               eps, PtrOrNull(weight, w));
   return y;
 }
 
@@ -235,9 +240,9 @@ absl::StatusOr<Tensor> LayerNormModulate(const Tensor& x, float eps, const Tenso
   int64_t stride = 0;
   if (sh.numel() == rows * cols && rows > 1) stride = cols;
   if (sh.numel() != sc.numel() || (sh.numel() != cols && sh.numel() != rows * cols)) {
-    return ShapeError("LayerNormModulate", absl::StrCat("shift ", ShapeString(shift.shape()), ", scale ",
-                                                        ShapeString(scale.shape()), " for x ",
-                                                        ShapeString(x.shape())));
+    return ShapeError("LayerNormModulate",
+                      absl::StrCat("shift ", ShapeString(shift.shape()), ", scale ",
+                                   ShapeString(scale.shape()), " for x ", ShapeString(x.shape())));
   }
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
   cpu::LayerNormModulate(xc.data<float>(), y.data<float>(), rows, cols, eps, sh.data<float>(),
@@ -261,14 +266,16 @@ absl::StatusOr<Tensor> SoftmaxAttention(const Tensor& q, const Tensor& k, const 
   REEL_ASSIGN_OR_RETURN(Tensor vc, Dense(v, "SoftmaxAttention", "v"));
   if (qc.rank() != 2 || kc.rank() != 2 || kc.shape() != vc.shape() || qc.dim(1) != kc.dim(1) ||
       heads <= 0 || qc.dim(1) % heads != 0) {
-    return ShapeError("SoftmaxAttention", absl::StrCat("q ", ShapeString(q.shape()), " k ",
-                                                       ShapeString(k.shape()), " v ",
-                                                       ShapeString(v.shape()), " heads ", heads));
+    return ShapeError("SoftmaxAttention",
+                      absl::StrCat("q ", ShapeString(q.shape()), " k ", ShapeString(k.shape()),
+                                   " v ", ShapeString(v.shape()), " heads ", heads));
   }
-  REEL_ASSIGN_OR_RETURN(Tensor m, OptionalVector(key_mask, kc.dim(0), "SoftmaxAttention", "key_mask"));
+  REEL_ASSIGN_OR_RETURN(Tensor m,
+                        OptionalVector(key_mask, kc.dim(0), "SoftmaxAttention", "key_mask"));
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(qc.shape(), DType::kF32, alloc));
-  cpu::SoftmaxAttention(qc.data<float>(), kc.data<float>(), vc.data<float>(), PtrOrNull(key_mask, m),
-                        qc.dim(0), kc.dim(0), heads, qc.dim(1) / heads, scale, y.data<float>());
+  cpu::SoftmaxAttention(qc.data<float>(), kc.data<float>(), vc.data<float>(),
+                        PtrOrNull(key_mask, m), qc.dim(0), kc.dim(0), heads, qc.dim(1) / heads,
+                        scale, y.data<float>());
   return y;
 }
 
@@ -293,8 +300,9 @@ absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, con
   REEL_ASSIGN_OR_RETURN(Tensor wc, Dense(weight, "TemporalConv3", "weight"));
   if (xc.rank() != 3 || wc.dim(1) != xc.dim(2) || wc.numel() != wc.dim(0) * xc.dim(2) * 3 ||
       (pad_front != 1 && pad_front != 2)) {
-    return ShapeError("TemporalConv3", absl::StrCat("x ", ShapeString(x.shape()), " weight ",
-                                                    ShapeString(weight.shape()), " pad ", pad_front));
+    return ShapeError("TemporalConv3",
+                      absl::StrCat("x ", ShapeString(x.shape()), " weight ",
+                                   ShapeString(weight.shape()), " pad ", pad_front));
   }
   Tensor hc;
   int64_t hist_frames = 0;
@@ -314,8 +322,8 @@ absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, con
   return y;
 }
 
-absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t heads,
-                                 Allocator* alloc) {
+absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin,
+                                 int64_t heads, Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "RopeApply", "x"));
   REEL_ASSIGN_OR_RETURN(Tensor cc, Dense(cos, "RopeApply", "cos"));
   REEL_ASSIGN_OR_RETURN(Tensor sc, Dense(sin, "RopeApply", "sin"));
@@ -326,7 +334,8 @@ absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tenso
                                                 ShapeString(cos.shape()), " heads ", heads));
   }
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  cpu::RopeApply(xc.data<float>(), y.data<float>(), rows, heads, d, cc.data<float>(), sc.data<float>());
+  cpu::RopeApply(xc.data<float>(), y.data<float>(), rows, heads, d, cc.data<float>(),
+                 sc.data<float>());
   return y;
 }
 
@@ -338,12 +347,13 @@ absl::Status LinearAttentionAccumulate(const Tensor& k_rot, const Tensor& k, con
   REEL_RETURN_IF_ERROR(CheckF32Cpu(kv, "LinearAttentionAccumulate", "kv"));
   REEL_RETURN_IF_ERROR(CheckF32Cpu(ksum, "LinearAttentionAccumulate", "ksum"));
   const int64_t n = kc.dim(0), d = heads > 0 ? kc.dim(1) / heads : 0;
-  if (kc.rank() != 2 || krc.shape() != kc.shape() || vc.shape() != kc.shape() || d * heads != kc.dim(1) ||
-      kv.numel() != heads * d * d || ksum.numel() != heads * d || !kv.is_contiguous() ||
-      !ksum.is_contiguous()) {
-    return ShapeError("LinearAttentionAccumulate",
-                      absl::StrCat("k ", ShapeString(k.shape()), " v ", ShapeString(v.shape()), " kv ",
-                                   ShapeString(kv.shape()), " ksum ", ShapeString(ksum.shape())));
+  if (kc.rank() != 2 || krc.shape() != kc.shape() || vc.shape() != kc.shape() ||
+      d * heads != kc.dim(1) || kv.numel() != heads * d * d || ksum.numel() != heads * d ||
+      !kv.is_contiguous() || !ksum.is_contiguous()) {
+    return ShapeError(
+        "LinearAttentionAccumulate",
+        absl::StrCat("k ", ShapeString(k.shape()), " v ", ShapeString(v.shape()), " kv ",
+                     ShapeString(kv.shape()), " ksum ", ShapeString(ksum.shape())));
   }
   cpu::LinearAttentionAccumulate(krc.data<float>(), kc.data<float>(), vc.data<float>(), n, heads, d,
                                  kv.data<float>(), ksum.data<float>());
@@ -360,12 +370,12 @@ absl::StatusOr<Tensor> LinearAttentionApply(const Tensor& q_rot, const Tensor& q
   const int64_t n = qc.dim(0), d = heads > 0 ? qc.dim(1) / heads : 0;
   if (qc.rank() != 2 || qrc.shape() != qc.shape() || d * heads != qc.dim(1) ||
       kvc.numel() != heads * d * d || ksc.numel() != heads * d) {
-    return ShapeError("LinearAttentionApply", absl::StrCat("q ", ShapeString(q.shape()), " kv ",
-                                                           ShapeString(kv.shape())));
+    return ShapeError("LinearAttentionApply",
+                      absl::StrCat("q ", ShapeString(q.shape()), " kv ", ShapeString(kv.shape())));
   }
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(qc.shape(), DType::kF32, alloc));
-  cpu::LinearAttentionApply(qrc.data<float>(), qc.data<float>(), kvc.data<float>(), ksc.data<float>(),
-                            n, heads, d, eps, y.data<float>());
+  cpu::LinearAttentionApply(qrc.data<float>(), qc.data<float>(), kvc.data<float>(),
+                            ksc.data<float>(), n, heads, d, eps, y.data<float>());
   return y;
 }
 
@@ -441,12 +451,13 @@ absl::StatusOr<Tensor> Cast(const Tensor& x, DType dtype, Allocator* alloc) {
 absl::Status Copy(const Tensor& src, Tensor& dst) {
   if (src.shape() != dst.shape() || src.dtype() != dst.dtype() || !src.device().is_cpu() ||
       !dst.device().is_cpu()) {
-    return ShapeError("Copy", absl::StrCat(ShapeString(src.shape()), " ", DTypeName(src.dtype()), " into ",
-                                           ShapeString(dst.shape()), " ", DTypeName(dst.dtype())));
+    return ShapeError("Copy",
+                      absl::StrCat(ShapeString(src.shape()), " ", DTypeName(src.dtype()), " into ",
+                                   ShapeString(dst.shape()), " ", DTypeName(dst.dtype())));
   }
   if (src.numel() == 0) return absl::OkStatus();
-  cpu::StridedCopy(src.rank(), src.shape().data(), src.raw_data(), src.strides().data(), dst.raw_data(),
-                   dst.strides().data(), static_cast<int>(DTypeSize(src.dtype())));
+  cpu::StridedCopy(src.rank(), src.shape().data(), src.raw_data(), src.strides().data(),
+                   dst.raw_data(), dst.strides().data(), static_cast<int>(DTypeSize(src.dtype())));
   return absl::OkStatus();
 }
 

@@ -23,7 +23,8 @@ absl::StatusOr<Tensor> Matmul(const Tensor& a, const Tensor& b, bool trans_a = f
                               bool trans_b = false, Allocator* alloc = nullptr);
 
 // Broadcasting element-wise ops (NumPy rules).
-absl::StatusOr<Tensor> Binary(BinaryOp op, const Tensor& a, const Tensor& b, Allocator* alloc = nullptr);
+absl::StatusOr<Tensor> Binary(BinaryOp op, const Tensor& a, const Tensor& b,
+                              Allocator* alloc = nullptr);
 inline absl::StatusOr<Tensor> Add(const Tensor& a, const Tensor& b, Allocator* alloc = nullptr) {
   return Binary(BinaryOp::kAdd, a, b, alloc);
 }
@@ -43,8 +44,8 @@ absl::StatusOr<Tensor> Activate(const Tensor& x, Activation act, Allocator* allo
 absl::StatusOr<Tensor> SiluGate(const Tensor& x, Allocator* alloc = nullptr);
 
 // Over the last dim. gamma/beta/weight may be null.
-absl::StatusOr<Tensor> LayerNorm(const Tensor& x, float eps, const Tensor* gamma, const Tensor* beta,
-                                 Allocator* alloc = nullptr);
+absl::StatusOr<Tensor> LayerNorm(const Tensor& x, float eps, const Tensor* gamma,
+                                 const Tensor* beta, Allocator* alloc = nullptr);
 absl::StatusOr<Tensor> RmsNorm(const Tensor& x, float eps, const Tensor* weight,
                                Allocator* alloc = nullptr);
 // LN(x)·(1+scale)+shift; x (rows, D); shift/scale (D) or (rows, D).
@@ -66,8 +67,8 @@ absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, con
                                      int pad_front, Allocator* alloc = nullptr);
 
 // x (rows, heads*d); cos/sin (rows, d/2).
-absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin, int64_t heads,
-                                 Allocator* alloc = nullptr);
+absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin,
+                                 int64_t heads, Allocator* alloc = nullptr);
 
 // kv (heads, d, d) and ksum (heads, d) are accumulated in place.
 absl::Status LinearAttentionAccumulate(const Tensor& k_rot, const Tensor& k, const Tensor& v,

@@ -35,11 +35,12 @@ struct Mapping {
   }
 };
 
-absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map, const std::string& where) {
+absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map,
+                                            const std::string& where) {
   const auto* base = static_cast<const unsigned char*>(map->data);
   if (map->size < 8) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": truncated: ", map->size, " bytes, need at least the 8-byte header length"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": truncated: ", map->size, " bytes, need at least the 8-byte header length"));
   }
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | base[i];
@@ -80,9 +81,11 @@ absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map, const 
     const auto& jd = entry["dtype"];
     const auto& js = entry["shape"];
     const auto& jo = entry["data_offsets"];
-    if (!jd.is_string()) return absl::InvalidArgumentError(absl::StrCat(ctx, ": dtype is not a string"));
+    if (!jd.is_string())
+      return absl::InvalidArgumentError(absl::StrCat(ctx, ": dtype is not a string"));
     absl::StatusOr<DType> dtype = ParseDType(jd.get<std::string>());
-    if (!dtype.ok()) return absl::InvalidArgumentError(absl::StrCat(ctx, ": ", dtype.status().message()));
+    if (!dtype.ok())
+      return absl::InvalidArgumentError(absl::StrCat(ctx, ": ", dtype.status().message()));
     if (!js.is_array() || js.size() > 8) {
       return absl::InvalidArgumentError(absl::StrCat(ctx, ": shape must be an array of rank <= 8"));
     }
@@ -90,7 +93,8 @@ absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map, const 
     uint64_t count = 1;
     for (const auto& d : js) {
       if (!d.is_number_unsigned()) {
-        return absl::InvalidArgumentError(absl::StrCat(ctx, ": shape entries must be non-negative integers"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(ctx, ": shape entries must be non-negative integers"));
       }
       const uint64_t v = d.get<uint64_t>();
       if (v != 0 && count > std::numeric_limits<uint64_t>::max() / 16 / v) {
@@ -99,7 +103,8 @@ absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map, const 
       count *= v;
       shape.push_back(static_cast<int64_t>(v));
     }
-    if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() || !jo[1].is_number_unsigned()) {
+    if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() ||
+        !jo[1].is_number_unsigned()) {
       return absl::InvalidArgumentError(absl::StrCat(ctx, ": data_offsets must be [begin, end]"));
     }
     const uint64_t begin = jo[0].get<uint64_t>();
@@ -111,7 +116,8 @@ absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map, const 
     }
     if (end - begin != count * DTypeSize(*dtype)) {
       return absl::InvalidArgumentError(absl::StrCat(ctx, ": ", end - begin, " bytes for shape ",
-                                                     ShapeString(shape), " of ", DTypeName(*dtype)));
+                                                     ShapeString(shape), " of ",
+                                                     DTypeName(*dtype)));
     }
     if (file.tensors.count(name)) {
       return absl::InvalidArgumentError(absl::StrCat(ctx, ": duplicate name"));
@@ -123,7 +129,8 @@ absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map, const 
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i) {
     if (ranges[i].first < ranges[i - 1].second) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": tensors overlap at byte ", ranges[i].first));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": tensors overlap at byte ", ranges[i].first));
     }
   }
   return file;
@@ -133,7 +140,8 @@ absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map, const 
 
 absl::StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open '", path, "': ", std::strerror(errno)));
+  if (fd < 0)
+    return absl::NotFoundError(absl::StrCat("cannot open '", path, "': ", std::strerror(errno)));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);

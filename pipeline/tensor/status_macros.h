@@ -6,10 +6,10 @@
 #define REEL_STATUS_CONCAT_INNER(a, b) a##b
 #define REEL_STATUS_CONCAT(a, b) REEL_STATUS_CONCAT_INNER(a, b)
 
-#define REEL_RETURN_IF_ERROR(expr)                  \
-  do {                                              \
-    const ::absl::Status reel_status_ = (expr);     \
-    if (!reel_status_.ok()) return reel_status_;    \
+#define REEL_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    const ::absl::Status reel_status_ = (expr);  \
+    if (!reel_status_.ok()) return reel_status_; \
   } while (0)
 
 #define REEL_ASSIGN_OR_RETURN_IMPL(var, lhs, expr) \

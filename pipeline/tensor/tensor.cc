@@ -32,11 +32,12 @@ Shape ContiguousStrides(absl::Span<const int64_t> shape) {
 
 absl::StatusOr<Tensor> Tensor::Empty(Shape shape, DType dtype, Allocator* allocator) {
   if (static_cast<int>(shape.size()) > kernels::cpu::kMaxRank) {
-    return absl::InvalidArgumentError(absl::StrCat("rank ", shape.size(), " exceeds the maximum ",
-                                                   kernels::cpu::kMaxRank));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank ", shape.size(), " exceeds the maximum ", kernels::cpu::kMaxRank));
   }
   for (int64_t d : shape) {
-    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("negative dim in ", ShapeString(shape)));
+    if (d < 0)
+      return absl::InvalidArgumentError(absl::StrCat("negative dim in ", ShapeString(shape)));
   }
   if (allocator == nullptr) allocator = &CpuAllocator::Default();
   absl::StatusOr<Buffer> buffer =
@@ -58,8 +59,8 @@ absl::StatusOr<Tensor> Tensor::Zeros(Shape shape, DType dtype, Allocator* alloca
 
 absl::StatusOr<Tensor> Tensor::FromVector(Shape shape, absl::Span<const float> values) {
   if (NumElements(shape) != static_cast<int64_t>(values.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("FromVector: ", values.size(),
-                                                   " values for shape ", ShapeString(shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("FromVector: ", values.size(), " values for shape ", ShapeString(shape)));
   }
   absl::StatusOr<Tensor> t = Empty(std::move(shape));
   if (t.ok() && !values.empty()) std::memcpy(t->raw_data(), values.data(), values.size() * 4);
@@ -98,12 +99,12 @@ absl::StatusOr<Tensor> Tensor::Reshape(Shape shape) const {
   }
   if (infer >= 0 && known > 0) shape[infer] = numel() / known;
   if (NumElements(shape) != numel()) {
-    return absl::InvalidArgumentError(absl::StrCat("Reshape: cannot view ", ShapeString(shape_),
-                                                   " as ", ShapeString(shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Reshape: cannot view ", ShapeString(shape_), " as ", ShapeString(shape)));
   }
   if (!is_contiguous()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("Reshape of a non-contiguous ", ShapeString(shape_), " view; call Contiguous()"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Reshape of a non-contiguous ", ShapeString(shape_), " view; call Contiguous()"));
   }
   Tensor t = *this;
   t.strides_ = ContiguousStrides(shape);
@@ -134,8 +135,8 @@ absl::StatusOr<Tensor> Tensor::Permute(absl::Span<const int> order) const {
 absl::StatusOr<Tensor> Tensor::Slice(int d, int64_t start, int64_t end) const {
   if (d < 0) d += rank();
   if (d < 0 || d >= rank() || start < 0 || end < start || end > shape_[d]) {
-    return absl::OutOfRangeError(absl::StrCat("Slice(dim ", d, ", ", start, ", ", end, ") of ",
-                                              ShapeString(shape_)));
+    return absl::OutOfRangeError(
+        absl::StrCat("Slice(dim ", d, ", ", start, ", ", end, ") of ", ShapeString(shape_)));
   }
   Tensor t = *this;
   t.offset_ += start * strides_[d];

@@ -1,5 +1,5 @@
-// libFuzzer target for the safetensors parser: any byte string must give a tensor map or an error status,
-// never a crash, a leak or an out-of-bounds read (run under ASan+UBSan by tools/fuzz.sh).
+// libFuzzer target for the safetensors parser: any byte string must give a tensor map or an error
+// status, never a crash, a leak or an out-of-bounds read (run under ASan+UBSan by tools/fuzz.sh).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>

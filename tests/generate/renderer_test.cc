@@ -1,5 +1,6 @@
-// The whole engine (tokenizer → text encoder → block-AR DiT → streaming VAE → FrameSink) on a random-weight
-// model: defaults, validation messages, streaming order, cancellation, images, determinism.
+// The whole engine (tokenizer → text encoder → block-AR DiT → streaming VAE → FrameSink) on a
+// random-weight model: defaults, validation messages, streaming order, cancellation, images,
+// determinism.
 #include "pipeline/generate/renderer.h"
 
 #include <filesystem>
@@ -19,7 +20,8 @@ class RecordingSink : public FrameSink {
     return absl::OkStatus();
   }
   absl::Status Write(const FrameBlock& block) override {
-    events->push_back("write " + std::to_string(block.first_frame) + "+" + std::to_string(block.count));
+    events->push_back("write " + std::to_string(block.first_frame) + "+" +
+                      std::to_string(block.count));
     EXPECT_EQ(block.rgb.size(), static_cast<size_t>(block.count) * block.width * block.height * 3);
     blocks.push_back(block);
     return absl::OkStatus();
@@ -141,8 +143,8 @@ TEST_F(RendererTest, CancelReturnsCancelled) {
   std::vector<std::string> events;
   sink.events = &events;
   std::atomic<bool> cancel{false};
-  const absl::Status s = renderer_->Render({.prompt = "a", .frames = 16}, sink,
-                                           [&](const RenderProgress&) { cancel = true; }, &cancel);
+  const absl::Status s = renderer_->Render(
+      {.prompt = "a", .frames = 16}, sink, [&](const RenderProgress&) { cancel = true; }, &cancel);
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
   EXPECT_TRUE(sink.blocks.empty());
 }

@@ -1,5 +1,6 @@
-// The C++ DiT, sampler and block-AR loop against the independent PyTorch reference (tools/reference),
-// run live by the ctest fixture make_dit_golden (no stored goldens) in float64. Bound: max abs error
+// The C++ DiT, sampler and block-AR loop against the independent PyTorch reference
+// (tools/reference), run live by the ctest fixture make_dit_golden (no stored goldens) in float64.
+// Bound: max abs error
 // <= 1e-4 in f32 (1e-3 for the state sums, whose entries reach ~60).
 #include <string>
 
@@ -21,12 +22,14 @@ class DitGoldenTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<SafetensorsFile> g = ReadSafetensors(std::string(kDir) + "/golden.safetensors");
-    ASSERT_TRUE(g.ok()) << g.status() << " (run through ctest: the make_dit_golden fixture writes it)";
+    ASSERT_TRUE(g.ok()) << g.status()
+                        << " (run through ctest: the make_dit_golden fixture writes it)";
     golden_ = *std::move(g);
     absl::StatusOr<ModelConfig> config = LoadModelConfig(std::string(kDir) + "/model");
     ASSERT_TRUE(config.ok()) << config.status();
     config_ = *config;
-    absl::StatusOr<WeightStore> w = WeightStore::Open(std::string(kDir) + "/model/transformer.safetensors");
+    absl::StatusOr<WeightStore> w =
+        WeightStore::Open(std::string(kDir) + "/model/transformer.safetensors");
     ASSERT_TRUE(w.ok()) << w.status();
     absl::StatusOr<LinearDit> dit = LinearDit::Load(config_.transformer, *w);
     ASSERT_TRUE(dit.ok()) << dit.status();
@@ -34,7 +37,8 @@ class DitGoldenTest : public ::testing::Test {
     bf_ = std::stoi(golden_.metadata.at("block_frames"));
     t_ = (*G("input.timestep").ToVector())[0];
     cond_ = *dit_->PrepareCaption(Drop(G("input.caption")), Drop(G("input.caption_mask")));
-    uncond_ = *dit_->PrepareCaption(Drop(G("input.neg_caption")), Drop(G("input.neg_caption_mask")));
+    uncond_ =
+        *dit_->PrepareCaption(Drop(G("input.neg_caption")), Drop(G("input.neg_caption_mask")));
   }
 
   Tensor G(const std::string& name) {
@@ -47,9 +51,10 @@ class DitGoldenTest : public ::testing::Test {
     Shape s(t.shape().begin() + 1, t.shape().end());
     return *t.Reshape(s);
   }
-  static void ExpectClose(const Tensor& got, const Tensor& want, const char* what, double tol = kTolerance) {
-    ASSERT_EQ(got.numel(), want.numel()) << what << ": " << ShapeString(got.shape()) << " vs "
-                                         << ShapeString(want.shape());
+  static void ExpectClose(const Tensor& got, const Tensor& want, const char* what,
+                          double tol = kTolerance) {
+    ASSERT_EQ(got.numel(), want.numel())
+        << what << ": " << ShapeString(got.shape()) << " vs " << ShapeString(want.shape());
     const std::vector<float> a = *got.ToVector(), b = *want.ToVector();
     double max_err = 0, max_ref = 0;
     for (size_t i = 0; i < a.size(); ++i) {
@@ -94,10 +99,12 @@ TEST_F(DitGoldenTest, FirstBlock) {
 
 TEST_F(DitGoldenTest, FullForward) {
   const Tensor latents = Drop(G("input.latents"));
-  ExpectClose(*dit_->Forward(latents, {t_}, cond_, ForwardOptions{}), G("output.velocity"), "velocity");
+  ExpectClose(*dit_->Forward(latents, {t_}, cond_, ForwardOptions{}), G("output.velocity"),
+              "velocity");
   ForwardOptions causal;
   causal.causal_block_frames = bf_;
-  ExpectClose(*dit_->Forward(latents, {t_}, cond_, causal), G("output.velocity_causal"), "velocity_causal");
+  ExpectClose(*dit_->Forward(latents, {t_}, cond_, causal), G("output.velocity_causal"),
+              "velocity_causal");
   const std::vector<float> per_frame = *Drop(G("input.timestep_perframe")).ToVector();
   ExpectClose(*dit_->Forward(latents, per_frame, cond_, causal), G("output.velocity_perframe"),
               "velocity_perframe");
@@ -116,7 +123,8 @@ TEST_F(DitGoldenTest, BlockStateAndNextBlock) {
   for (size_t l = 0; l < state.size(); ++l) {
     ExpectClose(state[l].kv, G(absl::StrCat("state.layer", l, ".kv")), "state.kv", 1e-3);
     ExpectClose(state[l].ksum, G(absl::StrCat("state.layer", l, ".ksum")), "state.ksum", 1e-3);
-    ExpectClose(state[l].conv_tail, G(absl::StrCat("state.layer", l, ".conv_tail")), "state.conv_tail");
+    ExpectClose(state[l].conv_tail, G(absl::StrCat("state.layer", l, ".conv_tail")),
+                "state.conv_tail");
   }
   o.update_state = false;
   o.frame_offset = bf_;
@@ -133,10 +141,10 @@ TEST_F(DitGoldenTest, Sampling) {
   absl::StatusOr<Tensor> partial =
       Denoise(*dit_, noise, cond_, &uncond_, one, causal, [](int step, int) { return step < 1; });
   EXPECT_EQ(partial.status().code(), absl::StatusCode::kCancelled);
-  ExpectClose(*Denoise(*dit_, noise, cond_, &uncond_, Sampling("euler"), causal), G("sample.euler4"),
-              "euler4");
-  ExpectClose(*Denoise(*dit_, noise, cond_, &uncond_, Sampling("dpm++2m"), causal), G("sample.dpm4"),
-              "dpm4");
+  ExpectClose(*Denoise(*dit_, noise, cond_, &uncond_, Sampling("euler"), causal),
+              G("sample.euler4"), "euler4");
+  ExpectClose(*Denoise(*dit_, noise, cond_, &uncond_, Sampling("dpm++2m"), causal),
+              G("sample.dpm4"), "dpm4");
 }
 
 TEST_F(DitGoldenTest, FirstEulerStep) {
@@ -162,14 +170,15 @@ TEST_F(DitGoldenTest, BlockAutoregressiveGeneration) {
   p.latent_width = noise.dim(3);
   p.block_frames = bf_;
   std::vector<Tensor> blocks;
-  ASSERT_TRUE(GenerateBlocks(
-                  *dit_, cond_, &uncond_, p,
-                  [&](int64_t first, int64_t n) { return noise.Slice(1, first, first + n)->Clone(); },
-                  [&](int64_t, const Tensor& b) {
-                    blocks.push_back(*b.Clone());
-                    return absl::OkStatus();
-                  })
-                  .ok());
+  ASSERT_TRUE(
+      GenerateBlocks(
+          *dit_, cond_, &uncond_, p,
+          [&](int64_t first, int64_t n) { return noise.Slice(1, first, first + n)->Clone(); },
+          [&](int64_t, const Tensor& b) {
+            blocks.push_back(*b.Clone());
+            return absl::OkStatus();
+          })
+          .ok());
   ExpectClose(*ops::Concat(blocks, 1), G("sample.ar_euler4"), "ar_euler4");
 }
 

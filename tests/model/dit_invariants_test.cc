@@ -1,4 +1,5 @@
-// Closed-form invariants of the DiT and the block-autoregressive loop (ARCHITECTURE.md §7), C++ alone.
+// Closed-form invariants of the DiT and the block-autoregressive loop (ARCHITECTURE.md §7), C++
+// alone.
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -33,7 +34,8 @@ double MaxAbsDiff(const Tensor& a, const Tensor& b) {
   const std::vector<float> x = *a.ToVector(), y = *b.ToVector();
   EXPECT_EQ(x.size(), y.size());
   double m = 0;
-  for (size_t i = 0; i < std::min(x.size(), y.size()); ++i) m = std::max(m, std::abs(double(x[i]) - y[i]));
+  for (size_t i = 0; i < std::min(x.size(), y.size()); ++i)
+    m = std::max(m, std::abs(double(x[i]) - y[i]));
   return m;
 }
 
@@ -41,7 +43,8 @@ double MaxAbsDiff(const Tensor& a, const Tensor& b) {
 TEST(DitInvariants, CarriedStateEqualsBlockCausalMask) {
   const LinearDit dit = TinyDit();
   const PreparedCaption cap = Caption(dit, 3, 5);
-  const Tensor x0 = Random({4, 2, 8, 8}, 10), x1 = Random({4, 2, 8, 8}, 11), x2 = Random({4, 2, 8, 8}, 12);
+  const Tensor x0 = Random({4, 2, 8, 8}, 10), x1 = Random({4, 2, 8, 8}, 11),
+               x2 = Random({4, 2, 8, 8}, 12);
   const float t = 640.0f;
 
   ModelState state = *dit.NewState(16);
@@ -68,7 +71,8 @@ TEST(DitInvariants, CarriedStateEqualsBlockCausalMask) {
   EXPECT_GT(MaxAbsDiff(*vb.Slice(1, 0, 2), v0), 1e-3);
 }
 
-// Invariant (2): the state after two blocks fed one call each equals the state of one block-causal call.
+// Invariant (2): the state after two blocks fed one call each equals the state of one block-causal
+// call.
 TEST(DitInvariants, StateSplitIntoCallsEqualsOneCall) {
   const LinearDit dit = TinyDit();
   const PreparedCaption cap = Caption(dit, 4, 7);
@@ -86,7 +90,8 @@ TEST(DitInvariants, StateSplitIntoCallsEqualsOneCall) {
   j.causal_block_frames = 2;
   ASSERT_TRUE(dit.Forward(*ops::Concat({x0, x1}, 1), {0.0f}, cap, j).ok());
   for (size_t l = 0; l < split.size(); ++l) {
-    EXPECT_LT(MaxAbsDiff(split[l].kv, joined[l].kv), 1e-3 * (1 + std::abs((*split[l].kv.ToVector())[0])));
+    EXPECT_LT(MaxAbsDiff(split[l].kv, joined[l].kv),
+              1e-3 * (1 + std::abs((*split[l].kv.ToVector())[0])));
     EXPECT_LT(MaxAbsDiff(split[l].ksum, joined[l].ksum), 1e-3);
     EXPECT_LT(MaxAbsDiff(split[l].conv_tail, joined[l].conv_tail), 1e-5);
     EXPECT_EQ(split[l].frames_seen, 4);
@@ -101,7 +106,8 @@ TEST(DitInvariants, LinearAttentionChunkingIsExact) {
   const Tensor v = Random({n, heads * d}, 32);
   Tensor kv_whole = *Tensor::Zeros({heads, d, d}), ks_whole = *Tensor::Zeros({heads, d});
   ASSERT_TRUE(ops::LinearAttentionAccumulate(k, k, v, heads, kv_whole, ks_whole).ok());
-  for (std::vector<int64_t> cuts : {std::vector<int64_t>{0, 1, 37}, {0, 10, 11, 30, 37}, {0, 36, 37}}) {
+  for (std::vector<int64_t> cuts :
+       {std::vector<int64_t>{0, 1, 37}, {0, 10, 11, 30, 37}, {0, 36, 37}}) {
     Tensor kv = *Tensor::Zeros({heads, d, d}), ks = *Tensor::Zeros({heads, d});
     for (size_t c = 0; c + 1 < cuts.size(); ++c) {
       const Tensor kc = *k.Slice(0, cuts[c], cuts[c + 1]), vc = *v.Slice(0, cuts[c], cuts[c + 1]);
@@ -125,7 +131,8 @@ TEST(DitInvariants, CfgScaleOneEqualsConditionalBranch) {
   Tensor x = *noise.Clone();
   const std::unique_ptr<FlowSolver> solver = *MakeFlowSolver("euler", 3, 3.0);
   for (int i = 0; i < 3; ++i) {
-    const Tensor v = *dit.Forward(x, {static_cast<float>(1000 * solver->sigma(i))}, cond, ForwardOptions{});
+    const Tensor v =
+        *dit.Forward(x, {static_cast<float>(1000 * solver->sigma(i))}, cond, ForwardOptions{});
     ASSERT_TRUE(solver->Step(i, v, x).ok());
   }
   EXPECT_EQ(MaxAbsDiff(guided, x), 0.0);
@@ -146,13 +153,11 @@ TEST(DitInvariants, SameSeedIsBitIdentical) {
   auto run = [&](uint64_t seed) {
     p.seed = seed;
     std::vector<float> out;
-    EXPECT_TRUE(GenerateBlocks(dit, cond, &uncond, p, nullptr,
-                               [&](int64_t, const Tensor& t) {
-                                 const std::vector<float> v = *t.ToVector();
-                                 out.insert(out.end(), v.begin(), v.end());
-                                 return absl::OkStatus();
-                               })
-                    .ok());
+    EXPECT_TRUE(GenerateBlocks(dit, cond, &uncond, p, nullptr, [&](int64_t, const Tensor& t) {
+                  const std::vector<float> v = *t.ToVector();
+                  out.insert(out.end(), v.begin(), v.end());
+                  return absl::OkStatus();
+                }).ok());
     return out;
   };
   const std::vector<float> a = run(42), b = run(42), c = run(43);
@@ -185,28 +190,34 @@ TEST(DitInvariants, CancelStopsWithinOneStep) {
 TEST(DitErrors, BadShapesAndConfigsGiveClearMessages) {
   const LinearDit dit = TinyDit();
   const PreparedCaption cap = Caption(dit, 1, 3);
-  const absl::StatusOr<Tensor> odd = dit.Forward(Random({4, 3, 8, 8}, 1), {1.0f}, cap,
-                                                 ForwardOptions{.causal_block_frames = 2});
+  const absl::StatusOr<Tensor> odd =
+      dit.Forward(Random({4, 3, 8, 8}, 1), {1.0f}, cap, ForwardOptions{.causal_block_frames = 2});
   EXPECT_EQ(odd.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(std::string(odd.status().message()).find("not divisible by the block size"), std::string::npos);
-  const absl::StatusOr<Tensor> bad_hw = dit.Forward(Random({4, 2, 7, 8}, 1), {1.0f}, cap, ForwardOptions{});
-  EXPECT_NE(std::string(bad_hw.status().message()).find("multiples of the patch"), std::string::npos);
+  EXPECT_NE(std::string(odd.status().message()).find("not divisible by the block size"),
+            std::string::npos);
+  const absl::StatusOr<Tensor> bad_hw =
+      dit.Forward(Random({4, 2, 7, 8}, 1), {1.0f}, cap, ForwardOptions{});
+  EXPECT_NE(std::string(bad_hw.status().message()).find("multiples of the patch"),
+            std::string::npos);
 
   nlohmann::json j = testing::TinyDitJson();
   j["hiden_size"] = 3;
   const absl::StatusOr<DitConfig> typo = ParseDitConfig(j);
   ASSERT_FALSE(typo.ok());
-  EXPECT_NE(std::string(typo.status().message()).find("unknown key 'hiden_size'"), std::string::npos);
+  EXPECT_NE(std::string(typo.status().message()).find("unknown key 'hiden_size'"),
+            std::string::npos);
 
   // A checkpoint with a mis-shaped and a missing weight: both named in one message.
   std::map<std::string, Tensor> tensors;
   tensors["patch_embedding.weight"] = *Tensor::Zeros({64, 4, 1, 2, 3});
   tensors["bogus.weight"] = *Tensor::Zeros({1});
   WeightStore w = WeightStore::FromTensors(tensors, "ckpt");
-  const absl::StatusOr<LinearDit> loaded = LinearDit::Load(*ParseDitConfig(testing::TinyDitJson()), w);
+  const absl::StatusOr<LinearDit> loaded =
+      LinearDit::Load(*ParseDitConfig(testing::TinyDitJson()), w);
   ASSERT_FALSE(loaded.ok());
   const std::string msg(loaded.status().message());
-  EXPECT_NE(msg.find("'patch_embedding.weight': shape [64,4,1,2,3], expected [64,4,1,2,2]"), std::string::npos);
+  EXPECT_NE(msg.find("'patch_embedding.weight': shape [64,4,1,2,3], expected [64,4,1,2,2]"),
+            std::string::npos);
   EXPECT_NE(msg.find("'proj_out.bias' missing"), std::string::npos);
   EXPECT_NE(msg.find("unexpected weight 'bogus.weight'"), std::string::npos);
 }

@@ -8,10 +8,10 @@
 namespace reel::testing {
 
 inline nlohmann::json TinyDitJson() {
-  return nlohmann::json{{"in_channels", 4},     {"out_channels", 4},  {"patch_size", {1, 2, 2}},
-                        {"hidden_size", 64},    {"num_layers", 2},    {"num_heads", 2},
-                        {"head_dim", 32},       {"cross_num_heads", 2}, {"cross_head_dim", 32},
-                        {"caption_dim", 24},    {"ffn_hidden", 96},   {"temporal_conv", "causal"},
+  return nlohmann::json{{"in_channels", 4},  {"out_channels", 4},    {"patch_size", {1, 2, 2}},
+                        {"hidden_size", 64}, {"num_layers", 2},      {"num_heads", 2},
+                        {"head_dim", 32},    {"cross_num_heads", 2}, {"cross_head_dim", 32},
+                        {"caption_dim", 24}, {"ffn_hidden", 96},     {"temporal_conv", "causal"},
                         {"block_frames", 2}};
 }
 

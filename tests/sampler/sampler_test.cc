@@ -1,4 +1,5 @@
-// Sampler pieces against closed forms: the schedule, Euler/DPM on exact flows, Philox known answers.
+// Sampler pieces against closed forms: the schedule, Euler/DPM on exact flows, Philox known
+// answers.
 #include <cmath>
 
 #include "gtest/gtest.h"
@@ -20,7 +21,8 @@ TEST(ScheduleTest, EndpointsAndShift) {
   EXPECT_DOUBLE_EQ(ShiftSigma(0.3, 1.0), 0.3);
 }
 
-// On the straight path x_σ = (1−σ)·x0 + σ·ε with the exact velocity ε − x0, every solver lands on x0.
+// On the straight path x_σ = (1−σ)·x0 + σ·ε with the exact velocity ε − x0, every solver lands on
+// x0.
 TEST(SolverTest, ExactVelocityReachesData) {
   const Tensor x0 = *Tensor::FromVector({3}, std::vector<float>{0.5f, -1.0f, 2.0f});
   const Tensor eps = *Tensor::FromVector({3}, std::vector<float>{1.0f, 0.25f, -0.5f});
@@ -36,7 +38,8 @@ TEST(SolverTest, ExactVelocityReachesData) {
   EXPECT_FALSE(MakeFlowSolver("euler", 0, 3.0).ok());
 }
 
-// The first DPM++ step from σ = 1 is σ₁·x + α₁·x̂0, the same point Euler reaches (contract, closed form).
+// The first DPM++ step from σ = 1 is σ₁·x + α₁·x̂0, the same point Euler reaches (contract, closed
+// form).
 TEST(SolverTest, DpmFirstStepEqualsEuler) {
   const Tensor x = *Tensor::FromVector({2}, std::vector<float>{0.3f, -0.7f});
   const Tensor v = *Tensor::FromVector({2}, std::vector<float>{1.1f, 0.4f});
@@ -60,10 +63,12 @@ TEST(GuidanceTest, CombinesBranches) {
 TEST(RngTest, PhiloxKnownAnswers) {
   EXPECT_EQ(Philox4x32({0, 0, 0, 0}, {0, 0}),
             (std::array<uint32_t, 4>{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}));
-  EXPECT_EQ(Philox4x32({0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}, {0xffffffffu, 0xffffffffu}),
-            (std::array<uint32_t, 4>{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}));
-  EXPECT_EQ(Philox4x32({0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}, {0xa4093822u, 0x299f31d0u}),
-            (std::array<uint32_t, 4>{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}));
+  EXPECT_EQ(
+      Philox4x32({0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}, {0xffffffffu, 0xffffffffu}),
+      (std::array<uint32_t, 4>{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}));
+  EXPECT_EQ(
+      Philox4x32({0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}, {0xa4093822u, 0x299f31d0u}),
+      (std::array<uint32_t, 4>{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}));
 }
 
 TEST(RngTest, NoiseIsStandardNormalAndBlockwiseConsistent) {

@@ -22,7 +22,8 @@ TEST(OpsTest, LinearMatchesScalarOracle) {
   absl::StatusOr<Tensor> y = ops::Linear(x, w, &b);
   ASSERT_TRUE(y.ok()) << y.status();
   ASSERT_EQ(y->shape(), (Shape{2, 3, 4}));
-  const std::vector<float> xv = *x.ToVector(), wv = *w.ToVector(), bv = *b.ToVector(), yv = *y->ToVector();
+  const std::vector<float> xv = *x.ToVector(), wv = *w.ToVector(), bv = *b.ToVector(),
+                           yv = *y->ToVector();
   for (int r = 0; r < 6; ++r) {
     for (int o = 0; o < 4; ++o) {
       double acc = bv[o];
@@ -87,12 +88,12 @@ TEST(OpsTest, ConcatAndChunkAreInverse) {
 
 TEST(OpsTest, LayerNormModulatePerRowEqualsSharedWhenRowsAgree) {
   Tensor x = Random({3, 8}, 14), shift = Random({8}, 15), scale = Random({8}, 16);
-  Tensor shift3 = *ops::Concat({shift.Reshape({1, 8}).value(), shift.Reshape({1, 8}).value(),
-                                shift.Reshape({1, 8}).value()},
-                               0);
-  Tensor scale3 = *ops::Concat({scale.Reshape({1, 8}).value(), scale.Reshape({1, 8}).value(),
-                                scale.Reshape({1, 8}).value()},
-                               0);
+  Tensor shift3 = *ops::Concat(
+      {shift.Reshape({1, 8}).value(), shift.Reshape({1, 8}).value(), shift.Reshape({1, 8}).value()},
+      0);
+  Tensor scale3 = *ops::Concat(
+      {scale.Reshape({1, 8}).value(), scale.Reshape({1, 8}).value(), scale.Reshape({1, 8}).value()},
+      0);
   std::vector<float> shared = *ops::LayerNormModulate(x, 1e-6f, shift, scale)->ToVector();
   std::vector<float> per_row = *ops::LayerNormModulate(x, 1e-6f, shift3, scale3)->ToVector();
   ASSERT_EQ(shared.size(), per_row.size());
@@ -110,14 +111,16 @@ TEST(OpsTest, LayerNormModulatePerRowEqualsSharedWhenRowsAgree) {
 TEST(OpsTest, CastRoundTripWithinDtypeBound) {
   Tensor x = Random({64}, 17);
   const std::vector<float> xv = *x.ToVector();
-  for (auto [dtype, rel] : {std::pair{DType::kF16, 1.0 / 2048}, std::pair{DType::kBF16, 1.0 / 256}}) {
+  for (auto [dtype, rel] :
+       {std::pair{DType::kF16, 1.0 / 2048}, std::pair{DType::kBF16, 1.0 / 256}}) {
     Tensor h = *ops::Cast(x, dtype);
     EXPECT_EQ(h.dtype(), dtype);
     const std::vector<float> back = *ops::Cast(h, DType::kF32)->ToVector();
-    for (size_t i = 0; i < xv.size(); ++i) EXPECT_LE(std::abs(back[i] - xv[i]), rel * std::abs(xv[i]) + 1e-7);
+    for (size_t i = 0; i < xv.size(); ++i)
+      EXPECT_LE(std::abs(back[i] - xv[i]), rel * std::abs(xv[i]) + 1e-7);
   }
-  EXPECT_EQ(ops::Linear(*ops::Cast(x.Reshape({8, 8}).value(), DType::kF16), x.Reshape({8, 8}).value(),
-                        nullptr)
+  EXPECT_EQ(ops::Linear(*ops::Cast(x.Reshape({8, 8}).value(), DType::kF16),
+                        x.Reshape({8, 8}).value(), nullptr)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);

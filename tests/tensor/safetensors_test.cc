@@ -24,7 +24,8 @@ TEST(SafetensorsTest, WriteThenReadRoundTripsAllDtypes) {
   Tensor a_t = *a.Permute({1, 0});  // a strided view must be written in logical order
   Tensor h = *ops::Cast(a, DType::kF16);
   Tensor b = *ops::Cast(a, DType::kBF16);
-  ASSERT_TRUE(WriteSafetensors(path, {{"a", a}, {"a_t", a_t}, {"h", h}, {"b", b}}, {{"k", "v"}}).ok());
+  ASSERT_TRUE(
+      WriteSafetensors(path, {{"a", a}, {"a_t", a_t}, {"h", h}, {"b", b}}, {{"k", "v"}}).ok());
   absl::StatusOr<SafetensorsFile> f = ReadSafetensors(path);
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->metadata.at("k"), "v");
@@ -61,15 +62,17 @@ TEST(SafetensorsTest, RejectsMalformedFilesWithClearErrors) {
       {"not an object", Image("[1,2]", d8), "not a JSON object"},
       {"unknown dtype", Image(R"({"x":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}})", d8),
        "unsupported dtype"},
-      {"offsets out of range", Image(R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", d8),
+      {"offsets out of range",
+       Image(R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", d8),
        "outside the data section"},
       {"begin after end", Image(R"({"x":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", d8),
        "outside the data section"},
       {"size mismatch", Image(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})", d8),
        "bytes for shape"},
-      {"overlap", Image(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                        R"("y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                        d8),
+      {"overlap",
+       Image(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+             R"("y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+             d8),
        "overlap"},
       {"negative dim", Image(R"({"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", d8),
        "non-negative"},
@@ -86,7 +89,8 @@ TEST(SafetensorsTest, RejectsMalformedFilesWithClearErrors) {
 }
 
 TEST(SafetensorsTest, MissingFileIsNotFound) {
-  EXPECT_EQ(ReadSafetensors("/nonexistent/x.safetensors").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadSafetensors("/nonexistent/x.safetensors").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

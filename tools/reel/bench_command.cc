@@ -1,6 +1,7 @@
 // `reel bench`: the C++ engine against the PyTorch reference on the same model, steps and threads
 // (ratio printed side by side in one run), and time per block + peak memory of block-autoregressive
-// generation at 1×, 4× and 10× video length (each length in a fresh child process, peak RSS = VmHWM).
+// generation at 1×, 4× and 10× video length (each length in a fresh child process, peak RSS =
+// VmHWM).
 #include <omp.h>
 #include <unistd.h>
 
@@ -65,22 +66,27 @@ int64_t PeakRssKb() {
 
 // A random-weight model directory the PyTorch reference can load too.
 absl::StatusOr<std::string> WriteRandomModel() {
-  const nlohmann::json dit = {{"in_channels", 8},     {"out_channels", 8},     {"patch_size", {1, 1, 1}},
-                              {"hidden_size", 256},   {"num_layers", 4},       {"num_heads", 4},
-                              {"head_dim", 64},       {"cross_num_heads", 4},  {"cross_head_dim", 64},
-                              {"caption_dim", 128},   {"ffn_hidden", 512},     {"temporal_conv", "causal"},
-                              {"block_frames", 2}};
-  const std::string dir = (fs::temp_directory_path() / absl::StrCat("reel_bench_model_", getpid())).string();
+  const nlohmann::json dit = {
+      {"in_channels", 8},   {"out_channels", 8},    {"patch_size", {1, 1, 1}},
+      {"hidden_size", 256}, {"num_layers", 4},      {"num_heads", 4},
+      {"head_dim", 64},     {"cross_num_heads", 4}, {"cross_head_dim", 64},
+      {"caption_dim", 128}, {"ffn_hidden", 512},    {"temporal_conv", "causal"},
+      {"block_frames", 2}};
+  const std::string dir =
+      (fs::temp_directory_path() / absl::StrCat("reel_bench_model_", getpid())).string();
   fs::create_directories(dir);
   REEL_ASSIGN_OR_RETURN(DitConfig config, ParseDitConfig(dit));
   WeightStore w = WeightStore::RandomForTesting(7);
   REEL_RETURN_IF_ERROR(LinearDit::Load(config, w).status());
   REEL_RETURN_IF_ERROR(WriteSafetensors(dir + "/transformer.safetensors", w.invented()));
-  std::ofstream(dir + "/config.json")
-      << nlohmann::json{{"name", "bench-random"},
-                        {"transformer", dit},
-                        {"sampler", {{"flow_shift", 3.0}, {"steps", 4}, {"cfg_scale", 4.5}, {"solver", "euler"}}}}
-             .dump(2);
+  std::ofstream(dir + "/config.json") << nlohmann::json{
+      {"name", "bench-random"},
+      {"transformer", dit},
+      {"sampler",
+       {{"flow_shift", 3.0},
+        {"steps", 4},
+        {"cfg_scale", 4.5},
+        {"solver", "euler"}}}}.dump(2);
   return dir;
 }
 
@@ -128,8 +134,9 @@ int RunMemoryChild(const Options& o) {
     std::fprintf(stderr, "reel bench: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  std::printf("blocks=%lld seconds_per_block=%.4f peak_rss_kb=%lld\n", static_cast<long long>(o.child_blocks),
-              Seconds(start) / o.child_blocks, static_cast<long long>(PeakRssKb()));
+  std::printf("blocks=%lld seconds_per_block=%.4f peak_rss_kb=%lld\n",
+              static_cast<long long>(o.child_blocks), Seconds(start) / o.child_blocks,
+              static_cast<long long>(PeakRssKb()));
   return 0;
 }
 
@@ -171,8 +178,9 @@ int RunBench(const std::vector<std::string_view>& argv) {
     if (!v.ok()) return fail(v.status());
     *field = static_cast<int>(*v);
   }
-  for (auto [name, field] : {std::pair{"latent-frames", &o.frames}, std::pair{"latent-height", &o.height},
-                             std::pair{"latent-width", &o.width}, std::pair{"memory-child", &o.child_blocks}}) {
+  for (auto [name, field] :
+       {std::pair{"latent-frames", &o.frames}, std::pair{"latent-height", &o.height},
+        std::pair{"latent-width", &o.width}, std::pair{"memory-child", &o.child_blocks}}) {
     absl::StatusOr<int64_t> v = args->Int(name, *field);
     if (!v.ok()) return fail(v.status());
     *field = *v;
@@ -183,7 +191,8 @@ int RunBench(const std::vector<std::string_view>& argv) {
   o.lengths.clear();
   for (absl::string_view part : absl::StrSplit(args->String("lengths", "1,4,10"), ',')) {
     int v = 0;
-    if (!absl::SimpleAtoi(part, &v) || v <= 0) return fail(absl::InvalidArgumentError("--lengths: e.g. 1,4,10"));
+    if (!absl::SimpleAtoi(part, &v) || v <= 0)
+      return fail(absl::InvalidArgumentError("--lengths: e.g. 1,4,10"));
     o.lengths.push_back(v);
   }
   o.reference = !args->Flag("no-reference");
@@ -204,33 +213,39 @@ int RunBench(const std::vector<std::string_view>& argv) {
   absl::StatusOr<Loaded> l = Load(o.model_dir);
   if (!l.ok()) return fail(l.status());
   const DitConfig& c = l->config.transformer;
-  std::printf("model %s: D=%d layers=%d heads=%dx%d, latents %dx%lldx%lldx%lld, %d steps, cfg %.1f, %d threads\n",
-              o.model_dir.c_str(), c.hidden_size, c.num_layers, c.num_heads, c.head_dim, c.in_channels,
-              static_cast<long long>(o.frames), static_cast<long long>(o.height),
-              static_cast<long long>(o.width), o.steps, o.cfg, o.threads);
+  std::printf(
+      "model %s: D=%d layers=%d heads=%dx%d, latents %dx%lldx%lldx%lld, %d steps, cfg %.1f, %d "
+      "threads\n",
+      o.model_dir.c_str(), c.hidden_size, c.num_layers, c.num_heads, c.head_dim, c.in_channels,
+      static_cast<long long>(o.frames), static_cast<long long>(o.height),
+      static_cast<long long>(o.width), o.steps, o.cfg, o.threads);
 
   // Speed: the same clip sampling (block-causal, CFG) in C++ and in PyTorch eager.
-  std::vector<float> noise_v(static_cast<size_t>(c.in_channels * o.frames * o.height * o.width), 0.5f);
+  std::vector<float> noise_v(static_cast<size_t>(c.in_channels * o.frames * o.height * o.width),
+                             0.5f);
   const Tensor noise = *Tensor::FromVector({c.in_channels, o.frames, o.height, o.width}, noise_v);
   ForwardOptions causal;
   causal.causal_block_frames = c.block_frames;
   (void)l->dit.Forward(noise, {500.0f}, l->cond, causal);  // warm-up, as the reference does
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<Tensor> out = Denoise(l->dit, noise, l->cond, &l->uncond,
-                                       {o.steps, o.cfg, "euler", l->config.sampler.flow_shift}, causal);
+  absl::StatusOr<Tensor> out =
+      Denoise(l->dit, noise, l->cond, &l->uncond,
+              {o.steps, o.cfg, "euler", l->config.sampler.flow_shift}, causal);
   if (!out.ok()) return fail(out.status());
   const double cpp = Seconds(start) / o.steps;
   std::printf("\nspeed (one denoising step of the clip, both CFG branches)\n");
   std::printf("  reel C++          %8.4f s/step\n", cpp);
   if (o.reference) {
     const std::string cmd = absl::StrCat(
-        "/usr/bin/python3 ", root, "/tools/reference/bench_reference.py --model ", o.model_dir, " --steps ",
-        o.steps, " --frames ", o.frames, " --height ", o.height, " --width ", o.width, " --threads ",
-        o.threads, " --cfg ", o.cfg, " --solver euler --caption-len 16 2>&1");
+        "/usr/bin/python3 ", root, "/tools/reference/bench_reference.py --model ", o.model_dir,
+        " --steps ", o.steps, " --frames ", o.frames, " --height ", o.height, " --width ", o.width,
+        " --threads ", o.threads, " --cfg ", o.cfg, " --solver euler --caption-len 16 2>&1");
     const double ref = FindValue(Run(cmd), "reference_seconds_per_step");
     if (ref > 0) {
-      std::printf("  PyTorch reference %8.4f s/step\n  ratio             %8.2fx faster than PyTorch eager\n", ref,
-                  ref / cpp);
+      std::printf(
+          "  PyTorch reference %8.4f s/step\n  ratio             %8.2fx faster than PyTorch "
+          "eager\n",
+          ref, ref / cpp);
     } else {
       std::printf("  PyTorch reference: not available (%s)\n", cmd.c_str());
     }
@@ -238,17 +253,20 @@ int RunBench(const std::vector<std::string_view>& argv) {
 
   // Memory: block-autoregressive generation at several lengths, each in a fresh process.
   const int64_t base_blocks = std::max<int64_t>(1, o.frames / (c.block_frames * c.patch_size[0]));
-  std::printf("\nblock-autoregressive length scaling (%d steps per block, each length in a new process)\n",
-              o.memory_steps);
-  std::printf("  %-7s %7s %16s %14s %10s\n", "length", "blocks", "seconds/block", "peak RSS MiB", "vs 1x");
+  std::printf(
+      "\nblock-autoregressive length scaling (%d steps per block, each length in a new process)\n",
+      o.memory_steps);
+  std::printf("  %-7s %7s %16s %14s %10s\n", "length", "blocks", "seconds/block", "peak RSS MiB",
+              "vs 1x");
   double base_rss = 0;
   for (int len : o.lengths) {
     const std::string cmd = absl::StrCat(
-        "/proc/", getpid(), "/exe bench --model ", o.model_dir, " --memory-child ", base_blocks * len,
-        " --memory-steps ", o.memory_steps, " --latent-height ", o.height, " --latent-width ", o.width,
-        " --threads ", o.threads, " --cfg ", o.cfg, " 2>&1");
+        "/proc/", getpid(), "/exe bench --model ", o.model_dir, " --memory-child ",
+        base_blocks * len, " --memory-steps ", o.memory_steps, " --latent-height ", o.height,
+        " --latent-width ", o.width, " --threads ", o.threads, " --cfg ", o.cfg, " 2>&1");
     const std::string text = Run(cmd);
-    const double rss = FindValue(text, "peak_rss_kb") / 1024.0, spb = FindValue(text, "seconds_per_block");
+    const double rss = FindValue(text, "peak_rss_kb") / 1024.0,
+                 spb = FindValue(text, "seconds_per_block");
     if (rss <= 0) {
       std::printf("  %dx: failed: %s\n", len, text.c_str());
       continue;
@@ -262,5 +280,6 @@ int RunBench(const std::vector<std::string_view>& argv) {
 }
 
 }  // namespace
-REEL_COMMAND("bench", "C++ vs PyTorch speed ratio, and time/memory at 1x/4x/10x video length", RunBench);
+REEL_COMMAND("bench", "C++ vs PyTorch speed ratio, and time/memory at 1x/4x/10x video length",
+             RunBench);
 }  // namespace reel::cli

@@ -20,13 +20,15 @@ absl::StatusOr<Args> Args::Parse(const std::vector<std::string_view>& argv,
       } else if (flags.count(name)) {
         value = "true";
       } else {
-        if (i + 1 >= argv.size()) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+        if (i + 1 >= argv.size())
+          return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
         value = std::string(argv[++i]);
       }
       a.values_[name] = value;
     } else if (arg.size() == 2 && arg[0] == '-' && arg[1] != '-') {
       // Short aliases: -o FILE.
-      if (i + 1 >= argv.size()) return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
+      if (i + 1 >= argv.size())
+        return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
       a.values_[arg.substr(1)] = std::string(argv[++i]);
     } else {
       a.positional_.push_back(arg);
@@ -49,7 +51,8 @@ absl::StatusOr<int64_t> Args::Int(const std::string& name, int64_t fallback) {
   if (it == values_.end()) return fallback;
   int64_t v = 0;
   if (!absl::SimpleAtoi(it->second, &v)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected an integer, got '", it->second, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": expected an integer, got '", it->second, "'"));
   }
   return v;
 }
@@ -60,7 +63,8 @@ absl::StatusOr<double> Args::Double(const std::string& name, double fallback) {
   if (it == values_.end()) return fallback;
   double v = 0;
   if (!absl::SimpleAtod(it->second, &v)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected a number, got '", it->second, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": expected a number, got '", it->second, "'"));
   }
   return v;
 }

@@ -1,6 +1,7 @@
 #pragma once
-// Minimal `--name value` / `--flag` parsing shared by the reel commands: typed getters with one-line
-// errors ("--steps: expected an integer, got 'x'"), positional arguments, and a check for unknown flags.
+// Minimal `--name value` / `--flag` parsing shared by the reel commands: typed getters with
+// one-line errors ("--steps: expected an integer, got 'x'"), positional arguments, and a check for
+// unknown flags.
 #include <map>
 #include <optional>
 #include <set>

@@ -1,6 +1,6 @@
 #pragma once
-// Where the reel checkout is, seen from the running binary (build/tools/reel/reel), so commands find
-// models/ and tools/reference without configuration. REEL_HOME overrides.
+// Where the reel checkout is, seen from the running binary (build/tools/reel/reel), so commands
+// find models/ and tools/reference without configuration. REEL_HOME overrides.
 #include <string>
 
 namespace reel::cli {

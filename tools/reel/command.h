@@ -20,6 +20,6 @@ const std::vector<Command>& Commands();
 
 }  // namespace reel::cli
 
-#define REEL_COMMAND(name, summary, fn) \
+#define REEL_COMMAND(name, summary, fn)                             \
   [[maybe_unused]] static const bool reel_command_registered_##fn = \
       ::reel::cli::RegisterCommand({name, summary, fn})

@@ -17,12 +17,13 @@ int RunVersion(const std::vector<std::string_view>& args) {
   if (b.cuda_available) {
     std::printf("cuda: available (%s)\n", b.cuda_detail.c_str());
   } else {
-    std::printf("cuda: %s; using the CPU backend (%s)\n", b.cuda_built ? "built but not usable" : "not built",
-                b.cuda_detail.c_str());
+    std::printf("cuda: %s; using the CPU backend (%s)\n",
+                b.cuda_built ? "built but not usable" : "not built", b.cuda_detail.c_str());
   }
   return 0;
 }
 
 }  // namespace
-REEL_COMMAND("version", "print the version, build and available backends (CPU ISA, CUDA)", RunVersion);
+REEL_COMMAND("version", "print the version, build and available backends (CPU ISA, CUDA)",
+             RunVersion);
 }  // namespace reel::cli

@@ -46,6 +46,10 @@ def main():
     ap.add_argument("--init", default="", help="start from this vae.pt (a second, shorter schedule)")
     ap.add_argument("--max-minutes", type=float, default=1e9, help="stop early (shared CPU)")
     ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--fg-weight", type=float, default=0.0,
+                    help="extra loss weight on pixels that differ from the background (objects are ~5%%)")
+    ap.add_argument("--crop", type=int, default=0, help="train on CxC crops (multiple of 4) near objects")
+    ap.add_argument("--deterministic", action="store_true", help="decode the mean (no sampling)")
     ap.add_argument("--freeze-encoder", action="store_true",
                     help="train the decoder only (latents stay fixed, so DiT training can run meanwhile)")
     args = ap.parse_args()
@@ -69,14 +73,25 @@ def main():
         rng = np.random.default_rng([args.seed, step])
         clips = [data.sample_clip(rng, frames=args.frames) for _ in range(args.batch)]
         x = torch.from_numpy(data.to_tensor_batch(clips))
+        bg = torch.tensor([data.BACKGROUNDS[c.bg] for c in clips], dtype=torch.float32) / 127.5 - 1
+        weight = 1 + args.fg_weight * ((x - bg.view(-1, 3, 1, 1, 1)).abs().amax(1, keepdim=True) > 0.05)
+        if args.crop:
+            xs, ws = [], []
+            for i, c in enumerate(clips):
+                o = c.objects[0]
+                oy = int(np.clip((o.y - args.crop / 2 + rng.uniform(-8, 8)) // 4 * 4, 0, 64 - args.crop))
+                ox = int(np.clip((o.x - args.crop / 2 + rng.uniform(-8, 8)) // 4 * 4, 0, 64 - args.crop))
+                xs.append(x[i, :, :, oy:oy + args.crop, ox:ox + args.crop])
+                ws.append(weight[i, :, :, oy:oy + args.crop, ox:ox + args.crop])
+            x, weight = torch.stack(xs), torch.stack(ws)
         if args.freeze_encoder:
             with torch.no_grad():
                 mean, logvar = model.encode(x)
         else:
             mean, logvar = model.encode(x)
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        z = mean if args.deterministic else mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         y = model.decode(z)
-        rec = (y - x).abs().mean() + ((y - x) ** 2).mean()
+        rec = ((y - x).abs() * weight).mean() + (((y - x) ** 2) * weight).mean()
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
         loss = rec + args.kl * kl
         opt.zero_grad(set_to_none=True)
