@@ -12,7 +12,7 @@ namespace reel {
 
 std::vector<float> TimestepSinusoid(float t) {
   constexpr int kHalf = 128;
-  std::vector<float> emb(2 * kHalf);
+  std::vector<float> emb(static_cast<size_t>(2) * kHalf);
   for (int j = 0; j < kHalf; ++j) {
     const double freq = std::exp(-std::log(10000.0) * j / kHalf);
     const double arg = static_cast<double>(t) * freq;

@@ -102,7 +102,7 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
   const int64_t spatial = height * width, dim = c.hidden_size;
   REEL_ASSIGN_OR_RETURN(Tensor a, ops::Linear(n, w.ff_in_w, &w.ff_in_b));
   REEL_ASSIGN_OR_RETURN(a, ops::Activate(a, ops::Activation::kSilu));
-  REEL_ASSIGN_OR_RETURN(Tensor img, a.Reshape({frames, height, width, 2 * c.ffn_hidden}));
+  REEL_ASSIGN_OR_RETURN(Tensor img, a.Reshape({frames, height, width, int64_t{2} * c.ffn_hidden}));
   REEL_ASSIGN_OR_RETURN(Tensor dw, ops::DepthwiseConv2d3x3(img, w.ff_dw_w, &w.ff_dw_b));
   REEL_ASSIGN_OR_RETURN(Tensor g, ops::SiluGate(dw));
   REEL_ASSIGN_OR_RETURN(Tensor g2, g.Reshape({frames * spatial, c.ffn_hidden}));

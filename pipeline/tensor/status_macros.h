@@ -8,7 +8,7 @@
 
 #define REEL_RETURN_IF_ERROR(expr)               \
   do {                                           \
-    const ::absl::Status reel_status_ = (expr);  \
+    ::absl::Status reel_status_ = (expr);        \
     if (!reel_status_.ok()) return reel_status_; \
   } while (0)
 
