@@ -455,6 +455,7 @@ absl::Status Scheduler::Finish(const v1::FinishJobRequest& request) {
     }
   }
   if (!done.ok()) return done.status();
+  if (IsTerminal(done->state) && done->attempts > 1) RemoveStaleAttemptFiles(*done);
   {
     std::lock_guard<std::mutex> lock(mu_);
     DropLeaseLocked(request.worker_id(), request.job_id());
@@ -462,6 +463,19 @@ absl::Status Scheduler::Finish(const v1::FinishJobRequest& request) {
   }
   if (done->state == v1::Job::QUEUED) queue_cv_.notify_all();
   return absl::OkStatus();
+}
+
+void Scheduler::RemoveStaleAttemptFiles(const JobRecord& job) {
+  // Earlier attempts of a re-queued job belong to workers that died (or gave up) mid-render and may
+  // have left a partial file; once the job is finished none of them can matter any more.
+  const std::string prefix = job.id + "-";
+  std::error_code ec;
+  std::vector<std::filesystem::path> stale;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.result_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && name != job.result_file) stale.push_back(entry.path());
+  }
+  for (const auto& path : stale) std::filesystem::remove(path, ec);
 }
 
 void Scheduler::ReapLostWorkers() {

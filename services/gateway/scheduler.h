@@ -105,6 +105,7 @@ class Scheduler {
   // nobody else took it. Returns whether cancellation was requested.
   absl::StatusOr<bool> ConfirmLease(const std::string& worker_id, const std::string& job_id, int attempt);
   v1::Job ToProto(const JobRecord& record);
+  void RemoveStaleAttemptFiles(const JobRecord& job);
   void LivenessLoop();
 
   JobStore& store_;

@@ -1,0 +1,42 @@
+#pragma once
+// A small deterministic Renderer for service tests: it needs no model, renders a bright square moving
+// one pixel per frame over a gray background (so decoded frames can be checked), sleeps `step_delay`
+// per denoising step, reports progress every step and honors the cancel flag at every step.
+#include <atomic>
+
+#include "absl/time/time.h"
+#include "pipeline/generate/renderer.h"
+
+namespace reel::testing {
+
+struct FakeRendererOptions {
+  std::string name = "fake-tiny";
+  int width = 32, height = 32, frames = 8, block_frames = 4, steps = 3;
+  double fps = 8.0;
+  absl::Duration step_delay = absl::Milliseconds(2);
+};
+
+class FakeRenderer final : public Renderer {
+ public:
+  explicit FakeRenderer(FakeRendererOptions options = {});
+
+  const ModelInfo& info() const override { return info_; }
+  absl::StatusOr<RenderRequest> Resolve(const RenderRequest& request) const override;
+  absl::Status Render(const RenderRequest& request, FrameSink& sink,
+                      const std::function<void(const RenderProgress&)>& progress,
+                      const std::atomic<bool>* cancel) override;
+
+  int renders_started() const { return started_.load(); }
+  int steps_done() const { return steps_done_.load(); }
+
+  // The pixel value of frame `f` at (x, y): what a decoder should see, up to codec error.
+  static uint8_t Expected(int f, int x, int y, int channel, int width);
+
+ private:
+  FakeRendererOptions options_;
+  ModelInfo info_;
+  std::atomic<int> started_{0};
+  std::atomic<int> steps_done_{0};
+};
+
+}  // namespace reel::testing

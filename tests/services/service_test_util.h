@@ -1,0 +1,95 @@
+#pragma once
+// Shared by the service tests: temporary directories, bounded waits, child processes, ffprobe, and a
+// gateway + workers stack on 127.0.0.1 with a fake or real renderer.
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "reel/v1/generation.grpc.pb.h"
+#include "services/gateway/gateway.h"
+#include "services/worker/worker.h"
+#include "tests/services/temp_dir.h"
+
+namespace reel::testing {
+
+// Polls `done` every 10 ms until it is true or `timeout` passes; returns its last value.
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout);
+
+// Runs a shell command, returns its stdout; *exit_code gets the exit status.
+std::string RunCommand(const std::string& command, int* exit_code);
+
+// ffprobe's view of the first video stream of a file: codec_name, width, height, nb_read_frames,
+// format_name (empty map when ffprobe fails).
+std::map<std::string, std::string> Probe(const std::string& path);
+
+// A child process with stdout/stderr going to a log file; killed (SIGKILL) on destruction if alive.
+class ChildProcess {
+ public:
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(const std::vector<std::string>& argv,
+                                                             const std::string& log_path);
+  ~ChildProcess();
+  pid_t pid() const { return pid_; }
+  void Signal(int signal);
+  // Waits up to `timeout` for the process to exit; returns its wait status, or -1 on timeout.
+  int Wait(absl::Duration timeout);
+  bool alive();
+  std::string log() const;
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::string log_path_;
+};
+
+std::string ReadFileOrEmpty(const std::string& path);
+
+// Options for an in-process test stack.
+struct StackOptions {
+  std::string token_file;
+  std::string tls_cert, tls_key;
+  int64_t max_queued = 1024;
+  int metrics_port = -1;
+  absl::Duration heartbeat = absl::Milliseconds(100);
+  absl::Duration worker_timeout = absl::Seconds(2);
+  int max_attempts = 3;
+};
+
+// A gateway on 127.0.0.1:<free port> with its data in `dir`.
+absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string& dir,
+                                                               const StackOptions& options = {});
+
+// A worker connected over loopback TCP to `port`, writing encoded files via services/encoder.
+std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer, const std::string& result_dir,
+                                            const std::string& token = "",
+                                            const std::string& worker_id = "");
+
+// A plaintext client stub for 127.0.0.1:port.
+std::unique_ptr<v1::GenerationService::Stub> Client(int port);
+
+// Calls with an optional bearer token and a 10 s deadline.
+grpc::Status Submit(v1::GenerationService::Stub& stub, const v1::GenerateRequest& request, v1::Job* job,
+                    const std::string& token = "");
+grpc::Status GetJob(v1::GenerationService::Stub& stub, const std::string& id, v1::Job* job,
+                    const std::string& token = "");
+
+// Waits (bounded) until Get reports a state for which `done` is true; returns the last job seen.
+v1::Job WaitForJob(v1::GenerationService::Stub& stub, const std::string& id,
+                   const std::function<bool(const v1::Job&)>& done, absl::Duration timeout,
+                   const std::string& token = "");
+bool Terminal(const v1::Job& job);
+
+// grpc.health.v1.Health/Check for `service` ("" = the server): the status value (1 = SERVING,
+// 2 = NOT_SERVING), or -(gRPC code) when the call failed. The messages are encoded by hand: there is
+// no generated health stub in Debian's grpc++.
+int HealthCheck(const std::shared_ptr<grpc::Channel>& channel, const std::string& service);
+
+// A self-signed certificate for 127.0.0.1/localhost made with the openssl CLI; false if it cannot.
+bool MakeSelfSignedCert(const std::string& dir, std::string* cert, std::string* key);
+
+}  // namespace reel::testing
