@@ -1,58 +1,11 @@
 #include "services/encoder/file_sink.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <vector>
-
 #include "absl/strings/str_cat.h"
 #include "pipeline/tensor/status_macros.h"
+#include "services/encoder/temp_file.h"
 
 namespace reel {
 namespace {
-
-// A uniquely named file created (empty) next to `path`; deleted on destruction unless Commit()ed.
-class TempFile {
- public:
-  static absl::StatusOr<std::unique_ptr<TempFile>> CreateNextTo(const std::string& path) {
-    std::string name = path + ".partial-XXXXXX";
-    std::vector<char> buf(name.begin(), name.end());
-    buf.push_back('\0');
-    const int fd = mkstemp(buf.data());
-    if (fd < 0) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot create a file next to '", path, "': ", std::strerror(errno)));
-    }
-    // mkstemp creates 0600; a rendered file should be readable like any other the user writes
-    // (reading the umask would mean changing it, which is process-wide).
-    fchmod(fd, 0644);
-    close(fd);
-    return std::make_unique<TempFile>(buf.data());
-  }
-  explicit TempFile(std::string path) : path_(std::move(path)) {}
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (!committed_) std::remove(path_.c_str());
-  }
-  const std::string& path() const { return path_; }
-  absl::Status CommitAs(const std::string& destination) {
-    if (std::rename(path_.c_str(), destination.c_str()) != 0) {
-      return absl::PermissionDeniedError(absl::StrCat("cannot rename '", path_, "' to '",
-                                                      destination, "': ", std::strerror(errno)));
-    }
-    committed_ = true;
-    return absl::OkStatus();
-  }
-
- private:
-  std::string path_;
-  bool committed_ = false;
-};
 
 class FileEncoderSink final : public FrameSink {
  public:

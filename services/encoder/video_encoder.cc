@@ -246,6 +246,8 @@ class VideoEncoder final : public MediaEncoder {
       io_->seekable = 0;
       mux_->pb = io_.get();
       mux_->flags |= AVFMT_FLAG_CUSTOM_IO;
+      // A stream's reader wants each fragment as soon as it is muxed, not when 64 KiB piled up.
+      mux_->flush_packets = 1;
     }
     Dictionary mux_opts;
     if (format_.name == "mp4") {
@@ -258,6 +260,10 @@ class VideoEncoder final : public MediaEncoder {
     }
     if (const int err = avformat_write_header(mux_.get(), mux_opts.get()); err < 0) {
       return AvError("writing the container header", err);
+    }
+    if (io_) {
+      avio_flush(io_.get());
+      if (!sink_status_.ok()) return sink_status_;
     }
     return absl::OkStatus();
   }
