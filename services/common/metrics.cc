@@ -1,6 +1,7 @@
 #include "services/common/metrics.h"
 
 #include <cmath>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -12,7 +13,11 @@ namespace {
 std::string FormatValue(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   if (std::isnan(v)) return "NaN";
-  return absl::StrFormat("%.17g", v);
+  // The shortest of 15 or 17 digits that reads back as the same double ("0.1", not
+  // "0.10000000000000001").
+  std::string s = absl::StrFormat("%.15g", v);
+  if (std::strtod(s.c_str(), nullptr) != v) s = absl::StrFormat("%.17g", v);
+  return s;
 }
 
 std::string Braced(const std::string& labels, const std::string& extra = "") {
