@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git clang libclang-rt-14-dev clang-format clang-tidy
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libopencv-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
-  libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libopenblas-dev libdnnl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev
   libsqlite3-dev nlohmann-json3-dev
   python3-torch python3-numpy python3-grpcio python3-protobuf
 )

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
+# Two test processes share two cores: spinning OpenMP workers would starve each other (see tools/reel/main.cc).
+export OMP_WAIT_POLICY=PASSIVE
 ctest --test-dir build --output-on-failure -j2 --timeout 600
 if [ "${1:-}" = "--quick" ]; then exit 0; fi
 
