@@ -1,5 +1,10 @@
 #include "services/gateway/gateway_flags.h"
 
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+
 namespace reel::gateway {
 
 void AddGatewayFlags(service::FlagSet& flags, GatewayOptions& options, GatewayFlagValues& values) {
@@ -17,12 +22,27 @@ void AddGatewayFlags(service::FlagSet& flags, GatewayOptions& options, GatewayFl
   flags.Int("heartbeat_ms", &values.heartbeat_ms, "heartbeat interval asked of workers");
   flags.Int("worker_timeout_ms", &values.worker_timeout_ms,
             "a worker silent this long is lost and its job re-queued");
+  flags.String("port_file", &values.port_file, "write the bound gRPC port to this file once serving");
 }
 
 void ApplyGatewayFlags(const GatewayFlagValues& values, GatewayOptions& options) {
   options.scheduler.heartbeat_interval = absl::Milliseconds(values.heartbeat_ms);
   options.scheduler.worker_timeout = absl::Milliseconds(values.worker_timeout_ms);
   options.scheduler.max_queued_jobs = values.max_queued;
+}
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return absl::OkStatus();
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << port << "\n";
+    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  return absl::OkStatus();
 }
 
 }  // namespace reel::gateway

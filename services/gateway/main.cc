@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "reel-gateway: %s\n", gateway.status().ToString().c_str());
     return 1;
   }
+  if (absl::Status s = reel::gateway::WritePortFile(values.port_file, (*gateway)->port()); !s.ok()) {
+    std::fprintf(stderr, "reel-gateway: %s\n", s.ToString().c_str());
+  }
   std::printf("reel-gateway: serving on port %d (data %s, metrics port %d)\n", (*gateway)->port(),
               options.data_dir.c_str(), (*gateway)->metrics_port());
   std::fflush(stdout);

@@ -11,13 +11,14 @@
 #include "services/common/flags.h"
 #include "services/common/signals.h"
 #include "services/encoder/file_sink.h"
+#include "services/encoder/remote_sink.h"
 #include "services/worker/worker.h"
 
 int main(int argc, char** argv) {
   reel::service::BlockTerminationSignals();
   reel::service::ConnectOptions connect;
   connect.server = "127.0.0.1:50051";
-  std::string model_dir = "models/reel-tiny", token_file;
+  std::string model_dir = "models/reel-tiny", token_file, encoder_address;
   int threads = 0, lease_wait_ms = 5000;
   reel::worker::WorkerOptions options;
   options.result_dir = "/var/lib/reel/results";
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   flags.String("token_file", &token_file, "file whose first token is used");
   flags.String("tls_ca", &connect.tls_ca_file, "PEM CA of the gateway's certificate (enables TLS)");
   flags.Int("threads", &threads, "CPU threads for rendering (0: all cores)");
+  flags.String("encoder", &encoder_address,
+               "host:port of a reel-encoder to stream frames to; empty: encode in this process");
   flags.Int("lease_wait_ms", &lease_wait_ms, "long-poll duration of one LeaseJob call");
   const std::vector<std::string_view> args(argv + 1, argv + argc);
   absl::StatusOr<std::vector<std::string>> rest = flags.Parse(args);
@@ -65,10 +68,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "reel-worker: %s\n", channel.status().ToString().c_str());
     return 2;
   }
-  reel::worker::Worker worker(
-      *channel, **renderer, [](const std::string& path) { return reel::NewFileEncoderSink(path); }, options);
+  reel::worker::SinkFactory sinks = [](const std::string& path) { return reel::NewFileEncoderSink(path); };
+  if (!encoder_address.empty()) {
+    // Frames go to the encoder service; the container bytes it streams back land in the same file name.
+    reel::service::ConnectOptions encoder_connect;
+    encoder_connect.server = encoder_address;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> encoder = reel::service::Dial(encoder_connect);
+    if (!encoder.ok()) {
+      std::fprintf(stderr, "reel-worker: --encoder: %s\n", encoder.status().ToString().c_str());
+      return 2;
+    }
+    sinks = [encoder = *encoder](const std::string& path) { return reel::NewRemoteEncoderSink(encoder, path); };
+  }
+  reel::worker::Worker worker(*channel, **renderer, sinks, options);
   worker.Start();
-  std::printf("reel-worker: model %s, gateway %s\n", (*renderer)->info().name.c_str(), connect.server.c_str());
+  std::printf("reel-worker: model %s, gateway %s, encoder %s\n", (*renderer)->info().name.c_str(),
+              connect.server.c_str(), encoder_address.empty() ? "in-process" : encoder_address.c_str());
   std::fflush(stdout);
   const int signal = reel::service::WaitForTerminationSignal();
   std::printf("reel-worker: signal %d, releasing the current job and stopping\n", signal);

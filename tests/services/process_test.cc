@@ -188,5 +188,60 @@ TEST_F(ProcessTest, WorkerKilledMidJobIsRequeuedAndFinishedByAnother) {
   (*gateway)->Shutdown();
 }
 
+// The split deployment as separate processes: reel-gateway, reel-encoder, and a reel-worker that streams
+// its frames to the encoder service; the client only ever talks to the gateway.
+TEST_F(ProcessTest, SplitGatewayWorkerAndEncoderProcesses) {
+  const std::string data = dir_.File("split");
+  auto gateway = ChildProcess::Spawn({REEL_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--data", data,
+                                      "--port_file", dir_.File("gateway.port")},
+                                     dir_.File("gateway.log"));
+  auto encoder = ChildProcess::Spawn({REEL_ENCODER_BINARY, "--listen=127.0.0.1:0"}, dir_.File("encoder.log"));
+  ASSERT_TRUE(gateway.ok() && encoder.ok());
+  int gateway_port = 0, encoder_port = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFileOrEmpty(dir_.File("gateway.port"))), &gateway_port);
+      },
+      kStartTimeout))
+      << (*gateway)->log();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string log = (*encoder)->log();
+        const size_t at = log.find("port ");
+        return at != std::string::npos &&
+               absl::SimpleAtoi(log.substr(at + 5, log.find_first_not_of("0123456789", at + 5) - at - 5),
+                                &encoder_port);
+      },
+      kStartTimeout))
+      << (*encoder)->log();
+  auto worker = ChildProcess::Spawn(
+      {REEL_WORKER_BINARY, "--gateway", absl::StrCat("127.0.0.1:", gateway_port), "--encoder",
+       absl::StrCat("127.0.0.1:", encoder_port), "--model", model_dir_, "--result_dir", data + "/results",
+       "--worker_id", "split-worker", "--threads", "1"},
+      dir_.File("worker.log"));
+  ASSERT_TRUE(worker.ok());
+  auto stub = Client(gateway_port);
+  v1::GenerateRequest r = LongJob();
+  r.set_frames(16);
+  r.set_steps(2);
+  r.set_output_format("webm");
+  v1::Job job;
+  ASSERT_TRUE(Submit(*stub, r, &job).ok());
+  const v1::Job done = WaitForJob(*stub, job.id(), Terminal, kJobTimeout);
+  ASSERT_EQ(done.state(), v1::Job::SUCCEEDED) << done.error().message() << "\n" << (*worker)->log();
+  EXPECT_EQ(done.worker_id(), "split-worker");
+  EXPECT_EQ(done.result().mime_type(), "video/webm");
+  const std::string out = dir_.File("split.webm");
+  ASSERT_TRUE(service::FetchResultToFile(*stub, "", done.id(), out).ok());
+  const auto probe = Probe(out);
+  EXPECT_EQ(probe.at("codec_name"), "vp9");
+  EXPECT_EQ(probe.at("nb_read_frames"), "16");
+  for (ChildProcess* p : {worker->get(), encoder->get(), gateway->get()}) {
+    p->Signal(SIGTERM);
+    const int status = p->Wait(absl::Seconds(20));
+    EXPECT_TRUE(WIFEXITED(status)) << p->log();
+  }
+}
+
 }  // namespace
 }  // namespace reel::testing

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string_view>
 #include <vector>
 
@@ -32,20 +31,6 @@ std::string DefaultDataDir() {
   return "reel-data";
 }
 
-// Writes the bound port for scripts and tests that started the server on port 0 (atomically: a reader
-// never sees a half-written file).
-bool WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << port << "\n";
-    if (!out) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
-}
-
 int RunServe(const std::vector<std::string_view>& args) {
   // Before any thread exists, so that every thread inherits the blocked mask and sigwait gets them.
   service::BlockTerminationSignals();
@@ -55,7 +40,7 @@ int RunServe(const std::vector<std::string_view>& args) {
   gateway::GatewayFlagValues values;
   const std::string root = RepoRoot();
   std::string model_dir = root.empty() ? "models/reel-tiny" : root + "/models/reel-tiny";
-  std::string port_file, worker_id = "local";
+  std::string worker_id = "local";
   int workers = 1, threads = 0;
   service::FlagSet flags("reel serve [options]");
   gateway::AddGatewayFlags(flags, options, values);
@@ -65,7 +50,6 @@ int RunServe(const std::vector<std::string_view>& args) {
   flags.Int("workers", &workers, "in-process workers: 1, or 0 for a gateway that waits for reel-worker");
   flags.Int("threads", &threads, "CPU threads for rendering (0: all cores)");
   flags.String("worker_id", &worker_id, "name of the in-process worker");
-  flags.String("port_file", &port_file, "write the bound gRPC port to this file once serving");
   absl::StatusOr<std::vector<std::string>> rest = flags.Parse(args);
   if (flags.help_requested()) {
     std::printf("%s\nServes reel.v1.GenerationService; try `reel submit --server HOST:PORT PROMPT`.\n",
@@ -121,8 +105,8 @@ int RunServe(const std::vector<std::string_view>& args) {
         [](const std::string& path) { return NewFileEncoderSink(path); }, worker_options);
     in_process->Start();
   }
-  if (!port_file.empty() && !WritePortFile(port_file, (*gateway)->port())) {
-    std::fprintf(stderr, "reel serve: cannot write %s\n", port_file.c_str());
+  if (absl::Status s = gateway::WritePortFile(values.port_file, (*gateway)->port()); !s.ok()) {
+    std::fprintf(stderr, "reel serve: %s\n", s.ToString().c_str());
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
   std::printf("reel serve: listening on %s:%d (data %s%s%s)\n", host.c_str(), (*gateway)->port(),
