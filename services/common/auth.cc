@@ -11,8 +11,8 @@
 namespace reel::service {
 namespace {
 
-// Compares without an early exit, so that response timing does not reveal how much of a guess matched.
-// (A length mismatch may exit early: token lengths are not secret.)
+// Compares without an early exit, so that response timing does not reveal how much of a guess
+// matched. (A length mismatch may exit early: token lengths are not secret.)
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
@@ -63,7 +63,8 @@ absl::Status TokenSet::Check(const grpc::ServerContext& context) const {
   const auto& metadata = context.client_metadata();
   const auto it = metadata.find("authorization");
   if (it == metadata.end()) {
-    return absl::UnauthenticatedError("this server requires `authorization: Bearer <token>` metadata");
+    return absl::UnauthenticatedError(
+        "this server requires `authorization: Bearer <token>` metadata");
   }
   const absl::string_view value(it->second.data(), it->second.size());
   constexpr absl::string_view kScheme = "Bearer ";

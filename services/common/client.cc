@@ -25,7 +25,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Dial(const ConnectOptions& option
     grpc::SslCredentialsOptions ssl;
     if (!options.tls_ca_file.empty()) {
       std::ifstream in(options.tls_ca_file);
-      if (!in) return absl::NotFoundError(absl::StrCat("cannot read CA file ", options.tls_ca_file));
+      if (!in)
+        return absl::NotFoundError(absl::StrCat("cannot read CA file ", options.tls_ca_file));
       std::stringstream pem;
       pem << in.rdbuf();
       ssl.pem_root_certs = pem.str();
@@ -51,9 +52,9 @@ void Prepare(grpc::ClientContext& context, const std::string& token, absl::Durat
   }
 }
 
-absl::StatusOr<int64_t> FetchResultToFile(v1::GenerationService::Stub& stub, const std::string& token,
-                                          const std::string& id, const std::string& path,
-                                          const FetchOptions& options) {
+absl::StatusOr<int64_t> FetchResultToFile(v1::GenerationService::Stub& stub,
+                                          const std::string& token, const std::string& id,
+                                          const std::string& path, const FetchOptions& options) {
   const std::string part = path + ".part";
   std::ofstream out(part, std::ios::binary | std::ios::trunc);
   if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", part));
@@ -66,12 +67,14 @@ absl::StatusOr<int64_t> FetchResultToFile(v1::GenerationService::Stub& stub, con
     request.set_id(id);
     request.set_offset(offset);
     request.set_chunk_bytes(options.chunk_bytes);
-    std::unique_ptr<grpc::ClientReader<v1::ResultChunk>> reader = stub.FetchResult(&context, request);
+    std::unique_ptr<grpc::ClientReader<v1::ResultChunk>> reader =
+        stub.FetchResult(&context, request);
     v1::ResultChunk chunk;
     bool done = false;
     while (reader->Read(&chunk)) {
       if (chunk.offset() != offset) {
-        return absl::DataLossError(absl::StrCat("result chunk at ", chunk.offset(), ", expected ", offset));
+        return absl::DataLossError(
+            absl::StrCat("result chunk at ", chunk.offset(), ", expected ", offset));
       }
       out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
       offset += static_cast<int64_t>(chunk.data().size());
@@ -92,12 +95,14 @@ absl::StatusOr<int64_t> FetchResultToFile(v1::GenerationService::Stub& stub, con
   out.close();
   if (total < 0 || offset != total) {
     std::filesystem::remove(part);
-    return last.ok() ? absl::DataLossError(absl::StrCat("result of ", id, " ended at byte ", offset))
-                     : last;
+    return last.ok()
+               ? absl::DataLossError(absl::StrCat("result of ", id, " ended at byte ", offset))
+               : last;
   }
   std::error_code ec;
   std::filesystem::rename(part, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("rename ", part, " -> ", path, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("rename ", part, " -> ", path, ": ", ec.message()));
   return offset;
 }
 

@@ -94,7 +94,8 @@ absl::StatusOr<std::vector<std::string>> FlagSet::Parse(const std::vector<std::s
       }
     }
     if (!flag->set(value)) {
-      return absl::InvalidArgumentError(absl::StrCat("flag --", name, ": cannot parse '", value, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag --", name, ": cannot parse '", value, "'"));
     }
   }
   return positional;

@@ -1,7 +1,7 @@
 #pragma once
-// Command-line flags for one command (`reel serve`, `reel submit`, reel-gateway, ...). Each command owns
-// its flags in a local FlagSet instead of process-wide ABSL_FLAGs, so that commands linked into the same
-// `reel` binary cannot collide on a name.
+// Command-line flags for one command (`reel serve`, `reel submit`, reel-gateway, ...). Each command
+// owns its flags in a local FlagSet instead of process-wide ABSL_FLAGs, so that commands linked
+// into the same `reel` binary cannot collide on a name.
 #include <functional>
 #include <string>
 #include <string_view>
@@ -27,8 +27,9 @@ class FlagSet {
   void Bool(std::string name, bool* value, std::string help);
 
   // Accepts --name=value, --name value, -name for either, and for booleans --name, --noname and
-  // --name=true|false. "--" ends the flags. Returns the positional arguments. An unknown flag, a missing
-  // or malformed value: INVALID_ARGUMENT naming the flag. --help / -h sets help_requested().
+  // --name=true|false. "--" ends the flags. Returns the positional arguments. An unknown flag, a
+  // missing or malformed value: INVALID_ARGUMENT naming the flag. --help / -h sets
+  // help_requested().
   absl::StatusOr<std::vector<std::string>> Parse(const std::vector<std::string_view>& args);
 
   bool help_requested() const { return help_requested_; }

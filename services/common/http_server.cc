@@ -38,12 +38,18 @@ class ScopedFd {
 
 absl::string_view Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Error";
   }
 }
 
@@ -60,7 +66,9 @@ void SendAll(int fd, const std::string& data) {
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::Handle(const std::string& path, Handler handler) { handlers_[path] = std::move(handler); }
+void HttpServer::Handle(const std::string& path, Handler handler) {
+  handlers_[path] = std::move(handler);
+}
 
 absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
   addrinfo hints{};
@@ -71,11 +79,13 @@ absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
   const std::string service = absl::StrCat(port);
   if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
       rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("http: cannot resolve ", host, ": ", gai_strerror(rc)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("http: cannot resolve ", host, ": ", gai_strerror(rc)));
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, &freeaddrinfo);
   ScopedFd fd(socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, found->ai_protocol));
-  if (fd.get() < 0) return absl::InternalError(absl::StrCat("http: socket: ", std::strerror(errno)));
+  if (fd.get() < 0)
+    return absl::InternalError(absl::StrCat("http: socket: ", std::strerror(errno)));
   const int one = 1;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (bind(fd.get(), found->ai_addr, found->ai_addrlen) != 0 || listen(fd.get(), 16) != 0) {
@@ -85,9 +95,9 @@ absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
   sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
   getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len);
-  const int bound_port = ntohs(bound.ss_family == AF_INET6
-                                   ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                   : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  const int bound_port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   listen_fd_ = fd.release();
   stop_ = false;
   thread_ = std::thread([this] { Serve(); });
@@ -120,14 +130,15 @@ void HttpServer::ServeOne(int raw_fd) {
   setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
   std::string request;
   char buf[1024];
-  while (request.find("\r\n\r\n") == std::string::npos && request.find("\n\n") == std::string::npos &&
-         request.size() < kMaxRequestBytes) {
+  while (request.find("\r\n\r\n") == std::string::npos &&
+         request.find("\n\n") == std::string::npos && request.size() < kMaxRequestBytes) {
     const ssize_t n = recv(fd.get(), buf, sizeof(buf), 0);
     if (n <= 0) break;
     request.append(buf, static_cast<size_t>(n));
   }
   HttpResponse response;
-  const absl::string_view first_line = absl::string_view(request).substr(0, request.find_first_of("\r\n"));
+  const absl::string_view first_line =
+      absl::string_view(request).substr(0, request.find_first_of("\r\n"));
   const std::vector<absl::string_view> parts = absl::StrSplit(first_line, ' ', absl::SkipEmpty());
   bool head = false;
   if (parts.size() < 2) {
@@ -141,10 +152,10 @@ void HttpServer::ServeOne(int raw_fd) {
     response = it == handlers_.end() ? HttpResponse{404, "text/plain; charset=utf-8", "not found\n"}
                                      : it->second();
   }
-  std::string out = absl::StrCat("HTTP/1.0 ", response.status, " ", Reason(response.status),
-                                 "\r\nContent-Type: ", response.content_type,
-                                 "\r\nContent-Length: ", response.body.size(),
-                                 "\r\nConnection: close\r\n\r\n");
+  std::string out =
+      absl::StrCat("HTTP/1.0 ", response.status, " ", Reason(response.status),
+                   "\r\nContent-Type: ", response.content_type,
+                   "\r\nContent-Length: ", response.body.size(), "\r\nConnection: close\r\n\r\n");
   if (!head) out += response.body;
   SendAll(fd.get(), out);
 }

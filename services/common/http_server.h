@@ -1,7 +1,7 @@
 #pragma once
 // A deliberately tiny HTTP/1.0 server for GET /metrics and /healthz on a port apart from gRPC: one
-// thread, one connection at a time, bounded request size and socket timeouts. Scrapers and probes send a
-// few requests a minute; nothing here is meant for user traffic.
+// thread, one connection at a time, bounded request size and socket timeouts. Scrapers and probes
+// send a few requests a minute; nothing here is meant for user traffic.
 #include <atomic>
 #include <functional>
 #include <map>

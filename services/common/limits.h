@@ -1,14 +1,14 @@
 #pragma once
-// The public API's documented limits (proto/reel/v1/generation.proto), in one place: the gateway checks
-// requests against these at the edge, the CLI and docs quote them.
+// The public API's documented limits (proto/reel/v1/generation.proto), in one place: the gateway
+// checks requests against these at the edge, the CLI and docs quote them.
 #include <cstdint>
 
 namespace reel::service {
 
-inline constexpr int kMaxPromptBytes = 4096;          // prompt and negative_prompt
-inline constexpr int kMinSide = 16;                   // width / height when set
+inline constexpr int kMaxPromptBytes = 4096;  // prompt and negative_prompt
+inline constexpr int kMinSide = 16;           // width / height when set
 inline constexpr int kMaxSide = 1024;
-inline constexpr int kSideMultiple = 8;               // width / height multiple (models may need more)
+inline constexpr int kSideMultiple = 8;  // width / height multiple (models may need more)
 inline constexpr int kMaxFrames = 4096;
 inline constexpr double kMaxFps = 240.0;
 inline constexpr int kMaxSteps = 200;

@@ -61,7 +61,8 @@ std::vector<double> ExponentialBuckets(double start, double factor, int count) {
   return bounds;
 }
 
-MetricsRegistry::Series& MetricsRegistry::AddSeries(const std::string& name, const std::string& help,
+MetricsRegistry::Series& MetricsRegistry::AddSeries(const std::string& name,
+                                                    const std::string& help,
                                                     const std::string& type,
                                                     const std::string& labels) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -111,20 +112,22 @@ std::string MetricsRegistry::Render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
   for (const auto& [name, family] : families_) {
-    absl::StrAppend(&out, "# HELP ", name, " ", family.help, "\n# TYPE ", name, " ", family.type, "\n");
+    absl::StrAppend(&out, "# HELP ", name, " ", family.help, "\n# TYPE ", name, " ", family.type,
+                    "\n");
     for (const auto& series : family.series) {
       if (series->counter) {
-        absl::StrAppend(&out, name, Braced(series->labels), " ", FormatValue(series->counter->value()),
-                        "\n");
+        absl::StrAppend(&out, name, Braced(series->labels), " ",
+                        FormatValue(series->counter->value()), "\n");
       } else if (series->gauge) {
-        absl::StrAppend(&out, name, Braced(series->labels), " ", FormatValue(series->gauge->value()),
-                        "\n");
+        absl::StrAppend(&out, name, Braced(series->labels), " ",
+                        FormatValue(series->gauge->value()), "\n");
       } else if (series->histogram) {
         const Histogram::Snapshot s = series->histogram->snapshot();
         for (size_t i = 0; i <= s.bounds.size(); ++i) {
           const std::string le = i < s.bounds.size() ? FormatValue(s.bounds[i]) : "+Inf";
-          absl::StrAppend(&out, name, "_bucket", Braced(series->labels, absl::StrCat("le=\"", le, "\"")),
-                          " ", s.cumulative[i], "\n");
+          absl::StrAppend(&out, name, "_bucket",
+                          Braced(series->labels, absl::StrCat("le=\"", le, "\"")), " ",
+                          s.cumulative[i], "\n");
         }
         absl::StrAppend(&out, name, "_sum", Braced(series->labels), " ", FormatValue(s.sum), "\n");
         absl::StrAppend(&out, name, "_count", Braced(series->labels), " ", s.count, "\n");

@@ -1,7 +1,7 @@
 #pragma once
-// A small Prometheus registry: counters, gauges and histograms rendered in the text exposition format
-// (version 0.0.4) for GET /metrics. Series are created once at startup and updated lock-free-ish
-// (one mutex per series) from the hot paths.
+// A small Prometheus registry: counters, gauges and histograms rendered in the text exposition
+// format (version 0.0.4) for GET /metrics. Series are created once at startup and updated
+// lock-free-ish (one mutex per series) from the hot paths.
 #include <atomic>
 #include <functional>
 #include <map>
@@ -60,10 +60,11 @@ class MetricsRegistry {
  public:
   // `labels` is the label set in exposition syntax without braces, e.g. `state="QUEUED"`, or "".
   // The same name with different labels makes one family; help and type come from the first call.
-  Counter& AddCounter(const std::string& name, const std::string& help, const std::string& labels = "");
+  Counter& AddCounter(const std::string& name, const std::string& help,
+                      const std::string& labels = "");
   Gauge& AddGauge(const std::string& name, const std::string& help, const std::string& labels = "");
-  Histogram& AddHistogram(const std::string& name, const std::string& help, std::vector<double> bounds,
-                          const std::string& labels = "");
+  Histogram& AddHistogram(const std::string& name, const std::string& help,
+                          std::vector<double> bounds, const std::string& labels = "");
   // Called at the start of every Render(), e.g. to set gauges from the job store.
   void AddScrapeHook(std::function<void()> hook);
 

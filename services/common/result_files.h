@@ -1,16 +1,16 @@
 #pragma once
 // Names in the result directory. They derive from the job id and the lease attempt only, never from
-// anything a client sent, so a request cannot steer a write outside the directory or onto another job.
-// Each attempt writes its own file: a stale worker cleaning up after a lost lease can never delete or
-// overwrite the file of the attempt that won.
+// anything a client sent, so a request cannot steer a write outside the directory or onto another
+// job. Each attempt writes its own file: a stale worker cleaning up after a lost lease can never
+// delete or overwrite the file of the attempt that won.
 #include <string>
 
 #include "absl/strings/string_view.h"
 
 namespace reel::service {
 
-// The VideoSpec.format a request renders to: `requested` ("" for the default) of a video (mp4 default)
-// or an image (png default; the API's image "webp" is the encoder's "webp-image").
+// The VideoSpec.format a request renders to: `requested` ("" for the default) of a video (mp4
+// default) or an image (png default; the API's image "webp" is the encoder's "webp-image").
 std::string ContainerFormat(bool image, absl::string_view requested);
 // "mp4" → "mp4", "jpeg" → "jpg", "webp-image" → "webp", ...
 std::string FormatExtension(absl::string_view format);

@@ -1,6 +1,7 @@
 #pragma once
-// Clean shutdown on SIGINT/SIGTERM for the long-running commands: the signals are blocked in every thread
-// (call BlockTerminationSignals() first thing, before any thread starts) and one thread waits for them.
+// Clean shutdown on SIGINT/SIGTERM for the long-running commands: the signals are blocked in every
+// thread (call BlockTerminationSignals() first thing, before any thread starts) and one thread
+// waits for them.
 namespace reel::service {
 
 void BlockTerminationSignals();

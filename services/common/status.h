@@ -1,5 +1,6 @@
 #pragma once
-// absl::Status <-> grpc::Status: the services speak absl inside and gRPC on the wire (same code numbers).
+// absl::Status <-> grpc::Status: the services speak absl inside and gRPC on the wire (same code
+// numbers).
 #include "absl/status/status.h"
 #include "grpcpp/support/status.h"
 

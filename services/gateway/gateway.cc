@@ -38,12 +38,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
 }
 
 absl::Status Gateway::Init() {
-  if (options_.data_dir.empty()) return absl::InvalidArgumentError("--data: a directory is required");
+  if (options_.data_dir.empty())
+    return absl::InvalidArgumentError("--data: a directory is required");
   const std::filesystem::path data(options_.data_dir);
   std::error_code ec;
   std::filesystem::create_directories(data / "results", ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", (data / "results").string(), ": ",
-                                                          ec.message()));
+  if (ec)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", (data / "results").string(), ": ", ec.message()));
   options_.scheduler.result_dir = (data / "results").string();
 
   if (!options_.token_file.empty()) {
@@ -103,10 +105,12 @@ absl::Status Gateway::Init() {
   });
   if (options_.metrics_port >= 0) {
     http_.Handle("/metrics", [this] {
-      return service::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", registry_.Render()};
+      return service::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                                   registry_.Render()};
     });
     http_.Handle("/healthz", [this] {
-      if (scheduler_->stopping()) return service::HttpResponse{503, "text/plain; charset=utf-8", "stopping\n"};
+      if (scheduler_->stopping())
+        return service::HttpResponse{503, "text/plain; charset=utf-8", "stopping\n"};
       if (!store_->CountByState().ok()) {
         return service::HttpResponse{503, "text/plain; charset=utf-8", "job store unavailable\n"};
       }
@@ -127,7 +131,8 @@ void Gateway::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (server_ != nullptr) {
-    if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService(); health != nullptr) {
+    if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+        health != nullptr) {
       health->SetServingStatus(false);
     }
   }

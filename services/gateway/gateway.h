@@ -1,7 +1,7 @@
 #pragma once
-// The gateway process in one object: SQLite job store, scheduler, the public GenerationService and the
-// internal WorkerService on one gRPC port (with grpc.health.v1 and server reflection), and /metrics +
-// /healthz on a plain-HTTP port. Used by reel-gateway, `reel serve` and the tests.
+// The gateway process in one object: SQLite job store, scheduler, the public GenerationService and
+// the internal WorkerService on one gRPC port (with grpc.health.v1 and server reflection), and
+// /metrics + /healthz on a plain-HTTP port. Used by reel-gateway, `reel serve` and the tests.
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,15 +23,15 @@ namespace reel::gateway {
 
 struct GatewayOptions {
   std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
-  std::string data_dir;                     // holds jobs.db and results/ (created if missing)
-  std::string token_file;                   // "": no authentication
-  std::vector<std::string> extra_tokens;    // accepted besides the file's (the all-in-one worker's)
-  std::string tls_cert_file;                // PEM; with tls_key_file: serve TLS only
+  std::string data_dir;                    // holds jobs.db and results/ (created if missing)
+  std::string token_file;                  // "": no authentication
+  std::vector<std::string> extra_tokens;   // accepted besides the file's (the all-in-one worker's)
+  std::string tls_cert_file;               // PEM; with tls_key_file: serve TLS only
   std::string tls_key_file;
   std::string metrics_host = "127.0.0.1";
-  int metrics_port = -1;                    // -1: no HTTP port; 0: any free port
-  int max_threads = 256;                    // gRPC server threads (each Watch/Lease holds one)
-  SchedulerOptions scheduler;               // result_dir is set to <data_dir>/results
+  int metrics_port = -1;       // -1: no HTTP port; 0: any free port
+  int max_threads = 256;       // gRPC server threads (each Watch/Lease holds one)
+  SchedulerOptions scheduler;  // result_dir is set to <data_dir>/results
 };
 
 class Gateway {

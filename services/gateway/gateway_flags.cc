@@ -12,17 +12,22 @@ void AddGatewayFlags(service::FlagSet& flags, GatewayOptions& options, GatewayFl
   flags.String("data", &options.data_dir, "directory for jobs.db (SQLite) and results/");
   flags.String("token_file", &options.token_file,
                "file of accepted bearer tokens, one per line; empty: no authentication");
-  flags.String("tls_cert", &options.tls_cert_file, "PEM certificate chain; with --tls_key serves TLS");
+  flags.String("tls_cert", &options.tls_cert_file,
+               "PEM certificate chain; with --tls_key serves TLS");
   flags.String("tls_key", &options.tls_key_file, "PEM private key");
-  flags.String("metrics_host", &options.metrics_host, "address of the /metrics and /healthz HTTP port");
-  flags.Int("metrics_port", &options.metrics_port, "HTTP port for /metrics and /healthz (-1: off, 0: any)");
-  flags.Int64("max_queued", &values.max_queued, "QUEUED jobs beyond which Submit is RESOURCE_EXHAUSTED");
+  flags.String("metrics_host", &options.metrics_host,
+               "address of the /metrics and /healthz HTTP port");
+  flags.Int("metrics_port", &options.metrics_port,
+            "HTTP port for /metrics and /healthz (-1: off, 0: any)");
+  flags.Int64("max_queued", &values.max_queued,
+              "QUEUED jobs beyond which Submit is RESOURCE_EXHAUSTED");
   flags.Int("max_attempts", &options.scheduler.max_attempts,
             "leases per job before a lost worker fails it");
   flags.Int("heartbeat_ms", &values.heartbeat_ms, "heartbeat interval asked of workers");
   flags.Int("worker_timeout_ms", &values.worker_timeout_ms,
             "a worker silent this long is lost and its job re-queued");
-  flags.String("port_file", &values.port_file, "write the bound gRPC port to this file once serving");
+  flags.String("port_file", &values.port_file,
+               "write the bound gRPC port to this file once serving");
 }
 
 void ApplyGatewayFlags(const GatewayFlagValues& values, GatewayOptions& options) {

@@ -5,7 +5,8 @@
 
 namespace reel::gateway {
 
-// Flags that are not GatewayOptions fields as such; ApplyGatewayFlags() moves them in after parsing.
+// Flags that are not GatewayOptions fields as such; ApplyGatewayFlags() moves them in after
+// parsing.
 struct GatewayFlagValues {
   int heartbeat_ms = 1000;
   int worker_timeout_ms = 10000;
@@ -18,7 +19,8 @@ struct GatewayFlagValues {
 void AddGatewayFlags(service::FlagSet& flags, GatewayOptions& options, GatewayFlagValues& values);
 void ApplyGatewayFlags(const GatewayFlagValues& values, GatewayOptions& options);
 
-// Writes `port` to `path` atomically (a reader never sees a half-written file). Empty path: nothing.
+// Writes `port` to `path` atomically (a reader never sees a half-written file). Empty path:
+// nothing.
 absl::Status WritePortFile(const std::string& path, int port);
 
 }  // namespace reel::gateway

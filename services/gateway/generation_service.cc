@@ -30,18 +30,19 @@ v1::ProgressEvent ProgressOf(const v1::Job& job) {
 
 }  // namespace
 
-grpc::Status GenerationServiceImpl::Submit(grpc::ServerContext* context, const v1::GenerateRequest* request,
-                                           v1::Job* response) {
+grpc::Status GenerationServiceImpl::Submit(grpc::ServerContext* context,
+                                           const v1::GenerateRequest* request, v1::Job* response) {
   if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
-  if (absl::Status s = ValidateGenerateRequest(*request, scheduler_.ServedModels()); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = ValidateGenerateRequest(*request, scheduler_.ServedModels()); !s.ok())
+    return ToGrpc(s);
   absl::StatusOr<v1::Job> job = scheduler_.Submit(*request);
   if (!job.ok()) return ToGrpc(job.status());
   *response = *std::move(job);
   return grpc::Status::OK;
 }
 
-grpc::Status GenerationServiceImpl::Get(grpc::ServerContext* context, const v1::GetJobRequest* request,
-                                        v1::Job* response) {
+grpc::Status GenerationServiceImpl::Get(grpc::ServerContext* context,
+                                        const v1::GetJobRequest* request, v1::Job* response) {
   if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
   if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
   absl::StatusOr<v1::Job> job = scheduler_.Get(request->id());
@@ -50,7 +51,8 @@ grpc::Status GenerationServiceImpl::Get(grpc::ServerContext* context, const v1::
   return grpc::Status::OK;
 }
 
-grpc::Status GenerationServiceImpl::List(grpc::ServerContext* context, const v1::ListJobsRequest* request,
+grpc::Status GenerationServiceImpl::List(grpc::ServerContext* context,
+                                         const v1::ListJobsRequest* request,
                                          v1::ListJobsResponse* response) {
   if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
   absl::StatusOr<v1::ListJobsResponse> page = scheduler_.List(*request);
@@ -59,8 +61,8 @@ grpc::Status GenerationServiceImpl::List(grpc::ServerContext* context, const v1:
   return grpc::Status::OK;
 }
 
-grpc::Status GenerationServiceImpl::Cancel(grpc::ServerContext* context, const v1::CancelJobRequest* request,
-                                           v1::Job* response) {
+grpc::Status GenerationServiceImpl::Cancel(grpc::ServerContext* context,
+                                           const v1::CancelJobRequest* request, v1::Job* response) {
   if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
   if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
   absl::StatusOr<v1::Job> job = scheduler_.Cancel(request->id());
@@ -69,7 +71,8 @@ grpc::Status GenerationServiceImpl::Cancel(grpc::ServerContext* context, const v
   return grpc::Status::OK;
 }
 
-grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context, const v1::WatchJobRequest* request,
+grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context,
+                                          const v1::WatchJobRequest* request,
                                           grpc::ServerWriter<v1::JobEvent>* writer) {
   if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
   if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
@@ -80,7 +83,8 @@ grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context, const v1
   if (!job.ok()) return ToGrpc(job.status());
   v1::JobEvent event;
   *event.mutable_snapshot() = *job;
-  if (!writer->Write(event)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+  if (!writer->Write(event))
+    return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
   v1::ProgressEvent last = ProgressOf(*job);
   size_t next_preview = 0;
   for (;;) {
@@ -88,7 +92,8 @@ grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context, const v1
       for (v1::Preview& p : scheduler_.PreviewsSince(id, next_preview, &next_preview)) {
         event.Clear();
         *event.mutable_preview() = std::move(p);
-        if (!writer->Write(event)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+        if (!writer->Write(event))
+          return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
       }
     }
     if (IsTerminal(job->state())) break;
@@ -96,14 +101,17 @@ grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context, const v1
     if (!google::protobuf::util::MessageDifferencer::Equals(now, last)) {
       event.Clear();
       *event.mutable_progress() = now;
-      if (!writer->Write(event)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+      if (!writer->Write(event))
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
       last = now;
     }
     // Wait for the next change, waking regularly to notice a client that left or a server stopping.
     uint64_t seen = version;
     while (seen == version) {
-      if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-      if (scheduler_.stopping()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
+      if (context->IsCancelled())
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+      if (scheduler_.stopping())
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
       version = scheduler_.WaitForChange(id, seen, absl::Now() + kWatchSlice);
     }
     job = scheduler_.Get(id);
@@ -123,8 +131,9 @@ grpc::Status GenerationServiceImpl::FetchResult(grpc::ServerContext* context,
   if (request->chunk_bytes() < 0) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "chunk_bytes: must not be negative");
   }
-  const int chunk_bytes = request->chunk_bytes() == 0 ? service::kDefaultChunkBytes
-                                                      : std::min(request->chunk_bytes(), service::kMaxChunkBytes);
+  const int chunk_bytes = request->chunk_bytes() == 0
+                              ? service::kDefaultChunkBytes
+                              : std::min(request->chunk_bytes(), service::kMaxChunkBytes);
   absl::StatusOr<std::pair<std::string, v1::Job>> result = scheduler_.ResultPath(request->id());
   if (!result.ok()) return ToGrpc(result.status());
   const auto& [path, job] = *result;
@@ -132,19 +141,22 @@ grpc::Status GenerationServiceImpl::FetchResult(grpc::ServerContext* context,
   std::error_code ec;
   const int64_t total = static_cast<int64_t>(std::filesystem::file_size(path, ec));
   if (!in || ec) {
-    return grpc::Status(grpc::StatusCode::DATA_LOSS,
-                        absl::StrCat("the result of job ", request->id(), " is missing from the result store"));
+    return grpc::Status(
+        grpc::StatusCode::DATA_LOSS,
+        absl::StrCat("the result of job ", request->id(), " is missing from the result store"));
   }
   int64_t offset = request->offset();
   if (offset < 0 || offset > total) {
-    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                        absl::StrCat("offset: ", offset, " is outside 0..", total, " (the result's size)"));
+    return grpc::Status(
+        grpc::StatusCode::OUT_OF_RANGE,
+        absl::StrCat("offset: ", offset, " is outside 0..", total, " (the result's size)"));
   }
   in.seekg(offset);
   std::vector<char> buffer(static_cast<size_t>(chunk_bytes));
   v1::ResultChunk chunk;
   do {
-    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    if (context->IsCancelled())
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
     const int64_t n = std::min<int64_t>(chunk_bytes, total - offset);
     in.read(buffer.data(), n);
     if (in.gcount() != n) {
@@ -156,7 +168,8 @@ grpc::Status GenerationServiceImpl::FetchResult(grpc::ServerContext* context,
     chunk.set_mime_type(job.result().mime_type());
     offset += n;
     chunk.set_last(offset == total);
-    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
+    if (!writer->Write(chunk))
+      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
   } while (offset < total);
   return grpc::Status::OK;
 }

@@ -1,7 +1,7 @@
 #pragma once
-// The durable record of every accepted job and the only place its state changes. Every transition is a
-// compare-and-set on (state, attempt) inside one transaction, so that a stale worker, a retried RPC or a
-// restart can never move a job backwards or finish it twice.
+// The durable record of every accepted job and the only place its state changes. Every transition
+// is a compare-and-set on (state, attempt) inside one transaction, so that a stale worker, a
+// retried RPC or a restart can never move a job backwards or finish it twice.
 //
 // Life of a job:  QUEUED ──LeaseNext──▶ RUNNING ──Finish──▶ SUCCEEDED | FAILED | CANCELLED
 //                   ▲   ╲──Cancel──▶ CANCELLED      │
@@ -24,12 +24,13 @@ struct JobRecord {
   int64_t seq = 0;  // insertion order, assigned by the store
   std::string id;
   JobState state = v1::Job::QUEUED;
-  v1::GenerateRequest request;  // as accepted (server-chosen seed filled); resolved values after finish
+  v1::GenerateRequest
+      request;  // as accepted (server-chosen seed filled); resolved values after finish
   uint64_t request_hash = 0;    // of the request as the client sent it (idempotency check)
   std::string idempotency_key;  // "" = none
   int priority = 0;
-  std::string model;            // request.model, a column so that leasing can filter on it
-  int attempts = 0;             // leases so far; the current lease is (id, attempts)
+  std::string model;  // request.model, a column so that leasing can filter on it
+  int attempts = 0;   // leases so far; the current lease is (id, attempts)
   std::string worker_id;
   bool cancel_requested = false;
   absl::Time create_time = absl::InfinitePast();
@@ -40,7 +41,7 @@ struct JobRecord {
   std::string error_message;
   std::string result_file;  // "<id>.<ext>" inside the result directory
   v1::ResultRef result;
-  v1::Progress progress;    // the last progress persisted (at finish)
+  v1::Progress progress;  // the last progress persisted (at finish)
 };
 
 // How a RUNNING job ended.
@@ -56,7 +57,7 @@ struct Completion {
 
 struct ListQuery {
   int page_size = 50;
-  int64_t before_seq = 0;  // 0: from the newest
+  int64_t before_seq = 0;        // 0: from the newest
   std::vector<JobState> states;  // empty: all
 };
 
@@ -70,8 +71,9 @@ class JobStore {
   virtual ~JobStore() = default;
 
   // Inserts `record` as QUEUED (seq, times and attempts are set by the store). When its
-  // idempotency_key was used before, inserts nothing and returns the earlier job with *existed = true
-  // (the caller compares request_hash). RESOURCE_EXHAUSTED when `max_queued` jobs are QUEUED already.
+  // idempotency_key was used before, inserts nothing and returns the earlier job with *existed =
+  // true (the caller compares request_hash). RESOURCE_EXHAUSTED when `max_queued` jobs are QUEUED
+  // already.
   virtual absl::StatusOr<JobRecord> Insert(const JobRecord& record, int64_t max_queued,
                                            bool* existed) = 0;
   virtual absl::StatusOr<JobRecord> Get(const std::string& id) = 0;
@@ -84,11 +86,11 @@ class JobStore {
                                                              const std::vector<std::string>& models,
                                                              absl::Time now) = 0;
 
-  // RUNNING lease (id, attempt) held by worker_id → completion.state. FAILED_PRECONDITION when the job
-  // is not RUNNING under that lease.
+  // RUNNING lease (id, attempt) held by worker_id → completion.state. FAILED_PRECONDITION when the
+  // job is not RUNNING under that lease.
   virtual absl::StatusOr<JobRecord> Finish(const std::string& id, int attempt,
-                                           const std::string& worker_id, const Completion& completion,
-                                           absl::Time now) = 0;
+                                           const std::string& worker_id,
+                                           const Completion& completion, absl::Time now) = 0;
 
   // QUEUED → CANCELLED; RUNNING → cancel_requested; CANCELLED unchanged; SUCCEEDED/FAILED:
   // FAILED_PRECONDITION. NOT_FOUND for an unknown id.
@@ -97,18 +99,20 @@ class JobStore {
   // Takes a RUNNING lease (id, attempt) back: to CANCELLED when cancel was requested, to FAILED
   // (UNAVAILABLE, `reason`) when `penalize` and attempts >= max_attempts, else to QUEUED.
   // FAILED_PRECONDITION when the job is not RUNNING under that lease.
-  virtual absl::StatusOr<JobRecord> Requeue(const std::string& id, int attempt, const std::string& reason,
-                                            bool penalize, int max_attempts, absl::Time now) = 0;
+  virtual absl::StatusOr<JobRecord> Requeue(const std::string& id, int attempt,
+                                            const std::string& reason, bool penalize,
+                                            int max_attempts, absl::Time now) = 0;
 
-  // A worker that still renders lease (id, attempt) after the job was re-queued gets it back, as long as
-  // nobody leased it since (state QUEUED, attempts == attempt). nullopt otherwise.
+  // A worker that still renders lease (id, attempt) after the job was re-queued gets it back, as
+  // long as nobody leased it since (state QUEUED, attempts == attempt). nullopt otherwise.
   virtual absl::StatusOr<std::optional<JobRecord>> Reclaim(const std::string& id, int attempt,
                                                            const std::string& worker_id,
                                                            absl::Time now) = 0;
 
-  // After a gateway restart: every RUNNING job is re-queued (or failed / cancelled) as by Requeue with
-  // penalize = true. Returns the jobs it changed.
-  virtual absl::StatusOr<std::vector<JobRecord>> RecoverRunning(int max_attempts, absl::Time now) = 0;
+  // After a gateway restart: every RUNNING job is re-queued (or failed / cancelled) as by Requeue
+  // with penalize = true. Returns the jobs it changed.
+  virtual absl::StatusOr<std::vector<JobRecord>> RecoverRunning(int max_attempts,
+                                                                absl::Time now) = 0;
 };
 
 }  // namespace reel::gateway

@@ -1,5 +1,5 @@
-// reel-gateway: the public API, the job store and the scheduler, without a model (workers connect to
-// it). See services/README.md and deploy/.
+// reel-gateway: the public API, the job store and the scheduler, without a model (workers connect
+// to it). See services/README.md and deploy/.
 #include <cstdio>
 #include <string_view>
 #include <vector>
@@ -25,16 +25,19 @@ int main(int argc, char** argv) {
   }
   if (!rest.ok() || !rest->empty()) {
     std::fprintf(stderr, "reel-gateway: %s\n",
-                 rest.ok() ? "unexpected positional arguments" : std::string(rest.status().message()).c_str());
+                 rest.ok() ? "unexpected positional arguments"
+                           : std::string(rest.status().message()).c_str());
     return 2;
   }
   reel::gateway::ApplyGatewayFlags(values, options);
-  absl::StatusOr<std::unique_ptr<reel::gateway::Gateway>> gateway = reel::gateway::Gateway::Start(options);
+  absl::StatusOr<std::unique_ptr<reel::gateway::Gateway>> gateway =
+      reel::gateway::Gateway::Start(options);
   if (!gateway.ok()) {
     std::fprintf(stderr, "reel-gateway: %s\n", gateway.status().ToString().c_str());
     return 1;
   }
-  if (absl::Status s = reel::gateway::WritePortFile(values.port_file, (*gateway)->port()); !s.ok()) {
+  if (absl::Status s = reel::gateway::WritePortFile(values.port_file, (*gateway)->port());
+      !s.ok()) {
     std::fprintf(stderr, "reel-gateway: %s\n", s.ToString().c_str());
   }
   std::printf("reel-gateway: serving on port %d (data %s, metrics port %d)\n", (*gateway)->port(),

@@ -100,7 +100,8 @@ void Scheduler::TouchLocked(const std::string& id, bool terminal) {
 v1::Job Scheduler::ToProto(const JobRecord& record) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto it = live_.find(record.id);
-  const bool live = record.state == v1::Job::RUNNING && it != live_.end() && it->second.has_progress;
+  const bool live =
+      record.state == v1::Job::RUNNING && it != live_.end() && it->second.has_progress;
   return ToJobProto(record, live ? &it->second.progress : nullptr);
 }
 
@@ -118,7 +119,8 @@ absl::StatusOr<v1::Job> Scheduler::Submit(const v1::GenerateRequest& request) {
   record.create_time = absl::Now();
   bool existed = false;
   absl::StatusOr<JobRecord> job;
-  for (int tries = 0; tries < 3; ++tries) {  // a random id collision is astronomically rare; retry it
+  for (int tries = 0; tries < 3;
+       ++tries) {  // a random id collision is astronomically rare; retry it
     record.id = NewJobId();
     job = store_.Insert(record, options_.max_queued_jobs, &existed);
     if (job.ok() || job.status().code() != absl::StatusCode::kAlreadyExists) break;
@@ -181,8 +183,8 @@ absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& id) {
 absl::StatusOr<std::pair<std::string, v1::Job>> Scheduler::ResultPath(const std::string& id) {
   REEL_ASSIGN_OR_RETURN(JobRecord job, store_.Get(id));
   if (job.state != v1::Job::SUCCEEDED) {
-    return absl::FailedPreconditionError(absl::StrCat("job ", id, " is ", v1::Job::State_Name(job.state),
-                                                      "; only a SUCCEEDED job has a result"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", id, " is ", v1::Job::State_Name(job.state), "; only a SUCCEEDED job has a result"));
   }
   return std::make_pair((std::filesystem::path(options_.result_dir) / job.result_file).string(),
                         ToProto(job));
@@ -205,7 +207,8 @@ uint64_t Scheduler::WaitForChange(const std::string& id, uint64_t seen, absl::Ti
   return version();
 }
 
-std::vector<v1::Preview> Scheduler::PreviewsSince(const std::string& id, size_t from, size_t* next) {
+std::vector<v1::Preview> Scheduler::PreviewsSince(const std::string& id, size_t from,
+                                                  size_t* next) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::Preview> out;
   *next = from;
@@ -236,7 +239,8 @@ int64_t Scheduler::QueuedJobs() {
   return it == counts->end() ? 0 : it->second;
 }
 
-void Scheduler::AddLeaseLocked(const std::string& worker_id, const std::string& job_id, int attempt) {
+void Scheduler::AddLeaseLocked(const std::string& worker_id, const std::string& job_id,
+                               int attempt) {
   WorkerInfo& worker = workers_[worker_id];
   if (worker.last_seen == absl::Time()) worker.last_seen = absl::Now();
   for (LeaseRef& lease : worker.leases) {
@@ -257,7 +261,8 @@ void Scheduler::DropLeaseLocked(const std::string& worker_id, const std::string&
                leases.end());
 }
 
-absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::Register(const v1::RegisterWorkerRequest& request) {
+absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::Register(
+    const v1::RegisterWorkerRequest& request) {
   std::string id = request.worker_id();
   if (id.empty()) id = absl::StrCat("w", NewJobId().substr(1));
   if (id.size() > 128) return absl::InvalidArgumentError("worker_id: at most 128 bytes");
@@ -270,16 +275,19 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::Register(const v1::Registe
   }
   v1::RegisterWorkerResponse response;
   response.set_worker_id(id);
-  response.set_heartbeat_interval_ms(static_cast<int>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
-  response.set_worker_timeout_ms(static_cast<int>(absl::ToInt64Milliseconds(options_.worker_timeout)));
+  response.set_heartbeat_interval_ms(
+      static_cast<int>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  response.set_worker_timeout_ms(
+      static_cast<int>(absl::ToInt64Milliseconds(options_.worker_timeout)));
   return response;
 }
 
-absl::StatusOr<bool> Scheduler::ConfirmLease(const std::string& worker_id, const std::string& job_id,
-                                             int attempt) {
+absl::StatusOr<bool> Scheduler::ConfirmLease(const std::string& worker_id,
+                                             const std::string& job_id, int attempt) {
   REEL_ASSIGN_OR_RETURN(JobRecord job, store_.Get(job_id));
   if (job.state == v1::Job::QUEUED && job.attempts == attempt) {
-    // Re-queued (gateway restart or a missed heartbeat) while this worker kept rendering: take it back.
+    // Re-queued (gateway restart or a missed heartbeat) while this worker kept rendering: take it
+    // back.
     REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> reclaimed,
                           store_.Reclaim(job_id, attempt, worker_id, absl::Now()));
     if (reclaimed) {
@@ -292,8 +300,8 @@ absl::StatusOr<bool> Scheduler::ConfirmLease(const std::string& worker_id, const
   }
   if (job.state != v1::Job::RUNNING || job.attempts != attempt || job.worker_id != worker_id) {
     return absl::FailedPreconditionError(
-        absl::StrCat("lease lost: job ", job_id, " is ", v1::Job::State_Name(job.state), " under attempt ",
-                     job.attempts, " of worker '", job.worker_id, "'"));
+        absl::StrCat("lease lost: job ", job_id, " is ", v1::Job::State_Name(job.state),
+                     " under attempt ", job.attempts, " of worker '", job.worker_id, "'"));
   }
   std::lock_guard<std::mutex> lock(mu_);
   AddLeaseLocked(worker_id, job_id, attempt);
@@ -309,7 +317,8 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRe
     if (it != workers_.end()) it->second.last_seen = absl::Now();
   }
   if (!request.job_id().empty()) {
-    absl::StatusOr<bool> cancel = ConfirmLease(request.worker_id(), request.job_id(), request.attempt());
+    absl::StatusOr<bool> cancel =
+        ConfirmLease(request.worker_id(), request.job_id(), request.attempt());
     // A lease that is gone (or a job that vanished) is as good as cancelled for this worker.
     response.set_cancel(!cancel.ok() || *cancel);
   }
@@ -323,8 +332,8 @@ absl::StatusOr<v1::LeaseJobResponse> Scheduler::Lease(const v1::LeaseJobRequest&
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = workers_.find(request.worker_id());
     if (it == workers_.end() || !it->second.registered) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("worker '", request.worker_id(), "' is not registered; call Register first"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "worker '", request.worker_id(), "' is not registered; call Register first"));
     }
     for (const v1::ModelDescription& m : it->second.models) models.push_back(m.name());
   }
@@ -334,9 +343,11 @@ absl::StatusOr<v1::LeaseJobResponse> Scheduler::Lease(const v1::LeaseJobRequest&
   for (;;) {
     if (stopping()) return absl::UnavailableError("the gateway is shutting down");
     const absl::Time now = absl::Now();
-    REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> job, store_.LeaseNext(request.worker_id(), models, now));
+    REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> job,
+                          store_.LeaseNext(request.worker_id(), models, now));
     if (job) {
-      if (metrics_ != nullptr) metrics_->queue_wait_seconds.Observe(absl::ToDoubleSeconds(now - job->create_time));
+      if (metrics_ != nullptr)
+        metrics_->queue_wait_seconds.Observe(absl::ToDoubleSeconds(now - job->create_time));
       std::lock_guard<std::mutex> lock(mu_);
       AddLeaseLocked(request.worker_id(), job->id, job->attempts);
       workers_[request.worker_id()].last_seen = now;
@@ -357,7 +368,8 @@ absl::StatusOr<v1::LeaseJobResponse> Scheduler::Lease(const v1::LeaseJobRequest&
 
 absl::StatusOr<v1::ReportProgressResponse> Scheduler::ReportProgress(
     const v1::ReportProgressRequest& request) {
-  REEL_ASSIGN_OR_RETURN(bool cancel, ConfirmLease(request.worker_id(), request.job_id(), request.attempt()));
+  REEL_ASSIGN_OR_RETURN(bool cancel,
+                        ConfirmLease(request.worker_id(), request.job_id(), request.attempt()));
   if (metrics_ != nullptr) {
     for (double s : request.step_seconds()) metrics_->step_seconds.Observe(s);
   }
@@ -370,7 +382,8 @@ absl::StatusOr<v1::ReportProgressResponse> Scheduler::ReportProgress(
     const size_t cap = static_cast<size_t>(std::max(1, options_.max_previews_per_job));
     if (live.previews.size() > cap) {
       const size_t drop = live.previews.size() - cap;
-      live.previews.erase(live.previews.begin(), live.previews.begin() + static_cast<ptrdiff_t>(drop));
+      live.previews.erase(live.previews.begin(),
+                          live.previews.begin() + static_cast<ptrdiff_t>(drop));
       live.previews_dropped += drop;
     }
     TouchLocked(request.job_id(), false);
@@ -390,7 +403,8 @@ absl::Status Scheduler::Finish(const v1::FinishJobRequest& request) {
     if (done.ok() && metrics_ != nullptr) metrics_->requeued.Increment();
   } else {
     // Make sure the lease is ours first (this also reclaims a job re-queued by a gateway restart).
-    REEL_RETURN_IF_ERROR(ConfirmLease(request.worker_id(), request.job_id(), request.attempt()).status());
+    REEL_RETURN_IF_ERROR(
+        ConfirmLease(request.worker_id(), request.job_id(), request.attempt()).status());
     Completion completion;
     if (request.has_resolved_request()) completion.resolved_request = request.resolved_request();
     {
@@ -402,7 +416,8 @@ absl::Status Scheduler::Finish(const v1::FinishJobRequest& request) {
       case v1::FinishJobRequest::kResult: {
         REEL_ASSIGN_OR_RETURN(JobRecord job, store_.Get(request.job_id()));
         const std::string expected = service::ResultFileName(
-            job.id, request.attempt(), ResolvedFormat(completion.resolved_request.value_or(job.request)));
+            job.id, request.attempt(),
+            ResolvedFormat(completion.resolved_request.value_or(job.request)));
         if (request.result().file() != expected) {
           return absl::InvalidArgumentError(absl::StrCat("result.file: '", request.result().file(),
                                                          "', expected '", expected, "'"));
@@ -411,13 +426,13 @@ absl::Status Scheduler::Finish(const v1::FinishJobRequest& request) {
         const auto path = std::filesystem::path(options_.result_dir) / expected;
         const auto size = std::filesystem::file_size(path, ec);
         if (ec) {
-          // The worker wrote somewhere this gateway cannot see (e.g. volumes not shared): fail the job
-          // with a reason instead of promising a result nobody can fetch.
+          // The worker wrote somewhere this gateway cannot see (e.g. volumes not shared): fail the
+          // job with a reason instead of promising a result nobody can fetch.
           completion.state = v1::Job::FAILED;
           completion.error_code = static_cast<int>(absl::StatusCode::kInternal);
-          completion.error_message = absl::StrCat("the worker reported ", expected,
-                                                  " but the gateway cannot read it in ", options_.result_dir,
-                                                  ": ", ec.message());
+          completion.error_message =
+              absl::StrCat("the worker reported ", expected, " but the gateway cannot read it in ",
+                           options_.result_dir, ": ", ec.message());
           break;
         }
         completion.state = v1::Job::SUCCEEDED;
@@ -428,8 +443,9 @@ absl::Status Scheduler::Finish(const v1::FinishJobRequest& request) {
       }
       case v1::FinishJobRequest::kError:
         completion.state = v1::Job::FAILED;
-        completion.error_code = request.error().code() == 0 ? static_cast<int>(absl::StatusCode::kUnknown)
-                                                            : request.error().code();
+        completion.error_code = request.error().code() == 0
+                                    ? static_cast<int>(absl::StatusCode::kUnknown)
+                                    : request.error().code();
         completion.error_message = request.error().message();
         break;
       case v1::FinishJobRequest::kCancelled:
@@ -438,7 +454,8 @@ absl::Status Scheduler::Finish(const v1::FinishJobRequest& request) {
         completion.error_message = "cancelled while running";
         break;
       default:
-        return absl::InvalidArgumentError("outcome: one of result, error, cancelled, released is required");
+        return absl::InvalidArgumentError(
+            "outcome: one of result, error, cancelled, released is required");
     }
     done = store_.Finish(request.job_id(), request.attempt(), request.worker_id(), completion, now);
     if (done.ok() && metrics_ != nullptr) {
@@ -495,17 +512,17 @@ void Scheduler::ReapLostWorkers() {
       it = now - it->second.ended > options_.live_retention ? live_.erase(it) : std::next(it);
     }
     if (metrics_ != nullptr) {
-      metrics_->workers.Set(static_cast<double>(
-          std::count_if(workers_.begin(), workers_.end(), [](const auto& w) { return w.second.registered; })));
+      metrics_->workers.Set(static_cast<double>(std::count_if(
+          workers_.begin(), workers_.end(), [](const auto& w) { return w.second.registered; })));
     }
   }
   bool requeued = false;
   for (const auto& [worker_id, lease] : orphaned) {
-    absl::StatusOr<JobRecord> job = store_.Requeue(
-        lease.job_id, lease.attempt,
-        absl::StrCat("worker '", worker_id, "' sent no heartbeat for ",
-                     absl::FormatDuration(options_.worker_timeout)),
-        /*penalize=*/true, options_.max_attempts, now);
+    absl::StatusOr<JobRecord> job =
+        store_.Requeue(lease.job_id, lease.attempt,
+                       absl::StrCat("worker '", worker_id, "' sent no heartbeat for ",
+                                    absl::FormatDuration(options_.worker_timeout)),
+                       /*penalize=*/true, options_.max_attempts, now);
     if (!job.ok()) continue;  // it finished or moved on meanwhile
     requeued |= job->state == v1::Job::QUEUED;
     if (metrics_ != nullptr && job->state == v1::Job::QUEUED) metrics_->requeued.Increment();

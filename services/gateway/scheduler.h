@@ -1,10 +1,11 @@
 #pragma once
-// The gateway's brain: accepts validated jobs into the store, hands them to workers that long-poll for
-// leases, tracks worker liveness (heartbeats) and re-queues the jobs of workers that go silent, and
-// keeps the live, non-durable side of running jobs (progress, previews) for Watch.
+// The gateway's brain: accepts validated jobs into the store, hands them to workers that long-poll
+// for leases, tracks worker liveness (heartbeats) and re-queues the jobs of workers that go silent,
+// and keeps the live, non-durable side of running jobs (progress, previews) for Watch.
 //
-// Durable state lives only in the JobStore; everything in memory here can be lost on restart without
-// losing a job (Start() re-queues what was RUNNING; workers that still render reclaim their lease).
+// Durable state lives only in the JobStore; everything in memory here can be lost on restart
+// without losing a job (Start() re-queues what was RUNNING; workers that still render reclaim their
+// lease).
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -24,13 +25,13 @@
 namespace reel::gateway {
 
 struct SchedulerOptions {
-  int64_t max_queued_jobs = 1024;         // Submit → RESOURCE_EXHAUSTED beyond this many QUEUED jobs
-  int max_attempts = 3;                   // leases per job before a lost worker fails it
+  int64_t max_queued_jobs = 1024;  // Submit → RESOURCE_EXHAUSTED beyond this many QUEUED jobs
+  int max_attempts = 3;            // leases per job before a lost worker fails it
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration worker_timeout = absl::Seconds(10);  // no heartbeat for this long: worker lost
   absl::Duration live_retention = absl::Minutes(2);   // previews of a finished job stay this long
   int max_previews_per_job = 64;
-  std::string result_dir;                 // where workers' result files are (checked at FinishJob)
+  std::string result_dir;  // where workers' result files are (checked at FinishJob)
 };
 
 class Scheduler {
@@ -54,7 +55,8 @@ class Scheduler {
   // The result file of a SUCCEEDED job (FAILED_PRECONDITION otherwise) and the job.
   absl::StatusOr<std::pair<std::string, v1::Job>> ResultPath(const std::string& id);
 
-  // Watch support: a job's change counter (0 for a job never touched) and a wait for it to pass `seen`.
+  // Watch support: a job's change counter (0 for a job never touched) and a wait for it to pass
+  // `seen`.
   uint64_t Version(const std::string& id);
   // Returns the version after waiting until it exceeds `seen`, until `deadline`, or until Stop().
   uint64_t WaitForChange(const std::string& id, uint64_t seen, absl::Time deadline);
@@ -68,10 +70,12 @@ class Scheduler {
   // --- worker API ---
   absl::StatusOr<v1::RegisterWorkerResponse> Register(const v1::RegisterWorkerRequest& request);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
-  // Long-polls up to request.wait_ms; `cancelled` is polled so that a client going away stops the wait.
+  // Long-polls up to request.wait_ms; `cancelled` is polled so that a client going away stops the
+  // wait.
   absl::StatusOr<v1::LeaseJobResponse> Lease(const v1::LeaseJobRequest& request,
                                              const std::function<bool()>& cancelled);
-  absl::StatusOr<v1::ReportProgressResponse> ReportProgress(const v1::ReportProgressRequest& request);
+  absl::StatusOr<v1::ReportProgressResponse> ReportProgress(
+      const v1::ReportProgressRequest& request);
   absl::Status Finish(const v1::FinishJobRequest& request);
 
   // Runs one liveness pass now (tests; the thread runs it every heartbeat_interval / 2).
@@ -103,7 +107,8 @@ class Scheduler {
   void DropLeaseLocked(const std::string& worker_id, const std::string& job_id);
   // Checks that (job_id, attempt) is held by worker_id, reclaiming it if the job was re-queued and
   // nobody else took it. Returns whether cancellation was requested.
-  absl::StatusOr<bool> ConfirmLease(const std::string& worker_id, const std::string& job_id, int attempt);
+  absl::StatusOr<bool> ConfirmLease(const std::string& worker_id, const std::string& job_id,
+                                    int attempt);
   v1::Job ToProto(const JobRecord& record);
   void RemoveStaleAttemptFiles(const JobRecord& job);
   void LivenessLoop();

@@ -10,19 +10,22 @@ namespace {
 constexpr int kBusyTimeoutMs = 10000;
 
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
-  const absl::StatusCode code = rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? absl::StatusCode::kUnavailable
-                                : rc == SQLITE_CONSTRAINT               ? absl::StatusCode::kAlreadyExists
-                                : rc == SQLITE_FULL                     ? absl::StatusCode::kResourceExhausted
-                                                                        : absl::StatusCode::kInternal;
-  return absl::Status(code, absl::StrCat("sqlite: ", what, ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+  const absl::StatusCode code = rc == SQLITE_BUSY || rc == SQLITE_LOCKED
+                                    ? absl::StatusCode::kUnavailable
+                                : rc == SQLITE_CONSTRAINT ? absl::StatusCode::kAlreadyExists
+                                : rc == SQLITE_FULL       ? absl::StatusCode::kResourceExhausted
+                                                          : absl::StatusCode::kInternal;
+  return absl::Status(
+      code, absl::StrCat("sqlite: ", what, ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
 }
 
 }  // namespace
 
 absl::StatusOr<SqliteDb> SqliteDb::Open(const std::string& path) {
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   SqliteDb db;
   db.db_.reset(raw);  // sqlite3_open_v2 allocates a handle even on failure; it must be closed
   if (rc != SQLITE_OK) return SqliteError(raw, rc, absl::StrCat("open ", path));
@@ -46,8 +49,10 @@ absl::Status SqliteDb::Exec(const std::string& sql) {
 
 absl::StatusOr<SqliteStatement> SqliteDb::Prepare(const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
-  const int rc = sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &stmt, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(db_.get(), rc, absl::StrCat("prepare ", sql.substr(0, 60)));
+  const int rc =
+      sqlite3_prepare_v2(db_.get(), sql.c_str(), static_cast<int>(sql.size()), &stmt, nullptr);
+  if (rc != SQLITE_OK)
+    return SqliteError(db_.get(), rc, absl::StrCat("prepare ", sql.substr(0, 60)));
   return SqliteStatement(db_.get(), stmt, sql);
 }
 

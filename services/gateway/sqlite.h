@@ -1,6 +1,7 @@
 #pragma once
-// Minimal RAII over the SQLite C API: a connection, prepared statements with typed binds/columns, and a
-// transaction that rolls back unless committed. Errors come back as absl::Status naming the SQL.
+// Minimal RAII over the SQLite C API: a connection, prepared statements with typed binds/columns,
+// and a transaction that rolls back unless committed. Errors come back as absl::Status naming the
+// SQL.
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -67,8 +68,8 @@ class SqliteStatement {
   absl::Status bind_error_;
 };
 
-// BEGIN IMMEDIATE on construction (takes the write lock up front, so that two writers never deadlock on
-// an upgrade), ROLLBACK on destruction unless Commit() succeeded.
+// BEGIN IMMEDIATE on construction (takes the write lock up front, so that two writers never
+// deadlock on an upgrade), ROLLBACK on destruction unless Commit() succeeded.
 class SqliteTransaction {
  public:
   static absl::StatusOr<SqliteTransaction> Begin(SqliteDb& db);

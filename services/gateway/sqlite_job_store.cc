@@ -41,7 +41,8 @@ CREATE INDEX jobs_by_queue_order ON jobs(state, priority DESC, seq);
 
 constexpr const char* kColumns =
     "seq, id, state, priority, model, request, request_hash, idempotency_key, attempts, worker_id, "
-    "cancel_requested, create_ms, start_ms, end_ms, update_ms, error_code, error_message, result_file, "
+    "cancel_requested, create_ms, start_ms, end_ms, update_ms, error_code, error_message, "
+    "result_file, "
     "result, progress";
 
 int64_t ToMs(absl::Time t) { return absl::ToUnixMillis(t); }
@@ -81,7 +82,8 @@ absl::StatusOr<JobRecord> ReadRow(const SqliteStatement& row) {
   job.error_message = row.Text(16);
   job.result_file = row.Text(17);
   if (!job.result.ParseFromString(row.Blob(18)) || !job.progress.ParseFromString(row.Blob(19))) {
-    return absl::DataLossError(absl::StrCat("job ", job.id, ": stored result/progress does not parse"));
+    return absl::DataLossError(
+        absl::StrCat("job ", job.id, ": stored result/progress does not parse"));
   }
   return job;
 }
@@ -92,8 +94,10 @@ bool IsTerminal(JobState s) {
 
 // Every transition below ends with one of these UPDATEs (all columns a transition may touch).
 constexpr const char* kUpdateSql =
-    "UPDATE jobs SET state = ?1, attempts = ?2, worker_id = ?3, cancel_requested = ?4, start_ms = ?5, "
-    "end_ms = ?6, update_ms = ?7, error_code = ?8, error_message = ?9, result_file = ?10, result = ?11, "
+    "UPDATE jobs SET state = ?1, attempts = ?2, worker_id = ?3, cancel_requested = ?4, start_ms = "
+    "?5, "
+    "end_ms = ?6, update_ms = ?7, error_code = ?8, error_message = ?9, result_file = ?10, result = "
+    "?11, "
     "progress = ?12, request = ?13 WHERE seq = ?14";
 
 absl::Status WriteBack(SqliteDb& db, const JobRecord& job) {
@@ -117,8 +121,9 @@ absl::Status WriteBack(SqliteDb& db, const JobRecord& job) {
 
 absl::Status NotRunningUnder(const JobRecord& job, int attempt, const std::string& worker_id) {
   return absl::FailedPreconditionError(absl::StrCat(
-      "job ", job.id, " is ", v1::Job::State_Name(job.state), " (attempt ", job.attempts, ", worker '",
-      job.worker_id, "'), not RUNNING under lease attempt ", attempt, " of worker '", worker_id, "'"));
+      "job ", job.id, " is ", v1::Job::State_Name(job.state), " (attempt ", job.attempts,
+      ", worker '", job.worker_id, "'), not RUNNING under lease attempt ", attempt, " of worker '",
+      worker_id, "'"));
 }
 
 }  // namespace
@@ -128,7 +133,8 @@ absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::
   // WAL: readers (Get/List/Watch) never block the writer; FULL: fsync the WAL at every commit.
   REEL_ASSIGN_OR_RETURN(std::string mode, db.QueryText("PRAGMA journal_mode=WAL"));
   if (mode != "wal") {
-    return absl::FailedPreconditionError(absl::StrCat(path, ": cannot use WAL journal (got ", mode, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": cannot use WAL journal (got ", mode, ")"));
   }
   REEL_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL"));
   std::unique_ptr<SqliteJobStore> store(new SqliteJobStore(std::move(db)));
@@ -142,8 +148,8 @@ absl::Status SqliteJobStore::Migrate() {
   REEL_ASSIGN_OR_RETURN(int64_t version, db_.QueryInt("PRAGMA user_version"));
   if (version > kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat("job store schema version ", version,
-                                                      " is newer than this build's ", kSchemaVersion,
-                                                      "; use a newer reel"));
+                                                      " is newer than this build's ",
+                                                      kSchemaVersion, "; use a newer reel"));
   }
   for (int64_t v = version; v < kSchemaVersion; ++v) {
     REEL_RETURN_IF_ERROR(db_.Exec(kMigrations[v]));
@@ -189,8 +195,8 @@ absl::StatusOr<JobRecord> SqliteJobStore::Insert(const JobRecord& record, int64_
   }
   REEL_ASSIGN_OR_RETURN(int64_t queued, db_.QueryInt("SELECT COUNT(*) FROM jobs WHERE state = 1"));
   if (queued >= max_queued) {
-    return absl::ResourceExhaustedError(absl::StrCat("the queue is full (", queued, " jobs waiting, limit ",
-                                                     max_queued, "); retry later"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the queue is full (", queued, " jobs waiting, limit ", max_queued, "); retry later"));
   }
   JobRecord job = record;
   job.state = v1::Job::QUEUED;
@@ -198,8 +204,9 @@ absl::StatusOr<JobRecord> SqliteJobStore::Insert(const JobRecord& record, int64_
   job.update_time = job.create_time;
   REEL_ASSIGN_OR_RETURN(
       SqliteStatement insert,
-      db_.Prepare("INSERT INTO jobs (id, state, priority, model, request, request_hash, idempotency_key, "
-                  "create_ms, update_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"));
+      db_.Prepare(
+          "INSERT INTO jobs (id, state, priority, model, request, request_hash, idempotency_key, "
+          "create_ms, update_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"));
   insert.Bind(1, job.id)
       .Bind(2, static_cast<int64_t>(job.state))
       .Bind(3, static_cast<int64_t>(job.priority))
@@ -252,7 +259,8 @@ absl::StatusOr<ListPage> SqliteJobStore::List(const ListQuery& query) {
 
 absl::StatusOr<std::map<JobState, int64_t>> SqliteJobStore::CountByState() {
   std::lock_guard<std::mutex> lock(mu_);
-  REEL_ASSIGN_OR_RETURN(SqliteStatement stmt, db_.Prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state"));
+  REEL_ASSIGN_OR_RETURN(SqliteStatement stmt,
+                        db_.Prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state"));
   std::map<JobState, int64_t> counts;
   for (;;) {
     REEL_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -262,9 +270,8 @@ absl::StatusOr<std::map<JobState, int64_t>> SqliteJobStore::CountByState() {
   return counts;
 }
 
-absl::StatusOr<std::optional<JobRecord>> SqliteJobStore::LeaseNext(const std::string& worker_id,
-                                                                   const std::vector<std::string>& models,
-                                                                   absl::Time now) {
+absl::StatusOr<std::optional<JobRecord>> SqliteJobStore::LeaseNext(
+    const std::string& worker_id, const std::vector<std::string>& models, absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   REEL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
   std::string sql = absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE state = 1 AND (model = ''");
@@ -290,8 +297,8 @@ absl::StatusOr<std::optional<JobRecord>> SqliteJobStore::LeaseNext(const std::st
 }
 
 absl::StatusOr<JobRecord> SqliteJobStore::Finish(const std::string& id, int attempt,
-                                                 const std::string& worker_id, const Completion& completion,
-                                                 absl::Time now) {
+                                                 const std::string& worker_id,
+                                                 const Completion& completion, absl::Time now) {
   if (!IsTerminal(completion.state)) {
     return absl::InvalidArgumentError("Finish needs SUCCEEDED, FAILED or CANCELLED");
   }
@@ -346,8 +353,9 @@ absl::StatusOr<JobRecord> SqliteJobStore::Cancel(const std::string& id, absl::Ti
   return job;
 }
 
-absl::StatusOr<JobRecord> SqliteJobStore::RequeueLocked(const JobRecord& running, const std::string& reason,
-                                                        bool penalize, int max_attempts, absl::Time now) {
+absl::StatusOr<JobRecord> SqliteJobStore::RequeueLocked(const JobRecord& running,
+                                                        const std::string& reason, bool penalize,
+                                                        int max_attempts, absl::Time now) {
   JobRecord job = running;
   if (job.cancel_requested) {
     job.state = v1::Job::CANCELLED;
@@ -398,11 +406,13 @@ absl::StatusOr<std::optional<JobRecord>> SqliteJobStore::Reclaim(const std::stri
   return job;
 }
 
-absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::RecoverRunning(int max_attempts, absl::Time now) {
+absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::RecoverRunning(int max_attempts,
+                                                                      absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   REEL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
-  REEL_ASSIGN_OR_RETURN(SqliteStatement stmt,
-                        db_.Prepare(absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE state = 2")));
+  REEL_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare(absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE state = 2")));
   std::vector<JobRecord> running;
   for (;;) {
     REEL_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -414,8 +424,9 @@ absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::RecoverRunning(int max_at
   for (const JobRecord& job : running) {
     REEL_ASSIGN_OR_RETURN(
         JobRecord after,
-        RequeueLocked(job, absl::StrCat("the gateway restarted while worker '", job.worker_id, "' ran it"),
-                      /*penalize=*/true, max_attempts, now));
+        RequeueLocked(
+            job, absl::StrCat("the gateway restarted while worker '", job.worker_id, "' ran it"),
+            /*penalize=*/true, max_attempts, now));
     changed.push_back(std::move(after));
   }
   REEL_RETURN_IF_ERROR(tx.Commit());

@@ -1,6 +1,6 @@
 #pragma once
-// JobStore on one SQLite file: WAL journal, synchronous=FULL (a job the gateway acknowledged is on disk
-// before Submit returns, so kill -9 or a power cut cannot lose it), every transition in one
+// JobStore on one SQLite file: WAL journal, synchronous=FULL (a job the gateway acknowledged is on
+// disk before Submit returns, so kill -9 or a power cut cannot lose it), every transition in one
 // BEGIN IMMEDIATE transaction, schema versioned with PRAGMA user_version.
 #include <memory>
 #include <mutex>
@@ -19,7 +19,8 @@ class SqliteJobStore final : public JobStore {
   // Opens or creates `path` and migrates it to kSchemaVersion.
   static absl::StatusOr<std::unique_ptr<SqliteJobStore>> Open(const std::string& path);
 
-  absl::StatusOr<JobRecord> Insert(const JobRecord& record, int64_t max_queued, bool* existed) override;
+  absl::StatusOr<JobRecord> Insert(const JobRecord& record, int64_t max_queued,
+                                   bool* existed) override;
   absl::StatusOr<JobRecord> Get(const std::string& id) override;
   absl::StatusOr<ListPage> List(const ListQuery& query) override;
   absl::StatusOr<std::map<JobState, int64_t>> CountByState() override;
@@ -32,7 +33,8 @@ class SqliteJobStore final : public JobStore {
   absl::StatusOr<JobRecord> Requeue(const std::string& id, int attempt, const std::string& reason,
                                     bool penalize, int max_attempts, absl::Time now) override;
   absl::StatusOr<std::optional<JobRecord>> Reclaim(const std::string& id, int attempt,
-                                                   const std::string& worker_id, absl::Time now) override;
+                                                   const std::string& worker_id,
+                                                   absl::Time now) override;
   absl::StatusOr<std::vector<JobRecord>> RecoverRunning(int max_attempts, absl::Time now) override;
 
   // For tests and /healthz: the journal mode ("wal") and the schema version of the open file.
@@ -43,8 +45,8 @@ class SqliteJobStore final : public JobStore {
   explicit SqliteJobStore(SqliteDb db) : db_(std::move(db)) {}
   absl::Status Migrate();
   absl::StatusOr<std::optional<JobRecord>> GetLocked(const std::string& id);
-  absl::StatusOr<JobRecord> RequeueLocked(const JobRecord& job, const std::string& reason, bool penalize,
-                                          int max_attempts, absl::Time now);
+  absl::StatusOr<JobRecord> RequeueLocked(const JobRecord& job, const std::string& reason,
+                                          bool penalize, int max_attempts, absl::Time now);
 
   std::mutex mu_;  // one connection; transactions span several statements
   SqliteDb db_;

@@ -52,7 +52,8 @@ const v1::ModelDescription* FindModel(const std::vector<v1::ModelDescription>& s
   return nullptr;
 }
 
-// The model the job will run on when that is already certain: the named one, or the only one served.
+// The model the job will run on when that is already certain: the named one, or the only one
+// served.
 const v1::ModelDescription* TargetModel(const std::vector<v1::ModelDescription>& served,
                                         const std::string& name) {
   if (!name.empty()) return FindModel(served, name);
@@ -73,8 +74,9 @@ absl::Status ValidateGenerateRequest(const v1::GenerateRequest& r,
                                           kMaxPromptBytes));
   }
   if (r.negative_prompt().size() > kMaxPromptBytes) {
-    return Invalid("negative_prompt", absl::StrCat(r.negative_prompt().size(),
-                                                   " bytes is above the limit of ", kMaxPromptBytes));
+    return Invalid(
+        "negative_prompt",
+        absl::StrCat(r.negative_prompt().size(), " bytes is above the limit of ", kMaxPromptBytes));
   }
   if (!v1::GenerateRequest::Kind_IsValid(r.kind())) {
     return Invalid("kind", absl::StrCat("unknown value ", static_cast<int>(r.kind())));
@@ -106,21 +108,23 @@ absl::Status ValidateGenerateRequest(const v1::GenerateRequest& r,
     }
     if (model != nullptr && r.frames() > 1) {
       if (model->max_frames() > 0 && r.frames() > model->max_frames()) {
-        return Invalid("frames", absl::StrCat(r.frames(), " is above model '", model->name(), "''s limit of ",
-                                              model->max_frames()));
+        return Invalid("frames", absl::StrCat(r.frames(), " is above model '", model->name(),
+                                              "''s limit of ", model->max_frames()));
       }
       const int block = model->temporal_factor();
       if (block > 1 && r.frames() % block != 0) {
-        return Invalid("frames", absl::StrCat(r.frames(), " is not a whole number of model '", model->name(),
-                                              "''s blocks of ", block, " frames (try ",
-                                              (r.frames() + block - 1) / block * block, ")"));
+        return Invalid("frames",
+                       absl::StrCat(r.frames(), " is not a whole number of model '", model->name(),
+                                    "''s blocks of ", block, " frames (try ",
+                                    (r.frames() + block - 1) / block * block, ")"));
       }
     }
   } else if (r.frames() != 0 && r.frames() != 1) {
     return Invalid("frames", absl::StrCat("an IMAGE has 1 frame, got ", r.frames()));
   }
   if (!(r.fps() >= 0) || r.fps() > kMaxFps) {
-    return Invalid("fps", absl::StrCat(r.fps(), " is outside (0, ", kMaxFps, "] (0 means the model's default)"));
+    return Invalid("fps", absl::StrCat(r.fps(), " is outside (0, ", kMaxFps,
+                                       "] (0 means the model's default)"));
   }
   if (r.steps() < 0 || r.steps() > kMaxSteps) {
     return Invalid("steps", absl::StrCat(r.steps(), " is outside 1..", kMaxSteps,
@@ -135,20 +139,25 @@ absl::Status ValidateGenerateRequest(const v1::GenerateRequest& r,
   const std::string& f = r.output_format();
   if (IsVideo(r)) {
     if (!f.empty() && f != "mp4" && f != "webm" && f != "gif" && f != "webp") {
-      return Invalid("output_format", absl::StrCat("'", f, "' is not a video format (mp4, webm, gif, webp)"));
+      return Invalid("output_format",
+                     absl::StrCat("'", f, "' is not a video format (mp4, webm, gif, webp)"));
     }
   } else if (!f.empty() && f != "png" && f != "jpeg" && f != "webp") {
-    return Invalid("output_format", absl::StrCat("'", f, "' is not an image format (png, jpeg, webp)"));
+    return Invalid("output_format",
+                   absl::StrCat("'", f, "' is not an image format (png, jpeg, webp)"));
   }
   if (r.priority() < kMinPriority || r.priority() > kMaxPriority) {
-    return Invalid("priority", absl::StrCat(r.priority(), " is outside ", kMinPriority, "..", kMaxPriority));
+    return Invalid("priority",
+                   absl::StrCat(r.priority(), " is outside ", kMinPriority, "..", kMaxPriority));
   }
   if (r.idempotency_key().size() > kMaxIdempotencyKeyBytes) {
-    return Invalid("idempotency_key", absl::StrCat("is ", r.idempotency_key().size(),
-                                                   " bytes; the limit is ", kMaxIdempotencyKeyBytes));
+    return Invalid("idempotency_key",
+                   absl::StrCat("is ", r.idempotency_key().size(), " bytes; the limit is ",
+                                kMaxIdempotencyKeyBytes));
   }
   for (char c : r.idempotency_key()) {
-    if (c < '!' || c > '~') return Invalid("idempotency_key", "must be printable ASCII without spaces");
+    if (c < '!' || c > '~')
+      return Invalid("idempotency_key", "must be printable ASCII without spaces");
   }
   return absl::OkStatus();
 }
@@ -165,7 +174,8 @@ absl::Status ValidateJobId(absl::string_view id, absl::string_view field) {
 }
 
 std::string ResolvedFormat(const v1::GenerateRequest& request) {
-  return service::ContainerFormat(request.kind() == v1::GenerateRequest::IMAGE, request.output_format());
+  return service::ContainerFormat(request.kind() == v1::GenerateRequest::IMAGE,
+                                  request.output_format());
 }
 
 }  // namespace reel::gateway

@@ -1,6 +1,6 @@
 #pragma once
-// The edge checks of the public API: every limit documented in generation.proto, checked before a job
-// exists, each failure an INVALID_ARGUMENT whose message starts with the field's name.
+// The edge checks of the public API: every limit documented in generation.proto, checked before a
+// job exists, each failure an INVALID_ARGUMENT whose message starts with the field's name.
 #include <string>
 #include <vector>
 
@@ -11,8 +11,8 @@
 
 namespace reel::gateway {
 
-// `served` are the models of the registered workers (empty when none registered yet): with them, the
-// model name must be one of theirs and size/frames must fit that model's factors.
+// `served` are the models of the registered workers (empty when none registered yet): with them,
+// the model name must be one of theirs and size/frames must fit that model's factors.
 absl::Status ValidateGenerateRequest(const v1::GenerateRequest& request,
                                      const std::vector<v1::ModelDescription>& served);
 

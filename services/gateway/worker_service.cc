@@ -16,19 +16,22 @@ grpc::Status Reply(absl::StatusOr<T> result, T* response) {
 
 }  // namespace
 
-grpc::Status WorkerServiceImpl::Register(grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
+grpc::Status WorkerServiceImpl::Register(grpc::ServerContext* context,
+                                         const v1::RegisterWorkerRequest* request,
                                          v1::RegisterWorkerResponse* response) {
   if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
   return Reply(scheduler_.Register(*request), response);
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context,
+                                          const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* response) {
   if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
   return Reply(scheduler_.Heartbeat(*request), response);
 }
 
-grpc::Status WorkerServiceImpl::LeaseJob(grpc::ServerContext* context, const v1::LeaseJobRequest* request,
+grpc::Status WorkerServiceImpl::LeaseJob(grpc::ServerContext* context,
+                                         const v1::LeaseJobRequest* request,
                                          v1::LeaseJobResponse* response) {
   if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
   return Reply(scheduler_.Lease(*request, [context] { return context->IsCancelled(); }), response);
@@ -41,7 +44,8 @@ grpc::Status WorkerServiceImpl::ReportProgress(grpc::ServerContext* context,
   return Reply(scheduler_.ReportProgress(*request), response);
 }
 
-grpc::Status WorkerServiceImpl::FinishJob(grpc::ServerContext* context, const v1::FinishJobRequest* request,
+grpc::Status WorkerServiceImpl::FinishJob(grpc::ServerContext* context,
+                                          const v1::FinishJobRequest* request,
                                           v1::FinishJobResponse* response) {
   if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
   return ToGrpc(scheduler_.Finish(*request));

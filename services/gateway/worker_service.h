@@ -17,7 +17,8 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
                          v1::HeartbeatResponse* response) override;
   grpc::Status LeaseJob(grpc::ServerContext* context, const v1::LeaseJobRequest* request,
                         v1::LeaseJobResponse* response) override;
-  grpc::Status ReportProgress(grpc::ServerContext* context, const v1::ReportProgressRequest* request,
+  grpc::Status ReportProgress(grpc::ServerContext* context,
+                              const v1::ReportProgressRequest* request,
                               v1::ReportProgressResponse* response) override;
   grpc::Status FinishJob(grpc::ServerContext* context, const v1::FinishJobRequest* request,
                          v1::FinishJobResponse* response) override;

@@ -1,5 +1,5 @@
-// reel-worker: loads one model, registers with a gateway, renders the jobs it leases into the shared
-// result directory. See services/README.md and deploy/.
+// reel-worker: loads one model, registers with a gateway, renders the jobs it leases into the
+// shared result directory. See services/README.md and deploy/.
 #include <unistd.h>
 
 #include <cstdio>
@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
   }
   if (!rest.ok() || !rest->empty()) {
     std::fprintf(stderr, "reel-worker: %s\n",
-                 rest.ok() ? "unexpected positional arguments" : std::string(rest.status().message()).c_str());
+                 rest.ok() ? "unexpected positional arguments"
+                           : std::string(rest.status().message()).c_str());
     return 2;
   }
   absl::StatusOr<std::string> token = reel::service::ResolveToken(connect.token, token_file);
@@ -58,7 +59,8 @@ int main(int argc, char** argv) {
 
   reel::RendererOptions renderer_options;
   renderer_options.threads = threads;
-  absl::StatusOr<std::unique_ptr<reel::Renderer>> renderer = reel::LoadRenderer(model_dir, renderer_options);
+  absl::StatusOr<std::unique_ptr<reel::Renderer>> renderer =
+      reel::LoadRenderer(model_dir, renderer_options);
   if (!renderer.ok()) {
     std::fprintf(stderr, "reel-worker: %s\n", renderer.status().ToString().c_str());
     return 1;
@@ -68,9 +70,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "reel-worker: %s\n", channel.status().ToString().c_str());
     return 2;
   }
-  reel::worker::SinkFactory sinks = [](const std::string& path) { return reel::NewFileEncoderSink(path); };
+  reel::worker::SinkFactory sinks = [](const std::string& path) {
+    return reel::NewFileEncoderSink(path);
+  };
   if (!encoder_address.empty()) {
-    // Frames go to the encoder service; the container bytes it streams back land in the same file name.
+    // Frames go to the encoder service; the container bytes it streams back land in the same file
+    // name.
     reel::service::ConnectOptions encoder_connect;
     encoder_connect.server = encoder_address;
     absl::StatusOr<std::shared_ptr<grpc::Channel>> encoder = reel::service::Dial(encoder_connect);
@@ -78,12 +83,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "reel-worker: --encoder: %s\n", encoder.status().ToString().c_str());
       return 2;
     }
-    sinks = [encoder = *encoder](const std::string& path) { return reel::NewRemoteEncoderSink(encoder, path); };
+    sinks = [encoder = *encoder](const std::string& path) {
+      return reel::NewRemoteEncoderSink(encoder, path);
+    };
   }
   reel::worker::Worker worker(*channel, **renderer, sinks, options);
   worker.Start();
   std::printf("reel-worker: model %s, gateway %s, encoder %s\n", (*renderer)->info().name.c_str(),
-              connect.server.c_str(), encoder_address.empty() ? "in-process" : encoder_address.c_str());
+              connect.server.c_str(),
+              encoder_address.empty() ? "in-process" : encoder_address.c_str());
   std::fflush(stdout);
   const int signal = reel::service::WaitForTerminationSignal();
   std::printf("reel-worker: signal %d, releasing the current job and stopping\n", signal);

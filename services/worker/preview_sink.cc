@@ -18,15 +18,18 @@ absl::StatusOr<v1::Preview> MakePreview(const FrameBlock& block, int index, int 
     return absl::InvalidArgumentError("preview: block holds fewer bytes than its frames need");
   }
   // OpenCV wants BGR; the Mat wraps the block's bytes without copying (const_cast: read only).
-  const cv::Mat rgb(block.height, block.width, CV_8UC3,
-                    const_cast<uint8_t*>(block.rgb.data() + frame_bytes * static_cast<size_t>(index)));
+  const cv::Mat rgb(
+      block.height, block.width, CV_8UC3,
+      const_cast<uint8_t*>(block.rgb.data() + frame_bytes * static_cast<size_t>(index)));
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  const double scale = std::min(1.0, static_cast<double>(max_side) / std::max(block.width, block.height));
+  const double scale =
+      std::min(1.0, static_cast<double>(max_side) / std::max(block.width, block.height));
   if (scale < 1.0) {
     cv::Mat small;
-    cv::resize(bgr, small, cv::Size(std::max(1, static_cast<int>(block.width * scale)),
-                                    std::max(1, static_cast<int>(block.height * scale))),
+    cv::resize(bgr, small,
+               cv::Size(std::max(1, static_cast<int>(block.width * scale)),
+                        std::max(1, static_cast<int>(block.height * scale))),
                0, 0, cv::INTER_AREA);
     bgr = small;
   }

@@ -1,6 +1,6 @@
 #pragma once
-// A FrameSink in front of the real one: it times the encoder (for the throughput metric) and turns the
-// last frame of every block into a small PNG preview, then forwards the block unchanged.
+// A FrameSink in front of the real one: it times the encoder (for the throughput metric) and turns
+// the last frame of every block into a small PNG preview, then forwards the block unchanged.
 #include <cstdint>
 #include <functional>
 

@@ -74,8 +74,8 @@ void ProgressReporter::Loop() {
       lease_lost_ = true;
       cancel_ = true;
     }
-    // Other errors (gateway restarting, a timeout) drop this report; the next one carries the latest
-    // progress anyway, and the heartbeat keeps the lease alive.
+    // Other errors (gateway restarting, a timeout) drop this report; the next one carries the
+    // latest progress anyway, and the heartbeat keeps the lease alive.
 
     lock.lock();
     in_flight_ = false;

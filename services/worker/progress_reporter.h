@@ -1,7 +1,8 @@
 #pragma once
-// Sends one job's progress and previews to the gateway from its own thread, so that the render thread
-// never waits on the network: Update() only records the latest state, and reports coalesce while an RPC
-// is in flight. The gateway's answer carries cancellation, which the render loop polls every step.
+// Sends one job's progress and previews to the gateway from its own thread, so that the render
+// thread never waits on the network: Update() only records the latest state, and reports coalesce
+// while an RPC is in flight. The gateway's answer carries cancellation, which the render loop polls
+// every step.
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -24,7 +25,8 @@ class ProgressReporter {
 
   void Update(const v1::Progress& progress, double step_seconds);
   void AddPreview(v1::Preview preview);
-  // Sends what is pending and waits (at most `timeout`) until it was delivered, then stops the thread.
+  // Sends what is pending and waits (at most `timeout`) until it was delivered, then stops the
+  // thread.
   void Finish(absl::Duration timeout);
 
   bool cancel_requested() const { return cancel_.load(); }

@@ -19,7 +19,8 @@ RenderRequest ToRenderRequest(const v1::GenerateRequest& r) {
   return out;
 }
 
-v1::GenerateRequest WithResolved(const v1::GenerateRequest& request, const RenderRequest& resolved) {
+v1::GenerateRequest WithResolved(const v1::GenerateRequest& request,
+                                 const RenderRequest& resolved) {
   v1::GenerateRequest out = request;
   out.set_width(resolved.width);
   out.set_height(resolved.height);
@@ -53,8 +54,8 @@ v1::Progress ToProgress(const RenderProgress& p) {
   out.set_total_blocks(p.total_blocks);
   out.set_eta_seconds(p.eta_s);
   out.set_elapsed_seconds(p.elapsed_s);
-  // Steps of finished blocks plus the current one; the renderer counts `block` as finished once its last
-  // step is done, so the current block's steps are only added while it is still in flight.
+  // Steps of finished blocks plus the current one; the renderer counts `block` as finished once its
+  // last step is done, so the current block's steps are only added while it is still in flight.
   const double total = static_cast<double>(p.total_steps) * p.total_blocks;
   if (total > 0) {
     const bool block_done = p.step == p.total_steps;

@@ -58,7 +58,8 @@ void Worker::Stop() {
 
 bool Worker::WaitUntilRegistered(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_until(lock, absl::ToChronoTime(absl::Now() + timeout), [&] { return registered_; });
+  return cv_.wait_until(lock, absl::ToChronoTime(absl::Now() + timeout),
+                        [&] { return registered_; });
 }
 
 std::string Worker::worker_id() const {
@@ -107,7 +108,8 @@ void Worker::LeaseLoop() {
     if (!registered) {
       if (absl::Status s = Register(); !s.ok()) {
         if (s.code() == absl::StatusCode::kUnauthenticated) {
-          std::fprintf(stderr, "reel-worker: the gateway refused the token: %s\n", std::string(s.message()).c_str());
+          std::fprintf(stderr, "reel-worker: the gateway refused the token: %s\n",
+                       std::string(s.message()).c_str());
         }
         SleepFor(backoff);
         backoff = std::min(backoff * 2, kMaxBackoff);
@@ -123,8 +125,8 @@ void Worker::LeaseLoop() {
     }
     v1::LeaseJobRequest request;
     request.set_worker_id(worker_id);
-    request.set_wait_ms(static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(options_.lease_wait),
-                                                           service::kMaxLeaseWaitMs)));
+    request.set_wait_ms(static_cast<int>(std::min<int64_t>(
+        absl::ToInt64Milliseconds(options_.lease_wait), service::kMaxLeaseWaitMs)));
     v1::LeaseJobResponse lease;
     const grpc::Status status = stub_->LeaseJob(&context, request, &lease);
     {
@@ -175,7 +177,8 @@ void Worker::HeartbeatLoop() {
         std::lock_guard<std::mutex> lock(mu_);
         registered_ = false;
       }
-      // The lease loop may be busy rendering for minutes: register from here so the gateway knows us.
+      // The lease loop may be busy rendering for minutes: register from here so the gateway knows
+      // us.
       (void)Register();
     }
     if (response.cancel()) {
@@ -198,7 +201,8 @@ absl::Status Worker::SendFinish(v1::FinishJobRequest request) {
     if (status.ok() || !Retryable(status) || absl::Now() + backoff > give_up) {
       return service::FromGrpc(status);
     }
-    absl::SleepFor(backoff);  // not SleepFor(): a stopping worker still owes the gateway this report
+    absl::SleepFor(
+        backoff);  // not SleepFor(): a stopping worker still owes the gateway this report
     backoff = std::min(backoff * 2, kMaxBackoff);
   }
 }
@@ -230,9 +234,8 @@ void Worker::RunJob(const v1::LeaseJobResponse& lease) {
     return;
   }
   *finish.mutable_resolved_request() = WithResolved(lease.request(), *resolved);
-  const std::string format =
-      service::ContainerFormat(lease.request().kind() == v1::GenerateRequest::IMAGE,
-                               lease.request().output_format());
+  const std::string format = service::ContainerFormat(
+      lease.request().kind() == v1::GenerateRequest::IMAGE, lease.request().output_format());
   const std::string file = service::ResultFileName(lease.job_id(), lease.attempt(), format);
   const std::string path = (std::filesystem::path(options_.result_dir) / file).string();
 

@@ -1,11 +1,12 @@
 #pragma once
-// A worker: one loaded model (a Renderer), a connection to the gateway's WorkerService, and a loop that
-// leases a job, renders it through the encoder into the result directory, and reports back. Progress
-// goes out from a reporter thread, liveness from a heartbeat thread; cancellation (from either answer)
-// reaches the renderer through its cancel flag, which it checks every denoising step.
+// A worker: one loaded model (a Renderer), a connection to the gateway's WorkerService, and a loop
+// that leases a job, renders it through the encoder into the result directory, and reports back.
+// Progress goes out from a reporter thread, liveness from a heartbeat thread; cancellation (from
+// either answer) reaches the renderer through its cancel flag, which it checks every denoising
+// step.
 //
-// The worker depends only on the engine's interface (pipeline/generate/renderer.h) and on a SinkFactory
-// for the output file, so tests run it with a small test renderer and any sink.
+// The worker depends only on the engine's interface (pipeline/generate/renderer.h) and on a
+// SinkFactory for the output file, so tests run it with a small test renderer and any sink.
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -22,14 +23,14 @@
 
 namespace reel::worker {
 
-// The sink that writes one result file at `path`, with the container named by the VideoSpec given to
-// Open() (production: services/encoder's NewFileEncoderSink).
+// The sink that writes one result file at `path`, with the container named by the VideoSpec given
+// to Open() (production: services/encoder's NewFileEncoderSink).
 using SinkFactory = std::function<std::unique_ptr<FrameSink>(const std::string& path)>;
 
 struct WorkerOptions {
-  std::string worker_id;     // "" lets the gateway choose
-  std::string result_dir;    // shared with the gateway
-  std::string token;         // bearer token for the gateway; "" for none
+  std::string worker_id;   // "" lets the gateway choose
+  std::string result_dir;  // shared with the gateway
+  std::string token;       // bearer token for the gateway; "" for none
   absl::Duration lease_wait = absl::Seconds(5);
   absl::Duration rpc_timeout = absl::Seconds(10);
   // How long to keep retrying FinishJob while the gateway is unreachable (e.g. restarting).
@@ -45,9 +46,11 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Starts the lease loop and the heartbeat thread (registration happens there, retried until Stop()).
+  // Starts the lease loop and the heartbeat thread (registration happens there, retried until
+  // Stop()).
   void Start();
-  // Gives a running job back to the gateway (re-queued without penalty), stops the threads. Idempotent.
+  // Gives a running job back to the gateway (re-queued without penalty), stops the threads.
+  // Idempotent.
   void Stop();
 
   // Waits until the gateway accepted the registration.
@@ -80,7 +83,7 @@ class Worker {
   bool registered_ = false;
   std::string worker_id_;
   absl::Duration heartbeat_interval_ = absl::Seconds(1);
-  Current current_;                 // empty job_id: idle
+  Current current_;                  // empty job_id: idle
   std::atomic<bool> cancel_{false};  // the current job's cancel flag, read by the renderer
   grpc::ClientContext* lease_context_ = nullptr;  // the in-flight LeaseJob, to cancel on Stop()
   std::atomic<int64_t> jobs_finished_{0};

@@ -29,8 +29,9 @@ TEST(FlagSetTest, ParsesEveryFormAndKeepsDefaults) {
   flags.Bool("watch", &watch, "");
   flags.Bool("tls", &tls, "");
   flags.Uint64("seed", &seed, "");
-  auto rest = flags.Parse({"--server=h:2", "a", "-steps", "-5", "--cfg", "1.5", "--watch", "--notls",
-                           "--seed=18446744073709551615", "b", "--", "--name=not-a-flag"});
+  auto rest =
+      flags.Parse({"--server=h:2", "a", "-steps", "-5", "--cfg", "1.5", "--watch", "--notls",
+                   "--seed=18446744073709551615", "b", "--", "--name=not-a-flag"});
   ASSERT_TRUE(rest.ok()) << rest.status();
   EXPECT_EQ(*rest, (std::vector<std::string>{"a", "b", "--name=not-a-flag"}));
   EXPECT_EQ(server, "h:2");
@@ -50,15 +51,18 @@ TEST(FlagSetTest, ErrorsNameTheFlag) {
   flags.Int("steps", &steps, "denoising steps");
   EXPECT_NE(flags.Parse({"--stpes=3"}).status().message().find("--stpes"), absl::string_view::npos);
   EXPECT_NE(flags.Parse({"--steps=x"}).status().message().find("--steps"), absl::string_view::npos);
-  EXPECT_NE(flags.Parse({"--steps"}).status().message().find("needs a value"), absl::string_view::npos);
+  EXPECT_NE(flags.Parse({"--steps"}).status().message().find("needs a value"),
+            absl::string_view::npos);
   ASSERT_TRUE(flags.Parse({"--help"}).ok());
   EXPECT_TRUE(flags.help_requested());
-  EXPECT_NE(flags.Help().find("--steps  denoising steps (default 0)"), std::string::npos) << flags.Help();
+  EXPECT_NE(flags.Help().find("--steps  denoising steps (default 0)"), std::string::npos)
+      << flags.Help();
 }
 
 TEST(TokenSetTest, ReadsTokensSkippingCommentsAndRejectsWeakOnes) {
   TempDir dir;
-  std::ofstream(dir.File("ok")) << "# comment\n\n  first-token-0123456789  \nsecond-token-0123456789\n";
+  std::ofstream(dir.File("ok"))
+      << "# comment\n\n  first-token-0123456789  \nsecond-token-0123456789\n";
   auto set = TokenSet::FromFile(dir.File("ok"));
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_TRUE(set->enabled());
@@ -69,9 +73,11 @@ TEST(TokenSetTest, ReadsTokensSkippingCommentsAndRejectsWeakOnes) {
   EXPECT_EQ(*ReadFirstToken(dir.File("ok")), "first-token-0123456789");
 
   std::ofstream(dir.File("short")) << "tooshort\n";
-  EXPECT_EQ(TokenSet::FromFile(dir.File("short")).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TokenSet::FromFile(dir.File("short")).status().code(),
+            absl::StatusCode::kInvalidArgument);
   std::ofstream(dir.File("empty")) << "# nothing\n";
-  EXPECT_EQ(TokenSet::FromFile(dir.File("empty")).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TokenSet::FromFile(dir.File("empty")).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(TokenSet::FromFile(dir.File("missing")).status().code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(TokenSet().enabled());
   EXPECT_EQ(RandomToken().size(), 32u);
@@ -106,10 +112,12 @@ TEST(HttpServerTest, ServesRegisteredPathsOnly) {
   auto port = server.Start("127.0.0.1", 0);
   ASSERT_TRUE(port.ok()) << port.status();
   auto get = [&](const std::string& path) {
-    const std::string cmd = "/usr/bin/python3 -c \"import urllib.request,urllib.error\ntry:\n r=urllib.request."
-                            "urlopen('http://127.0.0.1:" + std::to_string(*port) + path +
-                            "',timeout=5); print(r.status, r.read().decode(), end='')\nexcept urllib.error."
-                            "HTTPError as e: print(e.code, end='')\"";
+    const std::string cmd =
+        "/usr/bin/python3 -c \"import urllib.request,urllib.error\ntry:\n r=urllib.request."
+        "urlopen('http://127.0.0.1:" +
+        std::to_string(*port) + path +
+        "',timeout=5); print(r.status, r.read().decode(), end='')\nexcept urllib.error."
+        "HTTPError as e: print(e.code, end='')\"";
     std::string out;
     FILE* p = popen(cmd.c_str(), "r");
     char buf[256];

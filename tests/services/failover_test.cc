@@ -1,7 +1,7 @@
 // Failures inside one process, where the test can control the timing exactly: a worker that stops
-// cleanly gives its job back, a gateway restarted under a worker that keeps rendering gives the job back
-// to that worker (nothing is rendered twice), and a job whose workers keep vanishing fails after
-// max_attempts with a reason.
+// cleanly gives its job back, a gateway restarted under a worker that keeps rendering gives the job
+// back to that worker (nothing is rendered twice), and a job whose workers keep vanishing fails
+// after max_attempts with a reason.
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "services/common/client.h"
@@ -43,7 +43,9 @@ TEST(FailoverTest, AStoppingWorkerReleasesItsJobWithoutPenalty) {
   v1::Job job;
   ASSERT_TRUE(Submit(*stub, SlowJob(), &job).ok());
   ASSERT_TRUE(RunningPastStep(
-      WaitForJob(*stub, job.id(), [](const v1::Job& j) { return RunningPastStep(j, 2); }, kTimeout), 2));
+      WaitForJob(
+          *stub, job.id(), [](const v1::Job& j) { return RunningPastStep(j, 2); }, kTimeout),
+      2));
   first->Stop();  // releases the job: QUEUED again, not FAILED despite max_attempts = 1
   v1::Job released;
   ASSERT_TRUE(GetJob(*stub, job.id(), &released).ok());
@@ -67,12 +69,15 @@ TEST(FailoverTest, AWorkerThatOutlivesAGatewayRestartKeepsItsJob) {
   v1::Job job;
   ASSERT_TRUE(Submit(*stub, SlowJob(), &job).ok());
   ASSERT_TRUE(RunningPastStep(
-      WaitForJob(*stub, job.id(), [](const v1::Job& j) { return RunningPastStep(j, 2); }, kTimeout), 2));
+      WaitForJob(
+          *stub, job.id(), [](const v1::Job& j) { return RunningPastStep(j, 2); }, kTimeout),
+      2));
   (*gateway)->Shutdown(absl::ZeroDuration());
   gateway->reset();  // the job is RUNNING on disk; the worker keeps rendering
 
   gateway::GatewayOptions again;
-  again.listen = absl::StrCat("127.0.0.1:", port);  // the worker's channel reconnects to the same port
+  again.listen =
+      absl::StrCat("127.0.0.1:", port);  // the worker's channel reconnects to the same port
   again.data_dir = dir.path();
   again.scheduler.heartbeat_interval = absl::Milliseconds(100);
   auto restarted = gateway::Gateway::Start(again);
@@ -90,8 +95,9 @@ TEST(FailoverTest, AWorkerThatOutlivesAGatewayRestartKeepsItsJob) {
   (*restarted)->Shutdown();
 }
 
-// The worker protocol driven by hand (the WorkerService calls, straight on the scheduler): workers that
-// lease and then go silent, as a crashed process does. After max_attempts the job fails with a reason.
+// The worker protocol driven by hand (the WorkerService calls, straight on the scheduler): workers
+// that lease and then go silent, as a crashed process does. After max_attempts the job fails with a
+// reason.
 TEST(FailoverTest, AJobWhoseWorkersKeepVanishingFailsAfterMaxAttempts) {
   TempDir dir;
   StackOptions options;
@@ -122,8 +128,10 @@ TEST(FailoverTest, AJobWhoseWorkersKeepVanishingFailsAfterMaxAttempts) {
     } else {
       EXPECT_EQ(after.state(), v1::Job::FAILED);
       EXPECT_EQ(after.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
-      EXPECT_NE(after.error().message().find("doomed-2"), std::string::npos) << after.error().message();
-      EXPECT_NE(after.error().message().find("2 attempts"), std::string::npos) << after.error().message();
+      EXPECT_NE(after.error().message().find("doomed-2"), std::string::npos)
+          << after.error().message();
+      EXPECT_NE(after.error().message().find("2 attempts"), std::string::npos)
+          << after.error().message();
     }
     // The lost worker's late report is refused: its lease is gone.
     v1::ReportProgressRequest late;
@@ -131,7 +139,8 @@ TEST(FailoverTest, AJobWhoseWorkersKeepVanishingFailsAfterMaxAttempts) {
     late.set_job_id(job.id());
     late.set_attempt(attempt);
     if (attempt == 2) {
-      EXPECT_EQ(scheduler.ReportProgress(late).status().code(), absl::StatusCode::kFailedPrecondition);
+      EXPECT_EQ(scheduler.ReportProgress(late).status().code(),
+                absl::StatusCode::kFailedPrecondition);
     }
   }
   (*gateway)->Shutdown();

@@ -28,7 +28,8 @@ absl::StatusOr<RenderRequest> FakeRenderer::Resolve(const RenderRequest& in) con
   if (r.cfg_scale < 0) r.cfg_scale = 4.5;
   if (r.sampler.empty()) r.sampler = "euler";
   if (r.frames > 1 && r.frames % options_.block_frames != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(r.frames, " frames: not a multiple of ", options_.block_frames));
+    return absl::InvalidArgumentError(
+        absl::StrCat(r.frames, " frames: not a multiple of ", options_.block_frames));
   }
   if (r.frames > info_.max_frames) return absl::InvalidArgumentError("too many frames");
   return r;
@@ -39,7 +40,7 @@ uint8_t FakeRenderer::Expected(int f, int x, int y, int channel, int width) {
   const int left = f % std::max(1, width - side);
   const bool inside = x >= left && x < left + side && y >= side && y < 2 * side;
   if (inside) return channel == 2 ? 64 : 230;  // light yellow square
-  return 96;                                  // gray background
+  return 96;                                   // gray background
 }
 
 absl::Status FakeRenderer::Render(const RenderRequest& request, FrameSink& sink,
@@ -64,7 +65,8 @@ absl::Status FakeRenderer::Render(const RenderRequest& request, FrameSink& sink,
         p.block = b + (s == r.steps ? 1 : 0);
         p.total_blocks = blocks;
         p.elapsed_s = absl::ToDoubleSeconds(absl::Now() - start);
-        const double done = (static_cast<double>(b) * r.steps + s) / (static_cast<double>(blocks) * r.steps);
+        const double done =
+            (static_cast<double>(b) * r.steps + s) / (static_cast<double>(blocks) * r.steps);
         p.eta_s = p.elapsed_s * (1 - done) / done;
         progress(p);
       }

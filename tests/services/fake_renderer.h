@@ -1,7 +1,8 @@
 #pragma once
-// A small deterministic Renderer for service tests: it needs no model, renders a bright square moving
-// one pixel per frame over a gray background (so decoded frames can be checked), sleeps `step_delay`
-// per denoising step, reports progress every step and honors the cancel flag at every step.
+// A small deterministic Renderer for service tests: it needs no model, renders a bright square
+// moving one pixel per frame over a gray background (so decoded frames can be checked), sleeps
+// `step_delay` per denoising step, reports progress every step and honors the cancel flag at every
+// step.
 #include <atomic>
 
 #include "absl/time/time.h"

@@ -1,6 +1,7 @@
-// The public API end to end on 127.0.0.1: a real gateway (SQLite file in a temp dir), real workers over
-// TCP with a deterministic fake renderer and the real encoder, clients through generated stubs. Results
-// are checked with ffprobe (an independent decoder) and against the renderer's known pixels.
+// The public API end to end on 127.0.0.1: a real gateway (SQLite file in a temp dir), real workers
+// over TCP with a deterministic fake renderer and the real encoder, clients through generated
+// stubs. Results are checked with ffprobe (an independent decoder) and against the renderer's known
+// pixels.
 #include <filesystem>
 #include <fstream>
 
@@ -46,7 +47,9 @@ class GatewayTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.error_message();
     return job;
   }
-  v1::Job WaitTerminal(const std::string& id) { return WaitForJob(*stub_, id, Terminal, kJobTimeout); }
+  v1::Job WaitTerminal(const std::string& id) {
+    return WaitForJob(*stub_, id, Terminal, kJobTimeout);
+  }
 
   TempDir dir_;
   std::unique_ptr<gateway::Gateway> gateway_;
@@ -97,7 +100,8 @@ TEST_F(GatewayTest, SubmitWatchFetchDecodesToTheRenderedVideo) {
     if (e.has_preview()) {
       ++previews;
       const std::string& png = e.preview().png();
-      const cv::Mat img = cv::imdecode(std::vector<uint8_t>(png.begin(), png.end()), cv::IMREAD_COLOR);
+      const cv::Mat img =
+          cv::imdecode(std::vector<uint8_t>(png.begin(), png.end()), cv::IMREAD_COLOR);
       ASSERT_FALSE(img.empty());
       EXPECT_EQ(img.cols, e.preview().width());
       EXPECT_LE(std::max(img.cols, img.rows), 128);
@@ -181,7 +185,8 @@ TEST_F(GatewayTest, ImageJobGivesAPngWithTheRenderedPixels) {
   for (int y = 0; y < 32; y += 5) {
     for (int x = 0; x < 32; x += 5) {
       const cv::Vec3b bgr = img.at<cv::Vec3b>(y, x);
-      EXPECT_EQ(bgr[2], FakeRenderer::Expected(0, x, y, 0, 32)) << x << "," << y;  // PNG is lossless
+      EXPECT_EQ(bgr[2], FakeRenderer::Expected(0, x, y, 0, 32))
+          << x << "," << y;  // PNG is lossless
       EXPECT_EQ(bgr[0], FakeRenderer::Expected(0, x, y, 2, 32)) << x << "," << y;
     }
   }
@@ -289,7 +294,8 @@ TEST_F(GatewayTest, EveryInvalidRequestIsInvalidArgumentNamingTheField) {
   grpc::ClientContext token_context;
   list.set_page_size(1);
   list.set_page_token("garbage");
-  EXPECT_EQ(stub_->List(&token_context, list, &page).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(stub_->List(&token_context, list, &page).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   v1::Job job;
   EXPECT_EQ(GetJob(*stub_, "", &job).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(GetJob(*stub_, "../../etc", &job).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -382,7 +388,8 @@ TEST_F(GatewayTest, HealthServiceReportsServing) {
                                      grpc::InsecureChannelCredentials());
   EXPECT_EQ(HealthCheck(channel, ""), 1);
   EXPECT_EQ(HealthCheck(channel, "reel.v1.GenerationService"), 1);
-  EXPECT_EQ(HealthCheck(channel, "no.such.Service"), -static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  EXPECT_EQ(HealthCheck(channel, "no.such.Service"),
+            -static_cast<int>(grpc::StatusCode::NOT_FOUND));
 }
 
 TEST_F(GatewayTest, MetricsAndHealthzOverHttp) {
@@ -393,9 +400,11 @@ TEST_F(GatewayTest, MetricsAndHealthzOverHttp) {
   SubmitOk(Video(8));  // may still be queued or running: only the finished one is asserted
   int rc = 0;
   const std::string metrics = RunCommand(
-      absl::StrCat("curl -s -m 5 http://127.0.0.1:", gateway_->metrics_port(), "/metrics 2>/dev/null || "
+      absl::StrCat("curl -s -m 5 http://127.0.0.1:", gateway_->metrics_port(),
+                   "/metrics 2>/dev/null || "
                    "/usr/bin/python3 -c \"import urllib.request;print(urllib.request.urlopen("
-                   "'http://127.0.0.1:", gateway_->metrics_port(), "/metrics',timeout=5).read().decode())\""),
+                   "'http://127.0.0.1:",
+                   gateway_->metrics_port(), "/metrics',timeout=5).read().decode())\""),
       &rc);
   EXPECT_THAT(metrics, HasSubstr("# TYPE reel_jobs gauge"));
   EXPECT_THAT(metrics, HasSubstr("reel_jobs_finished_total{state=\"SUCCEEDED\"}"));
@@ -406,7 +415,9 @@ TEST_F(GatewayTest, MetricsAndHealthzOverHttp) {
   EXPECT_THAT(metrics, HasSubstr("reel_queue_wait_seconds_bucket{le=\"+Inf\"}"));
   const std::string healthz = RunCommand(
       absl::StrCat("/usr/bin/python3 -c \"import urllib.request;r=urllib.request.urlopen("
-                   "'http://127.0.0.1:", gateway_->metrics_port(), "/healthz',timeout=5);print(r.status, r.read().decode())\""),
+                   "'http://127.0.0.1:",
+                   gateway_->metrics_port(),
+                   "/healthz',timeout=5);print(r.status, r.read().decode())\""),
       &rc);
   EXPECT_THAT(healthz, HasSubstr("200 ok"));
 }
@@ -439,7 +450,8 @@ TEST_F(GatewayTest, BearerTokensWhenATokenFileIsGiven) {
 
 TEST_F(GatewayTest, TlsWithAClientThatTrustsTheCertificate) {
   std::string cert, key;
-  if (!MakeSelfSignedCert(dir_.path(), &cert, &key)) GTEST_SKIP() << "the openssl CLI could not make a certificate";
+  if (!MakeSelfSignedCert(dir_.path(), &cert, &key))
+    GTEST_SKIP() << "the openssl CLI could not make a certificate";
   StackOptions options;
   options.tls_cert = cert;
   options.tls_key = key;

@@ -1,6 +1,6 @@
 #pragma once
-// Every INVALID_ARGUMENT rule of GenerateRequest (generation.proto), as (name, field, mutation) cases
-// applied to a valid request. Shared by the validation unit test and the gRPC test.
+// Every INVALID_ARGUMENT rule of GenerateRequest (generation.proto), as (name, field, mutation)
+// cases applied to a valid request. Shared by the validation unit test and the gRPC test.
 #include <functional>
 #include <limits>
 #include <string>
@@ -27,7 +27,8 @@ inline std::vector<InvalidCase> InvalidCases() {
   return {
       {"EmptyPrompt", "prompt", [](R& r) { r.clear_prompt(); }},
       {"LongPrompt", "prompt", [](R& r) { r.set_prompt(std::string(4097, 'a')); }},
-      {"LongNegativePrompt", "negative_prompt", [](R& r) { r.set_negative_prompt(std::string(4097, 'b')); }},
+      {"LongNegativePrompt", "negative_prompt",
+       [](R& r) { r.set_negative_prompt(std::string(4097, 'b')); }},
       {"UnknownKind", "kind", [](R& r) { r.set_kind(static_cast<R::Kind>(7)); }},
       {"WidthTooSmall", "width", [](R& r) { r.set_width(8); }},
       {"WidthTooLarge", "width", [](R& r) { r.set_width(2048); }},
@@ -37,7 +38,11 @@ inline std::vector<InvalidCase> InvalidCases() {
       {"HeightNotMultiple", "height", [](R& r) { r.set_height(36); }},
       {"NegativeFrames", "frames", [](R& r) { r.set_frames(-1); }},
       {"TooManyFrames", "frames", [](R& r) { r.set_frames(4097); }},
-      {"ImageWithFrames", "frames", [](R& r) { r.set_kind(R::IMAGE); r.set_frames(8); }},
+      {"ImageWithFrames", "frames",
+       [](R& r) {
+         r.set_kind(R::IMAGE);
+         r.set_frames(8);
+       }},
       {"NegativeFps", "fps", [](R& r) { r.set_fps(-1); }},
       {"FpsTooHigh", "fps", [](R& r) { r.set_fps(241); }},
       {"NanFps", "fps", [](R& r) { r.set_fps(std::numeric_limits<double>::quiet_NaN()); }},
@@ -51,10 +56,15 @@ inline std::vector<InvalidCase> InvalidCases() {
       {"ModelTooLong", "model", [](R& r) { r.set_model(std::string(129, 'm')); }},
       {"VideoFormatForVideo", "output_format", [](R& r) { r.set_output_format("png"); }},
       {"UnknownFormat", "output_format", [](R& r) { r.set_output_format("avi"); }},
-      {"VideoFormatForImage", "output_format", [](R& r) { r.set_kind(R::IMAGE); r.set_output_format("mp4"); }},
+      {"VideoFormatForImage", "output_format",
+       [](R& r) {
+         r.set_kind(R::IMAGE);
+         r.set_output_format("mp4");
+       }},
       {"PriorityTooHigh", "priority", [](R& r) { r.set_priority(11); }},
       {"PriorityTooLow", "priority", [](R& r) { r.set_priority(-11); }},
-      {"LongIdempotencyKey", "idempotency_key", [](R& r) { r.set_idempotency_key(std::string(129, 'k')); }},
+      {"LongIdempotencyKey", "idempotency_key",
+       [](R& r) { r.set_idempotency_key(std::string(129, 'k')); }},
       {"IdempotencyKeyWithSpace", "idempotency_key", [](R& r) { r.set_idempotency_key("a b"); }},
   };
 }

@@ -1,13 +1,15 @@
 // reel_services_load_bench: throughput and queue latency of the service plane on loopback.
 //
-// Starts a gateway (SQLite in a temp dir) and N workers in this process, connected over 127.0.0.1 TCP
-// like split deployments, then submits --jobs tiny renders from --clients threads and waits for all of
-// them. Prints jobs/min and the p50/p99 of queue wait (submit → lease, from the jobs' own timestamps)
-// and of end-to-end latency (submit → SUCCEEDED seen by the client). Bounded by --timeout_s.
+// Starts a gateway (SQLite in a temp dir) and N workers in this process, connected over 127.0.0.1
+// TCP like split deployments, then submits --jobs tiny renders from --clients threads and waits for
+// all of them. Prints jobs/min and the p50/p99 of queue wait (submit → lease, from the jobs' own
+// timestamps) and of end-to-end latency (submit → SUCCEEDED seen by the client). Bounded by
+// --timeout_s.
 //
 //   reel_services_load_bench --renderer fake --jobs 200 --workers 2     (service overhead only)
-//   reel_services_load_bench --renderer random --jobs 20                 (real pipeline, random weights)
-//   reel_services_load_bench --renderer models/reel-tiny --jobs 10       (the shipped model)
+//   reel_services_load_bench --renderer random --jobs 20                 (real pipeline, random
+//   weights) reel_services_load_bench --renderer models/reel-tiny --jobs 10       (the shipped
+//   model)
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -27,7 +29,8 @@ namespace {
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
+  const size_t i =
+      std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
   return v[i];
 }
 
@@ -37,10 +40,12 @@ double Seconds(const google::protobuf::Timestamp& t) {
 
 int Run(int argc, char** argv) {
   std::string renderer_kind = "fake";
-  int jobs = 100, clients = 4, workers = 1, frames = 8, steps = 2, width = 32, height = 32, threads = 1;
+  int jobs = 100, clients = 4, workers = 1, frames = 8, steps = 2, width = 32, height = 32,
+      threads = 1;
   int timeout_s = 300, step_delay_ms = 0;
   service::FlagSet flags("reel_services_load_bench [options]");
-  flags.String("renderer", &renderer_kind, "fake | random (random-weight model) | a model directory");
+  flags.String("renderer", &renderer_kind,
+               "fake | random (random-weight model) | a model directory");
   flags.Int("jobs", &jobs, "jobs to submit");
   flags.Int("clients", &clients, "client threads submitting and waiting");
   flags.Int("workers", &workers, "workers (each with its own renderer)");
@@ -152,8 +157,8 @@ int Run(int argc, char** argv) {
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
   for (auto& w : pool) w->Stop();
   (*gateway)->Shutdown();
-  std::printf("renderer=%s workers=%d clients=%d jobs=%d (%dx%d, %d frames, %d steps)\n", renderer_kind.c_str(),
-              workers, clients, jobs, width, height, frames, steps);
+  std::printf("renderer=%s workers=%d clients=%d jobs=%d (%dx%d, %d frames, %d steps)\n",
+              renderer_kind.c_str(), workers, clients, jobs, width, height, frames, steps);
   std::printf("succeeded=%zu failed=%d elapsed=%.2fs throughput=%.1f jobs/min\n", end_to_end.size(),
               failed.load(), elapsed, 60.0 * static_cast<double>(end_to_end.size()) / elapsed);
   std::printf("queue wait: p50=%.1f ms p99=%.1f ms | end-to-end: p50=%.1f ms p99=%.1f ms\n",

@@ -1,6 +1,7 @@
 // Failures of whole processes, with the real binaries and the real pipeline (a random-weight model
-// written by WriteRandomModel): `reel serve` killed with SIGKILL mid-job and restarted on the same data
-// directory, and a `reel-worker` killed mid-job while another takes over. Every wait is bounded.
+// written by WriteRandomModel): `reel serve` killed with SIGKILL mid-job and restarted on the same
+// data directory, and a `reel-worker` killed mid-job while another takes over. Every wait is
+// bounded.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -22,7 +23,8 @@ namespace {
 constexpr absl::Duration kStartTimeout = absl::Seconds(60);
 constexpr absl::Duration kJobTimeout = absl::Seconds(120);
 
-// Long enough on 2 cores that the kill lands mid-render (tens of steps), short enough to finish again.
+// Long enough on 2 cores that the kill lands mid-render (tens of steps), short enough to finish
+// again.
 v1::GenerateRequest LongJob() {
   v1::GenerateRequest r;
   r.set_prompt("a red ball bouncing on grass");
@@ -44,10 +46,11 @@ class ProcessTest : public ::testing::Test {
   // Starts `reel serve` on a free port and waits until it serves; returns the port (0 on failure).
   int StartServe(const std::vector<std::string>& extra, std::unique_ptr<ChildProcess>* child) {
     const std::string port_file = dir_.File(absl::StrCat("port", ++serves_));
-    std::vector<std::string> argv = {REEL_BINARY, "serve",           "--listen", "127.0.0.1:0", "--data",
-                                     data_dir_,   "--model",         model_dir_, "--threads",   "1",
-                                     "--port_file", port_file, "--heartbeat_ms", "100", "--worker_timeout_ms",
-                                     "1500"};
+    std::vector<std::string> argv = {
+        REEL_BINARY,   "serve",   "--listen",       "127.0.0.1:0", "--data",
+        data_dir_,     "--model", model_dir_,       "--threads",   "1",
+        "--port_file", port_file, "--heartbeat_ms", "100",         "--worker_timeout_ms",
+        "1500"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto spawned = ChildProcess::Spawn(argv, dir_.File(absl::StrCat("serve", serves_, ".log")));
     EXPECT_TRUE(spawned.ok());
@@ -56,7 +59,8 @@ class ProcessTest : public ::testing::Test {
     int port = 0;
     WaitFor(
         [&] {
-          return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), &port) || !(*child)->alive();
+          return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), &port) ||
+                 !(*child)->alive();
         },
         kStartTimeout);
     EXPECT_GT(port, 0) << (*child)->log();
@@ -82,7 +86,8 @@ TEST_F(ProcessTest, KillNineOfTheServerMidJobLosesNothing) {
   ASSERT_TRUE(Submit(*stub, keyed, &queued).ok());  // waits behind the first
 
   const v1::Job running = WaitForJob(
-      *stub, job.id(), [](const v1::Job& j) { return j.state() == v1::Job::RUNNING && j.progress().step() >= 2; },
+      *stub, job.id(),
+      [](const v1::Job& j) { return j.state() == v1::Job::RUNNING && j.progress().step() >= 2; },
       kJobTimeout);
   ASSERT_EQ(running.state(), v1::Job::RUNNING) << serve->log();
   ASSERT_FALSE(Terminal(running));
@@ -147,10 +152,11 @@ TEST_F(ProcessTest, WorkerKilledMidJobIsRequeuedAndFinishedByAnother) {
   ASSERT_TRUE(gateway.ok()) << gateway.status();
   auto stub = Client((*gateway)->port());
   auto worker = [&](const std::string& id) {
-    auto child = ChildProcess::Spawn({REEL_WORKER_BINARY, "--gateway", absl::StrCat("127.0.0.1:", (*gateway)->port()),
-                                      "--model", model_dir_, "--result_dir", (*gateway)->result_dir(),
-                                      "--worker_id", id, "--threads", "1", "--lease_wait_ms", "500"},
-                                     dir_.File(id + ".log"));
+    auto child = ChildProcess::Spawn(
+        {REEL_WORKER_BINARY, "--gateway", absl::StrCat("127.0.0.1:", (*gateway)->port()), "--model",
+         model_dir_, "--result_dir", (*gateway)->result_dir(), "--worker_id", id, "--threads", "1",
+         "--lease_wait_ms", "500"},
+        dir_.File(id + ".log"));
     EXPECT_TRUE(child.ok());
     return child.ok() ? *std::move(child) : nullptr;
   };
@@ -159,7 +165,8 @@ TEST_F(ProcessTest, WorkerKilledMidJobIsRequeuedAndFinishedByAnother) {
   ASSERT_TRUE(Submit(*stub, LongJob(), &job).ok());
   const v1::Job running = WaitForJob(
       *stub, job.id(),
-      [](const v1::Job& j) { return j.state() == v1::Job::RUNNING && j.progress().step() >= 2; }, kJobTimeout);
+      [](const v1::Job& j) { return j.state() == v1::Job::RUNNING && j.progress().step() >= 2; },
+      kJobTimeout);
   ASSERT_EQ(running.worker_id(), "doomed") << doomed->log();
   ASSERT_FALSE(Terminal(running));
   doomed->Signal(SIGKILL);
@@ -167,7 +174,8 @@ TEST_F(ProcessTest, WorkerKilledMidJobIsRequeuedAndFinishedByAnother) {
 
   // The gateway notices the silence, re-queues, and the next worker finishes it.
   const v1::Job requeued = WaitForJob(
-      *stub, job.id(), [](const v1::Job& j) { return j.state() == v1::Job::QUEUED; }, absl::Seconds(10));
+      *stub, job.id(), [](const v1::Job& j) { return j.state() == v1::Job::QUEUED; },
+      absl::Seconds(10));
   EXPECT_EQ(requeued.state(), v1::Job::QUEUED);
   auto rescuer = worker("rescuer");
   const v1::Job done = WaitForJob(*stub, job.id(), Terminal, kJobTimeout);
@@ -188,19 +196,21 @@ TEST_F(ProcessTest, WorkerKilledMidJobIsRequeuedAndFinishedByAnother) {
   (*gateway)->Shutdown();
 }
 
-// The split deployment as separate processes: reel-gateway, reel-encoder, and a reel-worker that streams
-// its frames to the encoder service; the client only ever talks to the gateway.
+// The split deployment as separate processes: reel-gateway, reel-encoder, and a reel-worker that
+// streams its frames to the encoder service; the client only ever talks to the gateway.
 TEST_F(ProcessTest, SplitGatewayWorkerAndEncoderProcesses) {
   const std::string data = dir_.File("split");
-  auto gateway = ChildProcess::Spawn({REEL_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--data", data,
-                                      "--port_file", dir_.File("gateway.port")},
+  auto gateway = ChildProcess::Spawn({REEL_GATEWAY_BINARY, "--listen", "127.0.0.1:0", "--data",
+                                      data, "--port_file", dir_.File("gateway.port")},
                                      dir_.File("gateway.log"));
-  auto encoder = ChildProcess::Spawn({REEL_ENCODER_BINARY, "--listen=127.0.0.1:0"}, dir_.File("encoder.log"));
+  auto encoder =
+      ChildProcess::Spawn({REEL_ENCODER_BINARY, "--listen=127.0.0.1:0"}, dir_.File("encoder.log"));
   ASSERT_TRUE(gateway.ok() && encoder.ok());
   int gateway_port = 0, encoder_port = 0;
   ASSERT_TRUE(WaitFor(
       [&] {
-        return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFileOrEmpty(dir_.File("gateway.port"))), &gateway_port);
+        return absl::SimpleAtoi(
+            absl::StripAsciiWhitespace(ReadFileOrEmpty(dir_.File("gateway.port"))), &gateway_port);
       },
       kStartTimeout))
       << (*gateway)->log();
@@ -209,15 +219,16 @@ TEST_F(ProcessTest, SplitGatewayWorkerAndEncoderProcesses) {
         const std::string log = (*encoder)->log();
         const size_t at = log.find("port ");
         return at != std::string::npos &&
-               absl::SimpleAtoi(log.substr(at + 5, log.find_first_not_of("0123456789", at + 5) - at - 5),
-                                &encoder_port);
+               absl::SimpleAtoi(
+                   log.substr(at + 5, log.find_first_not_of("0123456789", at + 5) - at - 5),
+                   &encoder_port);
       },
       kStartTimeout))
       << (*encoder)->log();
   auto worker = ChildProcess::Spawn(
       {REEL_WORKER_BINARY, "--gateway", absl::StrCat("127.0.0.1:", gateway_port), "--encoder",
-       absl::StrCat("127.0.0.1:", encoder_port), "--model", model_dir_, "--result_dir", data + "/results",
-       "--worker_id", "split-worker", "--threads", "1"},
+       absl::StrCat("127.0.0.1:", encoder_port), "--model", model_dir_, "--result_dir",
+       data + "/results", "--worker_id", "split-worker", "--threads", "1"},
       dir_.File("worker.log"));
   ASSERT_TRUE(worker.ok());
   auto stub = Client(gateway_port);

@@ -1,5 +1,6 @@
-// Client → gateway → worker → encoder with the real engine (LoadRenderer): first with a random-weight
-// model (always available), then with the shipped models/reel-tiny (skipped when it is not there).
+// Client → gateway → worker → encoder with the real engine (LoadRenderer): first with a
+// random-weight model (always available), then with the shipped models/reel-tiny (skipped when it
+// is not there).
 #include <filesystem>
 
 #include "gtest/gtest.h"
@@ -27,7 +28,8 @@ void RenderThroughTheService(Renderer& renderer, const std::string& dir, int fra
   const v1::Job done = WaitForJob(*stub, job.id(), Terminal, absl::Seconds(120));
   ASSERT_EQ(done.state(), v1::Job::SUCCEEDED) << done.error().message();
   EXPECT_EQ(done.request().seed(), 7u);
-  EXPECT_EQ(done.request().width(), renderer.info().default_width);  // the model's default, resolved
+  EXPECT_EQ(done.request().width(),
+            renderer.info().default_width);  // the model's default, resolved
   const std::string out = dir + "/out.mp4";
   ASSERT_TRUE(service::FetchResultToFile(*stub, "", job.id(), out).ok());
   const auto probe = Probe(out);
@@ -50,7 +52,9 @@ TEST(RealModelTest, RandomWeightModelEndToEnd) {
 TEST(RealModelTest, ReelTinyEndToEnd) {
   const std::string model = std::string(REEL_SOURCE_DIR) + "/models/reel-tiny";
   if (!std::filesystem::exists(model + "/config.json")) {
-    GTEST_SKIP() << model << " is not there (trained by tools/train); the random-weight test covers the path";
+    GTEST_SKIP()
+        << model
+        << " is not there (trained by tools/train); the random-weight test covers the path";
   }
   auto renderer = LoadRenderer(model, {.threads = 2});
   ASSERT_TRUE(renderer.ok()) << renderer.status();

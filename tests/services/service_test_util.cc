@@ -7,11 +7,11 @@
 
 #include <array>
 #include <condition_variable>
-#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -51,21 +51,23 @@ std::string RunCommand(const std::string& command, int* exit_code) {
 std::map<std::string, std::string> Probe(const std::string& path) {
   int rc = 0;
   const std::string out = RunCommand(
-      absl::StrCat("timeout 30 ffprobe -v error -count_frames -select_streams v:0 -show_entries "
-                   "stream=codec_name,width,height,nb_read_frames:format=format_name -of default=nw=1 '",
-                   path, "' 2>/dev/null"),
+      absl::StrCat(
+          "timeout 30 ffprobe -v error -count_frames -select_streams v:0 -show_entries "
+          "stream=codec_name,width,height,nb_read_frames:format=format_name -of default=nw=1 '",
+          path, "' 2>/dev/null"),
       &rc);
   std::map<std::string, std::string> fields;
   if (rc != 0) return fields;
   for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
     const size_t eq = line.find('=');
-    if (eq != absl::string_view::npos) fields[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
+    if (eq != absl::string_view::npos)
+      fields[std::string(line.substr(0, eq))] = std::string(line.substr(eq + 1));
   }
   return fields;
 }
 
-absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const std::vector<std::string>& argv,
-                                                                  const std::string& log_path) {
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
+    const std::vector<std::string>& argv, const std::string& log_path) {
   std::vector<char*> cargs;
   for (const std::string& a : argv) cargs.push_back(const_cast<char*>(a.c_str()));
   cargs.push_back(nullptr);
@@ -151,8 +153,9 @@ absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string
   return gateway::Gateway::Start(g);
 }
 
-std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer, const std::string& result_dir,
-                                            const std::string& token, const std::string& worker_id) {
+std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
+                                            const std::string& result_dir, const std::string& token,
+                                            const std::string& worker_id) {
   worker::WorkerOptions options;
   options.result_dir = result_dir;
   options.token = token;
@@ -160,7 +163,8 @@ std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer, const 
   options.lease_wait = absl::Milliseconds(500);
   options.rpc_timeout = absl::Seconds(5);
   options.finish_retry_budget = absl::Seconds(5);
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   auto w = std::make_unique<worker::Worker>(
       channel, renderer, [](const std::string& path) { return NewFileEncoderSink(path); }, options);
   w->Start();
@@ -174,8 +178,8 @@ std::unique_ptr<v1::GenerationService::Stub> Client(int port) {
       absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(), args));
 }
 
-grpc::Status Submit(v1::GenerationService::Stub& stub, const v1::GenerateRequest& request, v1::Job* job,
-                    const std::string& token) {
+grpc::Status Submit(v1::GenerationService::Stub& stub, const v1::GenerateRequest& request,
+                    v1::Job* job, const std::string& token) {
   grpc::ClientContext context;
   service::Prepare(context, token, absl::Seconds(10));
   return stub.Submit(&context, request, job);
@@ -210,7 +214,8 @@ v1::Job WaitForJob(v1::GenerationService::Stub& stub, const std::string& id,
 }
 
 int HealthCheck(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
-  // HealthCheckRequest { string service = 1; }  →  HealthCheckResponse { ServingStatus status = 1; }
+  // HealthCheckRequest { string service = 1; }  →  HealthCheckResponse { ServingStatus status = 1;
+  // }
   std::string request;
   if (!service.empty()) {
     request.push_back(0x0a);
@@ -239,7 +244,8 @@ int HealthCheck(const std::shared_ptr<grpc::Channel>& channel, const std::string
   std::vector<grpc::Slice> slices;
   (void)received.Dump(&slices);
   std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   if (bytes.empty()) return 0;  // status UNKNOWN (0) is the default, encoded as nothing
   if (bytes.size() >= 2 && bytes[0] == 0x08) return static_cast<unsigned char>(bytes[1]);
   return -1000;
@@ -249,9 +255,10 @@ bool MakeSelfSignedCert(const std::string& dir, std::string* cert, std::string* 
   *cert = dir + "/cert.pem";
   *key = dir + "/key.pem";
   int rc = 0;
-  RunCommand(absl::StrCat("timeout 60 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
-                          "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout '",
-                          *key, "' -out '", *cert, "' >/dev/null 2>&1"),
+  RunCommand(absl::StrCat(
+                 "timeout 60 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
+                 "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout '",
+                 *key, "' -out '", *cert, "' >/dev/null 2>&1"),
              &rc);
   return rc == 0 && std::filesystem::exists(*cert) && std::filesystem::exists(*key);
 }

@@ -1,6 +1,6 @@
 #pragma once
-// Shared by the service tests: temporary directories, bounded waits, child processes, ffprobe, and a
-// gateway + workers stack on 127.0.0.1 with a fake or real renderer.
+// Shared by the service tests: temporary directories, bounded waits, child processes, ffprobe, and
+// a gateway + workers stack on 127.0.0.1 with a fake or real renderer.
 #include <sys/types.h>
 
 #include <functional>
@@ -65,7 +65,8 @@ absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string
                                                                const StackOptions& options = {});
 
 // A worker connected over loopback TCP to `port`, writing encoded files via services/encoder.
-std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer, const std::string& result_dir,
+std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
+                                            const std::string& result_dir,
                                             const std::string& token = "",
                                             const std::string& worker_id = "");
 
@@ -73,8 +74,8 @@ std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer, const 
 std::unique_ptr<v1::GenerationService::Stub> Client(int port);
 
 // Calls with an optional bearer token and a 10 s deadline.
-grpc::Status Submit(v1::GenerationService::Stub& stub, const v1::GenerateRequest& request, v1::Job* job,
-                    const std::string& token = "");
+grpc::Status Submit(v1::GenerationService::Stub& stub, const v1::GenerateRequest& request,
+                    v1::Job* job, const std::string& token = "");
 grpc::Status GetJob(v1::GenerationService::Stub& stub, const std::string& id, v1::Job* job,
                     const std::string& token = "");
 
@@ -85,8 +86,8 @@ v1::Job WaitForJob(v1::GenerationService::Stub& stub, const std::string& id,
 bool Terminal(const v1::Job& job);
 
 // grpc.health.v1.Health/Check for `service` ("" = the server): the status value (1 = SERVING,
-// 2 = NOT_SERVING), or -(gRPC code) when the call failed. The messages are encoded by hand: there is
-// no generated health stub in Debian's grpc++.
+// 2 = NOT_SERVING), or -(gRPC code) when the call failed. The messages are encoded by hand: there
+// is no generated health stub in Debian's grpc++.
 int HealthCheck(const std::shared_ptr<grpc::Channel>& channel, const std::string& service);
 
 // A self-signed certificate for 127.0.0.1/localhost made with the openssl CLI; false if it cannot.

@@ -1,5 +1,6 @@
-// The SQLite job store against the state machine documented in services/gateway/job_store.h, on a real
-// database file. The oracle is the documented transition table; durability is checked by reopening.
+// The SQLite job store against the state machine documented in services/gateway/job_store.h, on a
+// real database file. The oracle is the documented transition table; durability is checked by
+// reopening.
 #include "services/gateway/sqlite_job_store.h"
 
 #include <sqlite3.h>
@@ -102,7 +103,8 @@ TEST_F(StoreTest, QueueLimitCountsOnlyQueuedJobs) {
   Insert(NewJob("j1"), 2);
   Insert(NewJob("j2"), 2);
   bool existed = false;
-  EXPECT_EQ(store_->Insert(NewJob("j3"), 2, &existed).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(store_->Insert(NewJob("j3"), 2, &existed).status().code(),
+            absl::StatusCode::kResourceExhausted);
   Lease();  // j1 leaves the queue
   EXPECT_TRUE(store_->Insert(NewJob("j3"), 2, &existed).ok());
   // A repeated key is answered even when the queue is full.
@@ -147,8 +149,10 @@ TEST_F(StoreTest, LeaseStartsAnAttemptAndFinishNeedsThatExactLease) {
   ok.state = v1::Job::SUCCEEDED;
   ok.result_file = "j-1.mp4";
   ok.result.set_size_bytes(123);
-  EXPECT_EQ(store_->Finish("j", 2, "w1", ok, now_).status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->Finish("j", 1, "w2", ok, now_).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Finish("j", 2, "w1", ok, now_).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Finish("j", 1, "w2", ok, now_).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   auto done = store_->Finish("j", 1, "w1", ok, now_ + absl::Seconds(3));
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state, v1::Job::SUCCEEDED);
@@ -157,7 +161,8 @@ TEST_F(StoreTest, LeaseStartsAnAttemptAndFinishNeedsThatExactLease) {
   // A second Finish (a retried RPC or a stale worker) cannot change a finished job.
   Completion fail;
   fail.state = v1::Job::FAILED;
-  EXPECT_EQ(store_->Finish("j", 1, "w1", fail, now_).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Finish("j", 1, "w1", fail, now_).status().code(),
+            absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->Get("j")->state, v1::Job::SUCCEEDED);
 }
 

@@ -1,6 +1,7 @@
 // `reel submit | watch | get | cancel | fetch | list`: clients of a reel server (`reel serve` or a
-// gateway). Every command takes --server HOST:PORT, --token / --token_file ($REEL_TOKEN) and --tls_ca.
-// Exit codes: 0 done (for watch: SUCCEEDED), 1 the server said no or the job did not succeed, 2 usage.
+// gateway). Every command takes --server HOST:PORT, --token / --token_file ($REEL_TOKEN) and
+// --tls_ca. Exit codes: 0 done (for watch: SUCCEEDED), 1 the server said no or the job did not
+// succeed, 2 usage.
 #include <unistd.h>
 
 #include <cstdio>
@@ -36,11 +37,13 @@ struct Connection {
   std::unique_ptr<v1::GenerationService::Stub> stub;
 
   void AddFlags(FlagSet& flags) {
-    if (const char* env = std::getenv("REEL_SERVER"); env != nullptr && *env != '\0') options.server = env;
+    if (const char* env = std::getenv("REEL_SERVER"); env != nullptr && *env != '\0')
+      options.server = env;
     flags.String("server", &options.server, "the server's host:port (or $REEL_SERVER)");
     flags.String("token", &options.token, "bearer token (or $REEL_TOKEN)");
     flags.String("token_file", &token_file, "file whose first token is used");
-    flags.String("tls_ca", &options.tls_ca_file, "PEM CA of the server's certificate (enables TLS)");
+    flags.String("tls_ca", &options.tls_ca_file,
+                 "PEM CA of the server's certificate (enables TLS)");
     flags.Bool("tls", &options.tls, "TLS with the system's root certificates");
   }
   absl::Status Open() {
@@ -76,7 +79,8 @@ bool ParseOrExit(FlagSet& flags, const std::vector<std::string_view>& args, cons
 }
 
 int Fail(const char* command, const absl::Status& status) {
-  std::fprintf(stderr, "reel %s: %s: %s\n", command, absl::StatusCodeToString(status.code()).c_str(),
+  std::fprintf(stderr, "reel %s: %s: %s\n", command,
+               absl::StatusCodeToString(status.code()).c_str(),
                std::string(status.message()).c_str());
   return 1;
 }
@@ -106,8 +110,8 @@ std::string Describe(const v1::Job& job) {
   return line;
 }
 
-// One status line, redrawn in place on a terminal; on a pipe, printed only when the block or state moves
-// so that logs stay short.
+// One status line, redrawn in place on a terminal; on a pipe, printed only when the block or state
+// moves so that logs stay short.
 class ProgressPrinter {
  public:
   ProgressPrinter() : tty_(isatty(fileno(stderr)) != 0) {}
@@ -118,10 +122,11 @@ class ProgressPrinter {
     const int filled = static_cast<int>(fraction * kWidth + 0.5);
     std::string line = absl::StrCat(id, " ", v1::Job::State_Name(state));
     if (state == v1::Job::RUNNING) {
-      absl::StrAppend(&line, " [", std::string(filled, '#'), std::string(kWidth - filled, '.'), "] ",
-                      static_cast<int>(fraction * 100), "% block ", p.block(), "/", p.total_blocks(), " step ",
-                      p.step(), "/", p.total_steps());
-      if (p.eta_seconds() > 0) absl::StrAppend(&line, " eta ", static_cast<int>(p.eta_seconds() + 0.5), "s");
+      absl::StrAppend(&line, " [", std::string(filled, '#'), std::string(kWidth - filled, '.'),
+                      "] ", static_cast<int>(fraction * 100), "% block ", p.block(), "/",
+                      p.total_blocks(), " step ", p.step(), "/", p.total_steps());
+      if (p.eta_seconds() > 0)
+        absl::StrAppend(&line, " eta ", static_cast<int>(p.eta_seconds() + 0.5), "s");
     }
     if (tty_) {
       std::fprintf(stderr, "\r%-100s", line.c_str());
@@ -146,8 +151,8 @@ class ProgressPrinter {
 
 // Streams a job's events until it ends. Returns the final job (or the error). Previews, when
 // `previews_dir` is set, are written as <id>-block<N>.png.
-absl::StatusOr<v1::Job> WatchJob(const Connection& c, const std::string& id, const std::string& previews_dir,
-                                 bool quiet) {
+absl::StatusOr<v1::Job> WatchJob(const Connection& c, const std::string& id,
+                                 const std::string& previews_dir, bool quiet) {
   grpc::ClientContext context;
   c.Prepare(context, absl::InfiniteDuration());
   v1::WatchJobRequest request;
@@ -163,7 +168,8 @@ absl::StatusOr<v1::Job> WatchJob(const Connection& c, const std::string& id, con
     } else if (event.has_progress() && !quiet) {
       printer.Show(id, event.progress().state(), event.progress().progress());
     } else if (event.has_preview() && !previews_dir.empty()) {
-      const std::string path = absl::StrCat(previews_dir, "/", id, "-block", event.preview().block(), ".png");
+      const std::string path =
+          absl::StrCat(previews_dir, "/", id, "-block", event.preview().block(), ".png");
       std::ofstream(path, std::ios::binary) << event.preview().png();
     } else if (event.has_final()) {
       final_job = event.final();
@@ -179,9 +185,13 @@ absl::StatusOr<v1::Job> WatchJob(const Connection& c, const std::string& id, con
 
 std::string DefaultOutputName(const v1::Job& job) {
   const std::string& mime = job.result().mime_type();
-  const std::string ext = mime == "video/mp4" ? "mp4" : mime == "video/webm" ? "webm" : mime == "image/gif" ? "gif"
-                          : mime == "image/webp" ? "webp" : mime == "image/png" ? "png"
-                          : mime == "image/jpeg" ? "jpg" : "bin";
+  const std::string ext = mime == "video/mp4"    ? "mp4"
+                          : mime == "video/webm" ? "webm"
+                          : mime == "image/gif"  ? "gif"
+                          : mime == "image/webp" ? "webp"
+                          : mime == "image/png"  ? "png"
+                          : mime == "image/jpeg" ? "jpg"
+                                                 : "bin";
   return absl::StrCat(job.id(), ".", ext);
 }
 
@@ -228,7 +238,8 @@ int RunSubmit(const std::vector<std::string_view>& args) {
   flags.String("idempotency_key", &key, "retrying with the same key returns the same job");
   flags.Bool("watch", &watch, "follow the job until it ends");
   flags.String("output", &output, "wait for the job and download the result to this file");
-  flags.String("previews", &previews, "while watching, save block previews (PNG) in this directory");
+  flags.String("previews", &previews,
+               "while watching, save block previews (PNG) in this directory");
   std::vector<std::string> prompt;
   int exit_code = 0;
   if (!ParseOrExit(flags, args, "submit", &prompt, &exit_code)) return exit_code;
@@ -246,7 +257,8 @@ int RunSubmit(const std::vector<std::string_view>& args) {
   if (cfg >= 0) r.set_cfg_scale(cfg);
   if (!seed.empty()) {
     uint64_t s = 0;
-    if (!absl::SimpleAtoi(seed, &s)) return Usage("submit", "--seed must be a non-negative integer");
+    if (!absl::SimpleAtoi(seed, &s))
+      return Usage("submit", "--seed must be a non-negative integer");
     r.set_seed(s);
   }
   r.set_model(model);
@@ -257,7 +269,8 @@ int RunSubmit(const std::vector<std::string_view>& args) {
   grpc::ClientContext context;
   c.Prepare(context);
   v1::Job job;
-  if (grpc::Status s = c.stub->Submit(&context, r, &job); !s.ok()) return Fail("submit", service::FromGrpc(s));
+  if (grpc::Status s = c.stub->Submit(&context, r, &job); !s.ok())
+    return Fail("submit", service::FromGrpc(s));
   std::printf("%s\n", job.id().c_str());
   std::fflush(stdout);
   if (!watch && output.empty()) return 0;
@@ -368,14 +381,16 @@ int RunList(const std::vector<std::string_view>& args) {
   request.set_page_token(page_token);
   for (const std::string& s : service::SplitList(states)) {
     v1::Job::State state;
-    if (!v1::Job::State_Parse(s, &state)) return Usage("list", "--state: QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED");
+    if (!v1::Job::State_Parse(s, &state))
+      return Usage("list", "--state: QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED");
     request.add_states(state);
   }
   if (absl::Status s = c.Open(); !s.ok()) return Fail("list", s);
   grpc::ClientContext context;
   c.Prepare(context);
   v1::ListJobsResponse page;
-  if (grpc::Status s = c.stub->List(&context, request, &page); !s.ok()) return Fail("list", service::FromGrpc(s));
+  if (grpc::Status s = c.stub->List(&context, request, &page); !s.ok())
+    return Fail("list", service::FromGrpc(s));
   if (json) {
     std::printf("%s", ToJson(page).c_str());
     return 0;
@@ -385,16 +400,21 @@ int RunList(const std::vector<std::string_view>& args) {
     const absl::Time created = absl::FromUnixSeconds(job.create_time().seconds());
     std::string prompt = job.request().prompt();
     if (prompt.size() > 40) prompt = prompt.substr(0, 37) + "...";
-    std::printf("%-18s %-10s %4d%%  %-20s %s\n", job.id().c_str(), v1::Job::State_Name(job.state()).c_str(),
-                static_cast<int>((job.state() == v1::Job::SUCCEEDED ? 1.0 : job.progress().fraction()) * 100),
-                absl::FormatTime("%Y-%m-%d %H:%M:%S", created, absl::LocalTimeZone()).c_str(), prompt.c_str());
+    std::printf("%-18s %-10s %4d%%  %-20s %s\n", job.id().c_str(),
+                v1::Job::State_Name(job.state()).c_str(),
+                static_cast<int>(
+                    (job.state() == v1::Job::SUCCEEDED ? 1.0 : job.progress().fraction()) * 100),
+                absl::FormatTime("%Y-%m-%d %H:%M:%S", created, absl::LocalTimeZone()).c_str(),
+                prompt.c_str());
   }
-  if (!page.next_page_token().empty()) std::printf("next page: --page_token %s\n", page.next_page_token().c_str());
+  if (!page.next_page_token().empty())
+    std::printf("next page: --page_token %s\n", page.next_page_token().c_str());
   return 0;
 }
 
 }  // namespace
-REEL_COMMAND("submit", "submit a render job to a reel server (--watch, --output to wait for it)", RunSubmit);
+REEL_COMMAND("submit", "submit a render job to a reel server (--watch, --output to wait for it)",
+             RunSubmit);
 REEL_COMMAND("watch", "follow a job's progress until it ends", RunWatch);
 REEL_COMMAND("get", "print a job as JSON", RunGet);
 REEL_COMMAND("cancel", "cancel a queued or running job", RunCancel);

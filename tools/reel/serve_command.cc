@@ -1,7 +1,7 @@
 // `reel serve`: the all-in-one server for a laptop or a single box. One process holds the gateway
-// (public API + SQLite job store + scheduler), one worker with the model loaded once, and the encoder;
-// the worker talks to the gateway through an in-process channel, so the code path is the split
-// deployment's without the network.
+// (public API + SQLite job store + scheduler), one worker with the model loaded once, and the
+// encoder; the worker talks to the gateway through an in-process channel, so the code path is the
+// split deployment's without the network.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -44,21 +44,25 @@ int RunServe(const std::vector<std::string_view>& args) {
   int workers = 1, threads = 0;
   service::FlagSet flags("reel serve [options]");
   gateway::AddGatewayFlags(flags, options, values);
-  flags.String("model", &model_dir,
-               "model directory for the in-process worker; 'random': a tiny random-weight model written "
-               "into the data directory (to try the API without a trained model)");
-  flags.Int("workers", &workers, "in-process workers: 1, or 0 for a gateway that waits for reel-worker");
+  flags.String(
+      "model", &model_dir,
+      "model directory for the in-process worker; 'random': a tiny random-weight model written "
+      "into the data directory (to try the API without a trained model)");
+  flags.Int("workers", &workers,
+            "in-process workers: 1, or 0 for a gateway that waits for reel-worker");
   flags.Int("threads", &threads, "CPU threads for rendering (0: all cores)");
   flags.String("worker_id", &worker_id, "name of the in-process worker");
   absl::StatusOr<std::vector<std::string>> rest = flags.Parse(args);
   if (flags.help_requested()) {
-    std::printf("%s\nServes reel.v1.GenerationService; try `reel submit --server HOST:PORT PROMPT`.\n",
-                flags.Help().c_str());
+    std::printf(
+        "%s\nServes reel.v1.GenerationService; try `reel submit --server HOST:PORT PROMPT`.\n",
+        flags.Help().c_str());
     return 0;
   }
   if (!rest.ok() || !rest->empty()) {
     std::fprintf(stderr, "reel serve: %s\n",
-                 rest.ok() ? "unexpected positional arguments" : std::string(rest.status().message()).c_str());
+                 rest.ok() ? "unexpected positional arguments"
+                           : std::string(rest.status().message()).c_str());
     return 2;
   }
   if (workers < 0 || workers > 1) {
@@ -128,5 +132,6 @@ int RunServe(const std::vector<std::string_view>& args) {
 }
 
 }  // namespace
-REEL_COMMAND("serve", "run the gateway, a worker and the encoder in one process (gRPC API)", RunServe);
+REEL_COMMAND("serve", "run the gateway, a worker and the encoder in one process (gRPC API)",
+             RunServe);
 }  // namespace reel::cli
