@@ -142,14 +142,24 @@ absl::Status LinearDit::ApplyBlock(int index, float t, const PreparedCaption& ca
   REEL_ASSIGN_OR_RETURN(Tensor mod, ops::Concat(per_frame, 0));
   REEL_ASSIGN_OR_RETURN(
       RopeTables rope, BuildRope3d(frames, height, width, 0, config_.head_dim, config_.rope_theta));
-  return DitBlockForward(blocks_[index], config_, mod, rope, caption.layers[index], caption.mask,
-                         height, width, AttentionScope{}, tokens);
+  const CrossContext cross{&caption.layers[index], &caption.mask};
+  return DitBlockForward(blocks_[index], config_, mod, rope, absl::MakeConstSpan(&cross, 1), height,
+                         width, AttentionScope{}, tokens);
 }
 
 absl::StatusOr<Tensor> LinearDit::Forward(const Tensor& latents,
                                           absl::Span<const float> frame_timesteps,
                                           const PreparedCaption& caption,
                                           const ForwardOptions& options) const {
+  const PreparedCaption* one[] = {&caption};
+  REEL_ASSIGN_OR_RETURN(std::vector<Tensor> v,
+                        ForwardBranches(latents, frame_timesteps, one, options));
+  return std::move(v[0]);
+}
+
+absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
+    const Tensor& latents, absl::Span<const float> frame_timesteps,
+    absl::Span<const PreparedCaption* const> captions, const ForwardOptions& options) const {
   REEL_RETURN_IF_ERROR(CheckLatentShape(latents.shape(), options.causal_block_frames));
   const DitConfig& c = config_;
   const int64_t pt = c.patch_size[0], ph = c.patch_size[1], pw = c.patch_size[2], d = c.hidden_size;
@@ -184,8 +194,21 @@ absl::StatusOr<Tensor> LinearDit::Forward(const Tensor& latents,
   REEL_ASSIGN_OR_RETURN(Tensor modulation, ops::Concat(t6_frames, 0));  // (F', 6, D)
   REEL_ASSIGN_OR_RETURN(Tensor embedded, ops::Concat(emb_frames, 0));   // (F', 1, D)
 
+  const int branches = static_cast<int>(captions.size());
+  if (branches < 1 || (options.update_state && branches != 1)) {
+    return absl::InvalidArgumentError(
+        "ForwardBranches: one caption or more; one to update the state");
+  }
+  std::vector<CrossContext> cross(branches);
   REEL_ASSIGN_OR_RETURN(Tensor tokens, PatchEmbed(latents));
-  REEL_ASSIGN_OR_RETURN(Tensor x, tokens.Reshape({f2, spatial, d}));
+  Tensor x;
+  if (branches == 1) {
+    REEL_ASSIGN_OR_RETURN(x, tokens.Reshape({f2, spatial, d}));
+  } else {
+    std::vector<Tensor> copies(branches, tokens);
+    REEL_ASSIGN_OR_RETURN(Tensor all, ops::Concat(copies, 0));
+    REEL_ASSIGN_OR_RETURN(x, all.Reshape({branches * f2, spatial, d}));
+  }
   REEL_ASSIGN_OR_RETURN(RopeTables rope,
                         BuildRope3d(f2, h2, w2, options.frame_offset, c.head_dim, c.rope_theta));
   for (int i = 0; i < c.num_layers; ++i) {
@@ -193,29 +216,35 @@ absl::StatusOr<Tensor> LinearDit::Forward(const Tensor& latents,
     scope.causal_block_frames = options.causal_block_frames;
     scope.state = options.state != nullptr ? &(*options.state)[i] : nullptr;
     scope.update_state = options.update_state;
-    REEL_RETURN_IF_ERROR(DitBlockForward(blocks_[i], c, modulation, rope, caption.layers[i],
-                                         caption.mask, h2, w2, scope, x));
+    for (int b = 0; b < branches; ++b) cross[b] = {&captions[b]->layers[i], &captions[b]->mask};
+    REEL_RETURN_IF_ERROR(DitBlockForward(blocks_[i], c, modulation, rope, cross, h2, w2, scope, x));
   }
 
   // Output norm: shift = table[0] + embedded_t, scale = table[1] + embedded_t (per frame).
   REEL_ASSIGN_OR_RETURN(Tensor shift_scale,
                         ops::Add(embedded, *out_table_.Reshape({1, 2, d})));  // (F',2,D)
-  REEL_ASSIGN_OR_RETURN(Tensor normed, Tensor::Empty({f2 * spatial, d}));
-  for (int64_t f = 0; f < f2; ++f) {
-    REEL_ASSIGN_OR_RETURN(Tensor ss, shift_scale.Slice(0, f, f + 1));
+  REEL_ASSIGN_OR_RETURN(Tensor normed, Tensor::Empty({branches * f2 * spatial, d}));
+  for (int64_t bf = 0; bf < branches * f2; ++bf) {
+    REEL_ASSIGN_OR_RETURN(Tensor ss, shift_scale.Slice(0, bf % f2, bf % f2 + 1));
     REEL_ASSIGN_OR_RETURN(
-        Tensor y, ops::LayerNormModulate(*x.Slice(0, f, f + 1)->Reshape({spatial, d}), c.norm_eps,
+        Tensor y, ops::LayerNormModulate(*x.Slice(0, bf, bf + 1)->Reshape({spatial, d}), c.norm_eps,
                                          *ss.Slice(1, 0, 1), *ss.Slice(1, 1, 2)));
-    REEL_ASSIGN_OR_RETURN(Tensor dst, normed.Slice(0, f * spatial, (f + 1) * spatial));
+    REEL_ASSIGN_OR_RETURN(Tensor dst, normed.Slice(0, bf * spatial, (bf + 1) * spatial));
     REEL_RETURN_IF_ERROR(ops::Copy(y, dst));
   }
   REEL_ASSIGN_OR_RETURN(Tensor out, ops::Linear(normed, proj_out_w_, &proj_out_b_));
-  // Unpatchify: (F', H', W', pt, ph, pw, Co) → (Co, F'·pt, H'·ph, W'·pw).
-  const int64_t co = c.out_channels;
-  REEL_ASSIGN_OR_RETURN(Tensor o7, out.Reshape({f2, h2, w2, pt, ph, pw, co}));
-  REEL_ASSIGN_OR_RETURN(Tensor perm, o7.Permute({6, 0, 3, 1, 4, 2, 5}));
-  REEL_ASSIGN_OR_RETURN(Tensor dense, perm.Contiguous());
-  return dense.Reshape({co, f2 * pt, h2 * ph, w2 * pw});
+  // Unpatchify each branch: (F', H', W', pt, ph, pw, Co) → (Co, F'·pt, H'·ph, W'·pw).
+  const int64_t co = c.out_channels, rows = f2 * spatial;
+  std::vector<Tensor> velocities;
+  for (int b = 0; b < branches; ++b) {
+    REEL_ASSIGN_OR_RETURN(Tensor ob, out.Slice(0, b * rows, (b + 1) * rows));
+    REEL_ASSIGN_OR_RETURN(Tensor o7, ob.Reshape({f2, h2, w2, pt, ph, pw, co}));
+    REEL_ASSIGN_OR_RETURN(Tensor perm, o7.Permute({6, 0, 3, 1, 4, 2, 5}));
+    REEL_ASSIGN_OR_RETURN(Tensor dense, perm.Contiguous());
+    REEL_ASSIGN_OR_RETURN(Tensor v, dense.Reshape({co, f2 * pt, h2 * ph, w2 * pw}));
+    velocities.push_back(std::move(v));
+  }
+  return velocities;
 }
 
 }  // namespace reel

@@ -52,6 +52,11 @@ class LinearDit {
   absl::StatusOr<Tensor> Forward(const Tensor& latents, absl::Span<const float> frame_timesteps,
                                  const PreparedCaption& caption,
                                  const ForwardOptions& options) const;
+  // The same latents under several captions (classifier-free guidance: conditional and
+  // unconditional) in one batched pass; one velocity per caption. Updating the state needs one.
+  absl::StatusOr<std::vector<Tensor>> ForwardBranches(
+      const Tensor& latents, absl::Span<const float> frame_timesteps,
+      absl::Span<const PreparedCaption* const> captions, const ForwardOptions& options) const;
   // Applies block `index` to tokens (F', S, D) in place (bidirectional, no state); for stage tests.
   absl::Status ApplyBlock(int index, float t, const PreparedCaption& caption, int64_t height,
                           int64_t width, Tensor& tokens) const;

@@ -40,10 +40,15 @@ absl::Status GatedAdd(Tensor& x, const Tensor& y, const Tensor& gate) {
   return ops::BinaryInPlace(ops::BinaryOp::kAdd, x, gy);
 }
 
+// Rows [b·rows, (b+1)·rows) of a (branches·rows, D) tensor: one guidance branch.
+absl::StatusOr<Tensor> Branch(const Tensor& t, int b, int64_t rows) {
+  return t.Slice(0, b * rows, (b + 1) * rows);
+}
+
 absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& c, const Tensor& n,
                                      const RopeTables& rope, int64_t frames, int64_t spatial,
-                                     const AttentionScope& scope) {
-  const int64_t heads = c.num_heads, d = c.head_dim;
+                                     int branches, const AttentionScope& scope) {
+  const int64_t heads = c.num_heads, d = c.head_dim, rows = frames * spatial;
   REEL_ASSIGN_OR_RETURN(Tensor q, ops::Linear(n, w.to_q, nullptr));
   REEL_ASSIGN_OR_RETURN(Tensor k, ops::Linear(n, w.to_k, nullptr));
   REEL_ASSIGN_OR_RETURN(Tensor v, ops::Linear(n, w.to_v, nullptr));
@@ -53,31 +58,38 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
   // k).
   REEL_ASSIGN_OR_RETURN(q, ops::Activate(q, ops::Activation::kRelu));
   REEL_ASSIGN_OR_RETURN(k, ops::Activate(k, ops::Activation::kRelu));
-  REEL_ASSIGN_OR_RETURN(Tensor q_rot, ops::RopeApply(q, rope.cos, rope.sin, heads));
-  REEL_ASSIGN_OR_RETURN(Tensor k_rot, ops::RopeApply(k, rope.cos, rope.sin, heads));
 
-  Tensor kv, ksum;
-  if (scope.state != nullptr) {
-    REEL_ASSIGN_OR_RETURN(kv, scope.state->kv.Clone());
-    REEL_ASSIGN_OR_RETURN(ksum, scope.state->ksum.Clone());
-  } else {
-    REEL_ASSIGN_OR_RETURN(kv, Tensor::Zeros({heads, d, d}));
-    REEL_ASSIGN_OR_RETURN(ksum, Tensor::Zeros({heads, d}));
-  }
   const int64_t group_frames = scope.causal_block_frames > 0 ? scope.causal_block_frames : frames;
   std::vector<Tensor> outs;
-  for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
-    const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
-    REEL_RETURN_IF_ERROR(ops::LinearAttentionAccumulate(
-        *k_rot.Slice(0, r0, r1), *k.Slice(0, r0, r1), *v.Slice(0, r0, r1), heads, kv, ksum));
-    REEL_ASSIGN_OR_RETURN(
-        Tensor o, ops::LinearAttentionApply(*q_rot.Slice(0, r0, r1), *q.Slice(0, r0, r1), kv, ksum,
-                                            heads, c.attn_eps));
-    outs.push_back(std::move(o));
-  }
-  if (scope.update_state) {
-    scope.state->kv = std::move(kv);
-    scope.state->ksum = std::move(ksum);
+  for (int b = 0; b < branches; ++b) {
+    REEL_ASSIGN_OR_RETURN(Tensor qb, Branch(q, b, rows));
+    REEL_ASSIGN_OR_RETURN(Tensor kb, Branch(k, b, rows));
+    REEL_ASSIGN_OR_RETURN(Tensor vb, Branch(v, b, rows));
+    REEL_ASSIGN_OR_RETURN(Tensor q_rot, ops::RopeApply(qb, rope.cos, rope.sin, heads));
+    REEL_ASSIGN_OR_RETURN(Tensor k_rot, ops::RopeApply(kb, rope.cos, rope.sin, heads));
+    // Every branch starts from the same context (README: the state belongs to the video, not to a
+    // guidance branch).
+    Tensor kv, ksum;
+    if (scope.state != nullptr) {
+      REEL_ASSIGN_OR_RETURN(kv, scope.state->kv.Clone());
+      REEL_ASSIGN_OR_RETURN(ksum, scope.state->ksum.Clone());
+    } else {
+      REEL_ASSIGN_OR_RETURN(kv, Tensor::Zeros({heads, d, d}));
+      REEL_ASSIGN_OR_RETURN(ksum, Tensor::Zeros({heads, d}));
+    }
+    for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
+      const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
+      REEL_RETURN_IF_ERROR(ops::LinearAttentionAccumulate(
+          *k_rot.Slice(0, r0, r1), *kb.Slice(0, r0, r1), *vb.Slice(0, r0, r1), heads, kv, ksum));
+      REEL_ASSIGN_OR_RETURN(
+          Tensor o, ops::LinearAttentionApply(*q_rot.Slice(0, r0, r1), *qb.Slice(0, r0, r1), kv,
+                                              ksum, heads, c.attn_eps));
+      outs.push_back(std::move(o));
+    }
+    if (scope.update_state) {
+      scope.state->kv = std::move(kv);
+      scope.state->ksum = std::move(ksum);
+    }
   }
   REEL_ASSIGN_OR_RETURN(Tensor out,
                         outs.size() == 1 ? absl::StatusOr<Tensor>(outs[0]) : ops::Concat(outs, 0));
@@ -85,49 +97,60 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
 }
 
 absl::StatusOr<Tensor> CrossAttention(const DitBlockWeights& w, const DitConfig& c, const Tensor& x,
-                                      const CrossKV& cross, const Tensor& mask) {
+                                      absl::Span<const CrossContext> cross) {
   REEL_ASSIGN_OR_RETURN(Tensor q, ops::Linear(x, w.x_q_w, &w.x_q_b));
   REEL_ASSIGN_OR_RETURN(q, ops::RmsNorm(q, c.qk_norm_eps, &w.x_norm_q));
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.cross_head_dim));
-  REEL_ASSIGN_OR_RETURN(
-      Tensor o, ops::SoftmaxAttention(q, cross.k, cross.v, &mask, c.cross_num_heads, scale));
-  return ops::Linear(o, w.x_out_w, &w.x_out_b);
+  const int64_t rows = x.dim(0) / static_cast<int64_t>(cross.size());
+  std::vector<Tensor> outs;
+  for (size_t b = 0; b < cross.size(); ++b) {
+    REEL_ASSIGN_OR_RETURN(Tensor qb, Branch(q, static_cast<int>(b), rows));
+    REEL_ASSIGN_OR_RETURN(Tensor o, ops::SoftmaxAttention(qb, cross[b].kv->k, cross[b].kv->v,
+                                                          cross[b].mask, c.cross_num_heads, scale));
+    outs.push_back(std::move(o));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor out,
+                        outs.size() == 1 ? absl::StatusOr<Tensor>(outs[0]) : ops::Concat(outs, 0));
+  return ops::Linear(out, w.x_out_w, &w.x_out_b);
 }
 
 // GLUMBTempConv: per-frame 1×1 expand, SiLU, depthwise 3×3, GLU, 1×1 project, then y + temporal
-// conv(y).
+// conv(y) within each branch.
 absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, const Tensor& n,
-                              int64_t frames, int64_t height, int64_t width,
+                              int64_t frames, int64_t height, int64_t width, int branches,
                               const AttentionScope& scope) {
-  const int64_t spatial = height * width, dim = c.hidden_size;
+  const int64_t spatial = height * width, dim = c.hidden_size, images = branches * frames;
   REEL_ASSIGN_OR_RETURN(Tensor a, ops::Linear(n, w.ff_in_w, &w.ff_in_b));
   REEL_ASSIGN_OR_RETURN(a, ops::Activate(a, ops::Activation::kSilu));
-  REEL_ASSIGN_OR_RETURN(Tensor img, a.Reshape({frames, height, width, int64_t{2} * c.ffn_hidden}));
+  REEL_ASSIGN_OR_RETURN(Tensor img, a.Reshape({images, height, width, int64_t{2} * c.ffn_hidden}));
   REEL_ASSIGN_OR_RETURN(Tensor dw, ops::DepthwiseConv2d3x3(img, w.ff_dw_w, &w.ff_dw_b));
   REEL_ASSIGN_OR_RETURN(Tensor g, ops::SiluGate(dw));
-  REEL_ASSIGN_OR_RETURN(Tensor g2, g.Reshape({frames * spatial, c.ffn_hidden}));
+  REEL_ASSIGN_OR_RETURN(Tensor g2, g.Reshape({images * spatial, c.ffn_hidden}));
   REEL_ASSIGN_OR_RETURN(Tensor y, ops::Linear(g2, w.ff_point_w, nullptr));
-  REEL_ASSIGN_OR_RETURN(Tensor y3, y.Reshape({frames, spatial, dim}));
+  REEL_ASSIGN_OR_RETURN(Tensor y_all, y.Reshape({images, spatial, dim}));
 
   const bool causal = c.temporal_conv == TemporalConvMode::kCausal;
   Tensor history;
   if (causal && scope.state != nullptr) history = scope.state->conv_tail;
-  REEL_ASSIGN_OR_RETURN(Tensor z, ops::TemporalConv3(y3, history, w.ff_temp_w, causal ? 2 : 1));
-  if (scope.update_state) {
-    // The next block's conv sees the last two frames of [history, y].
-    Tensor joined = y3;
-    if (history.defined() && history.numel() > 0) {
-      REEL_ASSIGN_OR_RETURN(joined, ops::Concat({history, y3}, 0));
+  for (int b = 0; b < branches; ++b) {
+    REEL_ASSIGN_OR_RETURN(Tensor y3, y_all.Slice(0, b * frames, (b + 1) * frames));
+    REEL_ASSIGN_OR_RETURN(Tensor z, ops::TemporalConv3(y3, history, w.ff_temp_w, causal ? 2 : 1));
+    if (scope.update_state) {
+      // The next block's conv sees the last two frames of [history, y].
+      Tensor joined = y3;
+      if (history.defined() && history.numel() > 0) {
+        REEL_ASSIGN_OR_RETURN(joined, ops::Concat({history, y3}, 0));
+      }
+      const int64_t total = joined.dim(0);
+      if (total >= 2) {
+        REEL_ASSIGN_OR_RETURN(scope.state->conv_tail, joined.Slice(0, total - 2, total)->Clone());
+      } else {
+        REEL_ASSIGN_OR_RETURN(Tensor zero, Tensor::Zeros({1, spatial, dim}));
+        REEL_ASSIGN_OR_RETURN(scope.state->conv_tail, ops::Concat({zero, joined}, 0));
+      }
     }
-    const int64_t total = joined.dim(0);
-    if (total >= 2) {
-      REEL_ASSIGN_OR_RETURN(scope.state->conv_tail, joined.Slice(0, total - 2, total)->Clone());
-    } else {
-      REEL_ASSIGN_OR_RETURN(Tensor zero, Tensor::Zeros({1, spatial, dim}));
-      REEL_ASSIGN_OR_RETURN(scope.state->conv_tail, ops::Concat({zero, joined}, 0));
-    }
+    REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, y3, z));
   }
-  REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, y3, z));
   return y;
 }
 
@@ -173,25 +196,37 @@ absl::StatusOr<CrossKV> PrepareCrossKV(const DitBlockWeights& w, const DitConfig
 }
 
 absl::Status DitBlockForward(const DitBlockWeights& w, const DitConfig& c, const Tensor& modulation,
-                             const RopeTables& rope, const CrossKV& cross,
-                             const Tensor& caption_mask, int64_t height, int64_t width,
-                             const AttentionScope& scope, Tensor& x) {
-  const int64_t frames = x.dim(0), spatial = x.dim(1), dim = x.dim(2);
-  if (scope.update_state && scope.state == nullptr) {
-    return absl::InvalidArgumentError("DitBlockForward: update_state without a state");
+                             const RopeTables& rope, absl::Span<const CrossContext> cross,
+                             int64_t height, int64_t width, const AttentionScope& scope,
+                             Tensor& x) {
+  const int branches = static_cast<int>(cross.size());
+  const int64_t spatial = x.dim(1), dim = x.dim(2);
+  if (branches < 1 || x.dim(0) % branches != 0 || modulation.dim(0) * branches != x.dim(0)) {
+    return absl::InvalidArgumentError(absl::StrCat("DitBlockForward: ", x.dim(0), " frames for ",
+                                                   branches, " branches of ", modulation.dim(0)));
   }
-  REEL_ASSIGN_OR_RETURN(Tensor mod, ops::Add(modulation, w.scale_shift_table));  // (F', 6, D)
+  if (scope.update_state && (scope.state == nullptr || branches != 1)) {
+    return absl::InvalidArgumentError("DitBlockForward: update_state needs a state and one branch");
+  }
+  const int64_t frames = x.dim(0) / branches;
+  REEL_ASSIGN_OR_RETURN(Tensor mod1, ops::Add(modulation, w.scale_shift_table));  // (F', 6, D)
+  Tensor mod = mod1;
+  if (branches > 1) {
+    std::vector<Tensor> copies(branches, mod1);
+    REEL_ASSIGN_OR_RETURN(mod, ops::Concat(copies, 0));  // (branches·F', 6, D)
+  }
 
   REEL_ASSIGN_OR_RETURN(Tensor n, ModulatedNorm(x, mod, kShiftMsa, c.norm_eps));
-  REEL_ASSIGN_OR_RETURN(Tensor attn, SelfAttention(w, c, n, rope, frames, spatial, scope));
+  REEL_ASSIGN_OR_RETURN(Tensor attn,
+                        SelfAttention(w, c, n, rope, frames, spatial, branches, scope));
   REEL_RETURN_IF_ERROR(GatedAdd(x, attn, *Row(mod, kGateMsa)));
 
-  REEL_ASSIGN_OR_RETURN(Tensor flat, x.Reshape({frames * spatial, dim}));
-  REEL_ASSIGN_OR_RETURN(Tensor cross_out, CrossAttention(w, c, flat, cross, caption_mask));
+  REEL_ASSIGN_OR_RETURN(Tensor flat, x.Reshape({x.dim(0) * spatial, dim}));
+  REEL_ASSIGN_OR_RETURN(Tensor cross_out, CrossAttention(w, c, flat, cross));
   REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, flat, cross_out));
 
   REEL_ASSIGN_OR_RETURN(n, ModulatedNorm(x, mod, kShiftMlp, c.norm_eps));
-  REEL_ASSIGN_OR_RETURN(Tensor ff, MixFfn(w, c, n, frames, height, width, scope));
+  REEL_ASSIGN_OR_RETURN(Tensor ff, MixFfn(w, c, n, frames, height, width, branches, scope));
   REEL_RETURN_IF_ERROR(GatedAdd(x, ff, *Row(mod, kGateMlp)));
   if (scope.update_state) scope.state->frames_seen += frames;
   return absl::OkStatus();

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "pipeline/model/block_state.h"
 #include "pipeline/model/config.h"
 #include "pipeline/model/rope.h"
@@ -31,6 +32,12 @@ struct CrossKV {
 absl::StatusOr<CrossKV> PrepareCrossKV(const DitBlockWeights& w, const DitConfig& c,
                                        const Tensor& caption /*(L, D) projected*/);
 
+// One guidance branch's caption for cross-attention.
+struct CrossContext {
+  const CrossKV* kv = nullptr;
+  const Tensor* mask = nullptr;  // (L) of 0/1
+};
+
 // How the self-attention and the temporal conv see other tokens in this call.
 struct AttentionScope {
   int causal_block_frames = 0;  // 0: bidirectional over the call; else blocks of this many frames
@@ -38,11 +45,13 @@ struct AttentionScope {
   bool update_state = false;    // add this call's tokens to *state afterwards
 };
 
-// x: (F', S, D) tokens of F' frames with S = H'·W' each, updated in place.
-// modulation: (F', 6, D) = t6 per frame (the block adds its scale_shift_table).
+// x: (B·F', S, D): B guidance branches (one per entry of `cross`, e.g. conditional and
+// unconditional), each F' frames of S = H'·W' tokens, updated in place. Batching the branches makes
+// every GEMM B× taller; they differ only in cross-attention and share the state (read-only;
+// updating it needs B = 1). modulation: (F', 6, D) = t6 per frame (the block adds its
+// scale_shift_table).
 absl::Status DitBlockForward(const DitBlockWeights& w, const DitConfig& c, const Tensor& modulation,
-                             const RopeTables& rope, const CrossKV& cross,
-                             const Tensor& caption_mask, int64_t height, int64_t width,
-                             const AttentionScope& scope, Tensor& x);
+                             const RopeTables& rope, absl::Span<const CrossContext> cross,
+                             int64_t height, int64_t width, const AttentionScope& scope, Tensor& x);
 
 }  // namespace reel

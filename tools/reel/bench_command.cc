@@ -34,8 +34,8 @@ constexpr char kUsage[] =
     "usage: reel bench [--model DIR] [--steps 4] [--latent-frames 8] [--latent-height 16]\n"
     "                  [--latent-width 16] [--threads 2] [--cfg 4.5] [--lengths 1,4,10]\n"
     "                  [--memory-steps 2] [--no-reference]\n"
-    "Without --model: models/reel-tiny's transformer if present, else random weights of the same\n"
-    "shape as the reference golden model scaled up (D=256, 4 layers).\n";
+    "Without --model: models/reel-tiny's transformer if present, else random weights of its shape.\n"
+    "Speed is measured on block-autoregressive generation (the render path) in both engines.\n";
 
 struct Options {
   std::string model_dir;
@@ -66,12 +66,13 @@ int64_t PeakRssKb() {
 
 // A random-weight model directory the PyTorch reference can load too.
 absl::StatusOr<std::string> WriteRandomModel() {
+  // reel-tiny's transformer shape (tools/train/train_dit.py).
   const nlohmann::json dit = {
-      {"in_channels", 8},   {"out_channels", 8},    {"patch_size", {1, 1, 1}},
-      {"hidden_size", 256}, {"num_layers", 4},      {"num_heads", 4},
-      {"head_dim", 64},     {"cross_num_heads", 4}, {"cross_head_dim", 64},
-      {"caption_dim", 128}, {"ffn_hidden", 512},    {"temporal_conv", "causal"},
-      {"block_frames", 2}};
+      {"in_channels", 8},   {"out_channels", 8},    {"patch_size", {1, 2, 2}},
+      {"hidden_size", 128}, {"num_layers", 4},      {"num_heads", 4},
+      {"head_dim", 32},     {"cross_num_heads", 4}, {"cross_head_dim", 32},
+      {"caption_dim", 128}, {"ffn_hidden", 320},    {"temporal_conv", "causal"},
+      {"block_frames", 1}};
   const std::string dir =
       (fs::temp_directory_path() / absl::StrCat("reel_bench_model_", getpid())).string();
   fs::create_directories(dir);
@@ -220,26 +221,31 @@ int RunBench(const std::vector<std::string_view>& argv) {
       static_cast<long long>(o.frames), static_cast<long long>(o.height),
       static_cast<long long>(o.width), o.steps, o.cfg, o.threads);
 
-  // Speed: the same clip sampling (block-causal, CFG) in C++ and in PyTorch eager.
-  std::vector<float> noise_v(static_cast<size_t>(c.in_channels * o.frames * o.height * o.width),
-                             0.5f);
-  const Tensor noise = *Tensor::FromVector({c.in_channels, o.frames, o.height, o.width}, noise_v);
-  ForwardOptions causal;
-  causal.causal_block_frames = c.block_frames;
-  (void)l->dit.Forward(noise, {500.0f}, l->cond, causal);  // warm-up, as the reference does
+  // Speed: the same block-autoregressive generation (CFG, state passes) in C++ and in PyTorch eager.
+  BlockGenerationParams gp;
+  gp.sampling = {o.steps, o.cfg, "euler", l->config.sampler.flow_shift};
+  gp.block_frames = c.block_frames;
+  gp.latent_frames = o.frames;
+  gp.latent_height = o.height;
+  gp.latent_width = o.width;
+  auto discard = [](int64_t, const Tensor&) { return absl::OkStatus(); };
+  gp.latent_frames = static_cast<int64_t>(c.block_frames) * c.patch_size[0];  // warm-up: one block
+  if (absl::Status s = GenerateBlocks(l->dit, l->cond, &l->uncond, gp, nullptr, discard); !s.ok()) {
+    return fail(s);
+  }
+  gp.latent_frames = o.frames;
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<Tensor> out =
-      Denoise(l->dit, noise, l->cond, &l->uncond,
-              {o.steps, o.cfg, "euler", l->config.sampler.flow_shift}, causal);
-  if (!out.ok()) return fail(out.status());
+  if (absl::Status s = GenerateBlocks(l->dit, l->cond, &l->uncond, gp, nullptr, discard); !s.ok()) {
+    return fail(s);
+  }
   const double cpp = Seconds(start) / o.steps;
-  std::printf("\nspeed (one denoising step of the clip, both CFG branches)\n");
+  std::printf("\nspeed (block-autoregressive generation, per denoising step of the whole video)\n");
   std::printf("  reel C++          %8.4f s/step\n", cpp);
   if (o.reference) {
     const std::string cmd = absl::StrCat(
         "/usr/bin/python3 ", root, "/tools/reference/bench_reference.py --model ", o.model_dir,
         " --steps ", o.steps, " --frames ", o.frames, " --height ", o.height, " --width ", o.width,
-        " --threads ", o.threads, " --cfg ", o.cfg, " --solver euler --caption-len 16 2>&1");
+        " --threads ", o.threads, " --cfg ", o.cfg, " --solver euler --caption-len 16 --mode ar 2>&1");
     const double ref = FindValue(Run(cmd), "reference_seconds_per_step");
     if (ref > 0) {
       std::printf(
