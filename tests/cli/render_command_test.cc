@@ -1,0 +1,262 @@
+// `reel render` and `reel models` as a user runs them: the built binary in a child process. Bad
+// arguments give exit code 2 and one line; a render with a random-weight model (always available)
+// and with models/reel-tiny (when it has been trained) produces files the real ffprobe accepts.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pipeline/generate/random_model.h"
+#include "pipeline/generate/renderer.h"
+#include "tests/encoder/media_test_util.h"
+
+extern char** environ;
+
+namespace reel {
+namespace {
+
+namespace fs = std::filesystem;
+using ::reel::testing::DecodeRgb;
+using ::reel::testing::Probe;
+using ::reel::testing::ReadFile;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Shell-quotes one argument.
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::path(::testing::TempDir()) / absl::StrCat("reel_cli_", getpid()));
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_ / "models");
+    RandomModelOptions options;
+    options.width = 32;
+    options.height = 32;
+    options.frames = 8;
+    options.fps = 8;
+    options.steps = 2;
+    ASSERT_TRUE(WriteRandomModel((*dir_ / "models" / "random").string(), options).ok());
+  }
+  static void TearDownTestSuite() {
+    if (std::getenv("REEL_KEEP_TEST_MEDIA") == nullptr) fs::remove_all(*dir_);
+    delete dir_;
+  }
+
+  static std::string ModelDir() { return (*dir_ / "models" / "random").string(); }
+  static std::string Out(const std::string& name) { return (*dir_ / name).string(); }
+
+  // Runs `reel <args>` with stdout and stderr captured, in the test's temp dir.
+  static ProcessResult Reel(const std::vector<std::string>& args) {
+    static std::atomic<int> counter{0};
+    const int n = counter++;
+    const std::string out_path = Out(absl::StrCat("stdout_", n));
+    const std::string err_path = Out(absl::StrCat("stderr_", n));
+    std::string command = Quote(REEL_BINARY);
+    for (const std::string& a : args) absl::StrAppend(&command, " ", Quote(a));
+    absl::StrAppend(&command, " >", Quote(out_path), " 2>", Quote(err_path));
+    const int status = std::system(command.c_str());
+    ProcessResult run;
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    run.out = ReadFile(out_path);
+    run.err = ReadFile(err_path);
+    return run;
+  }
+
+  static fs::path* dir_;
+};
+
+fs::path* CliTest::dir_ = nullptr;
+
+TEST_F(CliTest, BadArgumentsExitTwoWithOneLine) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"render"},
+      {"render", ""},
+      {"render", "a red circle", "--bogus", "1"},
+      {"render", "a red circle", "--steps", "many"},
+      {"render", "a red circle", "--fps", "fast"},
+      {"render", "a red circle", "--seed", "-3"},
+      {"render", "a red circle", "--frames"},
+      {"render", "a red circle", "moving", "right"},
+      {"render", "a red circle", "-o", Out("clip.avi")},
+      {"render", "a red circle", "--format", "mkv"},
+      {"render", "a red circle", "--format", "gif", "-o", Out("clip.mp4")},
+      {"render", "a red circle", "--frames", "8", "--seconds", "1"},
+      {"render", "a red circle", "--frames", "8", "-o", Out("still.png")},
+      {"render", "a red circle", "-o", Out("no/such/dir/clip.mp4")},
+      {"render", "a red circle", "--model", Out("no-model-here")},
+      {"render", "a red circle", "--model", ModelDir(), "--width", "33"},
+      {"render", "a red circle", "--model", ModelDir(), "--sampler", "magic"},
+      {"models", "--bogus", "1"},
+  };
+  // Each run starts the binary (about a second of dynamic loading here), so run them side by side.
+  std::vector<ProcessResult> runs(cases.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    threads.emplace_back([&, i] { runs[i] = Reel(cases[i]); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::vector<std::string>& args = cases[i];
+    const ProcessResult& run = runs[i];
+    const std::string shown = absl::StrJoin(args, " ");
+    EXPECT_EQ(run.exit_code, 2) << shown << "\n" << run.err;
+    EXPECT_THAT(run.err, StartsWith("reel " + args[0] + ": ")) << shown;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << shown << ": " << run.err;
+  }
+  EXPECT_FALSE(fs::exists(Out("clip.mp4")));
+}
+
+TEST_F(CliTest, HelpExitsZero) {
+  const ProcessResult run = Reel({"render", "--help"});
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_THAT(run.out, HasSubstr("usage: reel render"));
+}
+
+TEST_F(CliTest, RendersAVideoThatFfprobeAccepts) {
+  const std::string path = Out("clip.mp4");
+  const std::string sheet = Out("sheet.png");
+  const ProcessResult run = Reel({"render", "a red circle moving right", "--model", ModelDir(),
+                                  "-o", path, "--steps", "1", "--seed", "5", "--preview", sheet});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.err, "");
+  EXPECT_THAT(run.out, HasSubstr("seed 5"));
+  EXPECT_THAT(run.out, HasSubstr("wrote " + path + " (video/mp4, 8 frames, 32x32"));
+  EXPECT_THAT(run.out, HasSubstr("render:")) << "progress lines when stdout is not a terminal";
+  const auto probe = Probe(path);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->codec_name, "h264");
+  EXPECT_EQ(probe->width, 32);
+  EXPECT_EQ(probe->height, 32);
+  EXPECT_EQ(probe->frames, 8);
+  EXPECT_NEAR(probe->duration_s, 1.0, 0.07);
+  EXPECT_EQ(probe->tags.count("prompt") ? probe->tags.at("prompt") : "",
+            "a red circle moving right");
+  EXPECT_EQ(probe->tags.count("seed") ? probe->tags.at("seed") : "", "5");
+  // The contact sheet: 8 tiles in a 3x3 grid, each 32x32 frame shown at 6x (192 px).
+  const auto sheet_probe = Probe(sheet);
+  ASSERT_TRUE(sheet_probe.ok()) << sheet_probe.status();
+  EXPECT_EQ(sheet_probe->codec_name, "png");
+  EXPECT_EQ(sheet_probe->width, 4 + 3 * (192 + 4));
+  for (const auto& entry : fs::directory_iterator(*dir_)) {
+    EXPECT_THAT(entry.path().string(), ::testing::Not(HasSubstr(".partial-")));
+  }
+}
+
+TEST_F(CliTest, SameSeedSameImageOtherSeedOtherImage) {
+  const std::string a = Out("a.png"), b = Out("b.png"), c = Out("c.png");
+  for (const auto& [path, seed] : {std::pair{a, "11"}, std::pair{b, "11"}, std::pair{c, "12"}}) {
+    const ProcessResult run = Reel({"render", "a blue square", "--model", ModelDir(), "-o", path,
+                                    "--seed", seed, "--steps", "1", "--quiet"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_THAT(run.out, StartsWith("wrote " + path + " (image/png, 1 frame, 32x32"));
+    EXPECT_EQ(std::count(run.out.begin(), run.out.end(), '\n'), 1) << "--quiet: one line";
+  }
+  const auto probe = Probe(a);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->codec_name, "png");
+  EXPECT_EQ(*DecodeRgb(a), *DecodeRgb(b));
+  EXPECT_NE(*DecodeRgb(a), *DecodeRgb(c));
+}
+
+TEST_F(CliTest, SecondsBecomeWholeBlocks) {
+  RendererOptions options;
+  options.threads = 1;
+  auto renderer = LoadRenderer(ModelDir(), options);
+  ASSERT_TRUE(renderer.ok()) << renderer.status();
+  const int block = (*renderer)->info().temporal_factor;
+  const std::string path = Out("seconds.webm");
+  const ProcessResult run = Reel({"render", "a green dot", "--model", ModelDir(), "-o", path,
+                                  "--seconds", "1.1", "--fps", "8", "--steps", "1", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const int wanted = 9;  // round(1.1 s * 8 fps)
+  const int expected = (wanted + block - 1) / block * block;
+  const auto probe = Probe(path);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->codec_name, "vp9");
+  EXPECT_EQ(probe->frames, expected);
+}
+
+TEST_F(CliTest, InterruptCancelsAndLeavesNothing) {
+  const std::string path = Out("cancelled.mp4");
+  const std::string log = Out("cancel_stdout");
+  // Long enough that the interrupt lands mid-render: many blocks, many steps.
+  std::vector<std::string> args = {REEL_BINARY, "render",    "a long one", "--model", ModelDir(),
+                                   "-o",        path,        "--frames",   "512",     "--steps",
+                                   "50",        "--threads", "1"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  // Wait for the first progress line: the render is under way and the sink is open.
+  bool started = false;
+  for (int i = 0; i < 600 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    started = ReadFile(log).find("render:") != std::string::npos;
+  }
+  EXPECT_TRUE(started) << ReadFile(log);
+  kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "a first Ctrl-C cancels cleanly instead of killing";
+  EXPECT_EQ(WEXITSTATUS(status), 130) << ReadFile(log);
+  EXPECT_FALSE(fs::exists(path));
+  for (const auto& entry : fs::directory_iterator(*dir_)) {
+    EXPECT_THAT(entry.path().string(), ::testing::Not(HasSubstr("cancelled.mp4")));
+  }
+}
+
+TEST_F(CliTest, ModelsListsTheModelDirectory) {
+  const ProcessResult run = Reel({"models", "--dir", (*dir_ / "models").string()});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("32x32, 8 frames @ 8 fps"));
+  EXPECT_THAT(run.out, HasSubstr(fs::weakly_canonical(ModelDir()).string()));
+}
+
+TEST_F(CliTest, ReelTinyRendersWhenTrained) {
+  const fs::path tiny = fs::path(REEL_SOURCE_DIR) / "models" / "reel-tiny";
+  if (!fs::exists(tiny / "config.json")) {
+    GTEST_SKIP() << "models/reel-tiny is not trained in this checkout (tools/train makes it)";
+  }
+  const std::string path = Out("tiny.mp4");
+  const ProcessResult run = Reel({"render", "a red circle moving right", "--model", tiny.string(),
+                                  "-o", path, "--steps", "2", "--seed", "1", "--quiet"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto probe = Probe(path);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->codec_name, "h264");
+  EXPECT_GT(probe->frames, 1);
+}
+
+}  // namespace
+}  // namespace reel
