@@ -2,8 +2,6 @@
 // gateway). Every command takes --server HOST:PORT, --token / --token_file ($REEL_TOKEN) and
 // --tls_ca. Exit codes: 0 done (for watch: SUCCEEDED), 1 the server said no or the job did not
 // succeed, 2 usage.
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -21,6 +19,7 @@
 #include "services/common/client.h"
 #include "services/common/flags.h"
 #include "services/common/status.h"
+#include "tools/reel/cli_progress.h"
 #include "tools/reel/command.h"
 
 namespace reel::cli {
@@ -110,44 +109,17 @@ std::string Describe(const v1::Job& job) {
   return line;
 }
 
-// One status line, redrawn in place on a terminal; on a pipe, printed only when the block or state
-// moves so that logs stay short.
-class ProgressPrinter {
- public:
-  ProgressPrinter() : tty_(isatty(fileno(stderr)) != 0) {}
-  ~ProgressPrinter() { End(); }
-  void Show(const std::string& id, v1::Job::State state, const v1::Progress& p) {
-    const double fraction = state == v1::Job::SUCCEEDED ? 1.0 : p.fraction();
-    constexpr int kWidth = 30;
-    const int filled = static_cast<int>(fraction * kWidth + 0.5);
-    std::string line = absl::StrCat(id, " ", v1::Job::State_Name(state));
-    if (state == v1::Job::RUNNING) {
-      absl::StrAppend(&line, " [", std::string(filled, '#'), std::string(kWidth - filled, '.'),
-                      "] ", static_cast<int>(fraction * 100), "% block ", p.block(), "/",
-                      p.total_blocks(), " step ", p.step(), "/", p.total_steps());
-      if (p.eta_seconds() > 0)
-        absl::StrAppend(&line, " eta ", static_cast<int>(p.eta_seconds() + 0.5), "s");
-    }
-    if (tty_) {
-      std::fprintf(stderr, "\r%-100s", line.c_str());
-      open_ = true;
-    } else if (state != last_state_ || p.block() != last_block_) {
-      std::fprintf(stderr, "%s\n", line.c_str());
-    }
-    last_state_ = state;
-    last_block_ = p.block();
-  }
-  void End() {
-    if (open_) std::fprintf(stderr, "\n");
-    open_ = false;
-  }
-
- private:
-  bool tty_;
-  bool open_ = false;
-  v1::Job::State last_state_ = v1::Job::STATE_UNSPECIFIED;
-  int last_block_ = -1;
-};
+ProgressUpdate ToUpdate(v1::Job::State state, const v1::Progress& p) {
+  ProgressUpdate u;
+  u.step = p.step();
+  u.total_steps = p.total_steps();
+  u.block = p.block();
+  u.total_blocks = p.total_blocks();
+  u.elapsed_s = p.elapsed_seconds();
+  u.eta_s = p.eta_seconds() > 0 ? p.eta_seconds() : -1;
+  u.note = v1::Job::State_Name(state);
+  return u;
+}
 
 // Streams a job's events until it ends. Returns the final job (or the error). Previews, when
 // `previews_dir` is set, are written as <id>-block<N>.png.
@@ -159,24 +131,24 @@ absl::StatusOr<v1::Job> WatchJob(const Connection& c, const std::string& id,
   request.set_id(id);
   request.set_previews(!previews_dir.empty());
   std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = c.stub->Watch(&context, request);
-  ProgressPrinter printer;
+  ProgressBar bar(stderr, quiet ? ProgressBar::Style::kQuiet : ProgressBar::Style::kAuto, id);
   v1::JobEvent event;
   std::optional<v1::Job> final_job;
   while (reader->Read(&event)) {
-    if (event.has_snapshot() && !quiet) {
-      printer.Show(id, event.snapshot().state(), event.snapshot().progress());
-    } else if (event.has_progress() && !quiet) {
-      printer.Show(id, event.progress().state(), event.progress().progress());
+    if (event.has_snapshot()) {
+      bar.Update(ToUpdate(event.snapshot().state(), event.snapshot().progress()));
+    } else if (event.has_progress()) {
+      bar.Update(ToUpdate(event.progress().state(), event.progress().progress()));
     } else if (event.has_preview() && !previews_dir.empty()) {
       const std::string path =
           absl::StrCat(previews_dir, "/", id, "-block", event.preview().block(), ".png");
       std::ofstream(path, std::ios::binary) << event.preview().png();
     } else if (event.has_final()) {
       final_job = event.final();
-      if (!quiet) printer.Show(id, final_job->state(), final_job->progress());
+      bar.Update(ToUpdate(final_job->state(), final_job->progress()));
     }
   }
-  printer.End();
+  bar.Finish();
   const absl::Status status = service::FromGrpc(reader->Finish());
   if (!status.ok()) return status;
   if (!final_job) return absl::UnavailableError("the stream ended before the job did");
@@ -276,10 +248,8 @@ int RunSubmit(const std::vector<std::string_view>& args) {
   if (!watch && output.empty()) return 0;
   absl::StatusOr<v1::Job> done = WatchJob(c, job.id(), previews, false);
   if (!done.ok()) return Fail("submit", done.status());
-  if (done->state() != v1::Job::SUCCEEDED) {
-    std::fprintf(stderr, "%s\n", Describe(*done).c_str());
-    return 1;
-  }
+  std::fprintf(stderr, "%s\n", Describe(*done).c_str());
+  if (done->state() != v1::Job::SUCCEEDED) return 1;
   return output.empty() ? 0 : FetchTo(c, *done, output, "submit");
 }
 

@@ -18,7 +18,7 @@
 #include "services/gateway/gateway.h"
 #include "services/gateway/gateway_flags.h"
 #include "services/worker/worker.h"
-#include "tools/reel/cli_paths.h"
+#include "tools/reel/cli_models.h"
 #include "tools/reel/command.h"
 
 namespace reel::cli {
@@ -38,8 +38,7 @@ int RunServe(const std::vector<std::string_view>& args) {
   options.listen = "127.0.0.1:50051";
   options.data_dir = DefaultDataDir();
   gateway::GatewayFlagValues values;
-  const std::string root = RepoRoot();
-  std::string model_dir = root.empty() ? "models/reel-tiny" : root + "/models/reel-tiny";
+  std::string model_dir = DefaultModelDir();
   std::string worker_id = "local";
   int workers = 1, threads = 0;
   service::FlagSet flags("reel serve [options]");
