@@ -224,19 +224,21 @@ TEST_F(EncoderServiceTest, ClientCancelMidStreamLeavesNothing) {
 }
 
 TEST_F(EncoderServiceTest, RemoteSinkAbortLeavesNoFile) {
-  const std::string path = TempPath("aborted.mp4");
-  {
-    auto sink = NewRemoteEncoderSink(channel_, path);
-    ASSERT_TRUE(sink->Open(Spec()).ok());
-    ASSERT_TRUE(sink->Write(SyntheticBlock(kWidth, kHeight, 0, 4)).ok());
-    sink->Abort();
+  for (const std::string format : {"mp4", "webm", "gif"}) {
+    const std::string path = TempPath("aborted." + format);
+    {
+      auto sink = NewRemoteEncoderSink(channel_, path);
+      ASSERT_TRUE(sink->Open(Spec(format)).ok());
+      ASSERT_TRUE(sink->Write(SyntheticBlock(kWidth, kHeight, 0, 4)).ok());
+      sink->Abort();
+    }
+    EXPECT_FALSE(std::filesystem::exists(path));
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      EXPECT_THAT(entry.path().string(), ::testing::Not(HasSubstr("aborted." + format)));
+    }
+    EXPECT_TRUE(WaitUntilIdle()) << format;
   }
-  EXPECT_FALSE(std::filesystem::exists(path));
-  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    EXPECT_THAT(entry.path().string(), ::testing::Not(HasSubstr("aborted.mp4")));
-  }
-  EXPECT_TRUE(WaitUntilIdle());
 }
 
 TEST_F(EncoderServiceTest, RemoteSinkReportsServerErrorsAndLeavesNoFile) {
