@@ -29,8 +29,10 @@ function(reel_test name)
   target_compile_options(${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:${REEL_WARNINGS}>)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   include(GoogleTest)
+  # ';' would split a list into separate PROPERTIES arguments: escape it so LABELS a b works.
+  string(REPLACE ";" "\\;" labels "${ARG_LABELS}")
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
-                       PROPERTIES LABELS "${ARG_LABELS}" FIXTURES_REQUIRED "${ARG_FIXTURES}"
+                       PROPERTIES LABELS "${labels}" FIXTURES_REQUIRED "${ARG_FIXTURES}"
                        WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 endfunction()
 

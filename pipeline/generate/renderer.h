@@ -42,7 +42,7 @@ struct ModelInfo {
   int default_width = 0, default_height = 0, default_frames = 0, max_frames = 0;
   double default_fps = 0;
   int spatial_factor = 0;   // width/height must be multiples of this
-  int temporal_factor = 0;  // frames must be 1 + k * temporal_factor
+  int temporal_factor = 0;  // a video has a multiple of this many frames (one block); 1 = an image
 };
 
 struct RendererOptions {
