@@ -12,6 +12,7 @@
 #include "tools/eval/score.h"
 #include "tools/eval/video_io.h"
 #include "tools/reel/cli_args.h"
+#include "tools/reel/cli_eval_suite.h"
 #include "tools/reel/command.h"
 
 namespace reel::cli {
@@ -34,6 +35,9 @@ absl::StatusOr<std::vector<cv::Mat>> Load(const std::string& path, const std::st
 }
 
 int RunEval(const std::vector<std::string_view>& argv) {
+  for (std::string_view a : argv) {
+    if (a == "--suite") return RunEvalSuite(argv);
+  }
   auto args = Args::Parse(argv, {"help"});
   if (!args.ok()) {
     std::fprintf(stderr, "reel eval: %s\n%s", std::string(args.status().message()).c_str(), kUsage);

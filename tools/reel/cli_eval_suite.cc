@@ -1,0 +1,202 @@
+#include "tools/reel/cli_eval_suite.h"
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "opencv2/core.hpp"
+#include "pipeline/generate/renderer.h"
+#include "tools/eval/analyze.h"
+#include "tools/eval/prompt.h"
+#include "tools/eval/score.h"
+#include "tools/reel/cli_args.h"
+#include "tools/reel/cli_models.h"
+
+namespace reel::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: reel eval --suite [--model DIR] [--steps N] [--long K] [--limit N] [--verbose]\n"
+    "Renders the fixed prompt suite (seen and held-out color/shape/motion combinations) and "
+    "prints\n"
+    "attribute accuracy; --long K also renders each held-out and seen prompt at K x the default\n"
+    "length and checks that color and shape stay the same over the whole clip.\n";
+
+struct SuitePrompt {
+  std::string text;
+  bool held_out = false;
+};
+
+// The canonical caption grammar of tools/train/reel_train/data.py (first synonym of every word).
+std::string Caption(const std::string& color, const std::string& shape, const std::string& motion,
+                    const std::string& background) {
+  static const std::map<std::string, std::string> kMotionPhrase = {
+      {"right", "moving right"}, {"left", "moving left"},     {"up", "moving up"},
+      {"down", "moving down"},   {"still", "standing still"}, {"diagonal", "bouncing diagonally"},
+      {"growing", "growing"},    {"shrinking", "shrinking"}};
+  const std::string article = color[0] == 'o' ? "an" : "a";
+  return absl::StrCat(article, " ", color, " ", shape, " ", kMotionPhrase.at(motion), " on a ",
+                      background, " background");
+}
+
+// 24 seen prompts that walk every color, shape, motion and background, plus the 6 held-out triples
+// of data.py (HELD_OUT) on two backgrounds.
+std::vector<SuitePrompt> Suite() {
+  const std::vector<std::string> colors = {"red",    "green",  "blue", "yellow",
+                                           "orange", "purple", "cyan"};
+  const std::vector<std::string> shapes = {"circle", "square", "triangle", "star", "diamond"};
+  const std::vector<std::string> motions = {"right", "left",     "up",      "down",
+                                            "still", "diagonal", "growing", "shrinking"};
+  const std::vector<std::string> backgrounds = {"black", "white", "gray"};
+  const std::vector<std::array<std::string, 3>> held = {
+      {"green", "triangle", "up"},      {"blue", "star", "left"},
+      {"yellow", "square", "down"},     {"purple", "circle", "right"},
+      {"orange", "diamond", "growing"}, {"cyan", "triangle", "still"}};
+  auto is_held = [&](const std::string& c, const std::string& s, const std::string& m) {
+    for (const auto& h : held) {
+      if (h[0] == c && h[1] == s && h[2] == m) return true;
+    }
+    return false;
+  };
+  std::vector<SuitePrompt> out;
+  for (int i = 0; out.size() < 24; ++i) {
+    const std::string& c = colors[i % colors.size()];
+    const std::string& s = shapes[(i * 3) % shapes.size()];
+    const std::string& m = motions[(i * 5) % motions.size()];
+    if (is_held(c, s, m)) continue;
+    out.push_back({Caption(c, s, m, backgrounds[i % backgrounds.size()]), false});
+  }
+  for (size_t i = 0; i < held.size(); ++i) {
+    for (int b = 0; b < 2; ++b) {
+      out.push_back({Caption(held[i][0], held[i][1], held[i][2], backgrounds[(i + b) % 3]), true});
+    }
+  }
+  return out;
+}
+
+// Keeps every frame as an RGB cv::Mat.
+class FramesSink final : public FrameSink {
+ public:
+  absl::Status Open(const VideoSpec&) override { return absl::OkStatus(); }
+  absl::Status Write(const FrameBlock& block) override {
+    const size_t plane = static_cast<size_t>(block.width) * block.height * 3;
+    for (int f = 0; f < block.count; ++f) {
+      cv::Mat m(block.height, block.width, CV_8UC3);
+      std::memcpy(m.data, block.rgb.data() + f * plane, plane);
+      frames.push_back(m);
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<SinkResult> Close() override { return SinkResult{}; }
+  void Abort() override {}
+  std::vector<cv::Mat> frames;
+};
+
+struct Tally {
+  int ok = 0, total = 0;
+  void Add(bool good) {
+    ok += good ? 1 : 0;
+    ++total;
+  }
+  double Rate() const { return total == 0 ? 0.0 : static_cast<double>(ok) / total; }
+  std::string Text() const { return absl::StrFormat("%5.1f%% (%d/%d)", 100 * Rate(), ok, total); }
+};
+
+}  // namespace
+
+int RunEvalSuite(const std::vector<std::string_view>& argv) {
+  absl::StatusOr<Args> args = Args::Parse(argv, {"suite", "verbose", "help"});
+  auto fail = [](const absl::Status& s) {
+    std::fprintf(stderr, "reel eval: %s\n%s", std::string(s.message()).c_str(), kUsage);
+    return 2;
+  };
+  if (!args.ok()) return fail(args.status());
+  if (args->Flag("help")) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  args->Flag("suite");
+  const std::string model = args->String("model", DefaultModelDir());
+  absl::StatusOr<int64_t> steps = args->Int("steps", 0), long_factor = args->Int("long", 0),
+                          limit = args->Int("limit", 0);
+  const bool verbose = args->Flag("verbose");
+  for (const auto* v : {&steps, &long_factor, &limit}) {
+    if (!v->ok()) return fail(v->status());
+  }
+  if (absl::Status s = args->CheckAllUsed(); !s.ok()) return fail(s);
+  absl::StatusOr<std::unique_ptr<Renderer>> renderer = LoadRenderer(model, {});
+  if (!renderer.ok()) return fail(renderer.status());
+
+  std::vector<SuitePrompt> prompts = Suite();
+  if (*limit > 0 && static_cast<size_t>(*limit) < prompts.size()) prompts.resize(*limit);
+  std::map<std::string, Tally> by_attribute;
+  Tally seen, held, overall, long_consistent;
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    for (int pass = 0; pass < (*long_factor > 0 ? 2 : 1); ++pass) {
+      RenderRequest request;
+      request.prompt = prompts[i].text;
+      request.steps = static_cast<int>(*steps);
+      request.seed = 1000 + i;
+      if (pass == 1)
+        request.frames = static_cast<int>((*renderer)->info().default_frames * *long_factor);
+      FramesSink sink;
+      if (absl::Status s = (*renderer)->Render(request, sink, nullptr, nullptr); !s.ok())
+        return fail(s);
+      absl::StatusOr<eval::VideoAnalysis> analysis = eval::AnalyzeVideo(sink.frames);
+      if (!analysis.ok()) return fail(analysis.status());
+      const eval::PromptScore score =
+          eval::ScorePrompt(eval::ParsePrompt(prompts[i].text), *analysis);
+      if (pass == 1) {
+        // Long clip: the object keeps its color (found at all) and its shape over >= 90% of frames.
+        bool consistent = !analysis->objects.empty();
+        for (const eval::AttributeCheck& c : score.checks) {
+          if (c.attribute.find(".color") != std::string::npos) consistent &= c.ok;
+        }
+        consistent &= score.temporal_consistency >= 0.9;
+        long_consistent.Add(consistent);
+        if (verbose) {
+          std::printf("  long x%lld  %-3s consistency %.2f  %s\n",
+                      static_cast<long long>(*long_factor), consistent ? "ok" : "NO",
+                      score.temporal_consistency, prompts[i].text.c_str());
+        }
+        continue;
+      }
+      int good = 0;
+      for (const eval::AttributeCheck& c : score.checks) {
+        const std::string kind = c.attribute.substr(c.attribute.find('.') + 1);
+        by_attribute[kind].Add(c.ok);
+        (prompts[i].held_out ? held : seen).Add(c.ok);
+        overall.Add(c.ok);
+        good += c.ok ? 1 : 0;
+      }
+      if (verbose) {
+        std::printf("  %d/%zu %s %s\n", good, score.checks.size(),
+                    prompts[i].held_out ? "held" : "seen", prompts[i].text.c_str());
+        for (const eval::AttributeCheck& c : score.checks) {
+          if (!c.ok)
+            std::printf("      %s: expected %s, found '%s'\n", c.attribute.c_str(),
+                        c.expected.c_str(), c.found.c_str());
+        }
+      }
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("reel eval --suite: %zu prompts with %s in %.0f s\n", prompts.size(), model.c_str(),
+              seconds);
+  for (const auto& [kind, tally] : by_attribute)
+    std::printf("  %-12s %s\n", kind.c_str(), tally.Text().c_str());
+  std::printf("  %-12s %s\n  %-12s %s\n  %-12s %s\n", "seen", seen.Text().c_str(), "held-out",
+              held.Text().c_str(), "overall", overall.Text().c_str());
+  if (*long_factor > 0) {
+    std::printf("  long x%-5lld %s keep color and shape\n", static_cast<long long>(*long_factor),
+                long_consistent.Text().c_str());
+  }
+  return 0;
+}
+
+}  // namespace reel::cli
