@@ -2,7 +2,9 @@
 # GCC 12 reports false maybe-uninitialized positives inside absl::InlinedVector moves.
 # Designated initializers that leave members at their defaults are intended (RenderRequest{.prompt=...}).
 set(REEL_WARNINGS -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
-    $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
+    $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>
+    # clang (fuzz build) reports `omp simd` loops it did not vectorize under sanitizers as errors.
+    $<$<CXX_COMPILER_ID:Clang>:-Wno-pass-failed>)
 
 if(REEL_SANITIZE)
   add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined>

@@ -5,6 +5,7 @@
 #include "kernels/cpu/internal.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define REEL_CAST_HAVE_F16C_PATH 1
 #endif
@@ -82,8 +83,13 @@ __attribute__((target("avx,f16c"))) void F16ToF32F16c(const uint16_t* x, float* 
   for (; i < n; ++i) y[i] = F16ToF32Scalar(x[i]);
 }
 
+// CPUID leaf 1 ECX: AVX (bit 28) and F16C (bit 29); clang 14's __builtin_cpu_supports has no
+// "f16c".
 bool HaveF16c() {
-  static const bool have = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  static const bool have = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_AVX) != 0 && (c & bit_F16C) != 0;
+  }();
   return have;
 }
 #endif

@@ -123,7 +123,17 @@ absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map,
       return absl::InvalidArgumentError(absl::StrCat(ctx, ": duplicate name"));
     }
     ranges.emplace_back(begin, end);
-    Buffer buffer{std::shared_ptr<void>(map, data + begin), data + begin, end - begin};
+    char* at = data + begin;
+    Buffer buffer{std::shared_ptr<void>(map, at), at, end - begin};
+    // The format does not promise alignment (header lengths need not be multiples of 8): a tensor
+    // whose bytes are not aligned to its element size is copied, since reading it in place is
+    // undefined.
+    if (reinterpret_cast<uintptr_t>(at) % DTypeSize(*dtype) != 0) {
+      absl::StatusOr<Buffer> copy = CpuAllocator::Default().Allocate(end - begin);
+      if (!copy.ok()) return copy.status();
+      std::memcpy(copy->data, at, end - begin);
+      buffer = *std::move(copy);
+    }
     file.tensors.emplace(name, Tensor::Wrap(std::move(buffer), std::move(shape), *dtype));
   }
   std::sort(ranges.begin(), ranges.end());

@@ -47,6 +47,18 @@ TEST(SafetensorsTest, ParsesMinimalValidImage) {
   EXPECT_EQ(*f->tensors.at("x").ToVector(), (std::vector<float>{1.5f, -2.0f}));
 }
 
+// Found by the fuzzer: a header whose length is odd puts 16-bit data at an odd address.
+TEST(SafetensorsTest, MisalignedDataIsReadCorrectly) {
+  std::string header = R"({"x":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}})";
+  header += ' ';  // 57 bytes: data starts at offset 65
+  ASSERT_EQ(header.size() % 2, 1u);
+  const std::string data("\x00\x3c\x00\xc0", 4);  // f16 1.0 and -2.0, little-endian
+  absl::StatusOr<SafetensorsFile> f = ParseSafetensors(Image(header, data));
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(f->tensors.at("x").raw_data()) % 2, 0u);
+  EXPECT_EQ(*f->tensors.at("x").ToVector(), (std::vector<float>{1.0f, -2.0f}));
+}
+
 struct BadCase {
   const char* what;
   std::string bytes;
