@@ -104,7 +104,10 @@ def main():
     vae = VideoVAE()
     vae.load_state_dict(torch.load(args.vae))
     vae.eval()
-    cache = os.path.join(args.out, f"latents_{args.clips}_{args.frames}.pt")
+    import hashlib
+    with open(args.vae, "rb") as f:
+        vae_id = hashlib.sha1(f.read()).hexdigest()[:10]  # latents belong to one encoder
+    cache = os.path.join(args.out, f"latents_{args.clips}_{args.frames}_{vae_id}.pt")
     if os.path.exists(cache):
         blob = torch.load(cache)
     else:

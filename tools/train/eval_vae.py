@@ -1,0 +1,66 @@
+#!/usr/bin/python3
+"""VAE round trip on held-out clips from a model directory's vae.safetensors: PSNR, and (with
+--evaluator) the C++ evaluator's attribute accuracy on the reconstructions.
+
+  /usr/bin/python3 tools/train/eval_vae.py --model models/reel-tiny --count 32 \
+      [--evaluator build/tools/eval/reel_eval_frames]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+from reel_ref import load_file  # noqa: E402
+from reel_train import data  # noqa: E402
+from reel_train.vae import VideoVAE  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--count", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=20000)
+    ap.add_argument("--split", default="heldout")
+    ap.add_argument("--evaluator", default="")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    cfg = json.load(open(os.path.join(args.model, "config.json")))["vae"]
+    vae = VideoVAE(cfg["latent_channels"], tuple(cfg["channels"]))
+    vae.load_state_dict({k: v.float() for k, v in
+                         load_file(os.path.join(args.model, "vae.safetensors")).items()})
+    vae.eval()
+    clips = data.dataset(args.seed, args.count, split=args.split)
+    x = torch.from_numpy(data.to_tensor_batch(clips))
+    with torch.no_grad():
+        y = torch.cat([vae.decode(vae.encode(x[i:i + 8])[0]) for i in range(0, len(clips), 8)])
+    y8 = ((y.clamp(-1, 1) + 1) * 127.5).round()
+    x8 = ((x + 1) * 127.5).round()
+    mse = ((y8 - x8) ** 2).flatten(1).mean(1)
+    psnr = (10 * torch.log10(255.0 ** 2 / mse)).mean().item()
+    out = {"clips": len(clips), "split": args.split, "psnr_db": round(psnr, 2)}
+    if args.evaluator:
+        ok = total = 0
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, c in enumerate(clips):
+                raw = os.path.join(tmp, "v.rgb")
+                with open(raw, "wb") as f:
+                    f.write(y8[i].permute(1, 2, 3, 0).to(torch.uint8).numpy().tobytes())
+                r = subprocess.run([args.evaluator, raw, c.caption, "64x64"], capture_output=True,
+                                   text=True)
+                for chk in json.loads(r.stdout)["checks"]:
+                    ok += int(chk["ok"])
+                    total += 1
+        out["evaluator_attribute_accuracy"] = round(ok / total, 3)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
