@@ -17,7 +17,8 @@ namespace {
 // A block of moving-gradient frames with a bright square (cheap to make, not trivially
 // compressible).
 FrameBlock MakeBlock(int size, int64_t first, int count) {
-  FrameBlock block{first, count, size, size, std::vector<uint8_t>(size_t(count) * size * size * 3)};
+  FrameBlock block{first, count, size, size,
+                   std::vector<uint8_t>(static_cast<size_t>(count) * size * size * 3)};
   size_t i = 0;
   for (int t = 0; t < count; ++t) {
     const int64_t f = first + t;
@@ -76,7 +77,7 @@ int Run(double seconds, int threads) {
     double elapsed = 0;
     int64_t frames = 0;
     // At least 4 blocks; stop once `seconds` have passed.
-    while (frames < 4 * kBlock || elapsed < seconds) {
+    while (frames < int64_t{4} * kBlock || elapsed < seconds) {
       FrameBlock& b = blocks[(frames / kBlock) % blocks.size()];
       b.first_frame = frames;
       if (absl::Status s = (*encoder)->Write(b); !s.ok()) {

@@ -32,7 +32,7 @@ class FileEncoderSink final : public FrameSink {
 
   absl::Status Write(const FrameBlock& block) override {
     if (!encoder_) return absl::FailedPreconditionError("Write() on a sink that is not open");
-    const absl::Status status = encoder_->Write(block);
+    absl::Status status = encoder_->Write(block);
     if (!status.ok()) Abort();
     return status;
   }

@@ -1,6 +1,8 @@
 #include "services/encoder/gif_palette.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <limits>
 
 namespace reel {
@@ -26,18 +28,18 @@ MedianCutQuantizer::Box MedianCutQuantizer::MakeBox(int begin, int end) const {
 void MedianCutQuantizer::Quantize(const uint8_t* rgb, int width, int height, uint8_t* indices,
                                   int index_stride, uint32_t* palette_argb) {
   counts_.assign(kCells, 0);
-  sums_.assign(3 * kCells, 0);
+  sums_.assign(size_t{3} * kCells, 0);
   const int64_t pixels = static_cast<int64_t>(width) * height;
   for (int64_t i = 0; i < pixels; ++i) {
     const uint8_t* p = rgb + 3 * i;
-    const int cell = CellOf(p);
+    const size_t cell = CellOf(p);
     ++counts_[cell];
     sums_[3 * cell] += p[0];
     sums_[3 * cell + 1] += p[1];
     sums_[3 * cell + 2] += p[2];
   }
   cells_.clear();
-  for (int cell = 0; cell < kCells; ++cell) {
+  for (size_t cell = 0; cell < kCells; ++cell) {
     if (counts_[cell] == 0) continue;
     const float n = static_cast<float>(counts_[cell]);
     cells_.push_back({static_cast<uint16_t>(cell),
@@ -95,7 +97,7 @@ void MedianCutQuantizer::Quantize(const uint8_t* rgb, int width, int height, uin
     }
     uint32_t argb = 0xFF000000u;
     for (int ch = 0; ch < 3; ++ch) {
-      const int v = std::clamp(static_cast<int>(sum[ch] / boxes[b].count + 0.5), 0, 255);
+      const int v = std::clamp(static_cast<int>(std::lround(sum[ch] / boxes[b].count)), 0, 255);
       palette[b][ch] = static_cast<float>(v);
       argb |= static_cast<uint32_t>(v) << (16 - 8 * ch);
     }
@@ -121,7 +123,8 @@ void MedianCutQuantizer::Quantize(const uint8_t* rgb, int width, int height, uin
   for (int y = 0; y < height; ++y) {
     const uint8_t* row = rgb + static_cast<int64_t>(y) * width * 3;
     uint8_t* out = indices + static_cast<int64_t>(y) * index_stride;
-    for (int x = 0; x < width; ++x) out[x] = cell_to_index_[CellOf(row + 3 * x)];
+    for (int x = 0; x < width; ++x)
+      out[x] = cell_to_index_[CellOf(row + 3 * static_cast<ptrdiff_t>(x))];
   }
 }
 

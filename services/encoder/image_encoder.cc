@@ -79,7 +79,7 @@ absl::Status AddJpegMetadata(std::string& jpeg,
   }
   std::string segments;
   for (const auto& [key, value] : metadata) {
-    const std::string text = (key + "=" + value).substr(0, 65533);
+    const std::string text = absl::StrCat(key, "=", value).substr(0, 65533);
     const size_t length = text.size() + 2;
     segments += "\xFF\xFE";
     segments.push_back(static_cast<char>(length >> 8));
@@ -113,7 +113,7 @@ class ImageEncoder final : public MediaEncoder {
       : MediaEncoder(spec), format_(format), path_(std::move(path)), sink_(std::move(sink)) {}
 
  protected:
-  absl::Status EncodeFrames(const uint8_t* rgb, int64_t count) override {
+  absl::Status EncodeFrames(const uint8_t* rgb, int64_t /*count*/) override {
     // ValidateFrameView already limits single-image formats to one frame.
     frame_.assign(rgb, rgb + RgbBytes(spec(), 1));
     return absl::OkStatus();

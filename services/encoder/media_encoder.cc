@@ -13,7 +13,7 @@ absl::Status MediaEncoder::Write(const FrameView& frames) {
                                                    : "the encoder failed earlier");
   }
   REEL_RETURN_IF_ERROR(ValidateFrameView(spec_, frames, frames_written_));
-  const absl::Status status = EncodeFrames(frames.rgb, frames.count);
+  absl::Status status = EncodeFrames(frames.rgb, frames.count);
   if (!status.ok()) {
     failed_ = true;
     return status;

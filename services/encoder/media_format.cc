@@ -44,6 +44,7 @@ const MediaFormat* FindMediaFormat(absl::string_view name) {
 
 std::string MediaFormatNames() {
   std::vector<absl::string_view> names;
+  names.reserve(kFormats.size());
   for (const MediaFormat& f : kFormats) names.push_back(f.name);
   return absl::StrJoin(names, ", ");
 }

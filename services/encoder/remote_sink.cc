@@ -23,7 +23,7 @@ struct FileCloser {
 
 class RemoteEncoderSink final : public FrameSink {
  public:
-  RemoteEncoderSink(std::shared_ptr<grpc::Channel> channel, std::string path,
+  RemoteEncoderSink(const std::shared_ptr<grpc::Channel>& channel, std::string path,
                     RemoteSinkOptions options)
       : stub_(v1::EncoderService::NewStub(channel)), path_(std::move(path)), options_(options) {}
 
@@ -53,7 +53,7 @@ class RemoteEncoderSink final : public FrameSink {
 
   absl::Status Write(const FrameBlock& block) override {
     if (!stream_) return absl::FailedPreconditionError("Write() on a sink that is not open");
-    const absl::Status local = ValidateFrameView(spec_, ViewOf(block), frames_sent_);
+    absl::Status local = ValidateFrameView(spec_, ViewOf(block), frames_sent_);
     if (!local.ok()) {
       Abort();
       return local;
@@ -172,7 +172,7 @@ class RemoteEncoderSink final : public FrameSink {
 
 std::unique_ptr<FrameSink> NewRemoteEncoderSink(std::shared_ptr<grpc::Channel> channel,
                                                 std::string path, RemoteSinkOptions options) {
-  return std::make_unique<RemoteEncoderSink>(std::move(channel), std::move(path), options);
+  return std::make_unique<RemoteEncoderSink>(channel, std::move(path), options);
 }
 
 }  // namespace reel

@@ -294,7 +294,9 @@ class VideoEncoder final : public MediaEncoder {
         const uint8_t* in = rgb + static_cast<int64_t>(std::min(y, h - 1)) * w * 3;
         uint8_t* out = padded_rgb_.data() + static_cast<int64_t>(y) * coded_width_ * 3;
         std::memcpy(out, in, static_cast<size_t>(w) * 3);
-        for (int x = w; x < coded_width_; ++x) std::memcpy(out + 3 * x, in + 3 * (w - 1), 3);
+        for (ptrdiff_t x = w; x < coded_width_; ++x) {
+          std::memcpy(out + 3 * x, in + 3 * static_cast<ptrdiff_t>(w - 1), 3);
+        }
       }
       src = padded_rgb_.data();
     }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pipeline/generate/renderer.h"
+#include "pipeline/tensor/device.h"
 #include "services/common/client.h"
 #include "services/common/flags.h"
 #include "services/common/signals.h"
@@ -92,6 +93,7 @@ int main(int argc, char** argv) {
   std::printf("reel-worker: model %s, gateway %s, encoder %s\n", (*renderer)->info().name.c_str(),
               connect.server.c_str(),
               encoder_address.empty() ? "in-process" : encoder_address.c_str());
+  std::printf("reel-worker: %s\n", reel::BackendLine(reel::DescribeBackends()).c_str());
   std::fflush(stdout);
   const int signal = reel::service::WaitForTerminationSignal();
   std::printf("reel-worker: signal %d, releasing the current job and stopping\n", signal);

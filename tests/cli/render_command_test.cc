@@ -209,6 +209,7 @@ TEST_F(CliTest, InterruptCancelsAndLeavesNothing) {
                                    "-o",        path,        "--frames",   "512",     "--steps",
                                    "50",        "--threads", "1"};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;

@@ -43,7 +43,7 @@ TEST(ContactSheet, ShowsEvenlySpacedFramesIncludingFirstAndLast) {
   // Tile 0 is frame 0 and tile 15 (bottom right) frame 39, each a 4x nearest-neighbour upscale.
   auto upscaled = [](int64_t frame) {
     const std::vector<uint8_t> f = SyntheticFrames(48, 32, frame, 1);
-    std::vector<uint8_t> up(192 * 128 * 3);
+    std::vector<uint8_t> up(size_t{192} * 128 * 3);
     for (int y = 0; y < 128; ++y) {
       for (int x = 0; x < 192; ++x) {
         for (int c = 0; c < 3; ++c) up[(y * 192 + x) * 3 + c] = f[((y / 4) * 48 + x / 4) * 3 + c];

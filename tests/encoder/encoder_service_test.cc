@@ -183,7 +183,8 @@ TEST_F(EncoderServiceTest, RemoteSinkWritesEveryFormat) {
   for (const std::string format : {"mp4", "webm", "gif", "png"}) {
     const std::string path = TempPath("remote." + format);
     RemoteSinkOptions options;
-    options.max_message_bytes = kWidth * kHeight * 3 * 3;  // 3 frames per message: blocks split
+    options.max_message_bytes =
+        int64_t{kWidth} * kHeight * 3 * 3;  // 3 frames per message: blocks split
     auto sink = NewRemoteEncoderSink(channel_, path, options);
     const VideoSpec spec = Spec(format);
     ASSERT_TRUE(sink->Open(spec).ok()) << format;

@@ -33,7 +33,7 @@ TEST(MedianCutQuantizer, FewDistinctColoursAreExact) {
     rgb.push_back(static_cast<uint8_t>((c / 8 % 5) * 40 + 5));
     rgb.push_back(static_cast<uint8_t>((c / 40) * 48 + 7));
   }
-  std::vector<uint8_t> indices(kW * kH);
+  std::vector<uint8_t> indices(size_t{kW} * kH);
   uint32_t palette[256];
   MedianCutQuantizer q;
   q.Quantize(rgb.data(), kW, kH, indices.data(), kW, palette);
@@ -53,12 +53,12 @@ TEST(MedianCutQuantizer, SmoothGradientStaysClose) {
   }
   // Rows padded to a stride wider than the picture, as AVFrame's linesize is.
   constexpr int kStride = kW + 32;
-  std::vector<uint8_t> strided(kStride * kH, 0xAB);
+  std::vector<uint8_t> strided(size_t{kStride} * kH, 0xAB);
   uint32_t palette[256];
   MedianCutQuantizer q;
   q.Quantize(rgb.data(), kW, kH, strided.data(), kStride, palette);
   std::vector<uint8_t> indices;
-  for (int y = 0; y < kH; ++y) {
+  for (ptrdiff_t y = 0; y < kH; ++y) {
     indices.insert(indices.end(), strided.begin() + y * kStride,
                    strided.begin() + y * kStride + kW);
     EXPECT_EQ(strided[y * kStride + kW], 0xAB) << "wrote past the row";

@@ -204,7 +204,7 @@ TEST(AnimatedWebp, DecodesWithLibwebp) {
   while (WebPAnimDecoderHasMoreFrames(decoder.get())) {
     uint8_t* rgba = nullptr;
     ASSERT_TRUE(WebPAnimDecoderGetNext(decoder.get(), &rgba, &timestamp_ms));
-    for (int i = 0; i < kWidth * kHeight; ++i)
+    for (ptrdiff_t i = 0; i < kWidth * kHeight; ++i)
       decoded.insert(decoded.end(), rgba + 4 * i, rgba + 4 * i + 3);
   }
   EXPECT_NEAR(timestamp_ms, 1000.0 * kFrames / kFps, 1.0) << "end of the last frame";

@@ -97,7 +97,7 @@ TEST(MediaFormat, FormatForPath) {
 
 TEST(MediaFormat, BlockChecks) {
   const VideoSpec spec = Good();
-  std::vector<uint8_t> rgb(2 * 64 * 48 * 3);
+  std::vector<uint8_t> rgb(size_t{2} * 64 * 48 * 3);
   FrameView view{0, 2, 64, 48, rgb.data(), static_cast<int64_t>(rgb.size())};
   EXPECT_TRUE(ValidateFrameView(spec, view, 0).ok());
   FrameView wrong_size = view;

@@ -39,9 +39,9 @@ class GroundTruth : public ::testing::Test {
     *dir = (std::filesystem::temp_directory_path() /
             absl::StrCat("reel_eval_test_", split, "_", frames, "_", ::getpid()))
                .string();
-    const std::string cmd = absl::StrCat(REEL_PYTHON, " tools/train/gen_eval_clips.py --out ", *dir,
-                                         " --count ", count, " --seed ", seed, " --frames ", frames,
-                                         " --split ", split);
+    const std::string cmd =
+        absl::StrCat(REEL_PYTHON, " tools/train/gen_eval_clips.py --out ", *dir, " --count ", count,
+                     " --seed ", seed, " --frames ", frames, " --split ", split);
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
     std::vector<TruthClip> clips;
     std::ifstream in(*dir + "/labels.tsv");
@@ -184,6 +184,16 @@ std::vector<cv::Mat> Constant(int frames, uint8_t value) {
   return std::vector<cv::Mat>(frames, cv::Mat(16, 16, CV_8UC3, cv::Scalar(value, value, value)));
 }
 
+TEST(Analyze, BadFramesAreErrorsNotCrashes) {
+  EXPECT_FALSE(AnalyzeVideo(Constant(1, 100)).ok()) << "one frame has no motion";
+  EXPECT_FALSE(AnalyzeVideo(std::vector<cv::Mat>(3, cv::Mat())).ok()) << "empty frames";
+  EXPECT_FALSE(AnalyzeVideo(std::vector<cv::Mat>(3, cv::Mat(4, 4, CV_8UC3))).ok()) << "tiny frames";
+  std::vector<cv::Mat> mixed = Constant(2, 100);
+  mixed.push_back(cv::Mat(16, 16, CV_8UC1, cv::Scalar(0)));
+  EXPECT_FALSE(AnalyzeVideo(mixed).ok()) << "a grey frame among RGB ones";
+  EXPECT_TRUE(AnalyzeVideo(Constant(3, 100)).ok());
+}
+
 TEST(Metrics, PsnrClosedForm) {
   auto a = Constant(3, 100), b = Constant(3, 110);
   auto p = Psnr(a, b);
@@ -207,7 +217,8 @@ TEST(Metrics, SsimIdenticalIsOneAndNoiseLowersIt) {
   const double s = *Ssim(a, b);
   EXPECT_LT(s, 0.99);
   EXPECT_GT(s, 0.0);
-  // A constant shift changes only the luminance term: l = (2 mu_a mu_b + C1) / (mu_a^2 + mu_b^2 + C1).
+  // A constant shift changes only the luminance term: l = (2 mu_a mu_b + C1) / (mu_a^2 + mu_b^2 +
+  // C1).
   const double c1 = (0.01 * 255) * (0.01 * 255);
   const double expect = (2.0 * 100 * 110 + c1) / (100.0 * 100 + 110.0 * 110 + c1);
   EXPECT_NEAR(*Ssim(Constant(1, 100), Constant(1, 110)), expect, 1e-9);

@@ -47,9 +47,9 @@ int BackgroundIndex(const cv::Mat& rgb) {
 }
 
 // Per-pixel label: -1 background, else index into kObjectColors. Anti-aliased edges are blends
-// p = bg + a (c - bg); each color c is scored by the distance from p to that blend line (a clamped to
-// [0, 1]), so an edge pixel of a red object on black is "half red", not a darker third color. The pixel
-// belongs to the best color when it is at least half way from the background to it.
+// p = bg + a (c - bg); each color c is scored by the distance from p to that blend line (a clamped
+// to [0, 1]), so an edge pixel of a red object on black is "half red", not a darker third color.
+// The pixel belongs to the best color when it is at least half way from the background to it.
 cv::Mat LabelPixels(const cv::Mat& rgb, const std::array<uint8_t, 3>& bg) {
   cv::Mat labels(rgb.size(), CV_8SC1);
   for (int y = 0; y < rgb.rows; ++y) {
@@ -68,7 +68,8 @@ cv::Mat LabelPixels(const cv::Mat& rgb, const std::array<uint8_t, 3>& bg) {
         const double a = std::clamp(dot / len2, 0.0, 1.0);
         double d = 0;
         for (int k = 0; k < 3; ++k) {
-          const double r = static_cast<double>(p[k]) - (bg[k] + a * (static_cast<double>(c[k]) - bg[k]));
+          const double r =
+              static_cast<double>(p[k]) - (bg[k] + a * (static_cast<double>(c[k]) - bg[k]));
           d += r * r;
         }
         if (best < 0 || d < best_d) {
@@ -165,9 +166,9 @@ std::string ClassifyShape(const cv::Mat& mask) {
   std::vector<std::vector<cv::Point>> contours;
   cv::findContours(mask.clone(), contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_NONE);
   if (contours.empty()) return "";
-  const auto& c = *std::max_element(contours.begin(), contours.end(), [](const auto& a, const auto& b) {
-    return cv::contourArea(a) < cv::contourArea(b);
-  });
+  const auto& c = *std::max_element(
+      contours.begin(), contours.end(),
+      [](const auto& a, const auto& b) { return cv::contourArea(a) < cv::contourArea(b); });
   const double area = cv::countNonZero(mask);
   if (area < 4) return "";
   const cv::Rect box = cv::boundingRect(c);
@@ -193,6 +194,9 @@ absl::StatusOr<VideoAnalysis> AnalyzeVideo(const std::vector<cv::Mat>& frames,
   for (const cv::Mat& f : frames) {
     if (f.type() != CV_8UC3 || f.size() != frames[0].size()) {
       return absl::InvalidArgumentError("frames must be CV_8UC3 RGB of one size");
+    }
+    if (f.rows < 8 || f.cols < 8) {
+      return absl::InvalidArgumentError("frames must be at least 8x8 pixels");
     }
   }
   const int n = static_cast<int>(frames.size());
@@ -253,8 +257,9 @@ absl::StatusOr<VideoAnalysis> AnalyzeVideo(const std::vector<cv::Mat>& frames,
     obj.track = std::move(tracks[c]);
     out.objects.push_back(std::move(obj));
   }
-  std::sort(out.objects.begin(), out.objects.end(),
-            [](const DetectedObject& a, const DetectedObject& b) { return a.mean_area > b.mean_area; });
+  std::sort(
+      out.objects.begin(), out.objects.end(),
+      [](const DetectedObject& a, const DetectedObject& b) { return a.mean_area > b.mean_area; });
   return out;
 }
 

@@ -95,7 +95,7 @@ void ProgressBar::Draw(const ProgressUpdate& u) {
   const int columns = TerminalColumns(out_);
   const int text = static_cast<int>(head.size() + percent.size() + tail.size()) + 5;
   const int cells = std::clamp(columns - text, 10, 40);
-  const int filled = static_cast<int>(f * cells + 0.5);
+  const int filled = static_cast<int>(std::lround(f * cells));
   std::string bar;
   for (int i = 0; i < cells; ++i) {
     bar += i < filled ? (unicode_ ? "\u2588" : "#") : (unicode_ ? "\u2591" : ".");

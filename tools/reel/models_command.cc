@@ -86,8 +86,8 @@ int RunModels(const std::vector<std::string_view>& argv) {
   std::sort(model_dirs.begin(), model_dirs.end());
   if (model_dirs.empty()) {
     std::printf(
-        "no models found in %s; tools/train trains reel-tiny (see models/README.md), or "
-        "pass --dir\n",
+        "no models found in %s; tools/train trains reel-tiny (its commands are in "
+        "models/reel-tiny/README.md), or pass --dir\n",
         roots.empty() ? "models/ (none here)" : absl::StrJoin(roots, ", ").c_str());
     return 0;
   }

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "pipeline/generate/renderer.h"
+#include "pipeline/tensor/device.h"
 #include "services/encoder/contact_sheet.h"
 #include "services/encoder/file_sink.h"
 #include "services/encoder/media_format.h"
@@ -247,6 +248,7 @@ std::optional<Failure> Render(const Options& o) {
   if (!o.quiet) {
     std::printf("model %s (%s of weights) loaded in %.1fs\n", info.name.c_str(),
                 HumanBytes(info.parameter_bytes).c_str(), SecondsSince(start));
+    std::printf("%s\n", BackendLine(DescribeBackends()).c_str());
     if (r.frames == 1) {
       std::printf("rendering an image %dx%d", r.width, r.height);
     } else {

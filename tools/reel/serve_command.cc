@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "pipeline/generate/random_model.h"
 #include "pipeline/generate/renderer.h"
+#include "pipeline/tensor/device.h"
 #include "services/common/auth.h"
 #include "services/common/flags.h"
 #include "services/common/signals.h"
@@ -115,6 +116,7 @@ int RunServe(const std::vector<std::string_view>& args) {
   std::printf("reel serve: listening on %s:%d (data %s%s%s)\n", host.c_str(), (*gateway)->port(),
               options.data_dir.c_str(), renderer ? ", model " : ", no worker",
               renderer ? renderer->info().name.c_str() : "");
+  if (renderer) std::printf("reel serve: %s\n", BackendLine(DescribeBackends()).c_str());
   if ((*gateway)->metrics_port() >= 0) {
     std::printf("reel serve: metrics on http://%s:%d/metrics\n", options.metrics_host.c_str(),
                 (*gateway)->metrics_port());

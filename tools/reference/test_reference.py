@@ -15,7 +15,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reel_ref import BlockState, load_model, save_model  # noqa: E402
 from reel_ref import config as config_mod  # noqa: E402
-from reel_ref import sampler  # noqa: E402
+from reel_ref import noise, sampler  # noqa: E402
 from reel_ref.dit import apply_rope, rope_angles, timestep_sinusoid  # noqa: E402
 from reel_ref.safetensors_io import load_file_with_metadata, save_file  # noqa: E402
 from reel_ref.testing import random_model, small_config  # noqa: E402
@@ -481,6 +481,28 @@ class ConfigTest(unittest.TestCase):
         for j in bad:
             with self.assertRaises(config_mod.ConfigError):
                 config_mod.parse_model_config(j)
+
+
+class NoiseTest(unittest.TestCase):
+    """The engine's Philox4x32-10 + Box-Muller noise, re-implemented in numpy."""
+
+    def test_philox_known_answers(self):  # Random123's published vectors
+        import numpy as np
+        cases = [([0, 0, 0, 0], (0, 0), [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]),
+                 ([0xFFFFFFFF] * 4, (0xFFFFFFFF, 0xFFFFFFFF),
+                  [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]),
+                 ([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], (0xA4093822, 0x299F31D0),
+                  [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1])]
+        for counter, key, want in cases:
+            got = noise.philox4x32(np.array([counter], dtype=np.uint64), key)[0]
+            self.assertEqual([int(x) for x in got], want)
+
+    def test_latent_noise_is_normal_and_framewise(self):
+        whole = noise.latent_noise(9, 3, 6, 16, 16)
+        self.assertAlmostEqual(float(whole.mean()), 0.0, delta=0.06)
+        self.assertAlmostEqual(float(whole.var()), 1.0, delta=0.08)
+        part = noise.latent_noise(9, 3, 2, 16, 16, first_frame=2)
+        self.assertTrue(torch.equal(part, whole[:, :, 2:4]))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ The C++ engine's `reel render` output is compared against this.
       --out /tmp/red --seed 0 [--frames 16] [--steps 20] [--cfg 4.0] [--mp4]
 
 Writes <out>/frame_0000.png ... (and <out>/video.mp4 with --mp4, <out>/video.rgb raw rgb24).
-Noise: torch.Generator().manual_seed(seed), torch.randn (B=1, C, F/4, H/4, W/4) float32 (the C++ engine
-uses its own Philox noise, so compare with noise passed explicitly or by attributes, not pixels).
+Noise: the engine's Philox4x32 + Box-Muller latent noise (reel_ref/noise.py, pipeline/sampler/rng.h), so
+the same seed gives the same video as `reel render` up to float rounding (tests/generate checks this).
 """
 import argparse
 import json
@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 from reel_ref import load_file, load_model, sampler  # noqa: E402
+from reel_ref.noise import latent_noise  # noqa: E402
 from reel_train.text_encoder import TextEncoder, Tokenizer  # noqa: E402
 from reel_train.vae import VideoVAE  # noqa: E402
 
@@ -61,8 +62,7 @@ class Pipeline:
         h, w = self.video["height"], self.video["width"]
         z = self.cfg.transformer.in_channels
         if noise is None:
-            g = torch.Generator().manual_seed(seed)
-            noise = torch.randn(1, z, frames // 4, h // 4, w // 4, generator=g)
+            noise = latent_noise(seed, z, frames // 4, h // 4, w // 4)
         cap, mask = self.encode_text([prompt])
         ncap, nmask = self.encode_text([negative])
         lat = sampler.generate_block_ar(self.dit, noise, cap, mask, ncap, nmask, steps or s.steps,

@@ -10,6 +10,8 @@ little noise (sigma_ctx ~ U(0, 0.05) half of the time, still labelled t = 0) so 
 its own imperfect earlier blocks. Captions: synonyms re-drawn every time; 10% empty (CFG).
 
   /usr/bin/python3 tools/train/train_dit.py --vae /tmp/reel-train/vae/vae.pt --out /tmp/reel-train/dit
+  # continue from a shipped model (its VAE encoder, DiT and text encoder; fresh optimizer state):
+  /usr/bin/python3 tools/train/train_dit.py --init models/reel-tiny --out /tmp/reel-train/dit2 --lr 3e-4
 """
 import argparse
 import copy
@@ -25,7 +27,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-from reel_ref import DitConfig, LinearDiT  # noqa: E402
+from reel_ref import DitConfig, LinearDiT, load_config, load_file  # noqa: E402
 from reel_train import data, fast_dit  # noqa: E402
 from reel_train.text_encoder import TextEncoder, Tokenizer  # noqa: E402
 from reel_train.vae import VideoVAE  # noqa: E402
@@ -79,7 +81,8 @@ def init_dit(model):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--vae", required=True)
+    ap.add_argument("--vae", help="VAE state dict (.pt); default: the --init model's vae.safetensors")
+    ap.add_argument("--init", help="model directory to continue from (DiT, text encoder, VAE, latent stats)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--clips", type=int, default=3000)
     ap.add_argument("--frames", type=int, default=24)
@@ -101,11 +104,17 @@ def main():
         log_f.write(msg + "\n")
         log_f.flush()
 
+    if not args.vae and not args.init:
+        ap.error("--vae or --init is required")
+    vae_path = args.vae or os.path.join(args.init, "vae.safetensors")
     vae = VideoVAE()
-    vae.load_state_dict(torch.load(args.vae))
+    if vae_path.endswith(".safetensors"):
+        vae.load_state_dict({k: v.float() for k, v in load_file(vae_path).items()})
+    else:
+        vae.load_state_dict(torch.load(vae_path))
     vae.eval()
     import hashlib
-    with open(args.vae, "rb") as f:
+    with open(vae_path, "rb") as f:
         vae_id = hashlib.sha1(f.read()).hexdigest()[:10]  # latents belong to one encoder
     cache = os.path.join(args.out, f"latents_{args.clips}_{args.frames}_{vae_id}.pt")
     if os.path.exists(cache):
@@ -117,6 +126,9 @@ def main():
         torch.save(blob, cache)
     lat, meta = blob["latents"], blob["meta"]
     lmean, lstd = blob["mean"], blob["std"]
+    if args.init:  # the model's DiT was trained on latents normalized with its own statistics
+        v = load_config(args.init).other["vae"]
+        lmean, lstd = torch.tensor(v["latents_mean"]), torch.tensor(v["latents_std"])
     log(f"latents {tuple(lat.shape)} mean {lmean.numpy().round(3)} std {lstd.numpy().round(3)}")
     norm_lat = ((lat.float() - lmean.view(1, -1, 1, 1, 1)) / lstd.view(1, -1, 1, 1, 1))
 
@@ -131,6 +143,11 @@ def main():
     log(f"fast forward vs reference rel diff {fast_dit.check(probe):.2e}")
     del probe
     te = TextEncoder(len(tok.vocab), **TEXT)
+    if args.init:
+        for module, name in ((dit, "transformer"), (te, "text_encoder")):
+            weights = load_file(os.path.join(args.init, name + ".safetensors"))
+            module.load_state_dict({k: v.float() for k, v in weights.items()})
+        log(f"initialized from {args.init}")
     params = list(dit.parameters()) + list(te.parameters())
     log(f"dit params {sum(p.numel() for p in dit.parameters())} text params "
         f"{sum(p.numel() for p in te.parameters())}")
