@@ -19,7 +19,8 @@ namespace reel::cli {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: reel eval --suite [--model DIR] [--steps N] [--long K] [--limit N] [--verbose]\n"
+    "usage: reel eval --suite [--model DIR] [--steps N] [--cfg S] [--sampler euler|dpm++2m]\n"
+    "                         [--long K] [--limit N] [--verbose]\n"
     "Renders the fixed prompt suite (seen and held-out color/shape/motion combinations) and "
     "prints\n"
     "attribute accuracy; --long K also renders each held-out and seen prompt at K x the default\n"
@@ -122,6 +123,9 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
   const std::string model = args->String("model", DefaultModelDir());
   absl::StatusOr<int64_t> steps = args->Int("steps", 0), long_factor = args->Int("long", 0),
                           limit = args->Int("limit", 0);
+  absl::StatusOr<double> cfg = args->Double("cfg", -1);
+  if (!cfg.ok()) return fail(cfg.status());
+  const std::string sampler = args->String("sampler", "");
   const bool verbose = args->Flag("verbose");
   for (const auto* v : {&steps, &long_factor, &limit}) {
     if (!v->ok()) return fail(v->status());
@@ -140,6 +144,8 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
       RenderRequest request;
       request.prompt = prompts[i].text;
       request.steps = static_cast<int>(*steps);
+      request.cfg_scale = *cfg;
+      request.sampler = sampler;
       request.seed = 1000 + i;
       if (pass == 1)
         request.frames = static_cast<int>((*renderer)->info().default_frames * *long_factor);
@@ -186,8 +192,13 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("reel eval --suite: %zu prompts with %s in %.0f s\n", prompts.size(), model.c_str(),
-              seconds);
+  const absl::StatusOr<RenderRequest> resolved = (*renderer)->Resolve({.prompt = "x"});
+  if (!resolved.ok()) return fail(resolved.status());
+  const RenderRequest& defaults = *resolved;
+  std::printf("reel eval --suite: %zu prompts with %s (%d steps %s, cfg %g) in %.0f s\n",
+              prompts.size(), model.c_str(), *steps > 0 ? static_cast<int>(*steps) : defaults.steps,
+              sampler.empty() ? defaults.sampler.c_str() : sampler.c_str(),
+              *cfg >= 0 ? *cfg : defaults.cfg_scale, seconds);
   for (const auto& [kind, tally] : by_attribute)
     std::printf("  %-12s %s\n", kind.c_str(), tally.Text().c_str());
   std::printf("  %-12s %s\n  %-12s %s\n  %-12s %s\n", "seen", seen.Text().c_str(), "held-out",
