@@ -48,6 +48,7 @@ def main():
     out = {"clips": len(clips), "split": args.split, "psnr_db": round(psnr, 2)}
     if args.evaluator:
         ok = total = 0
+        by_kind = {}  # "color" -> [ok, total]: what the VAE alone lets the evaluator read
         with tempfile.TemporaryDirectory() as tmp:
             for i, c in enumerate(clips):
                 raw = os.path.join(tmp, "v.rgb")
@@ -58,7 +59,11 @@ def main():
                 for chk in json.loads(r.stdout)["checks"]:
                     ok += int(chk["ok"])
                     total += 1
+                    tally = by_kind.setdefault(chk["attribute"].split(".")[-1], [0, 0])
+                    tally[0] += int(chk["ok"])
+                    tally[1] += 1
         out["evaluator_attribute_accuracy"] = round(ok / total, 3)
+        out["by_attribute"] = {k: round(v[0] / v[1], 3) for k, v in sorted(by_kind.items())}
     print(json.dumps(out))
 
 

@@ -1,6 +1,9 @@
 """Quick checks of the trainer's references (~5 s): /usr/bin/python3 -m unittest tools/train/test_train.py"""
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import unittest
 
 import numpy as np
@@ -89,6 +92,43 @@ class FastDitTest(unittest.TestCase):
                 p.add_(0.2 * torch.randn_like(p))
         self.assertLess(fast_dit.check(m, frames=4, block_frames=1), 1e-12)
         self.assertLess(fast_dit.check(m, frames=4, block_frames=2), 1e-12)
+
+
+class ScriptsTest(unittest.TestCase):
+    """The training entry points still run end to end (a few steps, tiny data): continue from the
+    shipped model, export, and load the export with the reference."""
+
+    MODEL = os.path.join(HERE, "..", "..", "models", "reel-tiny")
+
+    @unittest.skipUnless(os.path.exists(os.path.join(MODEL, "transformer.safetensors")),
+                         "models/reel-tiny has no weights in this checkout")
+    def test_continue_export_and_load(self):
+        from reel_ref import load_config, load_model
+        with tempfile.TemporaryDirectory() as tmp:
+            run = [sys.executable, os.path.join(HERE, "train_dit.py"), "--init", self.MODEL,
+                   "--out", tmp, "--clips", "8", "--frames", "8", "--steps", "3", "--batch", "2",
+                   "--threads", "1"]
+            out = subprocess.run(run, capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn("initialized from", out.stdout)
+            self.assertIn("done step 3", out.stdout)
+            ck = torch.load(os.path.join(tmp, "ckpt.pt"))
+            self.assertTrue(np.isfinite(ck["avg_loss"]))
+            # The shipped model's latent statistics are kept (its DiT was trained with them).
+            shipped = load_config(self.MODEL).other["vae"]
+            self.assertEqual([round(float(x), 6) for x in ck["latents_mean"]], shipped["latents_mean"])
+            vae_pt = os.path.join(tmp, "vae.pt")
+            from reel_ref import load_file
+            torch.save({k: v.float() for k, v in
+                        load_file(os.path.join(self.MODEL, "vae.safetensors")).items()}, vae_pt)
+            exported = os.path.join(tmp, "model")
+            out = subprocess.run([sys.executable, os.path.join(HERE, "export.py"), "--vae", vae_pt,
+                                  "--dit", os.path.join(tmp, "ckpt.pt"), "--out", exported],
+                                 capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(json.loads(out.stdout)["step"], 3)
+            dit, cfg = load_model(exported)
+            self.assertEqual(cfg.transformer.hidden_size, 128)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+from reel_ref import load_file  # noqa: E402
 from reel_train import data  # noqa: E402
 from reel_train.vae import VideoVAE  # noqa: E402
 
@@ -43,7 +45,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--frames", type=int, default=16, help="training clip length (multiple of 4)")
-    ap.add_argument("--init", default="", help="start from this vae.pt (a second, shorter schedule)")
+    ap.add_argument("--init", default="",
+                    help="start from this vae.pt or a model's vae.safetensors (a second, shorter schedule)")
     ap.add_argument("--max-minutes", type=float, default=1e9, help="stop early (shared CPU)")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--fg-weight", type=float, default=0.0,
@@ -57,7 +60,9 @@ def main():
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     model = VideoVAE()
-    if args.init:
+    if args.init.endswith(".safetensors"):
+        model.load_state_dict({k: v.float() for k, v in load_file(args.init).items()})
+    elif args.init:
         model.load_state_dict(torch.load(args.init))
     if args.freeze_encoder:
         model.encoder.requires_grad_(False)
