@@ -22,6 +22,7 @@ absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise,
   REEL_ASSIGN_OR_RETURN(Tensor x, noise.Clone());
   for (int i = 0; i < solver->steps(); ++i) {
     const float t = static_cast<float>(1000.0 * solver->sigma(i));
+    read_only.step = i;
     Tensor v;
     if (guided) {
       // Both branches in one batched pass (taller GEMMs, half the op launches).
@@ -69,6 +70,8 @@ absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
     ForwardOptions options;
     options.frame_offset = b * params.block_frames;
     options.state = &state;
+    options.parallel = params.parallel;
+    options.cache = params.cache;
     auto on_step = [&](int step, int total) {
       if (progress) progress(b, step, total, blocks);
       return cancel == nullptr || !cancel->load();
@@ -79,6 +82,7 @@ absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
     // The last block's state would never be read, so its pass is skipped.
     if (b + 1 < blocks) {
       options.update_state = true;
+      options.cache = nullptr;  // the state must see every block's real output
       REEL_RETURN_IF_ERROR(dit.Forward(clean, {0.0f}, cond, options).status());
     }
     REEL_RETURN_IF_ERROR(sink(first, clean));

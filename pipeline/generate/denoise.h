@@ -36,6 +36,8 @@ struct BlockGenerationParams {
   int64_t latent_width = 0;
   int block_frames = 1;  // token frames per block
   uint64_t seed = 0;
+  ParallelContext parallel;      // the world the forwards run in
+  CachePolicy* cache = nullptr;  // consulted by every denoising forward (steps restart per block)
 };
 
 // Noise for latent frames [first, first + count): (C, count, H, W).

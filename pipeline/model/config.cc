@@ -8,6 +8,18 @@
 
 namespace reel {
 
+const char* AttentionKindName(AttentionKind kind) {
+  switch (kind) {
+    case AttentionKind::kLinear:
+      return "linear";
+    case AttentionKind::kSparseLinear:
+      return "sparse_linear";
+    case AttentionKind::kSoftmax:
+      return "softmax";
+  }
+  return "unknown";
+}
+
 absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
   DitConfig c;
   JsonFields f(j, "config.json transformer");
@@ -29,7 +41,8 @@ absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
   f.Optional("attn_eps", c.attn_eps);
   f.Optional("rope_theta", c.rope_theta);
   f.Optional("temporal_conv", temporal);
-  f.Optional("attention", c.attention);
+  std::string attention = "linear";
+  f.Optional("attention", attention);
   f.Optional("block_frames", c.block_frames);
   if (patch.size() != 3 || patch[0] < 1 || patch[1] < 1 || patch[2] < 1) {
     f.Error("'patch_size' must be three positive integers [t, h, w]");
@@ -43,8 +56,15 @@ absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
   } else {
     f.Error(absl::StrCat("'temporal_conv' is '", temporal, "', expected causal or centered"));
   }
-  if (c.attention != "linear") {
-    f.Error(absl::StrCat("'attention' is '", c.attention, "'; this engine supports: linear"));
+  if (attention == "linear") {
+    c.attention = AttentionKind::kLinear;
+  } else if (attention == "sparse_linear") {
+    c.attention = AttentionKind::kSparseLinear;
+  } else if (attention == "softmax") {
+    c.attention = AttentionKind::kSoftmax;
+  } else {
+    f.Error(absl::StrCat("'attention' is '", attention,
+                         "', expected linear, sparse_linear or softmax"));
   }
   if (c.num_heads * c.head_dim != c.hidden_size) f.Error("num_heads * head_dim != hidden_size");
   if (c.cross_num_heads * c.cross_head_dim != c.hidden_size) {

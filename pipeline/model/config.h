@@ -12,6 +12,14 @@ namespace reel {
 
 enum class TemporalConvMode { kCausal, kCentered };
 
+// The self-attention of the blocks (ARCHITECTURE.md §3): ReLU linear attention (SANA-Video),
+// sparse-linear attention (SLA: exact softmax on critical blocks, linear on marginal ones, skip the
+// rest) and full softmax attention (the quality baseline). Config names: "linear",
+// "sparse_linear", "softmax". This engine computes kLinear; the others are recognized so that a
+// config asking for them gets a clear UNIMPLEMENTED rather than an unknown-key error.
+enum class AttentionKind { kLinear, kSparseLinear, kSoftmax };
+const char* AttentionKindName(AttentionKind kind);
+
 struct DitConfig {
   int in_channels = 0;
   int out_channels = 0;
@@ -29,7 +37,7 @@ struct DitConfig {
   float attn_eps = 1e-15f;
   float rope_theta = 10000.0f;
   TemporalConvMode temporal_conv = TemporalConvMode::kCausal;
-  std::string attention = "linear";
+  AttentionKind attention = AttentionKind::kLinear;
   int block_frames = 1;  // latent token-frames per block-causal block
 };
 

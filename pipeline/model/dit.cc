@@ -23,6 +23,11 @@ std::vector<float> TimestepSinusoid(float t) {
 }
 
 absl::StatusOr<LinearDit> LinearDit::Load(const DitConfig& c, WeightStore& s) {
+  if (c.attention != AttentionKind::kLinear) {
+    return absl::UnimplementedError(absl::StrCat("attention '", AttentionKindName(c.attention),
+                                                 "' is not implemented in this engine yet (linear "
+                                                 "only)"));
+  }
   LinearDit m;
   m.config_ = c;
   const int64_t d = c.hidden_size, cin = c.in_channels;
@@ -172,6 +177,16 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
   if (options.state != nullptr && static_cast<int>(options.state->size()) != c.num_layers) {
     return absl::InvalidArgumentError("state has the wrong number of layers");
   }
+  if (options.parallel.world_size() != 1) {
+    // Linear attention already reduces through the communicator; the depthwise convs still need
+    // their halo exchange before tokens can be split across ranks.
+    return absl::UnimplementedError(
+        absl::StrCat("sequence parallelism over ", options.parallel.world_size(),
+                     " ranks is not implemented yet (conv halo exchange)"));
+  }
+  if (options.cache != nullptr && options.update_state) {
+    return absl::InvalidArgumentError("the state update pass must compute every block (no cache)");
+  }
   if (options.state != nullptr && c.temporal_conv == TemporalConvMode::kCentered) {
     return absl::FailedPreconditionError(
         "block-autoregressive generation needs temporal_conv = causal (a centered conv sees the "
@@ -211,13 +226,29 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
   }
   REEL_ASSIGN_OR_RETURN(RopeTables rope,
                         BuildRope3d(f2, h2, w2, options.frame_offset, c.head_dim, c.rope_theta));
+  Tensor first_block_out;
   for (int i = 0; i < c.num_layers; ++i) {
     AttentionScope scope;
     scope.causal_block_frames = options.causal_block_frames;
     scope.state = options.state != nullptr ? &(*options.state)[i] : nullptr;
     scope.update_state = options.update_state;
+    scope.parallel = &options.parallel;
     for (int b = 0; b < branches; ++b) cross[b] = {&captions[b]->layers[i], &captions[b]->mask};
     REEL_RETURN_IF_ERROR(DitBlockForward(blocks_[i], c, modulation, rope, cross, h2, w2, scope, x));
+    if (i == 0 && options.cache != nullptr && c.num_layers > 1) {
+      if (!options.cache->ShouldCompute(options.step, x)) {
+        REEL_ASSIGN_OR_RETURN(Tensor forecast, options.cache->Forecast(options.step));
+        if (forecast.shape() != x.shape()) {
+          return absl::InternalError("the cache policy's forecast has the wrong shape");
+        }
+        x = std::move(forecast);
+        break;
+      }
+      REEL_ASSIGN_OR_RETURN(first_block_out, x.Clone());  // x is updated in place by the blocks
+    }
+    if (i == c.num_layers - 1 && options.cache != nullptr && c.num_layers > 1) {
+      options.cache->Observe(options.step, first_block_out, x);
+    }
   }
 
   // Output norm: shift = table[0] + embedded_t, scale = table[1] + embedded_t (per frame).

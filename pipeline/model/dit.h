@@ -8,9 +8,11 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "pipeline/model/block_state.h"
+#include "pipeline/model/cache_policy.h"
 #include "pipeline/model/config.h"
 #include "pipeline/model/dit_block.h"
 #include "pipeline/model/weights.h"
+#include "pipeline/parallel/communicator.h"
 #include "pipeline/tensor/tensor.h"
 
 namespace reel {
@@ -31,8 +33,11 @@ struct ForwardOptions {
   int causal_block_frames =
       0;                     // 0: bidirectional; else block-causal over blocks of this many frames
   int64_t frame_offset = 0;  // absolute token-frame index of the first frame (RoPE)
-  ModelState* state = nullptr;  // context of earlier blocks, read when set
-  bool update_state = false;    // add this call's tokens to *state
+  ModelState* state = nullptr;   // context of earlier blocks, read when set
+  bool update_state = false;     // add this call's tokens to *state
+  ParallelContext parallel;      // the world this forward runs in (default: one rank)
+  CachePolicy* cache = nullptr;  // feature caching (cache_policy.h); null: compute every block
+  int step = 0;                  // denoising step within the current block, for `cache`
 };
 
 class LinearDit {

@@ -60,6 +60,8 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
   REEL_ASSIGN_OR_RETURN(k, ops::Activate(k, ops::Activation::kRelu));
 
   const int64_t group_frames = scope.causal_block_frames > 0 ? scope.causal_block_frames : frames;
+  Communicator& comm =
+      scope.parallel != nullptr ? scope.parallel->communicator() : ParallelContext{}.communicator();
   std::vector<Tensor> outs;
   for (int b = 0; b < branches; ++b) {
     REEL_ASSIGN_OR_RETURN(Tensor qb, Branch(q, b, rows));
@@ -79,8 +81,16 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
     }
     for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
       const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
-      REEL_RETURN_IF_ERROR(ops::LinearAttentionAccumulate(
-          *k_rot.Slice(0, r0, r1), *kb.Slice(0, r0, r1), *vb.Slice(0, r0, r1), heads, kv, ksum));
+      // This rank's tokens' sums, reduced over the ranks that hold the other tokens of the same
+      // frames (sequence parallelism: heads·d·(d+1) floats per layer, whatever the length).
+      REEL_ASSIGN_OR_RETURN(Tensor part_kv, Tensor::Zeros({heads, d, d}));
+      REEL_ASSIGN_OR_RETURN(Tensor part_ksum, Tensor::Zeros({heads, d}));
+      REEL_RETURN_IF_ERROR(
+          ops::LinearAttentionAccumulate(*k_rot.Slice(0, r0, r1), *kb.Slice(0, r0, r1),
+                                         *vb.Slice(0, r0, r1), heads, part_kv, part_ksum));
+      REEL_RETURN_IF_ERROR(comm.AllReduceSum({&part_kv, &part_ksum}));
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, kv, part_kv));
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, ksum, part_ksum));
       REEL_ASSIGN_OR_RETURN(
           Tensor o, ops::LinearAttentionApply(*q_rot.Slice(0, r0, r1), *qb.Slice(0, r0, r1), kv,
                                               ksum, heads, c.attn_eps));
@@ -217,8 +227,17 @@ absl::Status DitBlockForward(const DitBlockWeights& w, const DitConfig& c, const
   }
 
   REEL_ASSIGN_OR_RETURN(Tensor n, ModulatedNorm(x, mod, kShiftMsa, c.norm_eps));
-  REEL_ASSIGN_OR_RETURN(Tensor attn,
-                        SelfAttention(w, c, n, rope, frames, spatial, branches, scope));
+  Tensor attn;
+  switch (c.attention) {
+    case AttentionKind::kLinear: {
+      REEL_ASSIGN_OR_RETURN(attn, SelfAttention(w, c, n, rope, frames, spatial, branches, scope));
+      break;
+    }
+    case AttentionKind::kSparseLinear:
+    case AttentionKind::kSoftmax:
+      return absl::UnimplementedError(
+          absl::StrCat("attention '", AttentionKindName(c.attention), "' is not implemented yet"));
+  }
   REEL_RETURN_IF_ERROR(GatedAdd(x, attn, *Row(mod, kGateMsa)));
 
   REEL_ASSIGN_OR_RETURN(Tensor flat, x.Reshape({x.dim(0) * spatial, dim}));

@@ -9,6 +9,7 @@
 #include "pipeline/model/config.h"
 #include "pipeline/model/rope.h"
 #include "pipeline/model/weights.h"
+#include "pipeline/parallel/communicator.h"
 #include "pipeline/tensor/tensor.h"
 
 namespace reel {
@@ -43,6 +44,7 @@ struct AttentionScope {
   int causal_block_frames = 0;  // 0: bidirectional over the call; else blocks of this many frames
   BlockState* state = nullptr;  // earlier blocks (read); null: none
   bool update_state = false;    // add this call's tokens to *state afterwards
+  const ParallelContext* parallel = nullptr;  // reduces the attention sums; null: one rank
 };
 
 // x: (B·F', S, D): B guidance branches (one per entry of `cross`, e.g. conditional and

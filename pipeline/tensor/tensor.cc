@@ -146,6 +146,7 @@ absl::StatusOr<Tensor> Tensor::Slice(int d, int64_t start, int64_t end) const {
 
 absl::StatusOr<Tensor> Tensor::Clone(Allocator* allocator) const {
   if (!device_.is_cpu()) return absl::UnimplementedError("Clone of a device tensor: use ops::Copy");
+  if (!defined()) return absl::FailedPreconditionError("Clone of an undefined (default) tensor");
   absl::StatusOr<Tensor> out = Empty(shape_, dtype_, allocator);
   if (!out.ok()) return out.status();
   if (numel() == 0) return out;

@@ -55,6 +55,13 @@ TEST(TensorTest, FromVectorChecksCount) {
   EXPECT_FALSE(Tensor::Empty({-1, 2}).ok());
 }
 
+TEST(TensorTest, CloneOfADefaultTensorIsAnErrorNotACrash) {
+  const Tensor none;
+  EXPECT_FALSE(none.defined());
+  EXPECT_EQ(none.Clone().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Tensor::Zeros({0, 3})->Clone().ok()) << "an empty tensor is defined";
+}
+
 TEST(ArenaTest, ReusesOneBlockAfterFirstPass) {
   Arena arena(256);
   for (int pass = 0; pass < 3; ++pass) {

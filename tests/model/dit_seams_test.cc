@@ -1,0 +1,177 @@
+// The seams later work plugs into (ARCHITECTURE.md §3), tested with a world of 1 and test policies:
+// the forward routes linear attention's sums through the ParallelContext's communicator, consults
+// a CachePolicy after the first block, and picks the self-attention by its configured kind.
+#include <random>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "pipeline/generate/denoise.h"
+#include "pipeline/model/cache_policy.h"
+#include "pipeline/parallel/communicator.h"
+#include "tests/model/tiny_dit.h"
+
+namespace reel {
+namespace {
+
+using testing::TinyDit;
+
+Tensor Random(Shape shape, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::vector<float> v(NumElements(shape));
+  for (float& x : v) x = n(gen);
+  return *Tensor::FromVector(shape, v);
+}
+
+PreparedCaption Caption(const LinearDit& dit) {
+  return *dit.PrepareCaption(Random({5, 24}, 7), *Tensor::FromVector({5}, {1, 1, 1, 0, 0}));
+}
+
+// Counts the reductions and their sizes; optionally claims a bigger world.
+class CountingCommunicator final : public Communicator {
+ public:
+  explicit CountingCommunicator(int world = 1) : world_(world) {}
+  int rank() const override { return 0; }
+  int world_size() const override { return world_; }
+  absl::Status AllReduceSum(absl::Span<Tensor* const> tensors) override {
+    ++calls;
+    for (const Tensor* t : tensors) floats += t->numel();
+    return local_.AllReduceSum(tensors);
+  }
+  int calls = 0;
+  int64_t floats = 0;
+
+ private:
+  int world_;
+  LocalCommunicator local_;
+};
+
+TEST(ParallelSeam, AttentionSumsGoThroughTheCommunicator) {
+  const LinearDit dit = TinyDit();  // 2 layers, 2 heads × 32, block_frames 2
+  const PreparedCaption cap = Caption(dit);
+  const Tensor x = Random({4, 4, 8, 8}, 3);
+  const Tensor plain = *dit.Forward(x, {500.0f}, cap, ForwardOptions{});
+
+  CountingCommunicator comm;
+  ForwardOptions options;
+  options.causal_block_frames = 2;
+  options.parallel.comm = &comm;
+  const Tensor causal_default =
+      *dit.Forward(x, {500.0f}, cap, ForwardOptions{.causal_block_frames = 2});
+  const Tensor causal = *dit.Forward(x, {500.0f}, cap, options);
+  EXPECT_EQ(*causal.ToVector(), *causal_default.ToVector()) << "a world of 1 changes nothing";
+  EXPECT_NE(*causal.ToVector(), *plain.ToVector());
+  // One reduction per layer and block-causal group (4 frames / 2), each of heads·d·(d+1) floats:
+  // the per-layer traffic of sequence parallelism, independent of the number of tokens.
+  EXPECT_EQ(comm.calls, 2 * 2);
+  EXPECT_EQ(comm.floats, comm.calls * int64_t{2 * 32 * 33});
+}
+
+TEST(ParallelSeam, BiggerWorldsAreRefusedUntilTheConvHaloExists) {
+  const LinearDit dit = TinyDit();
+  CountingCommunicator two(2);
+  ForwardOptions options;
+  options.parallel.comm = &two;
+  const absl::StatusOr<Tensor> v =
+      dit.Forward(Random({4, 2, 8, 8}, 1), {1.0f}, Caption(dit), options);
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(std::string(v.status().message()).find("2 ranks"), std::string::npos) << v.status();
+}
+
+// Computes every step and records what it saw, or replays a stored last-block output.
+class RecordingPolicy final : public CachePolicy {
+ public:
+  bool ShouldCompute(int step, const Tensor& first) override {
+    steps.push_back(step);
+    first_seen = *first.Clone();
+    return !replaying;
+  }
+  absl::StatusOr<Tensor> Forecast(int) override { return replay.Clone(); }
+  void Observe(int, const Tensor& first, const Tensor& last) override {
+    EXPECT_EQ(*first.ToVector(), *first_seen.ToVector()) << "Observe gets the first block's output";
+    last_seen = *last.Clone();
+    ++observed;
+  }
+  std::vector<int> steps;
+  Tensor first_seen, last_seen, replay;
+  bool replaying = false;
+  int observed = 0;
+};
+
+TEST(CacheSeam, ObservesEveryComputedStepAndUsesTheForecastWhenTrusted) {
+  const LinearDit dit = TinyDit();
+  const PreparedCaption cap = Caption(dit);
+  const Tensor a = Random({4, 2, 8, 8}, 1), b = Random({4, 2, 8, 8}, 2);
+  const Tensor va = *dit.Forward(a, {300.0f}, cap, ForwardOptions{});
+
+  RecordingPolicy record;
+  ForwardOptions options;
+  options.cache = &record;
+  options.step = 3;
+  EXPECT_EQ(*dit.Forward(a, {300.0f}, cap, options)->ToVector(), *va.ToVector())
+      << "observing changes nothing";
+  EXPECT_EQ(record.steps, std::vector<int>{3});
+  EXPECT_EQ(record.observed, 1);
+  EXPECT_EQ(record.last_seen.shape(), (Shape{2, 16, 64}));
+
+  // Replaying a's last-block output on input b: the remaining blocks are skipped and the output
+  // layer turns the forecast into a's velocity (same timestep), although b's first block differs.
+  RecordingPolicy replay;
+  replay.replay = record.last_seen;
+  replay.replaying = true;
+  options.cache = &replay;
+  const Tensor vb = *dit.Forward(b, {300.0f}, cap, options);
+  EXPECT_EQ(*vb.ToVector(), *va.ToVector());
+  EXPECT_EQ(replay.observed, 0);
+  EXPECT_NE(*replay.first_seen.ToVector(), *record.first_seen.ToVector());
+
+  // The state-update pass must see real outputs.
+  ModelState state = *dit.NewState(16);
+  options.state = &state;
+  options.update_state = true;
+  EXPECT_EQ(dit.Forward(a, {0.0f}, cap, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CacheSeam, BlockGenerationConsultsThePolicyEveryStepOfEveryBlock) {
+  const LinearDit dit = TinyDit();
+  const PreparedCaption cap = Caption(dit);
+  RecordingPolicy policy;
+  BlockGenerationParams params;
+  params.sampling.steps = 3;
+  params.sampling.cfg_scale = 1.0;
+  params.latent_frames = 4;  // 2 blocks of 2 frames
+  params.latent_height = params.latent_width = 8;
+  params.block_frames = 2;
+  params.cache = &policy;
+  ASSERT_TRUE(GenerateBlocks(
+                  dit, cap, nullptr, params, nullptr,
+                  [](int64_t, const Tensor&) { return absl::OkStatus(); }, nullptr, nullptr)
+                  .ok());
+  EXPECT_EQ(policy.steps, (std::vector<int>{0, 1, 2, 0, 1, 2}));
+  EXPECT_EQ(policy.observed, 6);
+}
+
+TEST(AttentionKinds, ConfigNamesTheKindAndOnlyLinearLoads) {
+  nlohmann::json j = testing::TinyDitJson();
+  j["attention"] = "softmax";
+  const absl::StatusOr<DitConfig> softmax = ParseDitConfig(j);
+  ASSERT_TRUE(softmax.ok()) << softmax.status();
+  EXPECT_EQ(softmax->attention, AttentionKind::kSoftmax);
+  WeightStore w = WeightStore::RandomForTesting(1);
+  const absl::StatusOr<LinearDit> loaded = LinearDit::Load(*softmax, w);
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(std::string(loaded.status().message()).find("'softmax'"), std::string::npos);
+
+  j["attention"] = "sparse_linear";
+  EXPECT_EQ(ParseDitConfig(j)->attention, AttentionKind::kSparseLinear);
+  j["attention"] = "quadratic";
+  const absl::StatusOr<DitConfig> bad = ParseDitConfig(j);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("expected linear, sparse_linear or softmax"),
+            std::string::npos);
+  EXPECT_EQ(ParseDitConfig(testing::TinyDitJson())->attention, AttentionKind::kLinear);
+}
+
+}  // namespace
+}  // namespace reel
