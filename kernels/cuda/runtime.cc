@@ -21,7 +21,13 @@ CudaProbe ProbeCuda() {
     // Without a driver this is cudaErrorInsufficientDriver / cudaErrorNoDevice; clear the sticky
     // per-thread error so later runtime calls do not report it again.
     (void)cudaGetLastError();
-    probe.why = absl::StrCat(cudaGetErrorString(err), " (", cudaGetErrorName(err), ")");
+    // The runtime says "driver version is insufficient" also when there is no driver at all (a
+    // machine without a GPU), so name both cases rather than suggest an upgrade.
+    const std::string what = err == cudaErrorInsufficientDriver
+                                 ? "no NVIDIA driver, or one older than this CUDA runtime"
+                             : err == cudaErrorNoDevice ? "no CUDA-capable GPU"
+                                                        : cudaGetErrorString(err);
+    probe.why = absl::StrCat(what, " (", cudaGetErrorName(err), ")");
     return probe;
   }
   if (count <= 0) {
