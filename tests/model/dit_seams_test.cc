@@ -15,7 +15,7 @@ namespace {
 
 using testing::TinyDit;
 
-Tensor Random(Shape shape, uint32_t seed) {
+Tensor Random(const Shape& shape, uint32_t seed) {
   std::mt19937 gen(seed);
   std::normal_distribution<float> n(0.0f, 1.0f);
   std::vector<float> v(NumElements(shape));
@@ -64,7 +64,7 @@ TEST(ParallelSeam, AttentionSumsGoThroughTheCommunicator) {
   // One reduction per layer and block-causal group (4 frames / 2), each of heads·d·(d+1) floats:
   // the per-layer traffic of sequence parallelism, independent of the number of tokens.
   EXPECT_EQ(comm.calls, 2 * 2);
-  EXPECT_EQ(comm.floats, comm.calls * int64_t{2 * 32 * 33});
+  EXPECT_EQ(comm.floats, int64_t{comm.calls} * 2 * 32 * 33);
 }
 
 TEST(ParallelSeam, BiggerWorldsAreRefusedUntilTheConvHaloExists) {

@@ -63,7 +63,7 @@ std::vector<SuitePrompt> Suite() {
     return false;
   };
   std::vector<SuitePrompt> out;
-  for (int i = 0; out.size() < 24; ++i) {
+  for (size_t i = 0; out.size() < 24; ++i) {
     const std::string& c = colors[i % colors.size()];
     const std::string& s = shapes[(i * 3) % shapes.size()];
     const std::string& m = motions[(i * 5) % motions.size()];
@@ -183,9 +183,10 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
         std::printf("  %d/%zu %s %s\n", good, score.checks.size(),
                     prompts[i].held_out ? "held" : "seen", prompts[i].text.c_str());
         for (const eval::AttributeCheck& c : score.checks) {
-          if (!c.ok)
+          if (!c.ok) {
             std::printf("      %s: expected %s, found '%s'\n", c.attribute.c_str(),
                         c.expected.c_str(), c.found.c_str());
+          }
         }
       }
     }
