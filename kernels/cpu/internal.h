@@ -15,8 +15,9 @@
 
 namespace reel::kernels::cpu::internal {
 
-// Below this many scalar operations a parallel region costs more than it saves (2-core machine).
-inline constexpr int64_t kParallelMinWork = int64_t{1} << 15;
+// Below this many scalar operations a parallel region costs more than it saves (2-core machine,
+// passive OpenMP waiting: each region wakes the other thread through a futex).
+inline constexpr int64_t kParallelMinWork = int64_t{1} << 17;
 
 // exp(x) in f32 that GCC vectorizes inside `#pragma omp simd` loops (std::exp is a libm call that
 // blocks vectorization). Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-7 polynomial for e^r,

@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--mode", choices=["clip", "ar"], default="clip",
                     help="clip: whole clip, block-causal; ar: block-autoregressive with state")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=3, help="runs; the fastest is reported")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -49,15 +50,18 @@ def main():
 
     with torch.no_grad():  # warm-up (allocator, thread pool)
         model(noise, torch.tensor([500.0]), caption, mask, causal_block_frames=cfg.block_frames)
-    start = time.perf_counter()
     common = (model, noise, caption, mask, neg, mask)
-    if args.mode == "clip":
-        sampler.sample(*common, steps=args.steps, cfg=guidance, solver=solver,
-                       flow_shift=mcfg.sampler.flow_shift, causal_block_frames=cfg.block_frames)
-    else:
-        sampler.generate_block_ar(*common, steps=args.steps, cfg=guidance, solver=solver,
-                                  block_frames=cfg.block_frames, flow_shift=mcfg.sampler.flow_shift)
-    seconds = time.perf_counter() - start
+    seconds = float("inf")
+    for _ in range(max(1, args.repeat)):  # the best of a few runs: shared machines are noisy
+        start = time.perf_counter()
+        if args.mode == "clip":
+            sampler.sample(*common, steps=args.steps, cfg=guidance, solver=solver,
+                           flow_shift=mcfg.sampler.flow_shift, causal_block_frames=cfg.block_frames)
+        else:
+            sampler.generate_block_ar(*common, steps=args.steps, cfg=guidance, solver=solver,
+                                      block_frames=cfg.block_frames,
+                                      flow_shift=mcfg.sampler.flow_shift)
+        seconds = min(seconds, time.perf_counter() - start)
     print(f"reference_mode={args.mode} frames={args.frames} height={args.height} width={args.width} "
           f"steps={args.steps} cfg={guidance} solver={solver} threads={args.threads}")
     print(f"reference_seconds_total={seconds:.6f}")
