@@ -1,6 +1,8 @@
 // The seams later work plugs into (ARCHITECTURE.md §3), tested with a world of 1 and test policies:
 // the forward routes linear attention's sums through the ParallelContext's communicator, consults
 // a CachePolicy after the first block, and picks the self-attention by its configured kind.
+#include <omp.h>
+
 #include <random>
 #include <string>
 
@@ -150,6 +152,25 @@ TEST(CacheSeam, BlockGenerationConsultsThePolicyEveryStepOfEveryBlock) {
                   .ok());
   EXPECT_EQ(policy.steps, (std::vector<int>{0, 1, 2, 0, 1, 2}));
   EXPECT_EQ(policy.observed, 6);
+}
+
+TEST(BlockGeneration, SmallModelsRunOnOneThreadAndRestoreTheCount) {
+  const LinearDit dit = TinyDit();
+  const PreparedCaption cap = Caption(dit);
+  omp_set_num_threads(2);
+  BlockGenerationParams params;
+  params.sampling.steps = 1;
+  params.sampling.cfg_scale = 1.0;
+  params.latent_frames = 2;
+  params.latent_height = params.latent_width = 8;
+  params.block_frames = 2;
+  int threads_inside = 0;
+  ASSERT_TRUE(GenerateBlocks(dit, cap, nullptr, params, nullptr, [&](int64_t, const Tensor&) {
+                threads_inside = omp_get_max_threads();
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(threads_inside, 1) << "2 x 16 tokens x 64 wide is far below the threading threshold";
+  EXPECT_EQ(omp_get_max_threads(), 2);
 }
 
 TEST(AttentionKinds, ConfigNamesTheKindAndOnlyLinearLoads) {
