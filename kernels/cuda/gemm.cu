@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "kernels/cuda/cublas_api.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/internal.cuh"
 
@@ -49,17 +50,20 @@ absl::Status GemmBatched(bool trans_a, bool trans_b, int64_t batch, int64_t m, i
   REEL_CUDA_RETURN_IF_ERROR(internal::CheckNotNull("GemmBatched", "cublas handle", cublas));
   lda = Ld(lda, trans_a ? m : k);
   ldb = Ld(ldb, trans_b ? k : n);
-  REEL_CUDA_RETURN_IF_ERROR(FromCublasStatus(cublasSetStream(cublas, stream), "cublasSetStream"));
+  const absl::StatusOr<const CublasApi*> api = Cublas();
+  if (!api.ok()) return api.status();
+  REEL_CUDA_RETURN_IF_ERROR(
+      FromCublasStatus((*api)->set_stream(cublas, stream), "cublasSetStream"));
   // cuBLAS is column-major: a row-major matrix is its transpose in column-major, so
   // C^T = op(B)^T op(A)^T is computed with the operands swapped and m, n exchanged.
   if (batch == 1) {
-    return FromCublasStatus(cublasSgemm_64(cublas, Op(trans_b), Op(trans_a), n, m, k, &alpha, b,
-                                           ldb, a, lda, &beta, c, ldc),
+    return FromCublasStatus((*api)->sgemm(cublas, Op(trans_b), Op(trans_a), n, m, k, &alpha, b,
+                                          ldb, a, lda, &beta, c, ldc),
                             absl::StrCat("cublasSgemm m=", m, " n=", n, " k=", k));
   }
   return FromCublasStatus(
-      cublasSgemmStridedBatched_64(cublas, Op(trans_b), Op(trans_a), n, m, k, &alpha, b, ldb,
-                                   stride_b, a, lda, stride_a, &beta, c, ldc, stride_c, batch),
+      (*api)->sgemm_strided_batched(cublas, Op(trans_b), Op(trans_a), n, m, k, &alpha, b, ldb,
+                                    stride_b, a, lda, stride_a, &beta, c, ldc, stride_c, batch),
       absl::StrCat("cublasSgemmStridedBatched batch=", batch, " m=", m, " n=", n, " k=", k));
 }
 

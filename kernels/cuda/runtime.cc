@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "kernels/cuda/cublas_api.h"
 
 namespace reel::kernels::cuda {
 namespace {
@@ -82,8 +83,12 @@ absl::Status FromCudaError(cudaError_t err, absl::string_view what) {
 
 absl::Status FromCublasStatus(cublasStatus_t status, absl::string_view what) {
   if (status == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
-  const std::string msg = absl::StrCat(what, ": cuBLAS ", cublasGetStatusName(status), " (",
-                                       cublasGetStatusString(status), ")");
+  // A status came from cuBLAS, so the library is loaded; the number stands in if it is not.
+  const absl::StatusOr<const CublasApi*> api = Cublas();
+  const std::string msg = api.ok()
+                              ? absl::StrCat(what, ": cuBLAS ", (*api)->status_name(status), " (",
+                                             (*api)->status_string(status), ")")
+                              : absl::StrCat(what, ": cuBLAS status ", static_cast<int>(status));
   switch (status) {
     case CUBLAS_STATUS_ALLOC_FAILED:
       return absl::ResourceExhaustedError(msg);
@@ -150,15 +155,20 @@ absl::Status Stream::Synchronize() const {
   return FromCudaError(cudaStreamSynchronize(get()), "cudaStreamSynchronize");
 }
 
-void CublasHandle::Destroy::operator()(cublasHandle_t h) const { (void)cublasDestroy(h); }
+void CublasHandle::Destroy::operator()(cublasHandle_t h) const {
+  // A handle exists only if Create() loaded the library.
+  if (absl::StatusOr<const CublasApi*> api = Cublas(); api.ok()) (void)(*api)->destroy(h);
+}
 
 absl::StatusOr<CublasHandle> CublasHandle::Create() {
+  const absl::StatusOr<const CublasApi*> api = Cublas();
+  if (!api.ok()) return api.status();
   cublasHandle_t h = nullptr;
-  absl::Status status = FromCublasStatus(cublasCreate(&h), "cublasCreate");
+  absl::Status status = FromCublasStatus((*api)->create(&h), "cublasCreate");
   if (!status.ok()) return status;
   CublasHandle handle;
   handle.handle_.reset(h);
-  status = FromCublasStatus(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  status = FromCublasStatus((*api)->set_math_mode(h, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
   if (!status.ok()) return status;
   return handle;
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "kernels/cuda/cublas_api.h"
 #include "kernels/cuda/runtime.h"
 
 namespace reel::kernels::cuda {
@@ -42,6 +43,24 @@ TEST(CudaStatusTest, MapsRuntimeErrorsToStatusCodes) {
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.message().find("cublasSgemm m=1"), absl::string_view::npos) << bad;
   EXPECT_NE(bad.message().find("CUBLAS_STATUS_INVALID_VALUE"), absl::string_view::npos) << bad;
+}
+
+// cuBLAS is opened on first use (no GPU needed for that): every function the kernels call resolves.
+TEST(CublasApiTest, ResolvesEveryFunctionOnFirstUse) {
+  const absl::StatusOr<const CublasApi*> api = Cublas();
+  ASSERT_TRUE(api.ok()) << api.status();
+  const CublasApi& f = **api;
+  for (const void* fn :
+       {reinterpret_cast<const void*>(f.create), reinterpret_cast<const void*>(f.destroy),
+        reinterpret_cast<const void*>(f.set_stream), reinterpret_cast<const void*>(f.set_math_mode),
+        reinterpret_cast<const void*>(f.sgemm),
+        reinterpret_cast<const void*>(f.sgemm_strided_batched),
+        reinterpret_cast<const void*>(f.status_name),
+        reinterpret_cast<const void*>(f.status_string)}) {
+    EXPECT_NE(fn, nullptr);
+  }
+  EXPECT_STREQ(f.status_name(CUBLAS_STATUS_NOT_SUPPORTED), "CUBLAS_STATUS_NOT_SUPPORTED");
+  EXPECT_EQ(*Cublas(), *api) << "loaded once";
 }
 
 TEST(DeviceBufferTest, EmptyAllocationNeedsNoDevice) {
