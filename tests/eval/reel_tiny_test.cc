@@ -122,7 +122,7 @@ TEST_F(ReelTinyTest, EvaluatorReadsThePrompts) {
       "a blue circle moving up on a black background",
       "a yellow triangle standing still on a gray background",
   };
-  int colors_ok = 0, objects_found = 0;
+  int colors_ok = 0, objects_found = 0, checks_ok = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
     const CollectingSink sink = Render({.prompt = prompts[i], .steps = 8, .seed = 11});
     absl::StatusOr<eval::VideoAnalysis> video = eval::AnalyzeVideo(sink.Frames());
@@ -130,6 +130,7 @@ TEST_F(ReelTinyTest, EvaluatorReadsThePrompts) {
     const eval::PromptScore score = eval::ScorePrompt(eval::ParsePrompt(prompts[i]), *video);
     objects_found += video->objects.empty() ? 0 : 1;
     for (const eval::AttributeCheck& c : score.checks) {
+      checks_ok += c.ok ? 1 : 0;
       if (c.attribute == "background") {
         EXPECT_TRUE(c.ok) << prompts[i] << ": background " << c.found;
       }
@@ -139,6 +140,8 @@ TEST_F(ReelTinyTest, EvaluatorReadsThePrompts) {
   }
   EXPECT_EQ(objects_found, 3) << "every render shows an object";
   EXPECT_GE(colors_ok, 2) << "the object has the prompt's color in most renders";
+  // The committed weights get 9 of the 12 checks (background, color, shape, motion × 3).
+  EXPECT_GE(checks_ok, 7);
 }
 
 }  // namespace
