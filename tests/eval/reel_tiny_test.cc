@@ -5,6 +5,8 @@
 //  - the evaluator still reads the prompts' attributes in a few renders, so a regression in the
 //    engine or in the weights turns CI red. The thresholds sit below what the committed weights
 //    reach (see models/reel-tiny/README.md), to catch breakage rather than to grade quality.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -89,7 +91,8 @@ TEST_F(ReelTinyTest, MatchesThePyTorchPipeline) {
   const CollectingSink cpp = Render(request);
   ASSERT_EQ(cpp.rgb.size(), size_t{24} * 64 * 64 * 3);
 
-  const fs::path out = fs::path(::testing::TempDir()) / "reel_tiny_torch";
+  const fs::path out =
+      fs::path(::testing::TempDir()) / ("reel_tiny_torch_" + std::to_string(getpid()));
   const std::string command = absl::StrCat(
       REEL_PYTHON, " ", REEL_SOURCE_DIR, "/tools/train/sample.py --model ", model_.string(),
       " --prompt '", request.prompt, "' --seed 7 --steps 6 --frames 24 --threads 1 --out ",

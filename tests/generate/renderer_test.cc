@@ -3,6 +3,8 @@
 // determinism.
 #include "pipeline/generate/renderer.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -37,22 +39,26 @@ class RecordingSink : public FrameSink {
 class RendererTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(::testing::TempDir() + "/reel_random_model");
+    // One directory per process: ctest -j runs each test case as its own process, and one
+    // process's TearDownTestSuite must not delete the model another is loading.
+    dir_ = std::make_unique<std::string>(::testing::TempDir() + "/reel_random_model_" +
+                                         std::to_string(getpid()));
     ASSERT_TRUE(WriteRandomModel(*dir_).ok());
   }
   static void TearDownTestSuite() {
-    std::filesystem::remove_all(*dir_);
-    delete dir_;
+    std::error_code ec;
+    std::filesystem::remove_all(*dir_, ec);
+    dir_.reset();
   }
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<Renderer>> r = LoadRenderer(*dir_, {});
     ASSERT_TRUE(r.ok()) << r.status();
     renderer_ = *std::move(r);
   }
-  static std::string* dir_;
+  static std::unique_ptr<std::string> dir_;
   std::unique_ptr<Renderer> renderer_;
 };
-std::string* RendererTest::dir_ = nullptr;
+std::unique_ptr<std::string> RendererTest::dir_;
 
 TEST_F(RendererTest, FillsDefaultsFromTheModel) {
   absl::StatusOr<RenderRequest> r = renderer_->Resolve({.prompt = "a red circle"});

@@ -1,5 +1,7 @@
 #include "pipeline/tensor/safetensors.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -19,7 +21,8 @@ std::string Image(const std::string& header, const std::string& data) {
 }
 
 TEST(SafetensorsTest, WriteThenReadRoundTripsAllDtypes) {
-  const std::string path = ::testing::TempDir() + "/rt.safetensors";
+  const std::string path =
+      ::testing::TempDir() + "/rt_" + std::to_string(getpid()) + ".safetensors";
   Tensor a = *Tensor::FromVector({2, 3}, std::vector<float>{1, -2, 3.5f, 0, 1e-3f, 65504});
   Tensor a_t = *a.Permute({1, 0});  // a strided view must be written in logical order
   Tensor h = *ops::Cast(a, DType::kF16);
