@@ -19,6 +19,7 @@
 #include "opencv2/core.hpp"
 #include "pipeline/generate/renderer.h"
 #include "tools/eval/analyze.h"
+#include "tools/eval/frame_collector.h"
 #include "tools/eval/prompt.h"
 #include "tools/eval/score.h"
 
@@ -26,38 +27,6 @@ namespace reel {
 namespace {
 
 namespace fs = std::filesystem;
-
-class CollectingSink final : public FrameSink {
- public:
-  absl::Status Open(const VideoSpec&) override { return absl::OkStatus(); }
-  absl::Status Write(const FrameBlock& block) override {
-    EXPECT_EQ(block.first_frame, frames_);
-    frames_ += block.count;
-    width_ = block.width;
-    height_ = block.height;
-    rgb.insert(rgb.end(), block.rgb.begin(), block.rgb.end());
-    return absl::OkStatus();
-  }
-  absl::StatusOr<SinkResult> Close() override { return SinkResult{}; }
-  void Abort() override {}
-
-  std::vector<cv::Mat> Frames() const {
-    std::vector<cv::Mat> out;
-    const size_t plane = static_cast<size_t>(width_) * height_ * 3;
-    for (int64_t f = 0; f < frames_; ++f) {
-      cv::Mat m(height_, width_, CV_8UC3);
-      std::memcpy(m.data, rgb.data() + f * plane, plane);
-      out.push_back(m);
-    }
-    return out;
-  }
-
-  std::vector<uint8_t> rgb;
-
- private:
-  int64_t frames_ = 0;
-  int width_ = 0, height_ = 0;
-};
 
 class ReelTinyTest : public ::testing::Test {
  protected:
@@ -71,8 +40,8 @@ class ReelTinyTest : public ::testing::Test {
     renderer_ = *std::move(r);
   }
 
-  CollectingSink Render(const RenderRequest& request) {
-    CollectingSink sink;
+  eval::FrameCollector Render(const RenderRequest& request) {
+    eval::FrameCollector sink;
     const absl::Status s = renderer_->Render(request, sink, nullptr, nullptr);
     EXPECT_TRUE(s.ok()) << s;
     return sink;
@@ -88,8 +57,12 @@ TEST_F(ReelTinyTest, MatchesThePyTorchPipeline) {
                               .frames = 24,
                               .steps = 6,
                               .seed = 7};
-  const CollectingSink cpp = Render(request);
-  ASSERT_EQ(cpp.rgb.size(), size_t{24} * 64 * 64 * 3);
+  const eval::FrameCollector rendered = Render(request);
+  std::vector<uint8_t> cpp;
+  for (const cv::Mat& frame : rendered.frames()) {
+    cpp.insert(cpp.end(), frame.data, frame.data + frame.total() * frame.elemSize());
+  }
+  ASSERT_EQ(cpp.size(), size_t{24} * 64 * 64 * 3);
 
   const fs::path out =
       fs::path(::testing::TempDir()) / ("reel_tiny_torch_" + std::to_string(getpid()));
@@ -101,7 +74,7 @@ TEST_F(ReelTinyTest, MatchesThePyTorchPipeline) {
   std::ifstream in(out / "video.rgb", std::ios::binary);
   const std::vector<uint8_t> torch((std::istreambuf_iterator<char>(in)),
                                    std::istreambuf_iterator<char>());
-  ASSERT_EQ(torch.size(), cpp.rgb.size());
+  ASSERT_EQ(torch.size(), cpp.size());
   fs::remove_all(out);
 
   // Both sides compute in f32 from the same f16 weights and noise; summation order differs, so a
@@ -109,7 +82,7 @@ TEST_F(ReelTinyTest, MatchesThePyTorchPipeline) {
   int max_diff = 0;
   double sum_diff = 0;
   for (size_t i = 0; i < torch.size(); ++i) {
-    const int d = std::abs(static_cast<int>(torch[i]) - static_cast<int>(cpp.rgb[i]));
+    const int d = std::abs(static_cast<int>(torch[i]) - static_cast<int>(cpp[i]));
     max_diff = std::max(max_diff, d);
     sum_diff += d;
   }
@@ -127,8 +100,8 @@ TEST_F(ReelTinyTest, EvaluatorReadsThePrompts) {
   };
   int colors_ok = 0, objects_found = 0, checks_ok = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    const CollectingSink sink = Render({.prompt = prompts[i], .steps = 8, .seed = 11});
-    absl::StatusOr<eval::VideoAnalysis> video = eval::AnalyzeVideo(sink.Frames());
+    const eval::FrameCollector sink = Render({.prompt = prompts[i], .steps = 8, .seed = 11});
+    absl::StatusOr<eval::VideoAnalysis> video = eval::AnalyzeVideo(sink.frames());
     ASSERT_TRUE(video.ok()) << video.status();
     const eval::PromptScore score = eval::ScorePrompt(eval::ParsePrompt(prompts[i]), *video);
     objects_found += video->objects.empty() ? 0 : 1;
@@ -139,7 +112,7 @@ TEST_F(ReelTinyTest, EvaluatorReadsThePrompts) {
       }
       if (c.attribute == "object0.color" && c.ok) ++colors_ok;
     }
-    std::printf("%s\n", eval::ScoreJson(prompts[i], sink.Frames().size(), *video, score).c_str());
+    std::printf("%s\n", eval::ScoreJson(prompts[i], sink.frames().size(), *video, score).c_str());
   }
   EXPECT_EQ(objects_found, 3) << "every render shows an object";
   EXPECT_GE(colors_ok, 2) << "the object has the prompt's color in most renders";

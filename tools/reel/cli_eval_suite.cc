@@ -10,6 +10,7 @@
 #include "opencv2/core.hpp"
 #include "pipeline/generate/renderer.h"
 #include "tools/eval/analyze.h"
+#include "tools/eval/frame_collector.h"
 #include "tools/eval/prompt.h"
 #include "tools/eval/score.h"
 #include "tools/reel/cli_args.h"
@@ -78,24 +79,6 @@ std::vector<SuitePrompt> Suite() {
   return out;
 }
 
-// Keeps every frame as an RGB cv::Mat.
-class FramesSink final : public FrameSink {
- public:
-  absl::Status Open(const VideoSpec&) override { return absl::OkStatus(); }
-  absl::Status Write(const FrameBlock& block) override {
-    const size_t plane = static_cast<size_t>(block.width) * block.height * 3;
-    for (int f = 0; f < block.count; ++f) {
-      cv::Mat m(block.height, block.width, CV_8UC3);
-      std::memcpy(m.data, block.rgb.data() + f * plane, plane);
-      frames.push_back(m);
-    }
-    return absl::OkStatus();
-  }
-  absl::StatusOr<SinkResult> Close() override { return SinkResult{}; }
-  void Abort() override {}
-  std::vector<cv::Mat> frames;
-};
-
 struct Tally {
   int ok = 0, total = 0;
   void Add(bool good) {
@@ -149,10 +132,10 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
       request.seed = 1000 + i;
       if (pass == 1)
         request.frames = static_cast<int>((*renderer)->info().default_frames * *long_factor);
-      FramesSink sink;
+      eval::FrameCollector sink;
       if (absl::Status s = (*renderer)->Render(request, sink, nullptr, nullptr); !s.ok())
         return fail(s);
-      absl::StatusOr<eval::VideoAnalysis> analysis = eval::AnalyzeVideo(sink.frames);
+      absl::StatusOr<eval::VideoAnalysis> analysis = eval::AnalyzeVideo(sink.frames());
       if (!analysis.ok()) return fail(analysis.status());
       const eval::PromptScore score =
           eval::ScorePrompt(eval::ParsePrompt(prompts[i].text), *analysis);
