@@ -226,16 +226,18 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
   }
   REEL_ASSIGN_OR_RETURN(RopeTables rope,
                         BuildRope3d(f2, h2, w2, options.frame_offset, c.head_dim, c.rope_theta));
+  // The cache hook needs a block after the first to skip.
+  const bool cached = options.cache != nullptr && c.num_layers > 1;
   Tensor first_block_out;
   for (int i = 0; i < c.num_layers; ++i) {
     AttentionScope scope;
     scope.causal_block_frames = options.causal_block_frames;
     scope.state = options.state != nullptr ? &(*options.state)[i] : nullptr;
     scope.update_state = options.update_state;
-    scope.parallel = &options.parallel;
+    scope.parallel = options.parallel;
     for (int b = 0; b < branches; ++b) cross[b] = {&captions[b]->layers[i], &captions[b]->mask};
     REEL_RETURN_IF_ERROR(DitBlockForward(blocks_[i], c, modulation, rope, cross, h2, w2, scope, x));
-    if (i == 0 && options.cache != nullptr && c.num_layers > 1) {
+    if (cached && i == 0) {
       if (!options.cache->ShouldCompute(options.step, x)) {
         REEL_ASSIGN_OR_RETURN(Tensor forecast, options.cache->Forecast(options.step));
         if (forecast.shape() != x.shape()) {
@@ -246,7 +248,7 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
       }
       REEL_ASSIGN_OR_RETURN(first_block_out, x.Clone());  // x is updated in place by the blocks
     }
-    if (i == c.num_layers - 1 && options.cache != nullptr && c.num_layers > 1) {
+    if (cached && i == c.num_layers - 1) {
       options.cache->Observe(options.step, first_block_out, x);
     }
   }

@@ -60,8 +60,7 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
   REEL_ASSIGN_OR_RETURN(k, ops::Activate(k, ops::Activation::kRelu));
 
   const int64_t group_frames = scope.causal_block_frames > 0 ? scope.causal_block_frames : frames;
-  Communicator& comm =
-      scope.parallel != nullptr ? scope.parallel->communicator() : ParallelContext{}.communicator();
+  Communicator& comm = scope.parallel.communicator();
   std::vector<Tensor> outs;
   for (int b = 0; b < branches; ++b) {
     REEL_ASSIGN_OR_RETURN(Tensor qb, Branch(q, b, rows));

@@ -44,7 +44,7 @@ struct AttentionScope {
   int causal_block_frames = 0;  // 0: bidirectional over the call; else blocks of this many frames
   BlockState* state = nullptr;  // earlier blocks (read); null: none
   bool update_state = false;    // add this call's tokens to *state afterwards
-  const ParallelContext* parallel = nullptr;  // reduces the attention sums; null: one rank
+  ParallelContext parallel;     // reduces the attention sums (default: one rank)
 };
 
 // x: (B·F', S, D): B guidance branches (one per entry of `cross`, e.g. conditional and
