@@ -92,6 +92,8 @@ class FastDitTest(unittest.TestCase):
                 p.add_(0.2 * torch.randn_like(p))
         self.assertLess(fast_dit.check(m, frames=4, block_frames=1), 1e-12)
         self.assertLess(fast_dit.check(m, frames=4, block_frames=2), 1e-12)
+        # Teacher forcing: every noisy frame sees exactly the clean context of block-AR generation.
+        self.assertLess(fast_dit.check_teacher_forced(m, frames=4), 1e-12)
 
 
 class ScriptsTest(unittest.TestCase):
@@ -129,6 +131,16 @@ class ScriptsTest(unittest.TestCase):
             self.assertEqual(json.loads(out.stdout)["step"], 3)
             dit, cfg = load_model(exported)
             self.assertEqual(cfg.transformer.hidden_size, 128)
+            # With --vae as well (a new VAE), the statistics come from that VAE's latents; this also
+            # runs the older one-target-frame scheme.
+            retrain = os.path.join(tmp, "newvae")
+            run = run[:5] + [retrain] + run[6:] + ["--vae", vae_pt, "--scheme", "prefix"]
+            out = subprocess.run(run, capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn("done step 3", out.stdout)
+            ck = torch.load(os.path.join(retrain, "ckpt.pt"))
+            self.assertNotEqual([round(float(x), 6) for x in ck["latents_mean"]],
+                                shipped["latents_mean"])
 
 
 if __name__ == "__main__":

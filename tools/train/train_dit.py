@@ -9,9 +9,17 @@ state (the reference's invariant), so training and inference see the same thing.
 little noise (sigma_ctx ~ U(0, 0.05) half of the time, still labelled t = 0) so the model tolerates
 its own imperfect earlier blocks. Captions: synonyms re-drawn every time; 10% empty (CFG).
 
+--scheme teacher-forced (default) gives every latent frame of a clip that view in one forward: a
+clean stream (the context) and a noisy stream (each frame at its own sigma) run side by side, noisy
+frame f attending to the clean frames < f and itself (fast_dit.forward_teacher_forced, checked
+against one reference forward per frame); the loss covers all frames. --scheme prefix is the older
+scheme, one target frame per sample.
+
   /usr/bin/python3 tools/train/train_dit.py --vae /tmp/reel-train/vae/vae.pt --out /tmp/reel-train/dit
   # continue from a shipped model (its VAE encoder, DiT and text encoder; fresh optimizer state):
   /usr/bin/python3 tools/train/train_dit.py --init models/reel-tiny --out /tmp/reel-train/dit2 --lr 3e-4
+  # continue from a shipped DiT on the latents of a new VAE (fresh latent statistics):
+  /usr/bin/python3 tools/train/train_dit.py --init models/reel-tiny --vae /tmp/vae.pt --out ...
 """
 import argparse
 import copy
@@ -37,7 +45,6 @@ DIT = dict(in_channels=8, out_channels=8, patch_size=[1, 2, 2], hidden_size=128,
            ffn_hidden=320, norm_eps=1e-6, qk_norm_eps=1e-5, attn_eps=1e-15, rope_theta=10000.0,
            temporal_conv="causal", attention="linear", block_frames=1)
 TEXT = dict(dim=128, layers=2, heads=4, mlp=256, max_tokens=32)
-FLOW_SHIFT = 3.0
 
 
 def encode_dataset(vae, seed, count, frames, batch=8, log=print):
@@ -79,6 +86,55 @@ def init_dit(model):
         model.scale_shift_table.normal_(0, D ** -0.5)
 
 
+def sample_sigma(rng, shape, shift):
+    """Flow-matching noise levels: logit-normal u, shifted towards noise by `shift`."""
+    u = torch.sigmoid(torch.from_numpy(rng.normal(0, 1, shape)).float())
+    return shift * u / (1 + (shift - 1) * u)
+
+
+def draw_clips(rng, batch, norm_lat, meta, tok):
+    """(latents (B, z, F', H', W'), caption ids, mask): random clips, fresh synonyms, 10% empty."""
+    idx = rng.integers(0, norm_lat.shape[0], batch)
+    texts = [caption_for(rng, *meta[i]) if rng.random() >= 0.1 else "" for i in idx]
+    ids, mask = tok.batch(texts)
+    return norm_lat[torch.from_numpy(idx)], ids, mask
+
+
+def noisy_context(rng, ctx):
+    """Half of the samples get sigma ~ U(0, 0.05) of noise on their context (still t = 0)."""
+    cs = torch.from_numpy(rng.uniform(0, 0.05, len(ctx)) * (rng.random(len(ctx)) < 0.5))
+    cs = cs.float().view(-1, 1, 1, 1, 1)
+    return (1 - cs) * ctx + cs * torch.from_numpy(rng.standard_normal(ctx.shape)).float()
+
+
+def teacher_forced_loss(args, rng, dit, te, tok, norm_lat, meta):
+    """Every latent frame is a target at its own sigma, the clean frames before it as context."""
+    x0, ids, mask = draw_clips(rng, args.batch, norm_lat, meta, tok)
+    sigma = sample_sigma(rng, (args.batch, x0.shape[2]), args.flow_shift)
+    noise = torch.from_numpy(rng.standard_normal(x0.shape)).float()
+    s = sigma[:, None, :, None, None]
+    v = fast_dit.forward_teacher_forced(dit, noisy_context(rng, x0), (1 - s) * x0 + s * noise,
+                                        1000 * sigma, te(ids, mask), mask)
+    return F.mse_loss(v, noise - x0)
+
+
+def prefix_loss(args, rng, dit, te, tok, norm_lat, meta):
+    """The older scheme: one target frame b per sample, frames < b as clean context. -> (loss, b)"""
+    nframes = norm_lat.shape[2]
+    # Current block b: the first 4 latent frames (a default 16-frame video) 75% of the time.
+    b = int(rng.integers(0, min(4, nframes) if rng.random() < 0.75 else nframes))
+    x0, ids, mask = draw_clips(rng, args.batch, norm_lat, meta, tok)
+    x0 = x0[:, :, :b + 1]
+    sigma = sample_sigma(rng, args.batch, args.flow_shift)
+    noise = torch.from_numpy(rng.standard_normal(x0[:, :, b:].shape)).float()
+    s = sigma.view(-1, 1, 1, 1, 1)
+    x = torch.cat([noisy_context(rng, x0[:, :, :b]), (1 - s) * x0[:, :, b:] + s * noise], dim=2)
+    t = torch.zeros(args.batch, b + 1)
+    t[:, b] = 1000 * sigma
+    v = fast_dit.forward(dit, x, t, te(ids, mask), mask, 1)  # == dit(..., causal_block_frames=1)
+    return F.mse_loss(v[:, :, b:], noise - x0[:, :, b:]), b
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vae", help="VAE state dict (.pt); default: the --init model's vae.safetensors")
@@ -93,6 +149,9 @@ def main():
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--flow-shift", type=float, default=3.0,
+                    help="shift of the training noise levels (> 1: more time at high noise)")
+    ap.add_argument("--scheme", choices=["teacher-forced", "prefix"], default="teacher-forced")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -126,7 +185,7 @@ def main():
         torch.save(blob, cache)
     lat, meta = blob["latents"], blob["meta"]
     lmean, lstd = blob["mean"], blob["std"]
-    if args.init:  # the model's DiT was trained on latents normalized with its own statistics
+    if args.init and not args.vae:  # the model's DiT was trained on latents normalized with these
         v = load_config(args.init).other["vae"]
         lmean, lstd = torch.tensor(v["latents_mean"]), torch.tensor(v["latents_std"])
     log(f"latents {tuple(lat.shape)} mean {lmean.numpy().round(3)} std {lstd.numpy().round(3)}")
@@ -140,7 +199,8 @@ def main():
     with torch.no_grad():
         for p in probe.parameters():
             p.add_(0.2 * torch.randn_like(p))
-    log(f"fast forward vs reference rel diff {fast_dit.check(probe):.2e}")
+    log(f"fast forward vs reference rel diff {fast_dit.check(probe):.2e}, teacher-forced "
+        f"{fast_dit.check_teacher_forced(probe):.2e}")
     del probe
     te = TextEncoder(len(tok.vocab), **TEXT)
     if args.init:
@@ -171,29 +231,10 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr
         rng = np.random.default_rng([args.seed, step])
-        # Current block b: the first 4 latent frames (a default 16-frame video) 75% of the time.
-        b = int(rng.integers(0, min(4, nframes))) if rng.random() < 0.75 else int(rng.integers(0, nframes))
-        idx = rng.integers(0, lat.shape[0], args.batch)
-        x0 = norm_lat[torch.from_numpy(idx), :, : b + 1]
-        texts = [caption_for(rng, *meta[i]) if rng.random() >= 0.1 else "" for i in idx]
-        ids, mask = tok.batch(texts)
-        u = torch.sigmoid(torch.from_numpy(rng.normal(0, 1, args.batch)).float())
-        sigma = FLOW_SHIFT * u / (1 + (FLOW_SHIFT - 1) * u)
-        noise = torch.from_numpy(rng.standard_normal(x0[:, :, b:].shape)).float()
-        s = sigma.view(-1, 1, 1, 1, 1)
-        xb = (1 - s) * x0[:, :, b:] + s * noise
-        ctx = x0[:, :, :b]
-        if b > 0:
-            cs = torch.from_numpy(rng.uniform(0, 0.05, args.batch) * (rng.random(args.batch) < 0.5))
-            cs = cs.float().view(-1, 1, 1, 1, 1)
-            ctx = (1 - cs) * ctx + cs * torch.from_numpy(rng.standard_normal(ctx.shape)).float()
-        x = torch.cat([ctx, xb], dim=2)
-        t = torch.zeros(args.batch, b + 1)
-        t[:, b] = 1000 * sigma
-        cap = te(ids, mask)
-        v = fast_dit.forward(dit, x, t, cap, mask, 1)  # == dit(..., causal_block_frames=1)
-        target = noise - x0[:, :, b:]
-        loss = F.mse_loss(v[:, :, b:], target)
+        if args.scheme == "teacher-forced":
+            loss, b = teacher_forced_loss(args, rng, dit, te, tok, norm_lat, meta), nframes - 1
+        else:
+            loss, b = prefix_loss(args, rng, dit, te, tok, norm_lat, meta)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -48,6 +48,8 @@ def main():
     ap.add_argument("--init", default="",
                     help="start from this vae.pt or a model's vae.safetensors (a second, shorter schedule)")
     ap.add_argument("--max-minutes", type=float, default=1e9, help="stop early (shared CPU)")
+    ap.add_argument("--stop-after", type=int, default=0,
+                    help="end after this step; the learning-rate schedule still spans --steps")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--fg-weight", type=float, default=0.0,
                     help="extra loss weight on pixels that differ from the background (objects are ~5%%)")
@@ -106,7 +108,8 @@ def main():
         if step % 25 == 0:
             print(f"step {step} loss {loss.item():.4f} rec {rec.item():.4f} kl {kl.item():.3f} "
                   f"lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
-        last = step == args.steps or time.time() - t0 > 60 * args.max_minutes
+        last = (step == args.steps or step == args.stop_after
+                or time.time() - t0 > 60 * args.max_minutes)
         if step % 100 == 0 or last:
             p, _ = evaluate(model, heldout)
             print(f"step {step} heldout_psnr {p:.2f} dB", flush=True)

@@ -104,3 +104,111 @@ def check(model, frames=4, block_frames=1, seed=0):
         b = forward(m, lat, t, cap, mask, block_frames)
     model.float()
     return (a - b).abs().max().item() / max(a.abs().max().item(), 1e-12)
+
+
+# --------------------------------------------------------------------------------------------------
+# Teacher-forced training: every latent frame is a denoising target in one forward.
+# --------------------------------------------------------------------------------------------------
+def _linear_attention_two_stream(model, block, n, frames, hw, cos, sin):
+    """Self-attention for a (clean; noisy) pair of streams stacked on the batch (2B, N, D).
+
+    Clean frame f sees clean frames <= f (block-causal, blocks of one frame). Noisy frame f sees the
+    clean frames < f (the carried state of block-AR generation) plus itself, which is exactly what
+    block f attends to while it is being denoised."""
+    cfg = model.cfg
+    a = block.attn1
+    B2, N, D = n.shape
+    B, h, d = B2 // 2, cfg.num_heads, cfg.head_dim
+    q = rms_norm(a.to_q(n), a.norm_q.weight, cfg.qk_norm_eps)
+    k = rms_norm(a.to_k(n), a.norm_k.weight, cfg.qk_norm_eps)
+    v = a.to_v(n)
+    q = F.relu(q.view(B2, N, h, d).transpose(1, 2)).reshape(B2, h, frames, hw, d)
+    k = F.relu(k.view(B2, N, h, d).transpose(1, 2)).reshape(B2, h, frames, hw, d)
+    v = v.view(B2, N, h, d).transpose(1, 2).reshape(B2, h, frames, hw, d)
+    rq = _rotate(q, cos.view(frames, hw, -1), sin.view(frames, hw, -1))
+    rk = _rotate(k, cos.view(frames, hw, -1), sin.view(frames, hw, -1))
+    kv = torch.einsum("bhnti,bhntj->bhnij", v, rk)  # each frame's own sum
+    ks = k.sum(dim=3)
+    kv_clean, ks_clean = kv[:B].cumsum(dim=2), ks[:B].cumsum(dim=2)
+    before = lambda s: F.pad(s[:, :, :-1], (0,) * (2 * (s.dim() - 3)) + (1, 0))  # noqa: E731
+    kv_state = torch.cat([kv_clean, before(kv_clean) + kv[B:]])
+    ks_state = torch.cat([ks_clean, before(ks_clean) + ks[B:]])
+    numer = torch.einsum("bhnij,bhntj->bhnti", kv_state, rq)
+    denom = torch.einsum("bhntj,bhnj->bhnt", q, ks_state) + cfg.attn_eps
+    out = (numer / denom[..., None]).reshape(B2, h, N, d).transpose(1, 2).reshape(B2, N, D)
+    return a.to_out[0](out)
+
+
+def _mix_ffn_two_stream(model, block, n, frames, rows, cols):
+    """Mix-FFN whose causal temporal conv feeds noisy frame f the clean frames f-2, f-1 (the conv
+    boundary cache of block-AR generation) and clean frame f the clean ones."""
+    ff = block.ff
+    B2, N, D = n.shape
+    B = B2 // 2
+    img = n.reshape(B2 * frames, rows, cols, D).permute(0, 3, 1, 2)
+    a = ff.conv_depth(F.silu(ff.conv_inverted(img)))
+    value, gate = a.chunk(2, dim=1)
+    y = ff.conv_point(value * F.silu(gate)).permute(0, 2, 3, 1).reshape(B2, frames, rows * cols, D)
+    clean = F.pad(y[:B], (0, 0, 0, 0, 2, 0))
+    taps_clean = torch.cat([clean[:, k:k + frames] for k in range(3)], dim=-1)
+    taps_noisy = torch.cat([clean[:, 0:frames], clean[:, 1:frames + 1], y[B:]], dim=-1)
+    W = ff.conv_temp.weight[:, :, :, 0].permute(0, 2, 1).reshape(D, 3 * D)
+    return (y + torch.cat([taps_clean, taps_noisy]) @ W.t()).reshape(B2, N, D)
+
+
+def forward_teacher_forced(model, clean, noisy, timesteps, caption, caption_mask):
+    """Velocity (B, C, F, H, W) of every noisy frame f given the clean frames < f as context.
+
+    Output frame f equals `model(cat(clean[:, :, :f], noisy[:, :, f:f+1]), t=[0]*f + [t_f],
+    caption, mask, causal_block_frames=1)[:, :, f]` (see check_teacher_forced): one forward gives
+    each frame the exact view it has during block-autoregressive generation with blocks of one
+    latent frame. timesteps: (B, F) for the noisy frames; the clean stream has t = 0."""
+    cfg = model.cfg
+    assert cfg.temporal_conv == "causal" and cfg.patch_size[0] == 1
+    B = clean.shape[0]
+    grid = model.grid_of(clean, 0)
+    Fr, hw = grid.frames, grid.tokens_per_frame
+    x = model.embed_patches(torch.cat([clean, noisy]))
+    B2, N, D = x.shape
+    embedded_t, t6 = model.embed_timestep(torch.cat([torch.zeros_like(timesteps), timesteps]))
+    t6 = t6.reshape(B2, Fr, 1, 6, D)
+    c = model.embed_caption(torch.cat([caption, caption]))
+    mask = torch.cat([caption_mask, caption_mask])
+    cos, sin = _rope_tables(cfg, Fr, grid.rows, grid.cols, x.dtype)
+    eps = cfg.norm_eps
+    for block in model.transformer_blocks:
+        sh1, sc1, g1, sh2, sc2, g2 = (block.scale_shift_table + t6).unbind(dim=3)
+        n = (layer_norm(x.view(B2, Fr, hw, D), eps) * (1 + sc1) + sh1).reshape(B2, N, D)
+        att = _linear_attention_two_stream(model, block, n, Fr, hw, cos, sin)
+        x = x + (g1 * att.view(B2, Fr, hw, D)).reshape(B2, N, D)
+        x = x + model.cross_attention(block, x, c, mask)
+        n = (layer_norm(x.view(B2, Fr, hw, D), eps) * (1 + sc2) + sh2).reshape(B2, N, D)
+        y = _mix_ffn_two_stream(model, block, n, Fr, grid.rows, grid.cols)
+        x = x + (g2 * y.view(B2, Fr, hw, D)).reshape(B2, N, D)
+    x = x[B:]
+    shift, scale = (model.scale_shift_table[None, None] + embedded_t[B:, :, None]).unbind(dim=2)
+    o = layer_norm(x.view(B, Fr, hw, D), eps) * (1 + scale[:, :, None]) + shift[:, :, None]
+    return model.unpatchify(model.proj_out(o.reshape(B, N, D)), grid)
+
+
+def check_teacher_forced(model, frames=3, seed=0):
+    """Max relative difference of forward_teacher_forced from one reference forward per frame."""
+    g = torch.Generator().manual_seed(seed)
+    cfg = model.cfg
+    m = model.double()
+    B, H = 2, 8
+    clean = torch.randn(B, cfg.in_channels, frames, H, H, generator=g, dtype=torch.float64)
+    noisy = torch.randn(B, cfg.in_channels, frames, H, H, generator=g, dtype=torch.float64)
+    t = torch.rand(B, frames, generator=g, dtype=torch.float64) * 1000
+    cap = torch.randn(B, 5, cfg.caption_dim, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    with torch.no_grad():
+        fast = forward_teacher_forced(m, clean, noisy, t, cap, mask)
+        ref = []
+        for f in range(frames):
+            lat = torch.cat([clean[:, :, :f], noisy[:, :, f:f + 1]], dim=2)
+            tf = torch.cat([torch.zeros(B, f, dtype=t.dtype), t[:, f:f + 1]], dim=1)
+            ref.append(m(lat, tf, cap, mask, causal_block_frames=1)[:, :, f:f + 1])
+        ref = torch.cat(ref, dim=2)
+    model.float()
+    return (fast - ref).abs().max().item() / max(ref.abs().max().item(), 1e-12)
