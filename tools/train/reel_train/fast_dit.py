@@ -22,17 +22,23 @@ def _rotate(x, cos, sin):
     return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1).flatten(-2)
 
 
+def _phi_qkv(cfg, block, n):
+    """ReLU features of the normalized queries and keys, and the values: (B, heads, N, d) each."""
+    a = block.attn1
+    B, N, _ = n.shape
+    h, d = cfg.num_heads, cfg.head_dim
+    q = rms_norm(a.to_q(n), a.norm_q.weight, cfg.qk_norm_eps)
+    k = rms_norm(a.to_k(n), a.norm_k.weight, cfg.qk_norm_eps)
+    heads = lambda x: x.view(B, N, h, d).transpose(1, 2)  # noqa: E731
+    return F.relu(heads(q)), F.relu(heads(k)), heads(a.to_v(n))
+
+
 def _self_attention(model, block, n, frames, hw, block_frames, cos, sin):
     cfg = model.cfg
     a = block.attn1
     B, N, D = n.shape
     h, d = cfg.num_heads, cfg.head_dim
-    q = rms_norm(a.to_q(n), a.norm_q.weight, cfg.qk_norm_eps)
-    k = rms_norm(a.to_k(n), a.norm_k.weight, cfg.qk_norm_eps)
-    v = a.to_v(n)
-    q = F.relu(q.view(B, N, h, d).transpose(1, 2))
-    k = F.relu(k.view(B, N, h, d).transpose(1, 2))
-    v = v.view(B, N, h, d).transpose(1, 2)
+    q, k, v = _phi_qkv(cfg, block, n)
     rq, rk = _rotate(q, cos, sin), _rotate(k, cos, sin)
     nb = frames // block_frames
     T = block_frames * hw
@@ -45,13 +51,21 @@ def _self_attention(model, block, n, frames, hw, block_frames, cos, sin):
     return a.to_out[0](out)
 
 
-def _mix_ffn(model, block, n, frames, rows, cols):
+def _mix_ffn_per_frame(block, n, frames, rows, cols):
+    """The Mix-FFN's per-frame part (inverted, depthwise, gated point convs): (B, F, HW, D)."""
     ff = block.ff
     B, N, D = n.shape
     img = n.reshape(B * frames, rows, cols, D).permute(0, 3, 1, 2)
     a = ff.conv_depth(F.silu(ff.conv_inverted(img)))
     value, gate = a.chunk(2, dim=1)
-    y = ff.conv_point(value * F.silu(gate)).permute(0, 2, 3, 1).reshape(B, frames, rows * cols, D)
+    y = ff.conv_point(value * F.silu(gate))
+    return y.permute(0, 2, 3, 1).reshape(B, frames, rows * cols, D)
+
+
+def _mix_ffn(model, block, n, frames, rows, cols):
+    ff = block.ff
+    B, N, D = n.shape
+    y = _mix_ffn_per_frame(block, n, frames, rows, cols)
     yp = F.pad(y, (0, 0, 0, 0, 2, 0))
     taps = torch.cat([yp[:, k:k + frames] for k in range(3)], dim=-1)  # (B, F, HW, 3D), k-major
     W = ff.conv_temp.weight[:, :, :, 0].permute(0, 2, 1).reshape(D, 3 * D)
@@ -119,12 +133,7 @@ def _linear_attention_two_stream(model, block, n, frames, hw, cos, sin):
     a = block.attn1
     B2, N, D = n.shape
     B, h, d = B2 // 2, cfg.num_heads, cfg.head_dim
-    q = rms_norm(a.to_q(n), a.norm_q.weight, cfg.qk_norm_eps)
-    k = rms_norm(a.to_k(n), a.norm_k.weight, cfg.qk_norm_eps)
-    v = a.to_v(n)
-    q = F.relu(q.view(B2, N, h, d).transpose(1, 2)).reshape(B2, h, frames, hw, d)
-    k = F.relu(k.view(B2, N, h, d).transpose(1, 2)).reshape(B2, h, frames, hw, d)
-    v = v.view(B2, N, h, d).transpose(1, 2).reshape(B2, h, frames, hw, d)
+    q, k, v = (x.reshape(B2, h, frames, hw, d) for x in _phi_qkv(cfg, block, n))
     rq = _rotate(q, cos.view(frames, hw, -1), sin.view(frames, hw, -1))
     rk = _rotate(k, cos.view(frames, hw, -1), sin.view(frames, hw, -1))
     kv = torch.einsum("bhnti,bhntj->bhnij", v, rk)  # each frame's own sum
@@ -145,10 +154,7 @@ def _mix_ffn_two_stream(model, block, n, frames, rows, cols):
     ff = block.ff
     B2, N, D = n.shape
     B = B2 // 2
-    img = n.reshape(B2 * frames, rows, cols, D).permute(0, 3, 1, 2)
-    a = ff.conv_depth(F.silu(ff.conv_inverted(img)))
-    value, gate = a.chunk(2, dim=1)
-    y = ff.conv_point(value * F.silu(gate)).permute(0, 2, 3, 1).reshape(B2, frames, rows * cols, D)
+    y = _mix_ffn_per_frame(block, n, frames, rows, cols)
     clean = F.pad(y[:B], (0, 0, 0, 0, 2, 0))
     taps_clean = torch.cat([clean[:, k:k + frames] for k in range(3)], dim=-1)
     taps_noisy = torch.cat([clean[:, 0:frames], clean[:, 1:frames + 1], y[B:]], dim=-1)
