@@ -62,14 +62,48 @@ def _mix_ffn_per_frame(block, n, frames, rows, cols):
     return y.permute(0, 2, 3, 1).reshape(B, frames, rows * cols, D)
 
 
-def _mix_ffn(model, block, n, frames, rows, cols):
-    ff = block.ff
+def _temporal_taps_weight(block):
+    """The causal temporal conv as one (3D, D) matrix for taps concatenated k-major: frames f-2,
+    f-1, f."""
+    W = block.ff.conv_temp.weight[:, :, :, 0]  # (D_out, D_in, 3)
+    return W.permute(0, 2, 1).reshape(W.shape[0], -1).t()
+
+
+def _mix_ffn(block, n, frames, rows, cols):
     B, N, D = n.shape
     y = _mix_ffn_per_frame(block, n, frames, rows, cols)
     yp = F.pad(y, (0, 0, 0, 0, 2, 0))
     taps = torch.cat([yp[:, k:k + frames] for k in range(3)], dim=-1)  # (B, F, HW, 3D), k-major
-    W = ff.conv_temp.weight[:, :, :, 0].permute(0, 2, 1).reshape(D, 3 * D)
-    return (y + taps @ W.t()).reshape(B, N, D)
+    return (y + taps @ _temporal_taps_weight(block)).reshape(B, N, D)
+
+
+def _run_blocks(model, x, t6, c, caption_mask, grid, attention, mix_ffn):
+    """The transformer blocks on tokens x (B, N, D) with per-frame modulation t6 (B, F, 6D);
+    attention(block, n, cos, sin) and mix_ffn(block, n) are the two mixing steps."""
+    cfg = model.cfg
+    B, N, D = x.shape
+    Fr, hw = grid.frames, grid.tokens_per_frame
+    t6 = t6.reshape(B, Fr, 1, 6, D)
+    cos, sin = _rope_tables(cfg, Fr, grid.rows, grid.cols, x.dtype)
+    eps = cfg.norm_eps
+    for block in model.transformer_blocks:
+        sh1, sc1, g1, sh2, sc2, g2 = (block.scale_shift_table + t6).unbind(dim=3)
+        n = (layer_norm(x.view(B, Fr, hw, D), eps) * (1 + sc1) + sh1).reshape(B, N, D)
+        x = x + (g1 * attention(block, n, cos, sin).view(B, Fr, hw, D)).reshape(B, N, D)
+        x = x + model.cross_attention(block, x, c, caption_mask)
+        n = (layer_norm(x.view(B, Fr, hw, D), eps) * (1 + sc2) + sh2).reshape(B, N, D)
+        x = x + (g2 * mix_ffn(block, n).view(B, Fr, hw, D)).reshape(B, N, D)
+    return x
+
+
+def _output(model, x, embedded_t, grid):
+    """Final modulated norm, projection and unpatchify: velocity (B, C, F, H, W)."""
+    B, N, D = x.shape
+    Fr, hw = grid.frames, grid.tokens_per_frame
+    shift, scale = (model.scale_shift_table[None, None] + embedded_t[:, :, None]).unbind(dim=2)
+    o = layer_norm(x.view(B, Fr, hw, D), model.cfg.norm_eps) * (1 + scale[:, :, None])
+    o = o + shift[:, :, None]
+    return model.unpatchify(model.proj_out(o.reshape(B, N, D)), grid)
 
 
 def forward(model, latents, timesteps, caption, caption_mask, block_frames):
@@ -83,36 +117,28 @@ def forward(model, latents, timesteps, caption, caption_mask, block_frames):
     embedded_t, t6 = model.embed_timestep(timesteps)
     if timesteps.dim() == 1:
         embedded_t, t6 = embedded_t[:, None].expand(B, Fr, D), t6[:, None].expand(B, Fr, 6 * D)
-    t6 = t6.reshape(B, Fr, 1, 6, D)
-    c = model.embed_caption(caption)
-    cos, sin = _rope_tables(cfg, Fr, grid.rows, grid.cols, x.dtype)
-    eps = cfg.norm_eps
-    for block in model.transformer_blocks:
-        mod = block.scale_shift_table + t6  # (B, F, 1, 6, D)
-        sh1, sc1, g1, sh2, sc2, g2 = mod.unbind(dim=3)
-        xr = x.view(B, Fr, hw, D)
-        n = (layer_norm(xr, eps) * (1 + sc1) + sh1).reshape(B, N, D)
-        att = _self_attention(model, block, n, Fr, hw, block_frames, cos, sin)
-        x = x + (g1 * att.view(B, Fr, hw, D)).reshape(B, N, D)
-        x = x + model.cross_attention(block, x, c, caption_mask)
-        n = (layer_norm(x.view(B, Fr, hw, D), eps) * (1 + sc2) + sh2).reshape(B, N, D)
-        y = _mix_ffn(model, block, n, Fr, grid.rows, grid.cols)
-        x = x + (g2 * y.view(B, Fr, hw, D)).reshape(B, N, D)
-    shift, scale = (model.scale_shift_table[None, None] + embedded_t[:, :, None]).unbind(dim=2)
-    o = layer_norm(x.view(B, Fr, hw, D), eps) * (1 + scale[:, :, None]) + shift[:, :, None]
-    return model.unpatchify(model.proj_out(o.reshape(B, N, D)), grid)
+    x = _run_blocks(
+        model, x, t6, model.embed_caption(caption), caption_mask, grid,
+        lambda block, n, cos, sin: _self_attention(model, block, n, Fr, hw, block_frames, cos, sin),
+        lambda block, n: _mix_ffn(block, n, Fr, grid.rows, grid.cols))
+    return _output(model, x, embedded_t, grid)
+
+
+def _random_inputs(cfg, frames, seed, videos):
+    """float64 test inputs: `videos` latents (2, C, frames, 8, 8), timesteps (2, frames), a caption
+    (2, 5, caption_dim) and its mask (3 and 1 valid tokens)."""
+    g = torch.Generator().manual_seed(seed)
+    lat = [torch.randn(2, cfg.in_channels, frames, 8, 8, generator=g, dtype=torch.float64)
+           for _ in range(videos)]
+    t = torch.rand(2, frames, generator=g, dtype=torch.float64) * 1000
+    cap = torch.randn(2, 5, cfg.caption_dim, generator=g, dtype=torch.float64)
+    return lat, t, cap, torch.tensor([[1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
 
 
 def check(model, frames=4, block_frames=1, seed=0):
     """Max abs difference between this forward and the reference's, on random inputs (float64)."""
-    g = torch.Generator().manual_seed(seed)
-    cfg = model.cfg
     m = model.double()
-    B, H = 2, 8
-    lat = torch.randn(B, cfg.in_channels, frames, H, H, generator=g, dtype=torch.float64)
-    t = torch.rand(B, frames, generator=g, dtype=torch.float64) * 1000
-    cap = torch.randn(B, 5, cfg.caption_dim, generator=g, dtype=torch.float64)
-    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    (lat,), t, cap, mask = _random_inputs(model.cfg, frames, seed, videos=1)
     with torch.no_grad():
         a = m(lat, t, cap, mask, causal_block_frames=block_frames)
         b = forward(m, lat, t, cap, mask, block_frames)
@@ -123,13 +149,12 @@ def check(model, frames=4, block_frames=1, seed=0):
 # --------------------------------------------------------------------------------------------------
 # Teacher-forced training: every latent frame is a denoising target in one forward.
 # --------------------------------------------------------------------------------------------------
-def _linear_attention_two_stream(model, block, n, frames, hw, cos, sin):
+def _linear_attention_two_stream(cfg, block, n, frames, hw, cos, sin):
     """Self-attention for a (clean; noisy) pair of streams stacked on the batch (2B, N, D).
 
     Clean frame f sees clean frames <= f (block-causal, blocks of one frame). Noisy frame f sees the
     clean frames < f (the carried state of block-AR generation) plus itself, which is exactly what
     block f attends to while it is being denoised."""
-    cfg = model.cfg
     a = block.attn1
     B2, N, D = n.shape
     B, h, d = B2 // 2, cfg.num_heads, cfg.head_dim
@@ -148,18 +173,17 @@ def _linear_attention_two_stream(model, block, n, frames, hw, cos, sin):
     return a.to_out[0](out)
 
 
-def _mix_ffn_two_stream(model, block, n, frames, rows, cols):
+def _mix_ffn_two_stream(block, n, frames, rows, cols):
     """Mix-FFN whose causal temporal conv feeds noisy frame f the clean frames f-2, f-1 (the conv
     boundary cache of block-AR generation) and clean frame f the clean ones."""
-    ff = block.ff
     B2, N, D = n.shape
     B = B2 // 2
     y = _mix_ffn_per_frame(block, n, frames, rows, cols)
     clean = F.pad(y[:B], (0, 0, 0, 0, 2, 0))
     taps_clean = torch.cat([clean[:, k:k + frames] for k in range(3)], dim=-1)
     taps_noisy = torch.cat([clean[:, 0:frames], clean[:, 1:frames + 1], y[B:]], dim=-1)
-    W = ff.conv_temp.weight[:, :, :, 0].permute(0, 2, 1).reshape(D, 3 * D)
-    return (y + torch.cat([taps_clean, taps_noisy]) @ W.t()).reshape(B2, N, D)
+    taps = torch.cat([taps_clean, taps_noisy])
+    return (y + taps @ _temporal_taps_weight(block)).reshape(B2, N, D)
 
 
 def forward_teacher_forced(model, clean, noisy, timesteps, caption, caption_mask):
@@ -174,40 +198,20 @@ def forward_teacher_forced(model, clean, noisy, timesteps, caption, caption_mask
     B = clean.shape[0]
     grid = model.grid_of(clean, 0)
     Fr, hw = grid.frames, grid.tokens_per_frame
-    x = model.embed_patches(torch.cat([clean, noisy]))
-    B2, N, D = x.shape
     embedded_t, t6 = model.embed_timestep(torch.cat([torch.zeros_like(timesteps), timesteps]))
-    t6 = t6.reshape(B2, Fr, 1, 6, D)
-    c = model.embed_caption(torch.cat([caption, caption]))
-    mask = torch.cat([caption_mask, caption_mask])
-    cos, sin = _rope_tables(cfg, Fr, grid.rows, grid.cols, x.dtype)
-    eps = cfg.norm_eps
-    for block in model.transformer_blocks:
-        sh1, sc1, g1, sh2, sc2, g2 = (block.scale_shift_table + t6).unbind(dim=3)
-        n = (layer_norm(x.view(B2, Fr, hw, D), eps) * (1 + sc1) + sh1).reshape(B2, N, D)
-        att = _linear_attention_two_stream(model, block, n, Fr, hw, cos, sin)
-        x = x + (g1 * att.view(B2, Fr, hw, D)).reshape(B2, N, D)
-        x = x + model.cross_attention(block, x, c, mask)
-        n = (layer_norm(x.view(B2, Fr, hw, D), eps) * (1 + sc2) + sh2).reshape(B2, N, D)
-        y = _mix_ffn_two_stream(model, block, n, Fr, grid.rows, grid.cols)
-        x = x + (g2 * y.view(B2, Fr, hw, D)).reshape(B2, N, D)
-    x = x[B:]
-    shift, scale = (model.scale_shift_table[None, None] + embedded_t[B:, :, None]).unbind(dim=2)
-    o = layer_norm(x.view(B, Fr, hw, D), eps) * (1 + scale[:, :, None]) + shift[:, :, None]
-    return model.unpatchify(model.proj_out(o.reshape(B, N, D)), grid)
+    x = _run_blocks(
+        model, model.embed_patches(torch.cat([clean, noisy])), t6,
+        model.embed_caption(torch.cat([caption, caption])), torch.cat([caption_mask, caption_mask]),
+        grid, lambda blk, n, cos, sin: _linear_attention_two_stream(cfg, blk, n, Fr, hw, cos, sin),
+        lambda blk, n: _mix_ffn_two_stream(blk, n, Fr, grid.rows, grid.cols))
+    return _output(model, x[B:], embedded_t[B:], grid)
 
 
 def check_teacher_forced(model, frames=3, seed=0):
     """Max relative difference of forward_teacher_forced from one reference forward per frame."""
-    g = torch.Generator().manual_seed(seed)
-    cfg = model.cfg
     m = model.double()
-    B, H = 2, 8
-    clean = torch.randn(B, cfg.in_channels, frames, H, H, generator=g, dtype=torch.float64)
-    noisy = torch.randn(B, cfg.in_channels, frames, H, H, generator=g, dtype=torch.float64)
-    t = torch.rand(B, frames, generator=g, dtype=torch.float64) * 1000
-    cap = torch.randn(B, 5, cfg.caption_dim, generator=g, dtype=torch.float64)
-    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    (clean, noisy), t, cap, mask = _random_inputs(model.cfg, frames, seed, videos=2)
+    B = clean.shape[0]
     with torch.no_grad():
         fast = forward_teacher_forced(m, clean, noisy, t, cap, mask)
         ref = []
