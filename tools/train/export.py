@@ -3,6 +3,8 @@
 
   /usr/bin/python3 tools/train/export.py --vae /tmp/reel-train/vae2/vae.pt \
       --dit /tmp/reel-train/dit/ckpt.pt --out models/reel-tiny [--dtype f16]
+
+--dit may also be a light checkpoint directory (train_dit.py --light-ckpt; EMA weights only).
 """
 import argparse
 import json
@@ -15,15 +17,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 from reel_ref import DitConfig, LinearDiT, ModelConfig, SamplerConfig, save_config, save_file  # noqa
+from reel_train import checkpoint  # noqa: E402
 from reel_train.text_encoder import TextEncoder, Tokenizer  # noqa: E402
-from reel_train.vae import RMS_EPS, VideoVAE  # noqa: E402
+from reel_train.vae import RMS_EPS  # noqa: E402
 
 VAE_CHANNELS = [16, 32, 64]
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--vae", required=True)
+    ap.add_argument("--vae", required=True, help="VAE state dict (.pt) or a vae.safetensors")
     ap.add_argument("--dit", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--dtype", default="f16", choices=["f16", "f32"])
@@ -35,7 +38,12 @@ def main():
     args = ap.parse_args()
     dtype = torch.float16 if args.dtype == "f16" else torch.float32
     os.makedirs(args.out, exist_ok=True)
-    ck = torch.load(args.dit)
+    if checkpoint.is_light(args.dit):
+        if args.raw:
+            raise SystemExit(f"{args.dit} is a light checkpoint: it holds the EMA weights only")
+        ck = checkpoint.load_light(args.dit)
+    else:
+        ck = torch.load(args.dit)
     dcfg = DitConfig(**ck["dit_config"])
     dit = LinearDiT(dcfg)
     dit.load_state_dict(ck["dit" if args.raw else "ema_dit"])
@@ -43,8 +51,7 @@ def main():
     tok = Tokenizer.build(tcfg["max_tokens"])
     te = TextEncoder(len(tok.vocab), **tcfg)
     te.load_state_dict(ck["te" if args.raw else "ema_te"])
-    vae = VideoVAE(z=dcfg.in_channels, ch=tuple(VAE_CHANNELS))
-    vae.load_state_dict(torch.load(args.vae))
+    vae = checkpoint.load_vae(args.vae, z=dcfg.in_channels, ch=tuple(VAE_CHANNELS))
 
     other = {
         "vae": {"type": "reel-causal-vae", "latent_channels": dcfg.in_channels,

@@ -112,7 +112,7 @@ class ScriptsTest(unittest.TestCase):
                    "--threads", "1"]
             out = subprocess.run(run, capture_output=True, text=True)
             self.assertEqual(out.returncode, 0, out.stderr)
-            self.assertIn("initialized from", out.stdout)
+            self.assertIn("initialized text_encoder, transformer from", out.stdout)
             self.assertIn("done step 3", out.stdout)
             ck = torch.load(os.path.join(tmp, "ckpt.pt"))
             self.assertTrue(np.isfinite(ck["avg_loss"]))
@@ -141,6 +141,46 @@ class ScriptsTest(unittest.TestCase):
             ck = torch.load(os.path.join(retrain, "ckpt.pt"))
             self.assertNotEqual([round(float(x), 6) for x in ck["latents_mean"]],
                                 shipped["latents_mean"])
+
+
+    @unittest.skipUnless(os.path.exists(os.path.join(MODEL, "transformer.safetensors")),
+                         "models/reel-tiny has no weights in this checkout")
+    def test_fresh_dit_light_checkpoint_and_export(self):
+        """A new DiT size next to the shipped text encoder; the light checkpoint (what a device
+        machine sends back) exports to the same weights as the full one."""
+        from reel_ref import load_file, load_model
+        from reel_train import checkpoint
+        with tempfile.TemporaryDirectory() as tmp:
+            run = [sys.executable, os.path.join(HERE, "train_dit.py"), "--init", self.MODEL,
+                   "--out", tmp, "--clips", "6", "--frames", "8", "--steps", "2", "--batch", "2",
+                   "--threads", "1", "--workers", "2", "--hidden-size", "64", "--layers", "1"]
+            out = subprocess.run(run, capture_output=True, text=True)
+            self.assertNotEqual(out.returncode, 0)  # the shipped DiT has another size
+            self.assertIn("--fresh-dit", out.stderr)
+            light = os.path.join(tmp, "light")
+            out = subprocess.run(run + ["--fresh-dit", "--light-ckpt", light], capture_output=True,
+                                 text=True)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn("initialized text_encoder from", out.stdout)
+            full = torch.load(os.path.join(tmp, "ckpt.pt"))
+            exported = os.path.join(tmp, "model")
+            out = subprocess.run([sys.executable, os.path.join(HERE, "export.py"), "--vae",
+                                  os.path.join(self.MODEL, "vae.safetensors"), "--dit", light,
+                                  "--out", exported, "--dtype", "f32"], capture_output=True,
+                                 text=True)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            _, cfg = load_model(exported)
+            self.assertEqual((cfg.transformer.hidden_size, cfg.transformer.num_layers), (64, 1))
+            weights = load_file(os.path.join(exported, "transformer.safetensors"))
+            self.assertEqual(weights.keys(), full["ema_dit"].keys())
+            for k, v in full["ema_dit"].items():
+                torch.testing.assert_close(weights[k], v, rtol=0, atol=0)
+            # A set torn by a kill mid-save (shard from another step) is refused.
+            shard = torch.load(os.path.join(light, "ema_dit.0.pt"))
+            shard["step"] += 1
+            torch.save(shard, os.path.join(light, "ema_dit.0.pt"))
+            with self.assertRaisesRegex(ValueError, "interrupted"):
+                checkpoint.load_light(light)
 
 
 if __name__ == "__main__":

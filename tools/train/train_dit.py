@@ -36,9 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 from reel_ref import DitConfig, LinearDiT, load_config, load_file  # noqa: E402
-from reel_train import data, fast_dit  # noqa: E402
+from reel_train import checkpoint, data, fast_dit  # noqa: E402
 from reel_train.text_encoder import TextEncoder, Tokenizer  # noqa: E402
-from reel_train.vae import VideoVAE  # noqa: E402
 
 DIT = dict(in_channels=8, out_channels=8, patch_size=[1, 2, 2], hidden_size=128, num_layers=4,
            num_heads=4, head_dim=32, cross_num_heads=4, cross_head_dim=32, caption_dim=128,
@@ -47,19 +46,43 @@ DIT = dict(in_channels=8, out_channels=8, patch_size=[1, 2, 2], hidden_size=128,
 TEXT = dict(dim=128, layers=2, heads=4, mlp=256, max_tokens=32)
 
 
-def encode_dataset(vae, seed, count, frames, batch=8, log=print):
-    """Latent means (count, z, frames/4, 16, 16) f16 and the clips' (bg, objects) for captions."""
-    lat, meta = [], []
+def _render_clip(key):
+    """Clip (seed, i) of the train split: (uint8 video (F, H, W, 3), bg, object triples)."""
+    seed, i, frames = key
+    c = data.sample_clip(np.random.default_rng([seed, i]), "train", frames)
+    return c.video, c.bg, [(o.color, o.shape, o.motion) for o in c.objects]
+
+
+def encode_dataset(vae, seed, count, frames, device, workers=1, batch=8, log=print):
+    """Latent means (count, z, frames/4, 16, 16) f16 on `device` and the clips' (bg, objects) for
+    captions. Clips are rendered by `workers` processes (clip i depends only on (seed, i)); they
+    fork before the VAE moves to the device, so no child inherits a CUDA context."""
+    import multiprocessing
+    lat, meta, videos = [], [], []
     t0 = time.time()
+    keys = [(seed, i, frames) for i in range(count)]
+    pool = multiprocessing.Pool(workers) if workers > 1 else None
+    vae = vae.to(device)
+    clips = pool.imap(_render_clip, keys, chunksize=8) if pool else map(_render_clip, keys)
+
+    def flush():
+        v = torch.from_numpy(np.stack(videos)).to(device)  # (B, F, H, W, 3) uint8
+        x = v.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+        lat.append(vae.encode(x)[0].half())
+        videos.clear()
+
     with torch.no_grad():
-        for s in range(0, count, batch):
-            clips = [data.sample_clip(np.random.default_rng([seed, i]), "train", frames)
-                     for i in range(s, min(s + batch, count))]
-            mean, _ = vae.encode(torch.from_numpy(data.to_tensor_batch(clips)))
-            lat.append(mean.half())
-            meta.extend((c.bg, [(o.color, o.shape, o.motion) for o in c.objects]) for c in clips)
-            if (s // batch) % 50 == 0:
-                log(f"encoded {s + len(clips)}/{count} {time.time() - t0:.0f}s")
+        for i, (video, bg, objects) in enumerate(clips):
+            videos.append(video)
+            meta.append((bg, objects))
+            if len(videos) == batch:
+                flush()
+            if (i + 1) % (50 * batch) == 0:
+                log(f"encoded {i + 1}/{count} {time.time() - t0:.0f}s")
+        if videos:
+            flush()
+    if pool:
+        pool.close()
     return torch.cat(lat), meta
 
 
@@ -86,10 +109,10 @@ def init_dit(model):
         model.scale_shift_table.normal_(0, D ** -0.5)
 
 
-def sample_sigma(rng, shape, shift):
+def sample_sigma(rng, shape, shift, device):
     """Flow-matching noise levels: logit-normal u, shifted towards noise by `shift`."""
     u = torch.sigmoid(torch.from_numpy(rng.normal(0, 1, shape)).float())
-    return shift * u / (1 + (shift - 1) * u)
+    return (shift * u / (1 + (shift - 1) * u)).to(device)
 
 
 def draw_clips(rng, batch, norm_lat, meta, tok):
@@ -97,81 +120,101 @@ def draw_clips(rng, batch, norm_lat, meta, tok):
     idx = rng.integers(0, norm_lat.shape[0], batch)
     texts = [caption_for(rng, *meta[i]) if rng.random() >= 0.1 else "" for i in idx]
     ids, mask = tok.batch(texts)
-    return norm_lat[torch.from_numpy(idx)], ids, mask
+    dev = norm_lat.device
+    return norm_lat[torch.from_numpy(idx).to(dev)], ids.to(dev), mask.to(dev)
 
 
-def noisy_context(rng, ctx):
+def noisy_context(rng, gen, ctx):
     """Half of the samples get sigma ~ U(0, 0.05) of noise on their context (still t = 0)."""
     cs = torch.from_numpy(rng.uniform(0, 0.05, len(ctx)) * (rng.random(len(ctx)) < 0.5))
-    cs = cs.float().view(-1, 1, 1, 1, 1)
-    return (1 - cs) * ctx + cs * torch.from_numpy(rng.standard_normal(ctx.shape)).float()
+    cs = cs.float().view(-1, 1, 1, 1, 1).to(ctx.device)
+    return (1 - cs) * ctx + cs * torch.randn(ctx.shape, generator=gen, device=ctx.device)
 
 
-def teacher_forced_loss(args, rng, dit, te, tok, norm_lat, meta):
+def teacher_forced_loss(args, rng, gen, dit, te, tok, norm_lat, meta):
     """Every latent frame is a target at its own sigma, the clean frames before it as context."""
     x0, ids, mask = draw_clips(rng, args.batch, norm_lat, meta, tok)
-    sigma = sample_sigma(rng, (args.batch, x0.shape[2]), args.flow_shift)
-    noise = torch.from_numpy(rng.standard_normal(x0.shape)).float()
+    sigma = sample_sigma(rng, (args.batch, x0.shape[2]), args.flow_shift, x0.device)
+    noise = torch.randn(x0.shape, generator=gen, device=x0.device)
     s = sigma[:, None, :, None, None]
-    v = fast_dit.forward_teacher_forced(dit, noisy_context(rng, x0), (1 - s) * x0 + s * noise,
+    v = fast_dit.forward_teacher_forced(dit, noisy_context(rng, gen, x0), (1 - s) * x0 + s * noise,
                                         1000 * sigma, te(ids, mask), mask)
     return F.mse_loss(v, noise - x0)
 
 
-def prefix_loss(args, rng, dit, te, tok, norm_lat, meta):
+def prefix_loss(args, rng, gen, dit, te, tok, norm_lat, meta):
     """The older scheme: one target frame b per sample, frames < b as clean context. -> (loss, b)"""
     nframes = norm_lat.shape[2]
     # Current block b: the first 4 latent frames (a default 16-frame video) 75% of the time.
     b = int(rng.integers(0, min(4, nframes) if rng.random() < 0.75 else nframes))
     x0, ids, mask = draw_clips(rng, args.batch, norm_lat, meta, tok)
     x0 = x0[:, :, :b + 1]
-    sigma = sample_sigma(rng, args.batch, args.flow_shift)
-    noise = torch.from_numpy(rng.standard_normal(x0[:, :, b:].shape)).float()
+    sigma = sample_sigma(rng, args.batch, args.flow_shift, x0.device)
+    noise = torch.randn(x0[:, :, b:].shape, generator=gen, device=x0.device)
     s = sigma.view(-1, 1, 1, 1, 1)
-    x = torch.cat([noisy_context(rng, x0[:, :, :b]), (1 - s) * x0[:, :, b:] + s * noise], dim=2)
-    t = torch.zeros(args.batch, b + 1)
+    x = torch.cat([noisy_context(rng, gen, x0[:, :, :b]), (1 - s) * x0[:, :, b:] + s * noise],
+                  dim=2)
+    t = torch.zeros(args.batch, b + 1, device=x0.device)
     t[:, b] = 1000 * sigma
     v = fast_dit.forward(dit, x, t, te(ids, mask), mask, 1)  # == dit(..., causal_block_frames=1)
     return F.mse_loss(v[:, :, b:], noise - x0[:, :, b:]), b
 
 
-def main():
+def dit_config(hidden_size, layers):
+    """The DiT at a width (a multiple of 32: heads of 32) and depth; Mix-FFN hidden 2.5 x width."""
+    if hidden_size % 32:
+        raise ValueError(f"--hidden-size {hidden_size} is not a multiple of the head size 32")
+    return dict(DIT, hidden_size=hidden_size, num_layers=layers, num_heads=hidden_size // 32,
+                cross_num_heads=hidden_size // 32, ffn_hidden=hidden_size * 5 // 2)
+
+
+def parse_args():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--vae", help="VAE state dict (.pt); default: the --init model's vae.safetensors")
-    ap.add_argument("--init", help="model directory to continue from (DiT, text encoder, VAE, latent stats)")
+    ap.add_argument("--vae", help="VAE state dict (.pt); default: the --init model's VAE")
+    ap.add_argument("--init", help="model directory to continue from (DiT, text encoder, VAE, "
+                                   "latent statistics)")
+    ap.add_argument("--fresh-dit", action="store_true",
+                    help="with --init: take its text encoder, VAE and latent statistics but "
+                         "start a new DiT of --hidden-size / --layers")
+    ap.add_argument("--hidden-size", type=int, default=DIT["hidden_size"])
+    ap.add_argument("--layers", type=int, default=DIT["num_layers"])
     ap.add_argument("--out", required=True)
+    ap.add_argument("--light-ckpt", help="also write the EMA weights here at every save, in "
+                                         "shards of <= 12 MB (reel_train/checkpoint.py); "
+                                         "export.py reads it")
     ap.add_argument("--clips", type=int, default=3000)
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--max-minutes", type=float, default=70)
+    ap.add_argument("--max-minutes", type=float, default=70,
+                    help="training time limit; the learning-rate schedule ends at it or at --steps")
+    ap.add_argument("--deadline-minutes", type=float,
+                    help="wall-clock limit of the whole run (data preparation included): training "
+                         "gets what is left of it, if less than --max-minutes")
+    ap.add_argument("--save-minutes", type=float, default=2.0)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1, help="processes rendering the training clips")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, or auto (cuda when available)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--flow-shift", type=float, default=3.0,
                     help="shift of the training noise levels (> 1: more time at high noise)")
     ap.add_argument("--scheme", choices=["teacher-forced", "prefix"], default="teacher-forced")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    os.makedirs(args.out, exist_ok=True)
-    log_f = open(os.path.join(args.out, "train.log"), "a")
-
-    def log(msg):
-        print(msg, flush=True)
-        log_f.write(msg + "\n")
-        log_f.flush()
-
     if not args.vae and not args.init:
         ap.error("--vae or --init is required")
+    if args.fresh_dit and not args.init:
+        ap.error("--fresh-dit needs --init")
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    return args
+
+
+def latents_of(args, device, log):
+    """(normalized latents on device, clip meta, mean, std): encoded once, cached in --out."""
     vae_path = args.vae or os.path.join(args.init, "vae.safetensors")
-    vae = VideoVAE()
-    if vae_path.endswith(".safetensors"):
-        vae.load_state_dict({k: v.float() for k, v in load_file(vae_path).items()})
-    else:
-        vae.load_state_dict(torch.load(vae_path))
-    vae.eval()
     import hashlib
     with open(vae_path, "rb") as f:
         vae_id = hashlib.sha1(f.read()).hexdigest()[:10]  # latents belong to one encoder
@@ -179,7 +222,11 @@ def main():
     if os.path.exists(cache):
         blob = torch.load(cache)
     else:
-        lat, meta = encode_dataset(vae, 1000 + args.seed, args.clips, args.frames, log=log)
+        vae = checkpoint.load_vae(vae_path)
+        lat, meta = encode_dataset(vae, 1000 + args.seed, args.clips, args.frames, device,
+                                   workers=args.workers, batch=32 if device.type == "cuda" else 8,
+                                   log=log)
+        lat = lat.cpu()
         flat = lat.float().transpose(0, 1).reshape(lat.shape[1], -1)
         blob = {"latents": lat, "meta": meta, "mean": flat.mean(1), "std": flat.std(1)}
         torch.save(blob, cache)
@@ -189,11 +236,15 @@ def main():
         v = load_config(args.init).other["vae"]
         lmean, lstd = torch.tensor(v["latents_mean"]), torch.tensor(v["latents_std"])
     log(f"latents {tuple(lat.shape)} mean {lmean.numpy().round(3)} std {lstd.numpy().round(3)}")
-    norm_lat = ((lat.float() - lmean.view(1, -1, 1, 1, 1)) / lstd.view(1, -1, 1, 1, 1))
+    shape = (1, -1, 1, 1, 1)
+    norm_lat = (lat.to(device).float() - lmean.view(shape).to(device)) / lstd.view(shape).to(device)
+    return norm_lat, meta, lmean, lstd
 
+
+def build_models(args, dit_cfg, log):
+    """(DiT, text encoder, tokenizer) on the CPU: fresh or from --init; the fast forward checked."""
     tok = Tokenizer.build(TEXT["max_tokens"])
-    cfg = DitConfig(**DIT)
-    dit = LinearDiT(cfg)
+    dit = LinearDiT(DitConfig(**dit_cfg))
     init_dit(dit)
     probe = copy.deepcopy(dit)
     with torch.no_grad():
@@ -204,58 +255,104 @@ def main():
     del probe
     te = TextEncoder(len(tok.vocab), **TEXT)
     if args.init:
-        for module, name in ((dit, "transformer"), (te, "text_encoder")):
+        parts = [(te, "text_encoder")] + ([] if args.fresh_dit else [(dit, "transformer")])
+        if not args.fresh_dit:
+            shipped = load_config(args.init).transformer
+            if (shipped.hidden_size, shipped.num_layers) != (args.hidden_size, args.layers):
+                raise SystemExit(f"{args.init} has a DiT of width {shipped.hidden_size} and depth "
+                                 f"{shipped.num_layers}; pass --fresh-dit to start a new one")
+        for module, name in parts:
             weights = load_file(os.path.join(args.init, name + ".safetensors"))
             module.load_state_dict({k: v.float() for k, v in weights.items()})
-        log(f"initialized from {args.init}")
+        log(f"initialized {', '.join(n for _, n in parts)} from {args.init}")
+    return dit, te, tok
+
+
+def main():
+    t_process = time.time()
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    if device.type == "cuda":  # TF32 matrix products: ~1e-3 relative, plenty for training
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True  # fixed shapes from step to step
+    os.makedirs(args.out, exist_ok=True)
+    log_f = open(os.path.join(args.out, "train.log"), "a")
+
+    def log(msg):
+        print(msg, flush=True)
+        log_f.write(msg + "\n")
+        log_f.flush()
+
+    log(f"device {device}" + (f" ({torch.cuda.get_device_name(device)})"
+                              if device.type == "cuda" else f", {args.threads} threads"))
+    dit_cfg = dit_config(args.hidden_size, args.layers)
+    dit, te, tok = build_models(args, dit_cfg, log)
+    norm_lat, meta, lmean, lstd = latents_of(args, device, log)
+    dit, te = dit.to(device), te.to(device)
     params = list(dit.parameters()) + list(te.parameters())
     log(f"dit params {sum(p.numel() for p in dit.parameters())} text params "
         f"{sum(p.numel() for p in te.parameters())}")
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))
     ema_dit, ema_te = copy.deepcopy(dit), copy.deepcopy(te)
+    ema_params = list(ema_dit.parameters()) + list(ema_te.parameters())
     start = 1
     ckpt_path = os.path.join(args.out, "ckpt.pt")
     if args.resume and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path)
+        ck = torch.load(ckpt_path, map_location=device)
         dit.load_state_dict(ck["dit"]), te.load_state_dict(ck["te"])
         ema_dit.load_state_dict(ck["ema_dit"]), ema_te.load_state_dict(ck["ema_te"])
         opt.load_state_dict(ck["opt"])
         start = ck["step"] + 1
-    nframes = lat.shape[2]
-    t_start = time.time()
-    avg = None
+    nframes = norm_lat.shape[2]
+    t_start = last_save = time.time()
+    if args.deadline_minutes:
+        left = args.deadline_minutes - (t_start - t_process) / 60
+        args.max_minutes = min(args.max_minutes, max(left, 0.5))
+        log(f"training for at most {args.max_minutes:.2f} min")
+    losses, avg = [], None
     step = start - 1
     for step in range(start, args.steps + 1):
-        warm = min(1.0, step / 100)
-        lr = args.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+        # The cosine ends at --steps or at --max-minutes, whichever comes first.
+        progress = max(step / args.steps, (time.time() - t_start) / 60 / args.max_minutes)
+        warm = min(1.0, step / args.warmup)
+        lr = args.lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
         for g in opt.param_groups:
             g["lr"] = lr
         rng = np.random.default_rng([args.seed, step])
+        gen = torch.Generator(device=device).manual_seed(int(rng.integers(2 ** 62)))
         if args.scheme == "teacher-forced":
-            loss, b = teacher_forced_loss(args, rng, dit, te, tok, norm_lat, meta), nframes - 1
+            loss = teacher_forced_loss(args, rng, gen, dit, te, tok, norm_lat, meta)
+            b = nframes - 1
         else:
-            loss, b = prefix_loss(args, rng, dit, te, tok, norm_lat, meta)
+            loss, b = prefix_loss(args, rng, gen, dit, te, tok, norm_lat, meta)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         decay = min(0.999, (1 + step) / (10 + step))
         with torch.no_grad():
-            for m, e in ((dit, ema_dit), (te, ema_te)):
-                for p, q in zip(m.parameters(), e.parameters()):
-                    q.mul_(decay).add_(p.detach(), alpha=1 - decay)
-        avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
-        elapsed = (time.time() - t_start) / 60
-        if step % 25 == 0:
-            log(f"step {step} loss {loss.item():.4f} avg {avg:.4f} b {b} lr {lr:.2e} {elapsed:.1f}min")
-        last = step == args.steps or elapsed > args.max_minutes
-        if step % 200 == 0 or last:
+            torch._foreach_mul_(ema_params, decay)
+            torch._foreach_add_(ema_params, [p.detach() for p in params], alpha=1 - decay)
+        losses.append(loss.detach())
+        last = step == args.steps or progress >= 1.0
+        if step % 25 == 0 or last:  # one device sync per 25 steps
+            avg = torch.stack(losses).mean().item()
+            losses.clear()
+            log(f"step {step} loss {loss.item():.4f} avg {avg:.4f} b {b} lr {lr:.2e} "
+                f"{(time.time() - t_start) / 60:.1f}min")
+        if time.time() - last_save >= 60 * args.save_minutes or last:
             ck = {"dit": dit.state_dict(), "te": te.state_dict(), "ema_dit": ema_dit.state_dict(),
                   "ema_te": ema_te.state_dict(), "opt": opt.state_dict(), "step": step,
-                  "dit_config": DIT, "text_config": TEXT, "latents_mean": lmean, "latents_std": lstd,
-                  "avg_loss": avg, "args": vars(args)}
+                  "dit_config": dit_cfg, "text_config": TEXT, "latents_mean": lmean,
+                  "latents_std": lstd, "avg_loss": avg, "args": vars(args)}
             torch.save(ck, ckpt_path + ".tmp")
             os.replace(ckpt_path + ".tmp", ckpt_path)
+            if args.light_ckpt:
+                checkpoint.save_light(ck, args.light_ckpt)
+            last_save = time.time()
             log(f"saved step {step}")
         if last:
             break

@@ -78,7 +78,7 @@ def timestep_sinusoid(t: torch.Tensor, dim: int = 256) -> torch.Tensor:
 
     Built in float64: the argument reaches 1000 rad, where float32 loses ~1e-4 rad."""
     half = dim // 2
-    j = torch.arange(half, dtype=torch.float64)
+    j = torch.arange(half, dtype=torch.float64, device=t.device)
     freq = torch.exp(-math.log(10000.0) * j / half)
     arg = t.to(torch.float64)[..., None] * freq
     return torch.cat([torch.cos(arg), torch.sin(arg)], dim=-1)

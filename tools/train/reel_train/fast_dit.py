@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from reel_ref.dit import layer_norm, rms_norm, rope_angles
 
 
-def _rope_tables(cfg, frames, rows, cols, dtype):
+def _rope_tables(cfg, frames, rows, cols, like):
+    """cos, sin of the RoPE angles (built in float64 on the CPU) in `like`'s dtype and device."""
     ang = rope_angles(cfg.head_dim, torch.arange(frames), rows, cols, cfg.rope_theta)
-    return torch.cos(ang).to(dtype), torch.sin(ang).to(dtype)
+    return (torch.cos(ang).to(like.device, like.dtype), torch.sin(ang).to(like.device, like.dtype))
 
 
 def _rotate(x, cos, sin):
@@ -84,7 +85,7 @@ def _run_blocks(model, x, t6, c, caption_mask, grid, attention, mix_ffn):
     B, N, D = x.shape
     Fr, hw = grid.frames, grid.tokens_per_frame
     t6 = t6.reshape(B, Fr, 1, 6, D)
-    cos, sin = _rope_tables(cfg, Fr, grid.rows, grid.cols, x.dtype)
+    cos, sin = _rope_tables(cfg, Fr, grid.rows, grid.cols, x)
     eps = cfg.norm_eps
     for block in model.transformer_blocks:
         sh1, sc1, g1, sh2, sc2, g2 = (block.scale_shift_table + t6).unbind(dim=3)
