@@ -116,8 +116,9 @@ TEST_F(ReelTinyTest, EvaluatorReadsThePrompts) {
   }
   EXPECT_EQ(objects_found, 3) << "every render shows an object";
   EXPECT_GE(colors_ok, 2) << "the object has the prompt's color in most renders";
-  // The committed weights get 9 of the 12 checks (background, color, shape, motion × 3).
-  EXPECT_GE(checks_ok, 7);
+  // The committed weights get 11 of the 12 checks (background, color, shape, motion × 3); two
+  // below that leaves room for another CPU's rounding to flip a borderline shape or motion.
+  EXPECT_GE(checks_ok, 9);
 }
 
 }  // namespace

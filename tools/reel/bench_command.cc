@@ -70,12 +70,13 @@ int64_t PeakRssKb() {
 
 // A random-weight model directory the PyTorch reference can load too.
 absl::StatusOr<std::string> WriteRandomModel() {
-  // reel-tiny's transformer shape (tools/train/train_dit.py).
+  // reel-tiny's transformer shape (models/reel-tiny/config.json; tools/train/train_dit.py
+  // --hidden-size 256 --layers 8).
   const nlohmann::json dit = {
       {"in_channels", 8},   {"out_channels", 8},    {"patch_size", {1, 2, 2}},
-      {"hidden_size", 128}, {"num_layers", 4},      {"num_heads", 4},
-      {"head_dim", 32},     {"cross_num_heads", 4}, {"cross_head_dim", 32},
-      {"caption_dim", 128}, {"ffn_hidden", 320},    {"temporal_conv", "causal"},
+      {"hidden_size", 256}, {"num_layers", 8},      {"num_heads", 8},
+      {"head_dim", 32},     {"cross_num_heads", 8}, {"cross_head_dim", 32},
+      {"caption_dim", 128}, {"ffn_hidden", 640},    {"temporal_conv", "causal"},
       {"block_frames", 1}};
   const std::string dir =
       (fs::temp_directory_path() / absl::StrCat("reel_bench_model_", getpid())).string();

@@ -130,7 +130,8 @@ class ScriptsTest(unittest.TestCase):
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertEqual(json.loads(out.stdout)["step"], 3)
             dit, cfg = load_model(exported)
-            self.assertEqual(cfg.transformer.hidden_size, 128)
+            self.assertEqual(cfg.transformer.hidden_size,
+                             load_config(self.MODEL).transformer.hidden_size)
             # With --vae as well (a new VAE), the statistics come from that VAE's latents; this also
             # runs the older one-target-frame scheme.
             retrain = os.path.join(tmp, "newvae")

@@ -176,8 +176,10 @@ def parse_args():
     ap.add_argument("--fresh-dit", action="store_true",
                     help="with --init: take its text encoder, VAE and latent statistics but "
                          "start a new DiT of --hidden-size / --layers")
-    ap.add_argument("--hidden-size", type=int, default=DIT["hidden_size"])
-    ap.add_argument("--layers", type=int, default=DIT["num_layers"])
+    ap.add_argument("--hidden-size", type=int,
+                    help=f"DiT width (default: the --init model's, else {DIT['hidden_size']})")
+    ap.add_argument("--layers", type=int,
+                    help=f"DiT depth (default: the --init model's, else {DIT['num_layers']})")
     ap.add_argument("--out", required=True)
     ap.add_argument("--light-ckpt", help="also write the EMA weights here at every save, in "
                                          "shards of <= 12 MB (reel_train/checkpoint.py); "
@@ -207,6 +209,19 @@ def parse_args():
         ap.error("--vae or --init is required")
     if args.fresh_dit and not args.init:
         ap.error("--fresh-dit needs --init")
+    if args.init and not args.fresh_dit:
+        shipped = load_config(args.init).transformer
+        if (args.hidden_size or shipped.hidden_size, args.layers or shipped.num_layers) != (
+                shipped.hidden_size, shipped.num_layers):
+            ap.error(f"{args.init} has a DiT of width {shipped.hidden_size} and depth "
+                     f"{shipped.num_layers}; pass --fresh-dit to start a new one")
+        args.dit_config = {k: getattr(shipped, k) for k in DIT}
+    else:
+        try:
+            args.dit_config = dit_config(args.hidden_size or DIT["hidden_size"],
+                                         args.layers or DIT["num_layers"])
+        except ValueError as e:
+            ap.error(str(e))
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     return args
@@ -256,11 +271,6 @@ def build_models(args, dit_cfg, log):
     te = TextEncoder(len(tok.vocab), **TEXT)
     if args.init:
         parts = [(te, "text_encoder")] + ([] if args.fresh_dit else [(dit, "transformer")])
-        if not args.fresh_dit:
-            shipped = load_config(args.init).transformer
-            if (shipped.hidden_size, shipped.num_layers) != (args.hidden_size, args.layers):
-                raise SystemExit(f"{args.init} has a DiT of width {shipped.hidden_size} and depth "
-                                 f"{shipped.num_layers}; pass --fresh-dit to start a new one")
         for module, name in parts:
             weights = load_file(os.path.join(args.init, name + ".safetensors"))
             module.load_state_dict({k: v.float() for k, v in weights.items()})
@@ -288,7 +298,7 @@ def main():
 
     log(f"device {device}" + (f" ({torch.cuda.get_device_name(device)})"
                               if device.type == "cuda" else f", {args.threads} threads"))
-    dit_cfg = dit_config(args.hidden_size, args.layers)
+    dit_cfg = args.dit_config
     dit, te, tok = build_models(args, dit_cfg, log)
     norm_lat, meta, lmean, lstd = latents_of(args, device, log)
     dit, te = dit.to(device), te.to(device)
