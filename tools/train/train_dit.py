@@ -20,6 +20,9 @@ scheme, one target frame per sample.
   /usr/bin/python3 tools/train/train_dit.py --init models/reel-tiny --out /tmp/reel-train/dit2 --lr 3e-4
   # continue from a shipped DiT on the latents of a new VAE (fresh latent statistics):
   /usr/bin/python3 tools/train/train_dit.py --init models/reel-tiny --vae /tmp/vae.pt --out ...
+  # a new DiT of another size beside the shipped text encoder, on a GPU (see gpu_train_dit.sh):
+  python3 tools/train/train_dit.py --init models/reel-tiny --fresh-dit --hidden-size 256 \
+      --layers 8 --device cuda --workers 15 --batch 32 --out ... --light-ckpt OUT/ckpt
 """
 import argparse
 import copy
@@ -233,7 +236,7 @@ def latents_of(args, device, log):
     import hashlib
     with open(vae_path, "rb") as f:
         vae_id = hashlib.sha1(f.read()).hexdigest()[:10]  # latents belong to one encoder
-    cache = os.path.join(args.out, f"latents_{args.clips}_{args.frames}_{vae_id}.pt")
+    cache = os.path.join(args.out, f"latents_{args.clips}_{args.frames}_s{args.seed}_{vae_id}.pt")
     if os.path.exists(cache):
         blob = torch.load(cache)
     else:
