@@ -96,6 +96,34 @@ class FastDitTest(unittest.TestCase):
         self.assertLess(fast_dit.check_teacher_forced(m, frames=4), 1e-12)
 
 
+class TeacherForcedStepTest(unittest.TestCase):
+    def test_short_steps_trade_frames_for_clips(self):
+        """--short-prob: the step's forward sees the first --short-frames latent frames of
+        batch x frames / short-frames clips; without it, whole clips of the batch size."""
+        import argparse
+        from unittest import mock
+        import train_dit
+        tok = Tokenizer.build(8)
+        te = TextEncoder(len(tok.vocab), dim=16, layers=1, heads=2, mlp=16, max_tokens=8)
+        meta = [("black", [("red", "circle", "right")])] * 5
+        norm_lat = torch.randn(5, 8, 8, 4, 4)
+        seen = []
+
+        def fake_forward(model, clean, noisy, t, caption, mask):
+            seen.append((tuple(noisy.shape), tuple(t.shape), caption.shape[0]))
+            return torch.zeros_like(noisy)
+
+        for prob, want in ((1.0, (8, 8, 2, 4, 4)), (0.0, (2, 8, 8, 4, 4))):
+            args = argparse.Namespace(batch=2, flow_shift=3.0, short_prob=prob, short_frames=2)
+            seen.clear()
+            with mock.patch.object(fast_dit, "forward_teacher_forced", fake_forward):
+                loss = train_dit.teacher_forced_loss(args, np.random.default_rng(0),
+                                                     torch.Generator().manual_seed(0), None, te,
+                                                     tok, norm_lat, meta)
+            self.assertEqual(seen, [(want, want[:1] + want[2:3], want[0])])
+            self.assertTrue(torch.isfinite(loss))
+
+
 class ScriptsTest(unittest.TestCase):
     """The training entry points still run end to end (a few steps, tiny data): continue from the
     shipped model, export, and load the export with the reference."""
