@@ -12,15 +12,12 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-from reel_ref import load_file  # noqa: E402
-from reel_train import data  # noqa: E402
-from reel_train.vae import VideoVAE  # noqa: E402
+from reel_train import checkpoint, data  # noqa: E402
 
 
 def main():
@@ -33,12 +30,10 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = json.load(open(os.path.join(args.model, "config.json")))["vae"]
-    vae = VideoVAE(cfg["latent_channels"], tuple(cfg["channels"]))
-    vae.load_state_dict({k: v.float() for k, v in
-                         load_file(os.path.join(args.model, "vae.safetensors")).items()})
-    vae.eval()
+    vae = checkpoint.load_vae(os.path.join(args.model, "vae.safetensors"),
+                              z=cfg["latent_channels"], ch=tuple(cfg["channels"]))
     clips = data.dataset(args.seed, args.count, split=args.split)
-    x = torch.from_numpy(data.to_tensor_batch(clips))
+    x = data.to_tensor_batch(clips)
     with torch.no_grad():
         y = torch.cat([vae.decode(vae.encode(x[i:i + 8])[0]) for i in range(0, len(clips), 8)])
     y8 = ((y.clamp(-1, 1) + 1) * 127.5).round()

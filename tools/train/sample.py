@@ -24,8 +24,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 from reel_ref import load_file, load_model, sampler  # noqa: E402
 from reel_ref.noise import latent_noise  # noqa: E402
+from reel_train import checkpoint  # noqa: E402
 from reel_train.text_encoder import TextEncoder, Tokenizer  # noqa: E402
-from reel_train.vae import VideoVAE  # noqa: E402
 
 
 class Pipeline:
@@ -40,10 +40,8 @@ class Pipeline:
                                  load_file(os.path.join(model_dir, "text_encoder.safetensors")).items()})
         self.te.eval()
         v = o["vae"]
-        self.vae = VideoVAE(v["latent_channels"], tuple(v["channels"]))
-        self.vae.load_state_dict({k: v.float() for k, v in
-                                  load_file(os.path.join(model_dir, "vae.safetensors")).items()})
-        self.vae.eval()
+        self.vae = checkpoint.load_vae(os.path.join(model_dir, "vae.safetensors"),
+                                       z=v["latent_channels"], ch=tuple(v["channels"]))
         self.mean = torch.tensor(v["latents_mean"]).view(1, -1, 1, 1, 1)
         self.std = torch.tensor(v["latents_std"]).view(1, -1, 1, 1, 1)
         self.video = o.get("video", {"width": 64, "height": 64, "frames": 16, "fps": 8})

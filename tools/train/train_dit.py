@@ -26,7 +26,9 @@ scheme, one target frame per sample.
 """
 import argparse
 import copy
+import hashlib
 import math
+import multiprocessing
 import os
 import sys
 import time
@@ -41,6 +43,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 from reel_ref import DitConfig, LinearDiT, load_config, load_file  # noqa: E402
 from reel_train import checkpoint, data, fast_dit  # noqa: E402
 from reel_train.text_encoder import TextEncoder, Tokenizer  # noqa: E402
+from reel_train.vae import pixels_to_input  # noqa: E402
 
 DIT = dict(in_channels=8, out_channels=8, patch_size=[1, 2, 2], hidden_size=128, num_layers=4,
            num_heads=4, head_dim=32, cross_num_heads=4, cross_head_dim=32, caption_dim=128,
@@ -60,7 +63,6 @@ def encode_dataset(vae, seed, count, frames, device, workers=1, batch=8, log=pri
     """Latent means (count, z, frames/4, 16, 16) f16 on `device` and the clips' (bg, objects) for
     captions. Clips are rendered by `workers` processes (clip i depends only on (seed, i)); they
     fork before the VAE moves to the device, so no child inherits a CUDA context."""
-    import multiprocessing
     lat, meta, videos = [], [], []
     t0 = time.time()
     keys = [(seed, i, frames) for i in range(count)]
@@ -69,8 +71,8 @@ def encode_dataset(vae, seed, count, frames, device, workers=1, batch=8, log=pri
     clips = pool.imap(_render_clip, keys, chunksize=8) if pool else map(_render_clip, keys)
 
     def flush():
-        v = torch.from_numpy(np.stack(videos)).to(device)  # (B, F, H, W, 3) uint8
-        x = v.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+        # uint8 to the device, converted there: a quarter of the bytes of float32 over the bus
+        x = pixels_to_input(torch.from_numpy(np.stack(videos)).to(device))
         lat.append(vae.encode(x)[0].half())
         videos.clear()
 
@@ -248,7 +250,6 @@ def parse_args():
 def latents_of(args, device, log):
     """(normalized latents on device, clip meta, mean, std): encoded once, cached in --out."""
     vae_path = args.vae or os.path.join(args.init, "vae.safetensors")
-    import hashlib
     with open(vae_path, "rb") as f:
         vae_id = hashlib.sha1(f.read()).hexdigest()[:10]  # latents belong to one encoder
     cache = os.path.join(args.out, f"latents_{args.clips}_{args.frames}_s{args.seed}_{vae_id}.pt")

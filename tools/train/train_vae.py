@@ -14,8 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
-from reel_ref import load_file  # noqa: E402
-from reel_train import data  # noqa: E402
+from reel_train import checkpoint, data  # noqa: E402
 from reel_train.vae import VideoVAE  # noqa: E402
 
 
@@ -28,7 +27,7 @@ def psnr(a, b):
 def evaluate(model, clips):
     model.eval()
     with torch.no_grad():
-        x = torch.from_numpy(data.to_tensor_batch(clips))
+        x = data.to_tensor_batch(clips)
         mean, _ = model.encode(x)
         y = model.decode(mean)
     model.train()
@@ -61,11 +60,7 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
-    model = VideoVAE()
-    if args.init.endswith(".safetensors"):
-        model.load_state_dict({k: v.float() for k, v in load_file(args.init).items()})
-    elif args.init:
-        model.load_state_dict(torch.load(args.init))
+    model = checkpoint.load_vae(args.init).train() if args.init else VideoVAE()
     if args.freeze_encoder:
         model.encoder.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -79,7 +74,7 @@ def main():
             g["lr"] = lr
         rng = np.random.default_rng([args.seed, step])
         clips = [data.sample_clip(rng, frames=args.frames) for _ in range(args.batch)]
-        x = torch.from_numpy(data.to_tensor_batch(clips))
+        x = data.to_tensor_batch(clips)
         bg = torch.tensor([data.BACKGROUNDS[c.bg] for c in clips], dtype=torch.float32) / 127.5 - 1
         weight = 1 + args.fg_weight * ((x - bg.view(-1, 3, 1, 1, 1)).abs().amax(1, keepdim=True) > 0.05)
         if args.crop:

@@ -13,6 +13,9 @@ what `split="heldout"` samples, to test composition.
 import math
 
 import numpy as np
+import torch
+
+from .vae import pixels_to_input
 
 SIZE = 64
 TRAIN_FRAMES = 16
@@ -294,6 +297,5 @@ def dataset(seed, count, split="train", frames=TRAIN_FRAMES, **kw):
 
 
 def to_tensor_batch(clips):
-    """float32 (B, 3, F, 64, 64) in [-1, 1]."""
-    v = np.stack([c.video for c in clips]).astype(np.float32) / 127.5 - 1.0
-    return np.ascontiguousarray(v.transpose(0, 4, 1, 2, 3))
+    """The clips as the VAE encoder's input: float32 tensor (B, 3, F, 64, 64) in [-1, 1]."""
+    return pixels_to_input(torch.from_numpy(np.stack([c.video for c in clips])))

@@ -11,6 +11,12 @@ import torch.nn.functional as F
 RMS_EPS = 1e-6
 
 
+def pixels_to_input(video):
+    """uint8 RGB (B, F, H, W, 3), a tensor on any device -> the encoder's input: float32
+    (B, 3, F, H, W) in [-1, 1]."""
+    return video.permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+
+
 class RMSNorm(nn.Module):
     """Channel RMS norm: x / sqrt(mean_c(x^2) + eps) * gamma (per pixel, over channels)."""
 
