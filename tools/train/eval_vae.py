@@ -3,7 +3,7 @@
 --evaluator) the C++ evaluator's attribute accuracy on the reconstructions.
 
   /usr/bin/python3 tools/train/eval_vae.py --model models/reel-tiny --count 32 \
-      [--evaluator build/tools/eval/reel_eval_frames]
+      [--frames 16] [--evaluator build/tools/eval/reel_eval_frames]
 """
 import argparse
 import json
@@ -26,13 +26,15 @@ def main():
     ap.add_argument("--count", type=int, default=32)
     ap.add_argument("--seed", type=int, default=20000)
     ap.add_argument("--split", default="heldout")
+    ap.add_argument("--frames", type=int, default=data.TRAIN_FRAMES,
+                    help="clip length (a multiple of 4); long clips test the decoder far from frame 0")
     ap.add_argument("--evaluator", default="")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = json.load(open(os.path.join(args.model, "config.json")))["vae"]
     vae = checkpoint.load_vae(os.path.join(args.model, "vae.safetensors"),
                               z=cfg["latent_channels"], ch=tuple(cfg["channels"]))
-    clips = data.dataset(args.seed, args.count, split=args.split)
+    clips = data.dataset(args.seed, args.count, split=args.split, frames=args.frames)
     x = data.to_tensor_batch(clips)
     with torch.no_grad():
         y = torch.cat([vae.decode(vae.encode(x[i:i + 8])[0]) for i in range(0, len(clips), 8)])
@@ -40,9 +42,10 @@ def main():
     x8 = ((x + 1) * 127.5).round()
     mse = ((y8 - x8) ** 2).flatten(1).mean(1)
     psnr = (10 * torch.log10(255.0 ** 2 / mse)).mean().item()
-    out = {"clips": len(clips), "split": args.split, "psnr_db": round(psnr, 2)}
+    out = {"clips": len(clips), "frames": args.frames, "split": args.split,
+           "psnr_db": round(psnr, 2)}
     if args.evaluator:
-        ok = total = 0
+        ok = total = consistent = 0
         by_kind = {}  # "color" -> [ok, total]: what the VAE alone lets the evaluator read
         with tempfile.TemporaryDirectory() as tmp:
             for i, c in enumerate(clips):
@@ -51,7 +54,12 @@ def main():
                     f.write(y8[i].permute(1, 2, 3, 0).to(torch.uint8).numpy().tobytes())
                 r = subprocess.run([args.evaluator, raw, c.caption, "64x64"], capture_output=True,
                                    text=True)
-                for chk in json.loads(r.stdout)["checks"]:
+                verdict = json.loads(r.stdout)
+                # `reel eval --suite --long`'s criterion: right colour, one shape in >= 90% of frames
+                consistent += int(bool(verdict["objects"]) and verdict["temporal_consistency"] >= 0.9
+                                  and all(k["ok"] for k in verdict["checks"]
+                                          if k["attribute"].endswith(".color")))
+                for chk in verdict["checks"]:
                     ok += int(chk["ok"])
                     total += 1
                     tally = by_kind.setdefault(chk["attribute"].split(".")[-1], [0, 0])
@@ -59,6 +67,7 @@ def main():
                     tally[1] += 1
         out["evaluator_attribute_accuracy"] = round(ok / total, 3)
         out["by_attribute"] = {k: round(v[0] / v[1], 3) for k, v in sorted(by_kind.items())}
+        out["consistent_clips"] = round(consistent / len(clips), 3)
     print(json.dumps(out))
 
 

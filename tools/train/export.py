@@ -5,6 +5,9 @@
       --dit /tmp/reel-train/dit/ckpt.pt --out models/reel-tiny [--dtype f16]
 
 --dit may also be a light checkpoint directory (train_dit.py --light-ckpt; EMA weights only).
+Without --dit, only vae.safetensors of the existing model directory --out is replaced (a decoder
+fine-tuned with train_vae.py --freeze-encoder); a VAE whose encoder differs is refused, since the
+DiT was trained on the latents of the encoder that is there.
 """
 import argparse
 import json
@@ -16,7 +19,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-from reel_ref import DitConfig, LinearDiT, ModelConfig, SamplerConfig, save_config, save_file  # noqa
+from reel_ref import (DitConfig, LinearDiT, ModelConfig, SamplerConfig, load_file,  # noqa: E402
+                      save_config, save_file)
 from reel_train import checkpoint  # noqa: E402
 from reel_train.text_encoder import TextEncoder, Tokenizer  # noqa: E402
 from reel_train.vae import RMS_EPS  # noqa: E402
@@ -24,10 +28,31 @@ from reel_train.vae import RMS_EPS  # noqa: E402
 VAE_CHANNELS = [16, 32, 64]
 
 
+def replace_vae(vae_path, model_dir, dtype):
+    """Writes the VAE into an existing model directory whose encoder it shares (bit for bit after
+    the cast to `dtype`), keeping everything else."""
+    target = os.path.join(model_dir, "vae.safetensors")
+    if not os.path.exists(target):
+        raise SystemExit(f"{model_dir} has no vae.safetensors: pass --dit to write a whole model")
+    old = load_file(target)
+    new = checkpoint.load_vae(vae_path).state_dict()
+    if set(old) != set(new):
+        raise SystemExit(f"{vae_path} has other tensors than {target}")
+    changed = [k for k in new if k.startswith("encoder.")
+               and not torch.equal(new[k].to(dtype), old[k].to(dtype))]
+    if changed:
+        raise SystemExit(f"{vae_path} has another encoder ({changed[0]} differs): the DiT of "
+                         f"{model_dir} was trained on its encoder's latents; retrain it with --dit")
+    save_file({k: v.detach().to(dtype).contiguous() for k, v in new.items()}, target,
+              {"weights": "vae"})
+    print(json.dumps({"out": target, "bytes": os.path.getsize(target)}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vae", required=True, help="VAE state dict (.pt) or a vae.safetensors")
-    ap.add_argument("--dit", required=True)
+    ap.add_argument("--dit", default="",
+                    help="DiT checkpoint; without it only --out's vae.safetensors is replaced")
     ap.add_argument("--out", required=True)
     ap.add_argument("--dtype", default="f16", choices=["f16", "f32"])
     ap.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA")
@@ -37,6 +62,9 @@ def main():
     ap.add_argument("--flow-shift", type=float, default=3.0)
     args = ap.parse_args()
     dtype = torch.float16 if args.dtype == "f16" else torch.float32
+    if not args.dit:
+        replace_vae(args.vae, args.out, dtype)
+        return
     os.makedirs(args.out, exist_ok=True)
     if checkpoint.is_light(args.dit):
         if args.raw:

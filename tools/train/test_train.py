@@ -211,6 +211,40 @@ class ScriptsTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "interrupted"):
                 checkpoint.load_light(light)
 
+    @unittest.skipUnless(os.path.exists(os.path.join(MODEL, "vae.safetensors")),
+                         "models/reel-tiny has no weights in this checkout")
+    def test_decoder_fine_tune_replaces_only_the_vae(self):
+        """export.py without --dit: a fine-tuned decoder goes into a model directory, nothing else
+        changes; a VAE with another encoder (other latents than the DiT learned) is refused."""
+        import shutil
+        from reel_ref import load_file
+        with tempfile.TemporaryDirectory() as tmp:
+            model = os.path.join(tmp, "model")
+            shutil.copytree(self.MODEL, model)
+            before = {f: open(os.path.join(model, f), "rb").read() for f in os.listdir(model)}
+            shipped = {k: v.float() for k, v in
+                       load_file(os.path.join(self.MODEL, "vae.safetensors")).items()}
+            tuned = dict(shipped, **{"decoder.conv_out.bias": shipped["decoder.conv_out.bias"] + 0.5})
+            tuned_pt = os.path.join(tmp, "tuned.pt")
+            torch.save(tuned, tuned_pt)
+            export = [sys.executable, os.path.join(HERE, "export.py"), "--vae", tuned_pt, "--out",
+                      model]
+            out = subprocess.run(export, capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            for f, data_bytes in before.items():
+                if f != "vae.safetensors":
+                    self.assertEqual(open(os.path.join(model, f), "rb").read(), data_bytes, f)
+            written = load_file(os.path.join(model, "vae.safetensors"))
+            self.assertEqual(written.keys(), tuned.keys())
+            for k, v in tuned.items():
+                torch.testing.assert_close(written[k].float(), v.half().float(), rtol=0, atol=0)
+            other = dict(shipped, **{"encoder.conv_in.bias": shipped["encoder.conv_in.bias"] + 0.5})
+            torch.save(other, tuned_pt)
+            out = subprocess.run(export, capture_output=True, text=True)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn("another encoder", out.stderr)
+            self.assertIn("encoder.conv_in.bias", out.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
