@@ -11,12 +11,14 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pipeline/generate/random_model.h"
@@ -235,6 +237,37 @@ TEST_F(CliTest, InterruptCancelsAndLeavesNothing) {
   for (const auto& entry : fs::directory_iterator(*dir_)) {
     EXPECT_THAT(entry.path().string(), ::testing::Not(HasSubstr("cancelled.mp4")));
   }
+}
+
+// `reel eval --suite --save`: every render (short and long) kept as PNG frames that `reel eval`
+// reads and scores again; a folder that cannot be made is an exit-2 error, before any render.
+TEST_F(CliTest, EvalSuiteSavesItsRenders) {
+  const std::string saved = Out("suite");
+  const ProcessResult run = Reel({"eval", "--suite", "--model", ModelDir(), "--limit", "2",
+                                  "--long", "2", "--steps", "2", "--save", saved});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("long x2"));
+  const std::vector<std::string> lines =
+      absl::StrSplit(ReadFile(saved + "/prompts.tsv"), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u);
+  const std::vector<std::string> first = absl::StrSplit(lines[0], '\t');
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0], "00");
+  EXPECT_THAT(lines[1], StartsWith("00_long\t" + first[1]));
+  auto pngs = [](const fs::path& d) {
+    return std::distance(fs::directory_iterator(d), fs::directory_iterator{});
+  };
+  EXPECT_EQ(pngs(saved + "/00"), 8);  // the random model's default length
+  EXPECT_EQ(pngs(saved + "/00_long"), 16);
+  const ProcessResult again = Reel({"eval", "--video", saved + "/00", "--prompt", first[1]});
+  EXPECT_TRUE(again.exit_code == 0 || again.exit_code == 1) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("\"temporal_consistency\""));
+
+  std::ofstream(Out("a_file")) << "x";
+  const ProcessResult bad = Reel(
+      {"eval", "--suite", "--model", ModelDir(), "--limit", "1", "--save", Out("a_file") + "/sub"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, StartsWith("reel eval: --save: cannot write to"));
 }
 
 TEST_F(CliTest, ModelsListsTheModelDirectory) {

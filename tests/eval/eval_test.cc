@@ -1,18 +1,22 @@
 // reel_eval against ground truth: clips rendered by the procedural data generator
 // (tools/train/reel_train/data.py, run through /usr/bin/python3) must be read back with >= 98%
 // correct attribute labels; PSNR/SSIM against closed forms.
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <numbers>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "opencv2/imgproc.hpp"
 #include "tools/eval/analyze.h"
 #include "tools/eval/metrics.h"
 #include "tools/eval/prompt.h"
@@ -180,6 +184,31 @@ TEST(Score, WrongPromptLosesPoints) {
   EXPECT_EQ(s.checks.size(), 4u);
 }
 
+// The star rule needs the five notches of a star, not just a non-convex outline: melted or split
+// objects in long renders are non-convex (solidity < 0.8) and were read as stars in every frame.
+TEST(ClassifyShape, StarsNeedNotchesNotJustConcavity) {
+  for (double r : {5.0, 7.0, 10.0, 16.0}) {  // data.py's size range; outer 1.4 r, inner 0.6 r
+    cv::Mat mask = cv::Mat::zeros(64, 64, CV_8UC1);
+    std::vector<cv::Point> star;
+    for (int k = 0; k < 10; ++k) {
+      const double a = -std::numbers::pi / 2 + k * std::numbers::pi / 5,
+                   rad = (k % 2 ? 0.6 : 1.4) * r;
+      star.emplace_back(cvRound(32 + rad * std::cos(a)), cvRound(32 + rad * std::sin(a)));
+    }
+    cv::fillPoly(mask, std::vector<std::vector<cv::Point>>{star}, 255);
+    EXPECT_EQ(ClassifyShape(mask), "star") << "r = " << r;
+  }
+  // A crescent (a disc with an overlapping disc cut out) and an L: concave, one notch each.
+  cv::Mat crescent = cv::Mat::zeros(64, 64, CV_8UC1);
+  cv::circle(crescent, {32, 32}, 14, 255, cv::FILLED);
+  cv::circle(crescent, {40, 32}, 12, 0, cv::FILLED);
+  EXPECT_NE(ClassifyShape(crescent), "star");
+  cv::Mat ell = cv::Mat::zeros(64, 64, CV_8UC1);
+  cv::rectangle(ell, cv::Rect(16, 12, 8, 36), 255, cv::FILLED);
+  cv::rectangle(ell, cv::Rect(16, 40, 32, 8), 255, cv::FILLED);
+  EXPECT_NE(ClassifyShape(ell), "star");
+}
+
 std::vector<cv::Mat> Constant(int frames, uint8_t value) {
   return std::vector<cv::Mat>(frames, cv::Mat(16, 16, CV_8UC3, cv::Scalar(value, value, value)));
 }
@@ -192,6 +221,26 @@ TEST(Analyze, BadFramesAreErrorsNotCrashes) {
   mixed.push_back(cv::Mat(16, 16, CV_8UC1, cv::Scalar(0)));
   EXPECT_FALSE(AnalyzeVideo(mixed).ok()) << "a grey frame among RGB ones";
   EXPECT_TRUE(AnalyzeVideo(Constant(3, 100)).ok());
+}
+
+TEST(VideoIo, PngFramesReadBackBitForBit) {
+  std::vector<cv::Mat> frames;
+  for (int i = 0; i < 3; ++i) {
+    cv::Mat f(8, 12, CV_8UC3);
+    cv::randu(f, 0, 256);
+    frames.push_back(f);
+  }
+  const std::string dir = absl::StrCat(::testing::TempDir(), "/png_frames_", getpid());
+  ASSERT_TRUE(WritePngFrames(frames, dir).ok());
+  absl::StatusOr<std::vector<cv::Mat>> back = ReadVideo(dir);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), frames.size());
+  for (size_t i = 0; i < frames.size(); ++i)
+    EXPECT_EQ(cv::norm(frames[i], (*back)[i], cv::NORM_INF), 0);
+  // A file where the folder should be is an error, not a crash.
+  EXPECT_FALSE(WritePngFrames(frames, dir + "/00000.png/sub").ok());
+  EXPECT_FALSE(WritePngFrames({cv::Mat(4, 4, CV_8UC1)}, dir).ok());
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Metrics, PsnrClosedForm) {

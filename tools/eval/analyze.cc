@@ -4,6 +4,8 @@
 #include <array>
 #include <cmath>
 #include <map>
+#include <numbers>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "opencv2/imgproc.hpp"
@@ -160,6 +162,31 @@ std::string ClassifyMotion(const std::vector<ObjectTrackPoint>& track, int frame
   return Median(dy) > 0 ? "down" : "up";
 }
 
+// Notches of a contour: the stretches between consecutive convex-hull vertices that sink deeper
+// than `min_depth` below their hull edge. A five-pointed star has five; a blob that is merely
+// non-convex (a melted or half-split shape) has one or two, which solidity alone cannot tell apart.
+int CountNotches(const std::vector<cv::Point>& contour, double min_depth) {
+  std::vector<int> hull;
+  cv::convexHull(contour, hull, /*clockwise=*/false, /*returnPoints=*/false);
+  if (hull.size() < 3) return 0;
+  std::sort(hull.begin(), hull.end());
+  const int n = static_cast<int>(contour.size());
+  int notches = 0;
+  for (size_t h = 0; h < hull.size(); ++h) {
+    const int i0 = hull[h], i1 = h + 1 < hull.size() ? hull[h + 1] : hull[0] + n;
+    const cv::Point2d a = contour[i0], b = contour[i1 % n];
+    const cv::Point2d edge = b - a;
+    const double len = std::max(cv::norm(edge), 1e-9);
+    double depth = 0;
+    for (int i = i0 + 1; i < i1; ++i) {
+      const cv::Point2d p = static_cast<cv::Point2d>(contour[i % n]) - a;
+      depth = std::max(depth, std::abs(edge.x * p.y - edge.y * p.x) / len);
+    }
+    notches += depth > min_depth ? 1 : 0;
+  }
+  return notches;
+}
+
 }  // namespace
 
 std::string ClassifyShape(const cv::Mat& mask) {
@@ -181,7 +208,10 @@ std::string ClassifyShape(const cv::Mat& mask) {
   const cv::Moments m = cv::moments(mask, true);
   const double cy = m.m01 / std::max(m.m00, 1.0);
   const double yoff = (cy - (box.y + 0.5 * (box.height - 1))) / std::max(1, box.height);
-  if (solidity < 0.8) return "star";
+  // A star's notches sink ~0.45 of its hull's equivalent radius; 0.15 keeps blurred stars and
+  // rejects the shallow dents of soft edges. Three of five allows points merged at small sizes.
+  const double hull_radius = std::sqrt(hull_area / std::numbers::pi);
+  if (solidity < 0.8 && CountNotches(c, 0.15 * hull_radius) >= 3) return "star";
   if (fill > 0.9) return "square";
   if (fill > 0.66) return "circle";
   if (std::abs(yoff) > 0.07) return "triangle";

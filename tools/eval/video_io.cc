@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "opencv2/imgcodecs.hpp"
 #include "opencv2/imgproc.hpp"
 #include "opencv2/videoio.hpp"
@@ -16,11 +17,12 @@ namespace reel::eval {
 absl::StatusOr<std::vector<cv::Mat>> ReadRawRgb(const std::string& path, int width, int height) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
   const size_t frame_bytes = static_cast<size_t>(width) * height * 3;
   if (width <= 0 || height <= 0 || bytes.empty() || bytes.size() % frame_bytes != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": size ", bytes.size(), " is not a multiple of ", width, "x", height, "x3"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": size ", bytes.size(), " is not a multiple of ", width, "x", height, "x3"));
   }
   std::vector<cv::Mat> frames;
   for (size_t off = 0; off < bytes.size(); off += frame_bytes) {
@@ -59,6 +61,22 @@ absl::StatusOr<std::vector<cv::Mat>> ReadVideo(const std::string& path) {
   }
   if (frames.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no frames"));
   return frames;
+}
+
+absl::Status WritePngFrames(const std::vector<cv::Mat>& frames, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (frames[i].type() != CV_8UC3)
+      return absl::InvalidArgumentError("frames must be CV_8UC3 RGB");
+    cv::Mat bgr;
+    cv::cvtColor(frames[i], bgr, cv::COLOR_RGB2BGR);
+    const std::string path = (std::filesystem::path(dir) / absl::StrFormat("%05d.png", i)).string();
+    if (!cv::imwrite(path, bgr)) return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace reel::eval

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -13,19 +15,24 @@
 #include "tools/eval/frame_collector.h"
 #include "tools/eval/prompt.h"
 #include "tools/eval/score.h"
+#include "tools/eval/video_io.h"
 #include "tools/reel/cli_args.h"
 #include "tools/reel/cli_models.h"
 
 namespace reel::cli {
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr char kUsage[] =
     "usage: reel eval --suite [--model DIR] [--steps N] [--cfg S] [--sampler euler|dpm++2m]\n"
-    "                         [--long K] [--limit N] [--verbose]\n"
+    "                         [--long K] [--limit N] [--save DIR] [--verbose]\n"
     "Renders the fixed prompt suite (seen and held-out color/shape/motion combinations) and "
     "prints\n"
     "attribute accuracy; --long K also renders each held-out and seen prompt at K x the default\n"
-    "length and checks that color and shape stay the same over the whole clip.\n";
+    "length and checks that color and shape stay the same over the whole clip. --save DIR keeps\n"
+    "every render as a folder of PNG frames (DIR/NN, DIR/NN_long) and lists the prompts in\n"
+    "DIR/prompts.tsv; `reel eval --video DIR/NN --prompt TEXT` scores one again.\n";
 
 struct SuitePrompt {
   std::string text;
@@ -110,6 +117,7 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
   if (!cfg.ok()) return fail(cfg.status());
   const std::string sampler = args->String("sampler", "");
   const bool verbose = args->Flag("verbose");
+  const std::string save_dir = args->String("save", "");
   for (const auto* v : {&steps, &long_factor, &limit}) {
     if (!v->ok()) return fail(v->status());
   }
@@ -119,6 +127,14 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
 
   std::vector<SuitePrompt> prompts = Suite();
   if (*limit > 0 && static_cast<size_t>(*limit) < prompts.size()) prompts.resize(*limit);
+  std::ofstream saved_prompts;
+  if (!save_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(save_dir, ec);
+    saved_prompts.open(fs::path(save_dir) / "prompts.tsv");
+    if (ec || !saved_prompts)
+      return fail(absl::PermissionDeniedError("--save: cannot write to " + save_dir));
+  }
   std::map<std::string, Tally> by_attribute;
   Tally seen, held, overall, long_consistent;
   const auto start = std::chrono::steady_clock::now();
@@ -135,6 +151,14 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
       eval::FrameCollector sink;
       if (absl::Status s = (*renderer)->Render(request, sink, nullptr, nullptr); !s.ok())
         return fail(s);
+      if (!save_dir.empty()) {
+        const std::string name = absl::StrFormat("%02d%s", i, pass == 1 ? "_long" : "");
+        if (absl::Status s =
+                eval::WritePngFrames(sink.frames(), (fs::path(save_dir) / name).string());
+            !s.ok())
+          return fail(s);
+        saved_prompts << name << '\t' << prompts[i].text << '\n' << std::flush;
+      }
       absl::StatusOr<eval::VideoAnalysis> analysis = eval::AnalyzeVideo(sink.frames());
       if (!analysis.ok()) return fail(analysis.status());
       const eval::PromptScore score =

@@ -97,16 +97,27 @@ class FastDitTest(unittest.TestCase):
 
 
 class TeacherForcedStepTest(unittest.TestCase):
-    def test_short_steps_trade_frames_for_clips(self):
-        """--short-prob: the step's forward sees the first --short-frames latent frames of
-        batch x frames / short-frames clips; without it, whole clips of the batch size."""
+    """train_dit.teacher_forced_loss with the DiT forward replaced by a recording stand-in."""
+
+    def run_step(self, frames, fake_forward, **options):
+        """One step on 5 random clips of `frames` latent frames; options override the args."""
         import argparse
         from unittest import mock
         import train_dit
         tok = Tokenizer.build(8)
         te = TextEncoder(len(tok.vocab), dim=16, layers=1, heads=2, mlp=16, max_tokens=8)
         meta = [("black", [("red", "circle", "right")])] * 5
-        norm_lat = torch.randn(5, 8, 8, 4, 4)
+        self.norm_lat = torch.randn(5, 8, frames, 4, 4)
+        args = argparse.Namespace(**dict(dict(batch=2, flow_shift=3.0, short_prob=0.0,
+                                              short_frames=2, self_context=0.0), **options))
+        with mock.patch.object(fast_dit, "forward_teacher_forced", fake_forward):
+            return train_dit.teacher_forced_loss(args, np.random.default_rng(0),
+                                                 torch.Generator().manual_seed(0), None, te, tok,
+                                                 self.norm_lat, meta)
+
+    def test_short_steps_trade_frames_for_clips(self):
+        """--short-prob: the step's forward sees the first --short-frames latent frames of
+        batch x frames / short-frames clips; without it, whole clips of the batch size."""
         seen = []
 
         def fake_forward(model, clean, noisy, t, caption, mask):
@@ -114,14 +125,35 @@ class TeacherForcedStepTest(unittest.TestCase):
             return torch.zeros_like(noisy)
 
         for prob, want in ((1.0, (8, 8, 2, 4, 4)), (0.0, (2, 8, 8, 4, 4))):
-            args = argparse.Namespace(batch=2, flow_shift=3.0, short_prob=prob, short_frames=2)
             seen.clear()
-            with mock.patch.object(fast_dit, "forward_teacher_forced", fake_forward):
-                loss = train_dit.teacher_forced_loss(args, np.random.default_rng(0),
-                                                     torch.Generator().manual_seed(0), None, te,
-                                                     tok, norm_lat, meta)
+            loss = self.run_step(8, fake_forward, short_prob=prob)
             self.assertEqual(seen, [(want, want[:1] + want[2:3], want[0])])
             self.assertTrue(torch.isfinite(loss))
+
+    def test_self_context_is_the_models_own_estimate(self):
+        """--self-context: a forward without gradients estimates every clean frame from the ground
+        truth noised within --self-context-sigma, and the trained forward takes that estimate,
+        x_t - sigma v, as its context; the targets stay the ground truth."""
+        calls = []
+
+        def fake_forward(model, clean, noisy, t, caption, mask):
+            calls.append((torch.is_grad_enabled(), clean, noisy, t))
+            return 0.5 * noisy + 1.0
+
+        loss = self.run_step(3, fake_forward, batch=3, self_context=1.0,
+                             self_context_sigma=(0.2, 0.6))
+        self.assertEqual(len(calls), 2)
+        (grad0, clean0, xt, t0), (grad1, clean1, _, _) = calls
+        self.assertFalse(grad0)
+        self.assertTrue(grad1)
+        # The estimating forward sees ground-truth clips as context, at sigma in the range.
+        for clip in clean0:
+            self.assertTrue(any(torch.equal(clip, c) for c in self.norm_lat))
+        self.assertTrue(((t0 >= 200) & (t0 <= 600)).all())
+        s = (t0 / 1000)[:, None, :, None, None]
+        torch.testing.assert_close(clean1, xt - s * (0.5 * xt + 1.0))
+        self.assertFalse(torch.equal(clean1, clean0))
+        self.assertTrue(torch.isfinite(loss))
 
 
 class ScriptsTest(unittest.TestCase):
@@ -210,6 +242,22 @@ class ScriptsTest(unittest.TestCase):
             torch.save(shard, os.path.join(light, "ema_dit.0.pt"))
             with self.assertRaisesRegex(ValueError, "interrupted"):
                 checkpoint.load_light(light)
+
+    @unittest.skipUnless(os.path.exists(os.path.join(MODEL, "transformer.safetensors")),
+                         "models/reel-tiny has no weights in this checkout")
+    def test_context_gap(self):
+        """context_gap.py on the shipped model: latent frame 0 has no context, so its loss is the
+        same with either context (exactly: same noise, same forward); later frames differ."""
+        out = subprocess.run([sys.executable, os.path.join(HERE, "context_gap.py"), "--model",
+                              self.MODEL, "--count", "2", "--frames", "16", "--batch", "2"],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        r = json.loads(out.stdout)
+        gt, own = r["ground_truth"]["by_quarter_of_clip"], r["own_estimate"]["by_quarter_of_clip"]
+        self.assertEqual(len(gt), 4)  # 16 frames = 4 latent frames, one per quarter
+        self.assertEqual(gt[0], own[0])
+        self.assertNotEqual(gt[1:], own[1:])
+        self.assertGreater(r["ratio"], 0)
 
     @unittest.skipUnless(os.path.exists(os.path.join(MODEL, "vae.safetensors")),
                          "models/reel-tiny has no weights in this checkout")

@@ -136,22 +136,48 @@ def noisy_context(rng, gen, ctx):
     return (1 - cs) * ctx + cs * torch.randn(ctx.shape, generator=gen, device=ctx.device)
 
 
+def model_context(rng, gen, dit, x0, caption, mask, sigma_range):
+    """The model's own one-step estimate of every clean frame, x0_hat = x_t - sigma v, from the
+    ground truth noised to sigma ~ U(sigma_range) with the ground-truth frames before it as context.
+
+    Used as the context in place of the ground truth, it carries the model's kind of error (soft
+    corners, a slightly wrong position) while the targets stay the ground truth, so the model learns
+    to pull a drifting context back instead of copying its errors forward: block-AR generation
+    conditions every block on generated blocks, teacher forcing only ever on real ones (the
+    exposure bias behind long-video drift). A cheap stand-in for training on full rollouts
+    (Self-Forcing): one extra forward without gradients."""
+    lo, hi = sigma_range
+    sigma = torch.from_numpy(rng.uniform(lo, hi, (x0.shape[0], x0.shape[2]))).float()
+    sigma = sigma.to(x0.device)
+    s = sigma[:, None, :, None, None]
+    with torch.no_grad():
+        xt = (1 - s) * x0 + s * torch.randn(x0.shape, generator=gen, device=x0.device)
+        v = fast_dit.forward_teacher_forced(dit, x0, xt, 1000 * sigma, caption.detach(), mask)
+        return xt - s * v
+
+
 def teacher_forced_loss(args, rng, gen, dit, te, tok, norm_lat, meta):
     """Every latent frame is a target at its own sigma, the clean frames before it as context.
 
     With probability --short-prob a step takes the first --short-frames latent frames of
     batch x frames / short-frames clips instead, at the same cost: more of the targets that have
-    little or no context, where the motion must come from the caption alone."""
+    little or no context, where the motion must come from the caption alone. With probability
+    --self-context the context is the model's own estimate of the clips (model_context)."""
     batch, frames = args.batch, norm_lat.shape[2]
     if args.short_prob and rng.random() < args.short_prob and args.short_frames < frames:
         batch, frames = batch * frames // args.short_frames, args.short_frames
     x0, ids, mask = draw_clips(rng, batch, norm_lat, meta, tok)
     x0 = x0[:, :, :frames]
+    caption = te(ids, mask)
+    if args.self_context and rng.random() < args.self_context:
+        context = model_context(rng, gen, dit, x0, caption, mask, args.self_context_sigma)
+    else:
+        context = noisy_context(rng, gen, x0)
     sigma = sample_sigma(rng, (batch, frames), args.flow_shift, x0.device)
     noise = torch.randn(x0.shape, generator=gen, device=x0.device)
     s = sigma[:, None, :, None, None]
-    v = fast_dit.forward_teacher_forced(dit, noisy_context(rng, gen, x0), (1 - s) * x0 + s * noise,
-                                        1000 * sigma, te(ids, mask), mask)
+    v = fast_dit.forward_teacher_forced(dit, context, (1 - s) * x0 + s * noise, 1000 * sigma,
+                                        caption, mask)
     return F.mse_loss(v, noise - x0)
 
 
@@ -222,7 +248,16 @@ def parse_args():
                          "frames of proportionally more clips (not yet measured on the suite)")
     ap.add_argument("--short-frames", type=int, default=4,
                     help="latent frames of a short step (4 = the default 16-frame video)")
+    ap.add_argument("--self-context", type=float, default=0.0,
+                    help="teacher-forced: fraction of steps whose context is the model's own "
+                         "one-step estimate of the clip instead of the clip (against long-video "
+                         "drift; one extra forward without gradients; not yet measured)")
+    ap.add_argument("--self-context-sigma", type=float, nargs=2, default=[0.2, 0.6],
+                    metavar=("LO", "HI"),
+                    help="noise range of that estimate: higher = larger context errors")
     args = ap.parse_args()
+    if not 0 <= args.self_context_sigma[0] <= args.self_context_sigma[1] <= 1:
+        ap.error("--self-context-sigma needs 0 <= LO <= HI <= 1")
     if not args.vae and not args.init:
         ap.error("--vae or --init is required")
     if args.fresh_dit and not args.init:
