@@ -178,7 +178,14 @@ TEST(Score, WrongPromptLosesPoints) {
   o.presence = 1;
   o.shape_consistency = 1;
   v.objects.push_back(o);
-  EXPECT_DOUBLE_EQ(ScorePrompt(ParsePrompt("a red circle moving right on black"), v).accuracy, 1.0);
+  const PromptScore right = ScorePrompt(ParsePrompt("a red circle moving right on black"), v);
+  EXPECT_DOUBLE_EQ(right.accuracy, 1.0);
+  EXPECT_TRUE(right.keeps_color_and_shape);
+  // The long-video criterion: any color miss, or a shape kept in < 90% of frames, fails it.
+  EXPECT_FALSE(ScorePrompt(ParsePrompt("a blue circle moving right"), v).keeps_color_and_shape);
+  v.objects[0].shape_consistency = 0.89;
+  EXPECT_FALSE(ScorePrompt(ParsePrompt("a red circle moving right"), v).keeps_color_and_shape);
+  v.objects[0].shape_consistency = 1;
   const PromptScore s = ScorePrompt(ParsePrompt("a blue square moving left on white"), v);
   EXPECT_DOUBLE_EQ(s.accuracy, 0.0);
   EXPECT_EQ(s.checks.size(), 4u);

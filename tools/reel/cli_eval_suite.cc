@@ -164,12 +164,7 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
       const eval::PromptScore score =
           eval::ScorePrompt(eval::ParsePrompt(prompts[i].text), *analysis);
       if (pass == 1) {
-        // Long clip: the object keeps its color (found at all) and its shape over >= 90% of frames.
-        bool consistent = !analysis->objects.empty();
-        for (const eval::AttributeCheck& c : score.checks) {
-          if (c.attribute.find(".color") != std::string::npos) consistent &= c.ok;
-        }
-        consistent &= score.temporal_consistency >= 0.9;
+        const bool consistent = score.keeps_color_and_shape;
         long_consistent.Add(consistent);
         if (verbose) {
           std::printf("  long x%lld  %-3s consistency %.2f  %s\n",

@@ -31,9 +31,7 @@ def main():
     ap.add_argument("--evaluator", default="")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cfg = json.load(open(os.path.join(args.model, "config.json")))["vae"]
-    vae = checkpoint.load_vae(os.path.join(args.model, "vae.safetensors"),
-                              z=cfg["latent_channels"], ch=tuple(cfg["channels"]))
+    vae, _, _ = checkpoint.load_model_vae(args.model)
     clips = data.dataset(args.seed, args.count, split=args.split, frames=args.frames)
     x = data.to_tensor_batch(clips)
     with torch.no_grad():
@@ -56,9 +54,7 @@ def main():
                                    text=True)
                 verdict = json.loads(r.stdout)
                 # `reel eval --suite --long`'s criterion: right colour, one shape in >= 90% of frames
-                consistent += int(bool(verdict["objects"]) and verdict["temporal_consistency"] >= 0.9
-                                  and all(k["ok"] for k in verdict["checks"]
-                                          if k["attribute"].endswith(".color")))
+                consistent += int(verdict["keeps_color_and_shape"])
                 for chk in verdict["checks"]:
                     ok += int(chk["ok"])
                     total += 1

@@ -8,7 +8,6 @@ encoded by MODEL's VAE encoder and normalized with its latent statistics, as the
   /usr/bin/python3 tools/train/gen_eval_clips.py --out /tmp/clips --count 200 --seed 7
 """
 import argparse
-import json
 import os
 import sys
 
@@ -25,17 +24,12 @@ def latent_encoder(model):
     import torch  # only here: the plain clips (evaluator tests) need no PyTorch
     from reel_train import checkpoint
     torch.set_num_threads(1)
-    cfg = json.load(open(os.path.join(model, "config.json")))["vae"]
-    vae = checkpoint.load_vae(os.path.join(model, "vae.safetensors"), z=cfg["latent_channels"],
-                              ch=tuple(cfg["channels"]))
-    shape = (-1, 1, 1, 1)
-    mean = torch.tensor(cfg["latents_mean"]).view(shape)
-    std = torch.tensor(cfg["latents_std"]).view(shape)
+    vae, mean, std = checkpoint.load_model_vae(model)
 
     def encode(clip):
         with torch.no_grad():
-            z = vae.encode(data.to_tensor_batch([clip]))[0][0]
-        return ((z - mean) / std).numpy().astype(np.float32)
+            z = vae.encode(data.to_tensor_batch([clip]))[0]
+        return ((z - mean) / std)[0].numpy().astype(np.float32)
     return encode
 
 

@@ -39,11 +39,7 @@ class Pipeline:
         self.te.load_state_dict({k: v.float() for k, v in
                                  load_file(os.path.join(model_dir, "text_encoder.safetensors")).items()})
         self.te.eval()
-        v = o["vae"]
-        self.vae = checkpoint.load_vae(os.path.join(model_dir, "vae.safetensors"),
-                                       z=v["latent_channels"], ch=tuple(v["channels"]))
-        self.mean = torch.tensor(v["latents_mean"]).view(1, -1, 1, 1, 1)
-        self.std = torch.tensor(v["latents_std"]).view(1, -1, 1, 1, 1)
+        self.vae, self.mean, self.std = checkpoint.load_model_vae(model_dir)
         self.video = o.get("video", {"width": 64, "height": 64, "frames": 16, "fps": 8})
 
     @torch.no_grad()

@@ -6,6 +6,7 @@ device machine returns files of at most 16 MiB). Files: meta.pt (everything but 
 including the text encoder) and ema_dit.<i>.pt; every file carries the step, so a set torn by a kill
 mid-save is refused instead of mixed.
 """
+import json
 import os
 
 import torch
@@ -63,3 +64,15 @@ def load_vae(path, **kw):
     else:
         vae.load_state_dict(torch.load(path))
     return vae.eval()
+
+
+def load_model_vae(model_dir):
+    """(VideoVAE in eval mode, latents mean, latents std) of a model directory; the statistics are
+    shaped (1, z, 1, 1, 1) to normalize latents (B, z, F, H, W) as its DiT sees them."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)["vae"]
+    vae = load_vae(os.path.join(model_dir, "vae.safetensors"), z=cfg["latent_channels"],
+                   ch=tuple(cfg["channels"]))
+    shape = (1, -1, 1, 1, 1)
+    return (vae, torch.tensor(cfg["latents_mean"]).view(shape),
+            torch.tensor(cfg["latents_std"]).view(shape))
