@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/internal.h"
 
@@ -112,6 +113,19 @@ REEL_CPU_MULTIVERSION void AxpbyRange(int64_t n, float alpha, const float* x, fl
   }
 }
 
+REEL_CPU_MULTIVERSION void AbsDiffSumsRange(int64_t n, const float* a, const float* b, double* diff,
+                                            double* ref) {
+  // f32 partial sums over a short chunk keep the loop vectorized; chunks are added in double.
+  float d = 0.0f, r = 0.0f;
+#pragma omp simd reduction(+ : d, r)
+  for (int64_t i = 0; i < n; ++i) {
+    d += a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
+    r += b[i] < 0.0f ? -b[i] : b[i];
+  }
+  *diff = d;
+  *ref = r;
+}
+
 template <typename T>
 void CopyRow(int64_t n, const char* src, int64_t ss, char* dst, int64_t ds) {
   const T* s = reinterpret_cast<const T*>(src);
@@ -184,6 +198,27 @@ void Axpby(int64_t n, float alpha, const float* x, float beta, float* y) {
     const int64_t begin = ch * kChunk;
     const int64_t len = n - begin < kChunk ? n - begin : kChunk;
     AxpbyRange(len, alpha, x + begin, beta, y + begin);
+  }
+}
+
+void AbsDiffSums(int64_t n, const float* a, const float* b, double* sum_abs_diff,
+                 double* sum_abs_b) {
+  // Per-chunk partials added in a fixed order, so the sums (and a cache gate that compares them
+  // with a threshold) do not depend on the thread count.
+  constexpr int64_t kChunk = 1 << 10;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> diff(chunks), ref(chunks);
+#pragma omp parallel for if (n >= kParallelMinWork)
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    const int64_t begin = ch * kChunk;
+    const int64_t len = n - begin < kChunk ? n - begin : kChunk;
+    AbsDiffSumsRange(len, a + begin, b + begin, &diff[ch], &ref[ch]);
+  }
+  *sum_abs_diff = 0.0;
+  *sum_abs_b = 0.0;
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    *sum_abs_diff += diff[ch];
+    *sum_abs_b += ref[ch];
   }
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "pipeline/cache/make_feature_cache.h"
 #include "pipeline/generate/denoise.h"
 #include "pipeline/generate/frames.h"
 #include "pipeline/model/config.h"
@@ -92,6 +93,9 @@ class PipelineRenderer final : public Renderer {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown sampler '", r.sampler, "': expected euler or dpm++2m"));
     }
+    REEL_ASSIGN_OR_RETURN(const CacheOptions cache,
+                          ResolveCacheOptions(info_.default_cache, r.cache));
+    r.cache = ToCacheRequest(cache);
     return r;
   }
 
@@ -115,6 +119,13 @@ class PipelineRenderer final : public Renderer {
     p.latent_width = r.width / sf;
     p.block_frames = config_.transformer.block_frames;
     p.seed = r.seed;
+    REEL_ASSIGN_OR_RETURN(const CacheOptions cache_options,
+                          ResolveCacheOptions(info_.default_cache, r.cache));
+    REEL_ASSIGN_OR_RETURN(std::unique_ptr<FeatureCache> cache,
+                          MakeFeatureCache(cache_options, r.steps, config_.transformer.num_layers,
+                                           p.parallel.communicator()));
+    p.cache = cache.get();
+    int64_t forwards_done = 0;  // counts the forwards when no policy does
     REEL_ASSIGN_OR_RETURN(VaeStream stream, vae_.NewStream(p.latent_height, p.latent_width));
 
     auto on_block = [&](int64_t first_latent, const Tensor& latents) -> absl::Status {
@@ -137,6 +148,12 @@ class PipelineRenderer final : public Renderer {
       const double done =
           (static_cast<double>(block) * steps + step) / (static_cast<double>(blocks) * steps);
       pr.eta_s = done > 0 ? pr.elapsed_s * (1.0 - done) / done : 0.0;
+      if (cache != nullptr) {
+        pr.block_forwards_computed = cache->stats().block_forwards_computed;
+        pr.block_forwards_skipped = cache->stats().block_forwards_skipped;
+      } else {
+        pr.block_forwards_computed = ++forwards_done * config_.transformer.num_layers;
+      }
       progress(pr);
     };
     return GenerateBlocks(dit_, cond, r.cfg_scale != 1.0 ? &uncond : nullptr, p, nullptr, on_block,
@@ -165,6 +182,7 @@ class PipelineRenderer final : public Renderer {
     REEL_ASSIGN_OR_RETURN(WeightStore text_weights,
                           WeightStore::Open(dir + "/text_encoder.safetensors"));
     REEL_ASSIGN_OR_RETURN(text_, TextEncoder::Load(tc, text_weights));
+    REEL_ASSIGN_OR_RETURN(info_.default_cache, ParseCacheConfig(config_.cache));
     REEL_ASSIGN_OR_RETURN(VaeConfig vc, ParseVaeConfig(config_.vae));
     if (vc.latent_channels != config_.transformer.in_channels) {
       return absl::InvalidArgumentError(
@@ -233,6 +251,10 @@ VideoSpec SpecFor(const RenderRequest& r, const ModelInfo& model, const std::str
   spec.metadata["steps"] = absl::StrCat(r.steps);
   spec.metadata["cfg_scale"] = absl::StrCat(r.cfg_scale);
   spec.metadata["sampler"] = r.sampler;
+  if (const auto cache = ResolveCacheOptions(model.default_cache, r.cache);
+      cache.ok() && cache->policy != CachePolicyKind::kNone) {
+    spec.metadata["cache"] = DescribeCacheOptions(*cache);
+  }
   return spec;
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "pipeline/cache/cache_options.h"
 #include "pipeline/frames/frame_sink.h"
 
 namespace reel {
@@ -24,6 +25,7 @@ struct RenderRequest {
   double cfg_scale = -1;  // < 0: the model's default
   uint64_t seed = 0;
   std::string sampler;  // "euler" | "dpm++2m"; empty: the model's default
+  CacheRequest cache;   // feature caching; unset fields: the model's default (config.json "cache")
 };
 
 struct RenderProgress {
@@ -33,6 +35,9 @@ struct RenderProgress {
   int total_blocks = 0;
   double elapsed_s = 0;
   double eta_s = 0;  // estimated seconds left
+  // Transformer-block evaluations so far: run, and skipped by feature caching.
+  int64_t block_forwards_computed = 0;
+  int64_t block_forwards_skipped = 0;
 };
 
 struct ModelInfo {
@@ -43,6 +48,7 @@ struct ModelInfo {
   double default_fps = 0;
   int spatial_factor = 0;   // width/height must be multiples of this
   int temporal_factor = 0;  // a video has a multiple of this many frames (one block); 1 = an image
+  CacheOptions default_cache;  // config.json "cache" (none when absent)
 };
 
 struct RendererOptions {

@@ -8,7 +8,8 @@
 // output; otherwise every block runs and Observe() sees the first and last blocks' outputs.
 // Tensors are the token activations (branches·F', H'·W', D) of the call. In block-autoregressive
 // generation the step count restarts at 0 for every block, and the state-update pass never
-// consults the policy.
+// consults the policy. An error (e.g. a failed reduction of the gate under sequence parallelism)
+// fails the forward.
 #include "absl/status/statusor.h"
 #include "pipeline/tensor/tensor.h"
 
@@ -18,11 +19,12 @@ class CachePolicy {
  public:
   virtual ~CachePolicy() = default;
   // Whether blocks 1..L-1 must run at `step` (the denoising step of the current block).
-  virtual bool ShouldCompute(int step, const Tensor& first_block_out) = 0;
+  virtual absl::StatusOr<bool> ShouldCompute(int step, const Tensor& first_block_out) = 0;
   // The last block's output at `step`, used when ShouldCompute() said no.
   virtual absl::StatusOr<Tensor> Forecast(int step) = 0;
   // After a step that ran every block.
-  virtual void Observe(int step, const Tensor& first_block_out, const Tensor& last_block_out) = 0;
+  virtual absl::Status Observe(int step, const Tensor& first_block_out,
+                               const Tensor& last_block_out) = 0;
 };
 
 }  // namespace reel

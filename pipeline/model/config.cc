@@ -107,6 +107,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const nlohmann::json& j) {
   f.Optional("vae", m.vae);
   f.Optional("text_encoder", m.text_encoder);
   f.Optional("video", m.video);
+  f.Optional("cache", m.cache);
   nlohmann::json train;  // training provenance; not used by inference
   f.Optional("train", train);
   absl::Status s = f.Finish();

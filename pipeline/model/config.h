@@ -55,6 +55,7 @@ struct ModelConfig {
   nlohmann::json vae;           // parsed by the VAE (pipeline/model/vae_config.h)
   nlohmann::json text_encoder;  // parsed by the text encoder
   nlohmann::json video;         // default output settings
+  nlohmann::json cache;         // default feature caching, parsed by pipeline/cache
 };
 
 absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j);

@@ -238,7 +238,8 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
     for (int b = 0; b < branches; ++b) cross[b] = {&captions[b]->layers[i], &captions[b]->mask};
     REEL_RETURN_IF_ERROR(DitBlockForward(blocks_[i], c, modulation, rope, cross, h2, w2, scope, x));
     if (cached && i == 0) {
-      if (!options.cache->ShouldCompute(options.step, x)) {
+      REEL_ASSIGN_OR_RETURN(const bool compute, options.cache->ShouldCompute(options.step, x));
+      if (!compute) {
         REEL_ASSIGN_OR_RETURN(Tensor forecast, options.cache->Forecast(options.step));
         if (forecast.shape() != x.shape()) {
           return absl::InternalError("the cache policy's forecast has the wrong shape");
@@ -249,7 +250,7 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
       REEL_ASSIGN_OR_RETURN(first_block_out, x.Clone());  // x is updated in place by the blocks
     }
     if (cached && i == c.num_layers - 1) {
-      options.cache->Observe(options.step, first_block_out, x);
+      REEL_RETURN_IF_ERROR(options.cache->Observe(options.step, first_block_out, x));
     }
   }
 

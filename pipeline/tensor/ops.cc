@@ -171,6 +171,18 @@ absl::Status Axpby(float alpha, const Tensor& x, float beta, Tensor& y) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<AbsDiffSums> SumAbsDiff(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) {
+    return ShapeError("SumAbsDiff",
+                      absl::StrCat(ShapeString(a.shape()), " vs ", ShapeString(b.shape())));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor ac, Dense(a, "SumAbsDiff", "a"));
+  REEL_ASSIGN_OR_RETURN(Tensor bc, Dense(b, "SumAbsDiff", "b"));
+  AbsDiffSums s;
+  cpu::AbsDiffSums(ac.numel(), ac.data<float>(), bc.data<float>(), &s.diff, &s.ref);
+  return s;
+}
+
 absl::StatusOr<Tensor> Activate(const Tensor& x, Activation act, Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Activate", "x"));
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));

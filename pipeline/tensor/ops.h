@@ -38,6 +38,12 @@ inline absl::StatusOr<Tensor> Mul(const Tensor& a, const Tensor& b, Allocator* a
 absl::Status BinaryInPlace(BinaryOp op, Tensor& dst, const Tensor& b);
 // y = alpha * x + beta * y, same shapes, y contiguous.
 absl::Status Axpby(float alpha, const Tensor& x, float beta, Tensor& y);
+// Σ|a − b| and Σ|b| (same shapes), in double: a relative L1 distance is diff / ref.
+struct AbsDiffSums {
+  double diff = 0.0;
+  double ref = 0.0;
+};
+absl::StatusOr<AbsDiffSums> SumAbsDiff(const Tensor& a, const Tensor& b);
 
 absl::StatusOr<Tensor> Activate(const Tensor& x, Activation act, Allocator* alloc = nullptr);
 // x (..., 2*half) → (..., half): value * silu(gate).

@@ -3,6 +3,8 @@
 // checks requests against these at the edge, the CLI and docs quote them.
 #include <cstdint>
 
+#include "pipeline/cache/cache_limits.h"
+
 namespace reel::service {
 
 inline constexpr int kMaxPromptBytes = 4096;  // prompt and negative_prompt
@@ -18,6 +20,10 @@ inline constexpr int kMaxPriority = 10;
 inline constexpr int kMaxModelNameBytes = 128;
 inline constexpr int kMaxIdempotencyKeyBytes = 128;
 inline constexpr int kMaxJobIdBytes = 64;
+// Feature caching (cache_policy, cache_threshold, cache_interval): the engine's own limits.
+inline constexpr auto& kCachePolicyNames = cache_limits::kPolicyNames;
+inline constexpr double kMaxCacheThreshold = cache_limits::kMaxThreshold;
+inline constexpr int kMaxCacheInterval = cache_limits::kMaxInterval;
 
 inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 1000;

@@ -12,6 +12,9 @@
 namespace reel::gateway {
 namespace {
 
+using service::kCachePolicyNames;
+using service::kMaxCacheInterval;
+using service::kMaxCacheThreshold;
 using service::kMaxCfgScale;
 using service::kMaxFps;
 using service::kMaxFrames;
@@ -135,6 +138,21 @@ absl::Status ValidateGenerateRequest(const v1::GenerateRequest& r,
   }
   if (r.has_cfg_scale() && !(r.cfg_scale() >= 0 && r.cfg_scale() <= kMaxCfgScale)) {
     return Invalid("cfg_scale", absl::StrCat(r.cfg_scale(), " is outside 0..", kMaxCfgScale));
+  }
+  if (!r.cache_policy().empty() && std::find(kCachePolicyNames.begin(), kCachePolicyNames.end(),
+                                             r.cache_policy()) == kCachePolicyNames.end()) {
+    return Invalid("cache_policy", absl::StrCat("'", r.cache_policy(), "' is not one of ",
+                                                absl::StrJoin(kCachePolicyNames, ", ")));
+  }
+  if (r.has_cache_threshold() &&
+      !(r.cache_threshold() >= 0 && r.cache_threshold() <= kMaxCacheThreshold)) {
+    return Invalid("cache_threshold",
+                   absl::StrCat(r.cache_threshold(), " is outside 0..", kMaxCacheThreshold));
+  }
+  if (r.has_cache_interval() &&
+      (r.cache_interval() < 1 || r.cache_interval() > kMaxCacheInterval)) {
+    return Invalid("cache_interval",
+                   absl::StrCat(r.cache_interval(), " is outside 1..", kMaxCacheInterval));
   }
   const std::string& f = r.output_format();
   if (IsVideo(r)) {

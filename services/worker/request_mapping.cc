@@ -16,6 +16,9 @@ RenderRequest ToRenderRequest(const v1::GenerateRequest& r) {
   out.cfg_scale = r.has_cfg_scale() ? r.cfg_scale() : -1.0;
   out.seed = r.seed();
   out.sampler = r.sampler();
+  out.cache.policy = r.cache_policy();
+  if (r.has_cache_threshold()) out.cache.threshold = r.cache_threshold();
+  if (r.has_cache_interval()) out.cache.interval = r.cache_interval();
   return out;
 }
 
@@ -30,6 +33,10 @@ v1::GenerateRequest WithResolved(const v1::GenerateRequest& request,
   out.set_sampler(resolved.sampler);
   out.set_cfg_scale(resolved.cfg_scale);
   out.set_seed(resolved.seed);
+  // The resolved cache setting, so that a job records what it ran with.
+  out.set_cache_policy(resolved.cache.policy);
+  if (resolved.cache.threshold) out.set_cache_threshold(*resolved.cache.threshold);
+  if (resolved.cache.interval) out.set_cache_interval(*resolved.cache.interval);
   return out;
 }
 
@@ -54,6 +61,8 @@ v1::Progress ToProgress(const RenderProgress& p) {
   out.set_total_blocks(p.total_blocks);
   out.set_eta_seconds(p.eta_s);
   out.set_elapsed_seconds(p.elapsed_s);
+  out.set_block_forwards_computed(p.block_forwards_computed);
+  out.set_block_forwards_skipped(p.block_forwards_skipped);
   // Steps of finished blocks plus the current one; the renderer counts `block` as finished once its
   // last step is done, so the current block's steps are only added while it is still in flight.
   const double total = static_cast<double>(p.total_steps) * p.total_blocks;

@@ -2,6 +2,7 @@
 #include "kernels/cpu/elementwise.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstring>
@@ -132,6 +133,30 @@ TEST(AxpbyTest, MatchesDoubleAndIgnoresYWhenBetaIsZero) {
     std::vector<float> garbage(n, std::numeric_limits<float>::quiet_NaN());
     Axpby(n, 2.0f, x.data(), 0.0f, garbage.data());
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(garbage[i], 2.0f * x[i]) << i;
+  }
+}
+
+TEST(AbsDiffSumsTest, MatchesDoubleLoopAndDoesNotDependOnThreads) {
+  for (const int64_t n : {int64_t{0}, int64_t{1}, int64_t{1025}, int64_t{300007}}) {
+    const auto a = RandomVector(n, 11);
+    const auto b = RandomVector(n, 12, -3.0f, 2.0f);
+    double want_diff = 0.0, want_ref = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      want_diff += std::fabs(double{a[i]} - double{b[i]});
+      want_ref += std::fabs(double{b[i]});
+    }
+    double diff = -1.0, ref = -1.0;
+    AbsDiffSums(n, a.data(), b.data(), &diff, &ref);
+    // f32 partials over chunks of 1024: relative error ~ 1024 · 2^-24.
+    EXPECT_NEAR(diff, want_diff, 1e-4 * want_diff + 1e-12) << n;
+    EXPECT_NEAR(ref, want_ref, 1e-4 * want_ref + 1e-12) << n;
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    double diff1 = 0.0, ref1 = 0.0;
+    AbsDiffSums(n, a.data(), b.data(), &diff1, &ref1);
+    omp_set_num_threads(saved);
+    EXPECT_EQ(diff1, diff) << "sums must not depend on the thread count, n = " << n;
+    EXPECT_EQ(ref1, ref) << n;
   }
 }
 

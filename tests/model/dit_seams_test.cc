@@ -83,16 +83,17 @@ TEST(ParallelSeam, BiggerWorldsAreRefusedUntilTheConvHaloExists) {
 // Computes every step and records what it saw, or replays a stored last-block output.
 class RecordingPolicy final : public CachePolicy {
  public:
-  bool ShouldCompute(int step, const Tensor& first) override {
+  absl::StatusOr<bool> ShouldCompute(int step, const Tensor& first) override {
     steps.push_back(step);
     first_seen = *first.Clone();
     return !replaying;
   }
   absl::StatusOr<Tensor> Forecast(int) override { return replay.Clone(); }
-  void Observe(int, const Tensor& first, const Tensor& last) override {
+  absl::Status Observe(int, const Tensor& first, const Tensor& last) override {
     EXPECT_EQ(*first.ToVector(), *first_seen.ToVector()) << "Observe gets the first block's output";
     last_seen = *last.Clone();
     ++observed;
+    return absl::OkStatus();
   }
   std::vector<int> steps;
   Tensor first_seen, last_seen, replay;

@@ -61,6 +61,13 @@ inline std::vector<InvalidCase> InvalidCases() {
          r.set_kind(R::IMAGE);
          r.set_output_format("mp4");
        }},
+      {"UnknownCachePolicy", "cache_policy", [](R& r) { r.set_cache_policy("teacache"); }},
+      {"CacheThresholdTooHigh", "cache_threshold", [](R& r) { r.set_cache_threshold(1.5); }},
+      {"NegativeCacheThreshold", "cache_threshold", [](R& r) { r.set_cache_threshold(-0.1); }},
+      {"NanCacheThreshold", "cache_threshold",
+       [](R& r) { r.set_cache_threshold(std::numeric_limits<double>::quiet_NaN()); }},
+      {"ZeroCacheInterval", "cache_interval", [](R& r) { r.set_cache_interval(0); }},
+      {"CacheIntervalTooHigh", "cache_interval", [](R& r) { r.set_cache_interval(101); }},
       {"PriorityTooHigh", "priority", [](R& r) { r.set_priority(11); }},
       {"PriorityTooLow", "priority", [](R& r) { r.set_priority(-11); }},
       {"LongIdempotencyKey", "idempotency_key",

@@ -40,9 +40,18 @@ TEST(ValidationTest, AcceptsEveryLimitItself) {
   r.set_output_format("webm");
   r.set_priority(-10);
   r.set_idempotency_key(std::string(128, '~'));
+  r.set_cache_policy("cg-taylor");
+  r.set_cache_threshold(1);
+  r.set_cache_interval(100);
   EXPECT_TRUE(ValidateGenerateRequest(r, {}).ok()) << ValidateGenerateRequest(r, {});
   r.set_cfg_scale(0);
   r.set_priority(10);
+  r.set_cache_threshold(0);
+  r.set_cache_interval(1);
+  for (const char* policy : {"none", "fbcache", "taylorseer", ""}) {
+    r.set_cache_policy(policy);
+    EXPECT_TRUE(ValidateGenerateRequest(r, {}).ok()) << policy;
+  }
   EXPECT_TRUE(ValidateGenerateRequest(r, {}).ok());
 }
 

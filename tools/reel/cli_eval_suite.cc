@@ -17,6 +17,8 @@
 #include "tools/eval/score.h"
 #include "tools/eval/video_io.h"
 #include "tools/reel/cli_args.h"
+#include "tools/reel/cli_cache_flags.h"
+#include "tools/reel/cli_eval_cache.h"
 #include "tools/reel/cli_models.h"
 
 namespace reel::cli {
@@ -32,12 +34,12 @@ constexpr char kUsage[] =
     "attribute accuracy; --long K also renders each held-out and seen prompt at K x the default\n"
     "length and checks that color and shape stay the same over the whole clip. --save DIR keeps\n"
     "every render as a folder of PNG frames (DIR/NN, DIR/NN_long) and lists the prompts in\n"
-    "DIR/prompts.tsv; `reel eval --video DIR/NN --prompt TEXT` scores one again.\n";
-
-struct SuitePrompt {
-  std::string text;
-  bool held_out = false;
-};
+    "DIR/prompts.tsv; `reel eval --video DIR/NN --prompt TEXT` scores one again.\n"
+    "\n"
+    "Feature caching: with --cache POLICY (and the --cache-* flags of `reel render`), or with\n"
+    "--cache-sweep POLICY@VALUE,... (VALUE: the threshold of fbcache / cg-taylor, the interval of\n"
+    "taylorseer), every prompt is also rendered without a cache, same seed, and a table compares\n"
+    "block-forwards skipped, wall-time speedup, PSNR/SSIM against no cache and accuracy.\n";
 
 // The canonical caption grammar of tools/train/reel_train/data.py (first synonym of every word).
 std::string Caption(const std::string& color, const std::string& shape, const std::string& motion,
@@ -51,8 +53,8 @@ std::string Caption(const std::string& color, const std::string& shape, const st
                       background, " background");
 }
 
-// 24 seen prompts that walk every color, shape, motion and background, plus the 6 held-out triples
-// of data.py (HELD_OUT) on two backgrounds.
+}  // namespace
+
 std::vector<SuitePrompt> Suite() {
   const std::vector<std::string> colors = {"red",    "green",  "blue", "yellow",
                                            "orange", "purple", "cyan"};
@@ -85,6 +87,8 @@ std::vector<SuitePrompt> Suite() {
   }
   return out;
 }
+
+namespace {
 
 struct Tally {
   int ok = 0, total = 0;
@@ -121,12 +125,28 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
   for (const auto* v : {&steps, &long_factor, &limit}) {
     if (!v->ok()) return fail(v->status());
   }
+  const bool compare_cache = args->Has("cache") || args->Has("cache-sweep");
+  absl::StatusOr<CacheRequest> cache = ParseCacheFlags(*args);
+  if (!cache.ok()) return fail(cache.status());
+  const std::string sweep = args->String("cache-sweep", "");
   if (absl::Status s = args->CheckAllUsed(); !s.ok()) return fail(s);
+  if (compare_cache && (*long_factor > 0 || !save_dir.empty())) {
+    return fail(absl::InvalidArgumentError("--cache/--cache-sweep do not take --long or --save"));
+  }
   absl::StatusOr<std::unique_ptr<Renderer>> renderer = LoadRenderer(model, {});
   if (!renderer.ok()) return fail(renderer.status());
 
   std::vector<SuitePrompt> prompts = Suite();
   if (*limit > 0 && static_cast<size_t>(*limit) < prompts.size()) prompts.resize(*limit);
+  if (compare_cache) {
+    return RunCacheComparison(**renderer, {.prompts = prompts,
+                                           .steps = static_cast<int>(*steps),
+                                           .cfg = *cfg,
+                                           .sampler = sampler,
+                                           .common = *cache,
+                                           .sweep = sweep,
+                                           .verbose = verbose});
+  }
   std::ofstream saved_prompts;
   if (!save_dir.empty()) {
     std::error_code ec;

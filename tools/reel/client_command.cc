@@ -188,9 +188,9 @@ int FetchTo(const Connection& c, const v1::Job& job, std::string output, const c
 int RunSubmit(const std::vector<std::string_view>& args) {
   Connection c;
   v1::GenerateRequest r;
-  std::string negative, kind = "video", sampler, model, format, key, seed, output, previews;
-  int width = 0, height = 0, frames = 0, steps = 0, priority = 0;
-  double fps = 0, cfg = -1;
+  std::string negative, kind = "video", sampler, model, format, key, seed, output, previews, cache;
+  int width = 0, height = 0, frames = 0, steps = 0, priority = 0, cache_interval = 0;
+  double fps = 0, cfg = -1, cache_threshold = -1;
   bool watch = false;
   FlagSet flags("reel submit [options] PROMPT...");
   c.AddFlags(flags);
@@ -203,6 +203,12 @@ int RunSubmit(const std::vector<std::string_view>& args) {
   flags.Int("steps", &steps, "denoising steps (0: the model's default)");
   flags.String("sampler", &sampler, "euler or dpm++2m (empty: the model's default)");
   flags.Double("cfg", &cfg, "guidance scale 0..30 (negative: the model's default)");
+  flags.String(
+      "cache", &cache,
+      "feature caching: none, fbcache, taylorseer, cg-taylor (empty: the model's default)");
+  flags.Double("cache_threshold", &cache_threshold,
+               "fbcache / cg-taylor threshold 0..1 (negative: the default)");
+  flags.Int("cache_interval", &cache_interval, "taylorseer interval 1..100 (0: the default)");
   flags.String("seed", &seed, "noise seed (empty: the server picks one)");
   flags.String("model", &model, "model name (empty: any the workers serve)");
   flags.String("format", &format, "mp4, webm, gif, webp (video) / png, jpeg, webp (image)");
@@ -227,6 +233,9 @@ int RunSubmit(const std::vector<std::string_view>& args) {
   r.set_steps(steps);
   r.set_sampler(sampler);
   if (cfg >= 0) r.set_cfg_scale(cfg);
+  r.set_cache_policy(cache);
+  if (cache_threshold >= 0) r.set_cache_threshold(cache_threshold);
+  if (cache_interval != 0) r.set_cache_interval(cache_interval);
   if (!seed.empty()) {
     uint64_t s = 0;
     if (!absl::SimpleAtoi(seed, &s))

@@ -20,6 +20,7 @@
 #include "services/encoder/file_sink.h"
 #include "services/encoder/media_format.h"
 #include "tools/reel/cli_args.h"
+#include "tools/reel/cli_cache_flags.h"
 #include "tools/reel/cli_models.h"
 #include "tools/reel/cli_progress.h"
 #include "tools/reel/command.h"
@@ -28,7 +29,7 @@ namespace reel::cli {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr char kUsage[] =
+constexpr char kUsageFormat[] =
     R"(usage: reel render "PROMPT" [-o FILE] [options]
 Renders a video (or, with an image format, a single frame) in this process and writes it to FILE.
   -o, --output FILE    where to write; the extension picks the format
@@ -45,7 +46,7 @@ Renders a video (or, with an image format, a single frame) in this process and w
   --negative TEXT      negative prompt
   --model DIR          model directory (default: $REEL_MODEL, else models/reel-tiny)
   --threads N          CPU threads (default: all cores)
-  --crf N, --preset P  encoder quality and speed (services/encoder/README.md)
+%s  --crf N, --preset P  encoder quality and speed (services/encoder/README.md)
   --preview FILE       also write a contact sheet, a grid of frames (.png .jpg .webp)
   --quiet              no progress display
 Unset values come from the model (`reel models` lists them).
@@ -58,6 +59,7 @@ struct Options {
   std::string prompt, negative, output, format, sampler, model_dir, preset, preview;
   std::optional<int64_t> frames, width, height, steps, threads, crf, seed;
   std::optional<double> seconds, fps, cfg;
+  CacheRequest cache;
   bool quiet = false;
 };
 
@@ -97,6 +99,9 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string_view>& argv) 
        {std::pair{"seconds", &o.seconds}, std::pair{"fps", &o.fps}, std::pair{"cfg", &o.cfg}}) {
     if (absl::Status s = Optional(a.Double(name, 0), a.Has(name), *field); !s.ok()) return s;
   }
+  absl::StatusOr<CacheRequest> cache = ParseCacheFlags(a);
+  if (!cache.ok()) return cache.status();
+  o.cache = *cache;
   if (absl::Status s = a.CheckAllUsed(); !s.ok()) return s;
   if (a.positional().empty() || a.positional()[0].empty()) {
     return absl::InvalidArgumentError(
@@ -231,6 +236,7 @@ std::optional<Failure> Render(const Options& o) {
   request.sampler = o.sampler;
   request.seed = o.seed ? static_cast<uint64_t>(*o.seed) : std::random_device{}() % 1000000000;
   request.frames = static_cast<int>(o.frames.value_or(0));
+  request.cache = o.cache;
   if (o.seconds) {
     // Whole blocks: the generator makes temporal_factor frames at a time.
     const double fps = o.fps.value_or(info.default_fps);
@@ -257,6 +263,10 @@ std::optional<Failure> Render(const Options& o) {
     }
     std::printf(", %d steps %s, cfg %g, seed %llu -> %s\n", r.steps, r.sampler.c_str(), r.cfg_scale,
                 static_cast<unsigned long long>(r.seed), o.output.c_str());
+    if (const absl::StatusOr<CacheOptions> cache = ResolveCacheOptions(info.default_cache, r.cache);
+        cache.ok() && cache->policy != CachePolicyKind::kNone) {
+      std::printf("feature cache: %s\n", DescribeCacheOptions(*cache).c_str());
+    }
     std::fflush(stdout);
   }
 
@@ -274,13 +284,15 @@ std::optional<Failure> Render(const Options& o) {
 
   const auto render_start = std::chrono::steady_clock::now();
   absl::Status status;
+  RenderProgress last;
   {
     ProgressBar bar(stdout, o.quiet ? ProgressBar::Style::kQuiet : ProgressBar::Style::kAuto,
                     "render");
     CancelOnInterrupt interrupt;
     status = (*renderer)->Render(
         r, sink,
-        [&bar](const RenderProgress& p) {
+        [&bar, &last](const RenderProgress& p) {
+          last = p;
           bar.Update({p.step, p.total_steps, p.block, p.total_blocks, p.elapsed_s, p.eta_s, ""});
         },
         &g_cancel);
@@ -301,6 +313,12 @@ std::optional<Failure> Render(const Options& o) {
               HumanBytes(result->bytes).c_str(), SecondsSince(start));
   if (result->frames > 1) std::printf(", %.2f frames/s", result->frames / render_s);
   std::printf("\n");
+  if (last.block_forwards_skipped > 0 && !o.quiet) {
+    const int64_t total = last.block_forwards_computed + last.block_forwards_skipped;
+    std::printf("cache: %lld of %lld transformer-block forwards skipped (%.1f%%)\n",
+                static_cast<long long>(last.block_forwards_skipped), static_cast<long long>(total),
+                100.0 * last.block_forwards_skipped / total);
+  }
   if (sheet) {
     if (absl::Status s = sheet->Write(o.preview); !s.ok()) {
       return Failure{1, absl::StrCat("preview: ", s.message())};
@@ -313,7 +331,7 @@ std::optional<Failure> Render(const Options& o) {
 int RunRender(const std::vector<std::string_view>& args) {
   for (std::string_view a : args) {
     if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
+      std::printf(kUsageFormat, kCacheFlagsUsage);
       return 0;
     }
   }
