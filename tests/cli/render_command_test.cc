@@ -113,6 +113,11 @@ TEST_F(CliTest, BadArgumentsExitTwoWithOneLine) {
       {"render", "a red circle", "--model", Out("no-model-here")},
       {"render", "a red circle", "--model", ModelDir(), "--width", "33"},
       {"render", "a red circle", "--model", ModelDir(), "--sampler", "magic"},
+      {"render", "a red circle", "--model", ModelDir(), "--cache", "teacache"},
+      {"render", "a red circle", "--model", ModelDir(), "--cache", "cg-taylor", "--cache-threshold",
+       "2"},
+      {"render", "a red circle", "--cache-interval", "often"},
+      {"eval", "--suite", "--model", ModelDir(), "--cache-sweep", "cg-taylor@abc"},
       {"models", "--bogus", "1"},
   };
   // Each run starts the binary (about a second of dynamic loading here), so run them side by side.
@@ -131,6 +136,32 @@ TEST_F(CliTest, BadArgumentsExitTwoWithOneLine) {
     EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << shown << ": " << run.err;
   }
   EXPECT_FALSE(fs::exists(Out("clip.mp4")));
+}
+
+TEST_F(CliTest, RenderWithACacheSaysWhatItSkipped) {
+  const std::string path = Out("cached.mp4");
+  const ProcessResult run =
+      Reel({"render", "a red circle", "--model", ModelDir(), "-o", path, "--steps", "8", "--seed",
+            "3", "--cache", "taylorseer", "--cache-interval", "2"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("feature cache: taylorseer interval=2 order=1 warmup=3"));
+  // Warm-up 0-2, then 3, 5 and the final 7 run every block: 2 of 8 steps skip 1 of 2 blocks, in
+  // each of the 2 video blocks.
+  EXPECT_THAT(run.out, HasSubstr("cache: 4 of 32 transformer-block forwards skipped (12.5%)"));
+  const auto probe = Probe(path);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->frames, 8);
+}
+
+TEST_F(CliTest, EvalComparesCacheSettingsWithNoCache) {
+  const ProcessResult run = Reel({"eval", "--suite", "--model", ModelDir(), "--limit", "1",
+                                  "--steps", "6", "--cache-sweep", "cg-taylor@0,taylorseer@2"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // Threshold 0 never skips: the render is the uncached one, bit for bit.
+  EXPECT_THAT(run.out, HasSubstr("| cg-taylor threshold=0 order=1 first_block_order=1 warmup=3 | "
+                                 "0.0% | 1.00x |"));
+  EXPECT_THAT(run.out, HasSubstr("| identical (identical) | 1.0000 |"));
+  EXPECT_THAT(run.out, HasSubstr("| taylorseer interval=2 order=1 warmup=3 | "));
 }
 
 TEST_F(CliTest, HelpExitsZero) {

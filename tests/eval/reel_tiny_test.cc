@@ -25,6 +25,7 @@
 #include "pipeline/model/vae_decoder.h"
 #include "tools/eval/analyze.h"
 #include "tools/eval/frame_collector.h"
+#include "tools/eval/metrics.h"
 #include "tools/eval/prompt.h"
 #include "tools/eval/score.h"
 
@@ -58,10 +59,12 @@ class ReelTinyTest : public ::testing::Test {
 
 TEST_F(ReelTinyTest, MatchesThePyTorchPipeline) {
   // Two blocks beyond the default length: the carried state and the streaming VAE caches are used.
+  // The PyTorch pipeline computes every block: no feature cache on this side either.
   const RenderRequest request{.prompt = "a red circle moving right on a white background",
                               .frames = 24,
                               .steps = 6,
-                              .seed = 7};
+                              .seed = 7,
+                              .cache = {.policy = "none"}};
   const eval::FrameCollector rendered = Render(request);
   std::vector<uint8_t> cpp;
   for (const cv::Mat& frame : rendered.frames()) {
@@ -124,6 +127,47 @@ TEST_F(ReelTinyTest, EvaluatorReadsThePrompts) {
   // The committed weights get 11 of the 12 checks (background, color, shape, motion × 3); two
   // below that leaves room for another CPU's rounding to flip a borderline shape or motion.
   EXPECT_GE(checks_ok, 9);
+}
+
+TEST_F(ReelTinyTest, CgTaylorSkipsBlocksAndKeepsTheVerdicts) {
+  const std::vector<std::string> prompts = {
+      "a green star moving left on a black background",
+      "an orange diamond moving down on a white background",
+  };
+  int64_t skipped = 0, all = 0;
+  int plain_ok = 0, cached_ok = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    RenderRequest request{.prompt = prompts[i], .steps = 20, .seed = 21 + i};
+    request.cache.policy = "none";
+    const eval::FrameCollector plain = Render(request);
+    request.cache.policy = "cg-taylor";
+    eval::FrameCollector cached;
+    RenderProgress last;
+    ASSERT_TRUE(renderer_
+                    ->Render(
+                        request, cached, [&](const RenderProgress& p) { last = p; }, nullptr)
+                    .ok());
+    skipped += last.block_forwards_skipped;
+    all += last.block_forwards_computed + last.block_forwards_skipped;
+    // Loose: the harness (README, performance) measures the real figure over the whole suite.
+    const absl::StatusOr<double> psnr = eval::Psnr(plain.frames(), cached.frames());
+    ASSERT_TRUE(psnr.ok()) << psnr.status();
+    EXPECT_GT(*psnr, 22.0) << prompts[i];
+    for (const eval::FrameCollector* sink :
+         {&plain, static_cast<const eval::FrameCollector*>(&cached)}) {
+      absl::StatusOr<eval::VideoAnalysis> video = eval::AnalyzeVideo(sink->frames());
+      ASSERT_TRUE(video.ok()) << video.status();
+      for (const eval::AttributeCheck& c :
+           eval::ScorePrompt(eval::ParsePrompt(prompts[i]), *video).checks) {
+        (sink == &plain ? plain_ok : cached_ok) += c.ok ? 1 : 0;
+        if (c.attribute == "background") {
+          EXPECT_TRUE(c.ok) << prompts[i];
+        }
+      }
+    }
+  }
+  EXPECT_GT(skipped, all / 4) << skipped << " of " << all << " block-forwards skipped";
+  EXPECT_GE(cached_ok, plain_ok - 1) << "the evaluator's verdicts with and without the cache";
 }
 
 TEST_F(ReelTinyTest, VaeDecoderKeepsShapesOverLongClips) {
