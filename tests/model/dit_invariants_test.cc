@@ -16,13 +16,7 @@ namespace {
 
 using testing::TinyDit;
 
-Tensor Random(Shape shape, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> n(0.0f, scale);
-  std::vector<float> v(NumElements(shape));
-  for (float& x : v) x = n(gen);
-  return *Tensor::FromVector(shape, v);
-}
+using testing::Random;
 
 PreparedCaption Caption(const LinearDit& dit, uint32_t seed, int valid) {
   std::vector<float> mask(7, 0.0f);

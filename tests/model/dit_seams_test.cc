@@ -17,13 +17,7 @@ namespace {
 
 using testing::TinyDit;
 
-Tensor Random(const Shape& shape, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> n(0.0f, 1.0f);
-  std::vector<float> v(NumElements(shape));
-  for (float& x : v) x = n(gen);
-  return *Tensor::FromVector(shape, v);
-}
+using testing::Random;
 
 PreparedCaption Caption(const LinearDit& dit) {
   return *dit.PrepareCaption(Random({5, 24}, 7), *Tensor::FromVector({5}, {1, 1, 1, 0, 0}));

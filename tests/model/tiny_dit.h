@@ -1,5 +1,9 @@
 #pragma once
-// A small random-weight DiT for invariant tests (shapes as the reference's golden config).
+// A small random-weight DiT for invariant tests (shapes as the reference's golden config), and the
+// random tensors those tests feed it.
+#include <random>
+#include <vector>
+
 #include "nlohmann/json.hpp"
 #include "pipeline/model/config.h"
 #include "pipeline/model/dit.h"
@@ -13,6 +17,15 @@ inline nlohmann::json TinyDitJson() {
                         {"head_dim", 32},    {"cross_num_heads", 2}, {"cross_head_dim", 32},
                         {"caption_dim", 24}, {"ffn_hidden", 96},     {"temporal_conv", "causal"},
                         {"block_frames", 2}};
+}
+
+// Normal(0, scale) values, reproducible from `seed`.
+inline Tensor Random(Shape shape, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> n(0.0f, scale);
+  std::vector<float> v(NumElements(shape));
+  for (float& x : v) x = n(gen);
+  return *Tensor::FromVector(shape, v);
 }
 
 inline LinearDit TinyDit(uint32_t seed = 1) {
