@@ -137,7 +137,9 @@ TEST_F(ReelTinyTest, CgTaylorSkipsBlocksAndKeepsTheVerdicts) {
   int64_t skipped = 0, all = 0;
   int plain_ok = 0, cached_ok = 0;
   for (size_t i = 0; i < prompts.size(); ++i) {
-    RenderRequest request{.prompt = prompts[i], .steps = 20, .seed = 21 + i};
+    // 50 steps, where caching pays (README, performance); threshold as the harness's 2x setting.
+    RenderRequest request{.prompt = prompts[i], .steps = 50, .seed = 21 + i};
+    request.cache.threshold = 0.015;
     request.cache.policy = "none";
     const eval::FrameCollector plain = Render(request);
     request.cache.policy = "cg-taylor";
@@ -166,7 +168,7 @@ TEST_F(ReelTinyTest, CgTaylorSkipsBlocksAndKeepsTheVerdicts) {
       }
     }
   }
-  EXPECT_GT(skipped, all / 4) << skipped << " of " << all << " block-forwards skipped";
+  EXPECT_GT(skipped, all / 3) << skipped << " of " << all << " block-forwards skipped";
   EXPECT_GE(cached_ok, plain_ok - 1) << "the evaluator's verdicts with and without the cache";
 }
 

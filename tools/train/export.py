@@ -92,6 +92,9 @@ def main():
                          "num_heads": tcfg["heads"], "mlp_hidden": tcfg["mlp"],
                          "max_tokens": tcfg["max_tokens"], "norm_eps": 1e-5},
         "video": {"width": 64, "height": 64, "frames": 16, "fps": 8},
+        # The engine's default feature cache (chosen with `reel eval --suite --cache-sweep`).
+        "cache": {"policy": "cg-taylor", "threshold": 0.01, "order": 2, "first_block_order": 1,
+                  "warmup_steps": 3},
     }
     mcfg = ModelConfig(transformer=dcfg,
                        sampler=SamplerConfig(flow_shift=args.flow_shift, steps=args.steps,

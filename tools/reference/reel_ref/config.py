@@ -84,7 +84,7 @@ class SamplerConfig:
         return self
 
 
-_OTHER_SECTIONS = ("vae", "text_encoder", "video", "train")
+_OTHER_SECTIONS = ("vae", "text_encoder", "video", "train", "cache")
 
 
 @dataclass
