@@ -187,6 +187,8 @@ class PipelineRenderer final : public Renderer {
     info_.spatial_factor = vc.spatial_factor * std::max(config_.transformer.patch_size[1],
                                                         config_.transformer.patch_size[2]);
     info_.temporal_factor = static_cast<int>(BlockPixelFrames());
+    info_.default_steps = config_.sampler.steps;
+    info_.attention = AttentionKindName(config_.transformer.attention);
     return absl::OkStatus();
   }
 

@@ -43,6 +43,8 @@ struct ModelInfo {
   double default_fps = 0;
   int spatial_factor = 0;   // width/height must be multiples of this
   int temporal_factor = 0;  // a video has a multiple of this many frames (one block); 1 = an image
+  int default_steps = 0;    // denoising steps per block when a request leaves them 0
+  std::string attention;    // the self-attention kind's config name, e.g. "linear"
 };
 
 struct RendererOptions {

@@ -1,14 +1,16 @@
 #pragma once
-// A deliberately tiny HTTP/1.0 server for GET /metrics and /healthz on a port apart from gRPC: one
-// thread, one connection at a time, bounded request size and socket timeouts. Scrapers and probes
-// send a few requests a minute; nothing here is meant for user traffic.
-#include <atomic>
+// A small HTTP server for GET /metrics and /healthz on a port apart from gRPC, on libmicrohttpd:
+// one event-driven thread (epoll) serves every connection concurrently, so a slow or stalled
+// client (slow-loris) costs one socket, never the liveness probe's answer. Connections idle for
+// kIdleTimeoutSeconds are closed, at most kMaxConnections are open (kMaxConnectionsPerIp from
+// one address), and a request's headers are bounded by libmicrohttpd's per-connection memory.
 #include <functional>
 #include <map>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
+
+struct MHD_Daemon;
 
 namespace reel::service {
 
@@ -22,6 +24,10 @@ class HttpServer {
  public:
   using Handler = std::function<HttpResponse()>;
 
+  static constexpr unsigned kIdleTimeoutSeconds = 5;
+  static constexpr unsigned kMaxConnections = 256;
+  static constexpr unsigned kMaxConnectionsPerIp = 64;
+
   HttpServer() = default;
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
@@ -31,17 +37,15 @@ class HttpServer {
   void Handle(const std::string& path, Handler handler);
   // Binds host:port (port 0: any free port) and serves on a thread. Returns the bound port.
   absl::StatusOr<int> Start(const std::string& host, int port);
-  // Stops serving within ~100 ms; idempotent.
+  // Stops serving; idempotent.
   void Stop();
 
- private:
-  void Serve();
-  void ServeOne(int fd);
+  // Answers one request (libmicrohttpd's callback; public for it only).
+  HttpResponse Respond(const std::string& method, const std::string& path) const;
 
+ private:
   std::map<std::string, Handler> handlers_;
-  int listen_fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  MHD_Daemon* daemon_ = nullptr;
 };
 
 }  // namespace reel::service

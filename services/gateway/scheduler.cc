@@ -12,14 +12,29 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "pipeline/tensor/status_macros.h"
 #include "services/common/limits.h"
+#include "services/common/log.h"
 #include "services/common/result_files.h"
 #include "services/gateway/job_convert.h"
+#include "services/gateway/sqlite.h"
 #include "services/gateway/validation.h"
 
 namespace reel::gateway {
 namespace {
 
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);  // re-check cancellation this often
+constexpr int kMissedHeartbeatsToReap = 2;
+
+void Log(absl::string_view message) { service::LogLine("reel-gateway", message); }
+
+// Logs a store failure an operator must act on (disk full, I/O error); returns `status`.
+absl::Status LogIfStorageFailure(absl::string_view what, absl::Status status) {
+  if (IsStorageFailure(status)) Log(absl::StrCat(what, ": ", status.ToString()));
+  return status;
+}
+
+absl::Status NoSuchJob(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+}
 
 std::string PageToken(int64_t before_seq) {
   return before_seq == 0 ? "" : absl::WebSafeBase64Escape(absl::StrCat("v1:", before_seq));
@@ -105,8 +120,10 @@ v1::Job Scheduler::ToProto(const JobRecord& record) {
   return ToJobProto(record, live ? &it->second.progress : nullptr);
 }
 
-absl::StatusOr<v1::Job> Scheduler::Submit(const v1::GenerateRequest& request) {
+absl::StatusOr<v1::Job> Scheduler::Submit(const v1::GenerateRequest& request,
+                                          const service::Principal& who) {
   JobRecord record;
+  record.owner = who.name;
   record.request = request;
   record.request_hash = RequestHash(request);
   if (!record.request.has_seed()) {
@@ -122,10 +139,13 @@ absl::StatusOr<v1::Job> Scheduler::Submit(const v1::GenerateRequest& request) {
   for (int tries = 0; tries < 3;
        ++tries) {  // a random id collision is astronomically rare; retry it
     record.id = NewJobId();
-    job = store_.Insert(record, options_.max_queued_jobs, &existed);
+    job = store_.Insert(record,
+                        QueueLimits(options_.max_queued_jobs,
+                                    who.name.empty() ? 0 : options_.max_queued_per_client),
+                        &existed);
     if (job.ok() || job.status().code() != absl::StatusCode::kAlreadyExists) break;
   }
-  if (!job.ok()) return job.status();
+  if (!job.ok()) return LogIfStorageFailure("Submit: cannot record the job", job.status());
   if (existed) {
     if (job->request_hash != record.request_hash) {
       return absl::AlreadyExistsError(absl::StrCat("idempotency_key '", request.idempotency_key(),
@@ -143,17 +163,26 @@ absl::StatusOr<v1::Job> Scheduler::Submit(const v1::GenerateRequest& request) {
   return ToProto(*job);
 }
 
-absl::StatusOr<v1::Job> Scheduler::Get(const std::string& id) {
-  REEL_ASSIGN_OR_RETURN(JobRecord job, store_.Get(id));
+absl::StatusOr<JobRecord> Scheduler::VisibleJob(const std::string& id,
+                                                const service::Principal& who) {
+  absl::StatusOr<JobRecord> job = store_.Get(id);
+  if (job.ok() && !who.sees_all_jobs() && job->owner != who.name) return NoSuchJob(id);
+  return job;
+}
+
+absl::StatusOr<v1::Job> Scheduler::Get(const std::string& id, const service::Principal& who) {
+  REEL_ASSIGN_OR_RETURN(JobRecord job, VisibleJob(id, who));
   return ToProto(job);
 }
 
-absl::StatusOr<v1::ListJobsResponse> Scheduler::List(const v1::ListJobsRequest& request) {
+absl::StatusOr<v1::ListJobsResponse> Scheduler::List(const v1::ListJobsRequest& request,
+                                                     const service::Principal& who) {
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size: must not be negative");
   ListQuery query;
   query.page_size = request.page_size() == 0 ? service::kDefaultPageSize
                                              : std::min(request.page_size(), service::kMaxPageSize);
   REEL_ASSIGN_OR_RETURN(query.before_seq, ParsePageToken(request.page_token()));
+  if (!who.sees_all_jobs()) query.owner = who.name;
   for (int s : request.states()) {
     if (!v1::Job::State_IsValid(s) || s == v1::Job::STATE_UNSPECIFIED) {
       return absl::InvalidArgumentError(absl::StrCat("states: unknown state ", s));
@@ -167,9 +196,11 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::List(const v1::ListJobsRequest& 
   return response;
 }
 
-absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& id) {
-  REEL_ASSIGN_OR_RETURN(JobRecord before, store_.Get(id));
-  REEL_ASSIGN_OR_RETURN(JobRecord job, store_.Cancel(id, absl::Now()));
+absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& id, const service::Principal& who) {
+  REEL_ASSIGN_OR_RETURN(JobRecord before, VisibleJob(id, who));
+  absl::StatusOr<JobRecord> cancelled = store_.Cancel(id, absl::Now());
+  if (!cancelled.ok()) return LogIfStorageFailure("Cancel: cannot record it", cancelled.status());
+  const JobRecord& job = *cancelled;
   if (metrics_ != nullptr && before.state == v1::Job::QUEUED && job.state == v1::Job::CANCELLED) {
     metrics_->finished[v1::Job::CANCELLED]->Increment();
   }
@@ -180,8 +211,9 @@ absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& id) {
   return ToProto(job);
 }
 
-absl::StatusOr<std::pair<std::string, v1::Job>> Scheduler::ResultPath(const std::string& id) {
-  REEL_ASSIGN_OR_RETURN(JobRecord job, store_.Get(id));
+absl::StatusOr<std::pair<std::string, v1::Job>> Scheduler::ResultPath(
+    const std::string& id, const service::Principal& who) {
+  REEL_ASSIGN_OR_RETURN(JobRecord job, VisibleJob(id, who));
   if (job.state != v1::Job::SUCCEEDED) {
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", id, " is ", v1::Job::State_Name(job.state), "; only a SUCCEEDED job has a result"));
@@ -232,6 +264,17 @@ std::vector<v1::ModelDescription> Scheduler::ServedModels() {
   return models;
 }
 
+std::vector<std::pair<v1::ModelDescription, int>> Scheduler::ModelsWithWorkers() {
+  std::map<std::string, std::pair<v1::ModelDescription, int>> by_name;
+  for (const v1::ModelDescription& m : ServedModels()) {
+    auto [it, inserted] = by_name.try_emplace(m.name(), m, 0);
+    ++it->second.second;
+  }
+  std::vector<std::pair<v1::ModelDescription, int>> out;
+  for (auto& [name, entry] : by_name) out.push_back(std::move(entry));
+  return out;
+}
+
 int64_t Scheduler::QueuedJobs() {
   absl::StatusOr<std::map<JobState, int64_t>> counts = store_.CountByState();
   if (!counts.ok()) return -1;
@@ -246,6 +289,7 @@ void Scheduler::AddLeaseLocked(const std::string& worker_id, const std::string& 
   for (LeaseRef& lease : worker.leases) {
     if (lease.job_id == job_id) {
       lease.attempt = attempt;
+      lease.missed_heartbeats = 0;
       return;
     }
   }
@@ -314,8 +358,29 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRe
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = workers_.find(request.worker_id());
     response.set_registered(it != workers_.end() && it->second.registered);
-    if (it != workers_.end()) it->second.last_seen = absl::Now();
+    if (it != workers_.end()) {
+      it->second.last_seen = absl::Now();
+      // A live worker reports the lease it renders. One it stopped naming was dropped (its
+      // FinishJob could not be recorded, or it gave up): without this the lease would stay
+      // RUNNING for as long as the worker lives, since its heartbeats keep it from being reaped.
+      auto& leases = it->second.leases;
+      for (auto lease = leases.begin(); lease != leases.end();) {
+        const bool named = lease->job_id == request.job_id() && lease->attempt == request.attempt();
+        lease->missed_heartbeats = named ? 0 : lease->missed_heartbeats + 1;
+        if (lease->missed_heartbeats < kMissedHeartbeatsToReap) {
+          ++lease;
+          continue;
+        }
+        const std::string reason =
+            absl::StrCat("worker '", request.worker_id(), "' is alive but no longer holds it");
+        Log(absl::StrCat("job ", lease->job_id, " attempt ", lease->attempt, ": ", reason,
+                         "; re-queueing it"));
+        orphans_.push_back({request.worker_id(), *lease, reason});
+        lease = leases.erase(lease);
+      }
+    }
   }
+
   if (!request.job_id().empty()) {
     absl::StatusOr<bool> cancel =
         ConfirmLease(request.worker_id(), request.job_id(), request.attempt());
@@ -471,7 +536,12 @@ absl::Status Scheduler::Finish(const v1::FinishJobRequest& request) {
       }
     }
   }
-  if (!done.ok()) return done.status();
+  if (!done.ok()) {
+    return LogIfStorageFailure(
+        absl::StrCat("FinishJob: cannot record the end of job ", request.job_id(), " attempt ",
+                     request.attempt(), " (worker '", request.worker_id(), "')"),
+        done.status());
+  }
   if (IsTerminal(done->state) && done->attempts > 1) RemoveStaleAttemptFiles(*done);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -497,12 +567,16 @@ void Scheduler::RemoveStaleAttemptFiles(const JobRecord& job) {
 
 void Scheduler::ReapLostWorkers() {
   const absl::Time now = absl::Now();
-  std::vector<std::pair<std::string, LeaseRef>> orphaned;
+  std::vector<Orphan> orphans;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = workers_.begin(); it != workers_.end();) {
       if (now - it->second.last_seen > options_.worker_timeout) {
-        for (const LeaseRef& lease : it->second.leases) orphaned.emplace_back(it->first, lease);
+        for (const LeaseRef& lease : it->second.leases) {
+          orphans_.push_back({it->first, lease,
+                              absl::StrCat("worker '", it->first, "' sent no heartbeat for ",
+                                           absl::FormatDuration(options_.worker_timeout))});
+        }
         it = workers_.erase(it);
       } else {
         ++it;
@@ -515,20 +589,41 @@ void Scheduler::ReapLostWorkers() {
       metrics_->workers.Set(static_cast<double>(std::count_if(
           workers_.begin(), workers_.end(), [](const auto& w) { return w.second.registered; })));
     }
+    orphans.swap(orphans_);
   }
   bool requeued = false;
-  for (const auto& [worker_id, lease] : orphaned) {
+  std::vector<Orphan> retry;
+  for (Orphan& orphan : orphans) {
     absl::StatusOr<JobRecord> job =
-        store_.Requeue(lease.job_id, lease.attempt,
-                       absl::StrCat("worker '", worker_id, "' sent no heartbeat for ",
-                                    absl::FormatDuration(options_.worker_timeout)),
+        store_.Requeue(orphan.lease.job_id, orphan.lease.attempt, orphan.reason,
                        /*penalize=*/true, options_.max_attempts, now);
-    if (!job.ok()) continue;  // it finished or moved on meanwhile
+    if (!job.ok()) {
+      // The store could not record it (disk full): keep the lease and try again next pass, or the
+      // job would stay RUNNING until the gateway restarts. Any other error means the job finished
+      // or moved on meanwhile.
+      if (IsStorageFailure(job.status())) {
+        if (!orphan.logged) {
+          Log(absl::StrCat("cannot re-queue job ", orphan.lease.job_id, " (", orphan.reason,
+                           "); retrying every ",
+                           absl::FormatDuration(options_.heartbeat_interval / 2), ": ",
+                           job.status().ToString()));
+          orphan.logged = true;
+        }
+        retry.push_back(std::move(orphan));
+      }
+      continue;
+    }
+    if (orphan.logged) Log(absl::StrCat("job ", job->id, " re-queued after the store recovered"));
     requeued |= job->state == v1::Job::QUEUED;
     if (metrics_ != nullptr && job->state == v1::Job::QUEUED) metrics_->requeued.Increment();
     if (metrics_ != nullptr && IsTerminal(job->state)) metrics_->finished[job->state]->Increment();
     std::lock_guard<std::mutex> lock(mu_);
-    TouchLocked(lease.job_id, IsTerminal(job->state));
+    TouchLocked(orphan.lease.job_id, IsTerminal(job->state));
+  }
+  if (!retry.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    orphans_.insert(orphans_.end(), std::make_move_iterator(retry.begin()),
+                    std::make_move_iterator(retry.end()));
   }
   if (requeued) queue_cv_.notify_all();
 }

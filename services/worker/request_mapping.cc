@@ -43,6 +43,8 @@ v1::ModelDescription DescribeModel(const ModelInfo& info) {
   m.set_default_fps(info.default_fps);
   m.set_spatial_factor(info.spatial_factor);
   m.set_temporal_factor(info.temporal_factor);
+  m.set_default_steps(info.default_steps);
+  m.set_attention(info.attention);
   return m;
 }
 

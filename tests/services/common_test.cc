@@ -66,10 +66,10 @@ TEST(TokenSetTest, ReadsTokensSkippingCommentsAndRejectsWeakOnes) {
   auto set = TokenSet::FromFile(dir.File("ok"));
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_TRUE(set->enabled());
-  EXPECT_TRUE(set->Accepts("first-token-0123456789"));
-  EXPECT_TRUE(set->Accepts("second-token-0123456789"));
-  EXPECT_FALSE(set->Accepts("first-token-012345678"));
-  EXPECT_FALSE(set->Accepts(""));
+  EXPECT_NE(set->Find("first-token-0123456789"), nullptr);
+  EXPECT_NE(set->Find("second-token-0123456789"), nullptr);
+  EXPECT_EQ(set->Find("first-token-012345678"), nullptr);
+  EXPECT_EQ(set->Find(""), nullptr);
   EXPECT_EQ(*ReadFirstToken(dir.File("ok")), "first-token-0123456789");
 
   std::ofstream(dir.File("short")) << "tooshort\n";
@@ -82,6 +82,34 @@ TEST(TokenSetTest, ReadsTokensSkippingCommentsAndRejectsWeakOnes) {
   EXPECT_FALSE(TokenSet().enabled());
   EXPECT_EQ(RandomToken().size(), 32u);
   EXPECT_NE(RandomToken(), RandomToken());
+}
+
+TEST(TokenSetTest, EntriesHaveARoleAndAPrincipalName) {
+  TempDir dir;
+  std::ofstream(dir.File("roles")) << "bare-token-0123456789\n"
+                                   << "alice-token-0123456789 client alice\n"
+                                   << "alice-rotated-0123456789\tclient\talice\n"
+                                   << "ops-token-0123456789 admin ops\n"
+                                   << "pod-token-0123456789 worker\n";
+  auto set = TokenSet::FromFile(dir.File("roles"));
+  ASSERT_TRUE(set.ok()) << set.status();
+  const TokenSet::Entry* bare = set->Find("bare-token-0123456789");
+  ASSERT_NE(bare, nullptr);
+  EXPECT_EQ(bare->role, Role::kClient);  // a bare token is a client, never a worker
+  EXPECT_EQ(bare->name, DefaultPrincipalName("bare-token-0123456789"));
+  EXPECT_EQ(bare->name.rfind("client-", 0), 0u);
+  EXPECT_EQ(set->Find("alice-rotated-0123456789")->name, "alice");
+  EXPECT_EQ(set->Find("ops-token-0123456789")->role, Role::kAdmin);
+  EXPECT_EQ(set->Find("pod-token-0123456789")->role, Role::kWorker);
+
+  std::ofstream(dir.File("bad-role")) << "some-token-0123456789 root\n";
+  auto bad = TokenSet::FromFile(dir.File("bad-role"));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("bad-role:1: unknown role 'root'"), std::string::npos)
+      << bad.status();
+  std::ofstream(dir.File("bad-name")) << "some-token-0123456789 client a/b\n";
+  EXPECT_EQ(TokenSet::FromFile(dir.File("bad-name")).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(MetricsTest, RendersThePrometheusTextFormat) {

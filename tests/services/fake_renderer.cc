@@ -16,6 +16,8 @@ FakeRenderer::FakeRenderer(FakeRendererOptions options) : options_(std::move(opt
   info_.max_frames = 256;
   info_.spatial_factor = 8;
   info_.temporal_factor = options_.block_frames;
+  info_.default_steps = options_.steps;
+  info_.attention = "linear";
 }
 
 absl::StatusOr<RenderRequest> FakeRenderer::Resolve(const RenderRequest& in) const {

@@ -92,7 +92,7 @@ int RunServe(const std::vector<std::string_view>& args) {
   }
   // The in-process worker authenticates like any other, with a token only this process knows.
   const std::string internal_token = service::RandomToken();
-  options.extra_tokens.push_back(internal_token);
+  options.extra_worker_tokens.push_back(internal_token);
   absl::StatusOr<std::unique_ptr<gateway::Gateway>> gateway = gateway::Gateway::Start(options);
   if (!gateway.ok()) {
     std::fprintf(stderr, "reel serve: %s\n", gateway.status().ToString().c_str());
