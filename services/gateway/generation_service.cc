@@ -44,6 +44,7 @@ grpc::Status GenerationServiceImpl::Submit(grpc::ServerContext* context,
   if (absl::Status s = ValidateGenerateRequest(*request, served); !s.ok()) return ToGrpc(s);
   if (absl::Status s = CheckJobBudget(*request, served, options_.max_job_cost); !s.ok())
     return ToGrpc(s);
+  if (absl::Status s = CheckJobMemory(*request, served); !s.ok()) return ToGrpc(s);
   absl::StatusOr<v1::Job> job = scheduler_.Submit(*request, *who);
   if (!job.ok()) return ToGrpc(job.status());
   *response = *std::move(job);
@@ -216,6 +217,9 @@ grpc::Status GenerationServiceImpl::ListModels(grpc::ServerContext* context,
     info->set_attention(m.attention());
     info->set_workers(workers);
     info->set_max_job_cost(options_.max_job_cost);
+    info->set_base_memory_bytes(m.base_memory_bytes());
+    info->set_memory_bytes_per_pixel(m.memory_bytes_per_pixel());
+    info->set_memory_limit_bytes(m.memory_limit_bytes());
   }
   return grpc::Status::OK;
 }

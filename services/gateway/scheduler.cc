@@ -269,6 +269,10 @@ std::vector<std::pair<v1::ModelDescription, int>> Scheduler::ModelsWithWorkers()
   for (const v1::ModelDescription& m : ServedModels()) {
     auto [it, inserted] = by_name.try_emplace(m.name(), m, 0);
     ++it->second.second;
+    // Report the largest worker's memory (what decides whether a size can run at all).
+    if (m.memory_limit_bytes() > it->second.first.memory_limit_bytes()) {
+      it->second.first.set_memory_limit_bytes(m.memory_limit_bytes());
+    }
   }
   std::vector<std::pair<v1::ModelDescription, int>> out;
   for (auto& [name, entry] : by_name) out.push_back(std::move(entry));

@@ -73,7 +73,8 @@ class Scheduler {
 
   // Models of the registered workers (for validation).
   std::vector<v1::ModelDescription> ServedModels();
-  // One entry per model name, with the number of workers serving it (ListModels).
+  // One entry per model name, with the number of workers serving it and the largest
+  // memory_limit_bytes among them (ListModels).
   std::vector<std::pair<v1::ModelDescription, int>> ModelsWithWorkers();
   int64_t QueuedJobs();
 

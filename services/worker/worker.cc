@@ -90,7 +90,9 @@ absl::Status Worker::Register() {
     std::lock_guard<std::mutex> lock(mu_);
     request.set_worker_id(worker_id_);
   }
-  *request.add_models() = DescribeModel(renderer_.info());
+  v1::ModelDescription* model = request.add_models();
+  *model = DescribeModel(renderer_.info());
+  model->set_memory_limit_bytes(options_.memory_limit_bytes);
   grpc::ClientContext context;
   service::Prepare(context, options_.token, options_.rpc_timeout);
   v1::RegisterWorkerResponse response;

@@ -18,6 +18,8 @@ FakeRenderer::FakeRenderer(FakeRendererOptions options) : options_(std::move(opt
   info_.temporal_factor = options_.block_frames;
   info_.default_steps = options_.steps;
   info_.attention = "linear";
+  info_.base_memory_bytes = options_.base_memory_bytes;
+  info_.memory_bytes_per_pixel = options_.memory_bytes_per_pixel;
 }
 
 absl::StatusOr<RenderRequest> FakeRenderer::Resolve(const RenderRequest& in) const {

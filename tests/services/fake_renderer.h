@@ -15,6 +15,8 @@ struct FakeRendererOptions {
   int width = 32, height = 32, frames = 8, block_frames = 4, steps = 3;
   double fps = 8.0;
   absl::Duration step_delay = absl::Milliseconds(2);
+  // What it claims a render needs (ModelInfo): 0 = unknown.
+  int64_t base_memory_bytes = 0, memory_bytes_per_pixel = 0;
 };
 
 class FakeRenderer final : public Renderer {

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "reel/v1/worker.grpc.pb.h"
 #include "services/common/client.h"
+#include "services/worker/memory_limit.h"
 #include "tests/services/fake_renderer.h"
 #include "tests/services/full_disk_vfs.h"
 #include "tests/services/invalid_requests.h"
@@ -63,9 +64,10 @@ class HardeningTest : public ::testing::Test {
     worker_token_ = options.token_file.empty() ? "" : kPod;
     if (with_worker) AddWorker();
   }
-  void AddWorker(absl::Duration finish_retry_budget = absl::Seconds(5)) {
+  void AddWorker(absl::Duration finish_retry_budget = absl::Seconds(5),
+                 int64_t memory_limit_bytes = 0) {
     workers_.push_back(StartWorker(gateway_->worker_port(), *renderer_, gateway_->result_dir(),
-                                   worker_token_, "", finish_retry_budget));
+                                   worker_token_, "", finish_retry_budget, memory_limit_bytes));
     ASSERT_TRUE(workers_.back()->WaitUntilRegistered(absl::Seconds(10)));
   }
   v1::Job SubmitOk(const v1::GenerateRequest& request, const std::string& token = "") {
@@ -410,6 +412,40 @@ TEST_F(HardeningTest, AJobAboveTheBudgetIsRefusedWithAMessage) {
   s = Submit(*stub_, defaults, &job);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << "64*64*256*3 > budget";
   EXPECT_EQ(Submit(*stub_, Video(), &job).error_code(), grpc::StatusCode::OK);
+}
+
+TEST_F(HardeningTest, AJobNoWorkerHasTheMemoryForIsRefused) {
+  FakeRendererOptions renderer;
+  renderer.base_memory_bytes = int64_t{100} << 20;
+  renderer.memory_bytes_per_pixel = 4096;
+  StartStack({}, /*with_worker=*/false, renderer);
+  v1::GenerateRequest big = Video();
+  big.set_width(512);
+  big.set_height(512);  // 100 MiB + 4 KiB × 512² = 1124 MiB
+  v1::Job job;
+  // No worker states a limit yet: nothing to compare, accepted.
+  EXPECT_TRUE(Submit(*stub_, big, &job).ok());
+  ASSERT_TRUE(Submit(*stub_, Video(), &job).ok());
+  AddWorker(absl::Seconds(5), /*memory_limit_bytes=*/int64_t{512} << 20);
+  grpc::Status s = Submit(*stub_, big, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("512x512 render of 'fake-tiny' needs about 1124 MiB"));
+  EXPECT_THAT(s.error_message(), HasSubstr("largest limit 512 MiB"));
+  big.set_width(256);
+  big.set_height(256);  // 356 MiB: fits
+  EXPECT_TRUE(Submit(*stub_, big, &job).ok());
+  // A bigger worker arrives: the 512² job fits on it.
+  AddWorker(absl::Seconds(5), /*memory_limit_bytes=*/int64_t{2} << 30);
+  big.set_width(512);
+  big.set_height(512);
+  EXPECT_TRUE(Submit(*stub_, big, &job).ok());
+}
+
+TEST(CgroupMemoryLimitTest, ParsesV1AndV2Files) {
+  EXPECT_EQ(worker::ParseCgroupMemoryLimit("max\n"), 0);
+  EXPECT_EQ(worker::ParseCgroupMemoryLimit("4294967296\n"), int64_t{4} << 30);
+  EXPECT_EQ(worker::ParseCgroupMemoryLimit("9223372036854771712\n"), 0);  // v1 "unlimited"
+  EXPECT_EQ(worker::ParseCgroupMemoryLimit("garbage"), 0);
 }
 
 // --- 10: bad files at start ---

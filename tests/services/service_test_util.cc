@@ -163,7 +163,8 @@ absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string
 std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
                                             const std::string& result_dir, const std::string& token,
                                             const std::string& worker_id,
-                                            absl::Duration finish_retry_budget) {
+                                            absl::Duration finish_retry_budget,
+                                            int64_t memory_limit_bytes) {
   worker::WorkerOptions options;
   options.result_dir = result_dir;
   options.token = token;
@@ -171,6 +172,7 @@ std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
   options.lease_wait = absl::Milliseconds(500);
   options.rpc_timeout = absl::Seconds(5);
   options.finish_retry_budget = finish_retry_budget;
+  options.memory_limit_bytes = memory_limit_bytes;
   auto channel =
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   auto w = std::make_unique<worker::Worker>(

@@ -73,7 +73,8 @@ std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
                                             const std::string& result_dir,
                                             const std::string& token = "",
                                             const std::string& worker_id = "",
-                                            absl::Duration finish_retry_budget = absl::Seconds(5));
+                                            absl::Duration finish_retry_budget = absl::Seconds(5),
+                                            int64_t memory_limit_bytes = 0);
 
 // A plaintext client stub for 127.0.0.1:port.
 std::unique_ptr<v1::GenerationService::Stub> Client(int port);
