@@ -52,8 +52,7 @@ absl::Status Gateway::Init() {
   REEL_ASSIGN_OR_RETURN(store_, SqliteJobStore::Open((data / "jobs.db").string()));
   scheduler_ = std::make_unique<Scheduler>(*store_, options_.scheduler, metrics_.get());
   REEL_RETURN_IF_ERROR(scheduler_->Start());
-  GenerationServiceOptions generation_options = options_.generation;
-  generation_ = std::make_unique<GenerationServiceImpl>(*scheduler_, tokens_, generation_options);
+  generation_ = std::make_unique<GenerationServiceImpl>(*scheduler_, tokens_, options_.generation);
   worker_service_ = std::make_unique<WorkerServiceImpl>(*scheduler_, tokens_);
 
   std::shared_ptr<grpc::ServerCredentials> credentials;

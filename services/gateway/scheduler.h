@@ -3,6 +3,9 @@
 // for leases, tracks worker liveness (heartbeats) and re-queues the jobs of workers that go silent,
 // and keeps the live, non-durable side of running jobs (progress, previews) for Watch.
 //
+// scheduler.cc has the client side, scheduler_workers.cc the worker side (registration, heartbeats,
+// lease bookkeeping, the liveness pass).
+//
 // Durable state lives only in the JobStore; everything in memory here can be lost on restart
 // without losing a job (Start() re-queues what was RUNNING; workers that still render reclaim their
 // lease).
