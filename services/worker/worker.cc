@@ -234,6 +234,9 @@ void Worker::RunJob(const v1::LeaseJobResponse& lease) {
   finish.set_job_id(lease.job_id());
   finish.set_attempt(lease.attempt());
   auto done = [&] {
+    // A large job leaves the allocator holding its peak (freed chunks of its arenas, pinned by a
+    // few live ones); hand them back so that an idle worker's RSS returns close to its idle level.
+    malloc_trim(0);
     std::lock_guard<std::mutex> lock(mu_);
     current_ = {};
     jobs_finished_.fetch_add(1);
@@ -319,9 +322,6 @@ void Worker::RunJob(const v1::LeaseJobResponse& lease) {
     if (status.ok()) std::filesystem::remove(path, ignored);  // nobody will point at this file
   }
   done();
-  // A large job leaves the allocator holding its peak (hundreds of MiB of freed arenas); hand
-  // them back so that an idle worker's RSS returns close to its idle level.
-  malloc_trim(0);
 }
 
 }  // namespace reel::worker

@@ -1,6 +1,7 @@
 #include "tests/services/fake_renderer.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -54,6 +55,16 @@ absl::Status FakeRenderer::Render(const RenderRequest& request, FrameSink& sink,
   if (!resolved.ok()) return resolved.status();
   const RenderRequest& r = *resolved;
   started_.fetch_add(1);
+  if (options_.scratch_bytes > 0) {
+    constexpr size_t kChunk = 64 * 1024;  // below glibc's mmap threshold: from the arena
+    std::vector<std::unique_ptr<char[]>> scratch;
+    for (int64_t n = 0; n < options_.scratch_bytes; n += kChunk) {
+      scratch.emplace_back(new char[kChunk]);
+      std::memset(scratch.back().get(), 1, kChunk);  // make the pages resident
+    }
+    std::lock_guard<std::mutex> lock(pinned_mu_);
+    for (size_t i = 0; i < scratch.size(); i += 64) pinned_.push_back(std::move(scratch[i]));
+  }
   const absl::Time start = absl::Now();
   const int block_frames = r.frames == 1 ? 1 : options_.block_frames;
   const int blocks = (r.frames + block_frames - 1) / block_frames;

@@ -441,6 +441,28 @@ TEST_F(HardeningTest, AJobNoWorkerHasTheMemoryForIsRefused) {
   EXPECT_TRUE(Submit(*stub_, big, &job).ok());
 }
 
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * sysconf(_SC_PAGESIZE);
+}
+
+TEST_F(HardeningTest, WorkerMemoryReturnsAfterALargeJob) {
+  FakeRendererOptions renderer;
+  renderer.scratch_bytes = int64_t{256} << 20;
+  StartStack({}, /*with_worker=*/true, renderer);
+  const int64_t idle = ResidentBytes();
+  const v1::Job job = SubmitOk(Video());
+  ASSERT_EQ(WaitForJob(*stub_, job.id(), Terminal, kJobTimeout).state(), v1::Job::SUCCEEDED);
+  ASSERT_TRUE(WaitFor([&] { return workers_[0]->jobs_finished() == 1; }, kJobTimeout));
+  // Without handing freed memory back, the job's 256 MiB stay resident (fragmented by the 4 MiB it
+  // keeps alive). The rest of a first job (encoder, gRPC buffers) is a few MiB.
+  const int64_t after = ResidentBytes();
+  EXPECT_LT(after - idle, renderer.scratch_bytes / 4)
+      << "idle " << (idle >> 20) << " MiB, after " << (after >> 20) << " MiB";
+}
+
 TEST(CgroupMemoryLimitTest, ParsesV1AndV2Files) {
   EXPECT_EQ(worker::ParseCgroupMemoryLimit("max\n"), 0);
   EXPECT_EQ(worker::ParseCgroupMemoryLimit("4294967296\n"), int64_t{4} << 30);
