@@ -1,4 +1,10 @@
 // services/common: flags, token files, Prometheus text format, the tiny HTTP server, result names.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <fstream>
 
 #include "gtest/gtest.h"
@@ -157,6 +163,35 @@ TEST(HttpServerTest, ServesRegisteredPathsOnly) {
   EXPECT_EQ(get("/healthz"), "200 ok\n");
   EXPECT_EQ(get("/healthz?verbose=1"), "200 ok\n");
   EXPECT_EQ(get("/nope"), "404");
+  server.Stop();
+}
+
+TEST(HttpServerTest, ASlowClientIsCutOffAtTheRequestDeadline) {
+  HttpServer server;
+  server.set_request_deadline(absl::Milliseconds(500));
+  server.Handle("/healthz", [] { return HttpResponse{200, "text/plain", "ok\n"}; });
+  auto port = server.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(*port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // A byte every 100 ms, well inside the idle timeout, never finishing the headers: only the
+  // whole-request deadline ends it. The bound is far above the deadline.
+  const std::string request = "GET /healthz HTTP/1.1\r\nX-Slow: ";
+  bool closed = false;
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  for (size_t n = 0; !closed && absl::Now() < give_up; ++n) {
+    (void)send(fd, request.data() + n % request.size(), 1, MSG_NOSIGNAL);
+    absl::SleepFor(absl::Milliseconds(100));
+    char buf[256];
+    const ssize_t got = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    closed = got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  close(fd);
+  EXPECT_TRUE(closed) << "the slow connection was still open after 20 s";
   server.Stop();
 }
 
