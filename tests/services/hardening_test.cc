@@ -323,7 +323,9 @@ TEST_F(HardeningTest, ClientsSeeOnlyTheirOwnJobsAndAdminsSeeAll) {
   EXPECT_EQ(list(kBob), std::vector<std::string>{bob.id()});
   EXPECT_EQ(list(kOps), (std::vector<std::string>{bob.id(), alice.id()}));
   EXPECT_TRUE(GetJob(*stub_, bob.id(), &seen, kOps).ok());
+  EXPECT_EQ(seen.owner(), "bob");  // what an admin sees of whose job it is
   EXPECT_TRUE(GetJob(*stub_, bob.id(), &seen, kBob).ok());
+  EXPECT_EQ(alice.owner(), "alice");
 }
 
 // --- 8: per-client limits ---
