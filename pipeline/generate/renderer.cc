@@ -205,6 +205,17 @@ class PipelineRenderer final : public Renderer {
     info_.spatial_factor = vc.spatial_factor * std::max(config_.transformer.patch_size[1],
                                                         config_.transformer.patch_size[2]);
     info_.temporal_factor = static_cast<int>(BlockPixelFrames());
+    info_.default_steps = config_.sampler.steps;
+    info_.attention = AttentionKindName(config_.transformer.attention);
+    // Measured for reel-tiny (peak RSS of `reel render`, 4 frames, 1 step, 1 thread: 197 / 374 /
+    // 1089 MB at 128² / 256² / 512², i.e. 3.7 KB per pixel over ~140 MB): the full-resolution stage
+    // of the VAE decoder dominates, ~14.5 float tensors of (pixel frames per block × channels[0])
+    // per pixel (its 3×3×3 convolutions' im2col buffers). 16 leaves a margin for other models.
+    constexpr int64_t kFullResolutionTensors = 16;
+    info_.memory_bytes_per_pixel = kFullResolutionTensors * BlockPixelFrames() *
+                                   (vc.channels.empty() ? 1 : vc.channels.front()) *
+                                   static_cast<int64_t>(sizeof(float));
+    info_.base_memory_bytes = info_.parameter_bytes + (int64_t{128} << 20);
     return absl::OkStatus();
   }
 

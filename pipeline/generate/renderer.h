@@ -49,6 +49,13 @@ struct ModelInfo {
   int spatial_factor = 0;   // width/height must be multiples of this
   int temporal_factor = 0;  // a video has a multiple of this many frames (one block); 1 = an image
   CacheOptions default_cache;  // config.json "cache" (none when absent)
+  int default_steps = 0;    // denoising steps per block when a request leaves them 0
+  std::string attention;    // the self-attention kind's config name, e.g. "linear"
+  // Peak resident memory of a render ≈ base_memory_bytes + memory_bytes_per_pixel × width × height,
+  // whatever the number of frames (the block-autoregressive loop keeps a constant-size state). 0:
+  // unknown.
+  int64_t base_memory_bytes = 0;
+  int64_t memory_bytes_per_pixel = 0;
 };
 
 struct RendererOptions {

@@ -1,8 +1,6 @@
 #include "services/gateway/gateway.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -11,19 +9,13 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "pipeline/tensor/status_macros.h"
+#include "services/gateway/parse_error_interceptor.h"
+#include "services/gateway/tls_files.h"
 
 namespace reel::gateway {
 namespace {
 
 constexpr const char* kServiceName = "reel.v1.GenerationService";
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 }  // namespace
 
@@ -52,13 +44,15 @@ absl::Status Gateway::Init() {
     REEL_ASSIGN_OR_RETURN(tokens_, service::TokenSet::FromFile(options_.token_file));
   }
   if (tokens_.enabled()) {
-    for (const std::string& t : options_.extra_tokens) tokens_.Add(t);
+    for (const std::string& t : options_.extra_worker_tokens) {
+      tokens_.Add(t, service::Role::kWorker, "in-process-worker");
+    }
   }
   metrics_ = std::make_unique<GatewayMetrics>(registry_);
   REEL_ASSIGN_OR_RETURN(store_, SqliteJobStore::Open((data / "jobs.db").string()));
   scheduler_ = std::make_unique<Scheduler>(*store_, options_.scheduler, metrics_.get());
   REEL_RETURN_IF_ERROR(scheduler_->Start());
-  generation_ = std::make_unique<GenerationServiceImpl>(*scheduler_, tokens_);
+  generation_ = std::make_unique<GenerationServiceImpl>(*scheduler_, tokens_, options_.generation);
   worker_service_ = std::make_unique<WorkerServiceImpl>(*scheduler_, tokens_);
 
   std::shared_ptr<grpc::ServerCredentials> credentials;
@@ -66,10 +60,10 @@ absl::Status Gateway::Init() {
     if (options_.tls_cert_file.empty() || options_.tls_key_file.empty()) {
       return absl::InvalidArgumentError("TLS needs both --tls_cert and --tls_key");
     }
+    REEL_ASSIGN_OR_RETURN(TlsFiles tls,
+                          ReadTlsFiles(options_.tls_cert_file, options_.tls_key_file));
     grpc::SslServerCredentialsOptions ssl;
-    REEL_ASSIGN_OR_RETURN(std::string cert, ReadFile(options_.tls_cert_file));
-    REEL_ASSIGN_OR_RETURN(std::string key, ReadFile(options_.tls_key_file));
-    ssl.pem_key_cert_pairs.push_back({key, cert});
+    ssl.pem_key_cert_pairs.push_back({tls.private_key_pem, tls.cert_chain_pem});
     credentials = grpc::SslServerCredentials(ssl);
   } else {
     credentials = grpc::InsecureServerCredentials();
@@ -77,21 +71,42 @@ absl::Status Gateway::Init() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  grpc::ResourceQuota quota("reel-gateway");
-  quota.SetMaxThreads(options_.max_threads);
-  builder.SetResourceQuota(quota);
-  builder.AddListeningPort(options_.listen, credentials, &port_);
-  builder.RegisterService(generation_.get());
-  builder.RegisterService(worker_service_.get());
-  server_ = builder.BuildAndStart();
+  const bool split = !options_.worker_listen.empty();
+  auto build = [&](const std::string& address, int* port, bool with_generation, bool with_worker) {
+    grpc::ServerBuilder builder;
+    grpc::ResourceQuota quota("reel-gateway");
+    quota.SetMaxThreads(options_.max_threads);
+    builder.SetResourceQuota(quota);
+    builder.AddListeningPort(address, credentials, port);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(NewParseErrorInterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+    if (with_generation) builder.RegisterService(generation_.get());
+    if (with_worker) builder.RegisterService(worker_service_.get());
+    return builder.BuildAndStart();
+  };
+  server_ = build(options_.listen, &port_, /*with_generation=*/true, /*with_worker=*/!split);
   if (server_ == nullptr || port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options_.listen, " (address in use, or not an address of this host)"));
+  }
+  if (split) {
+    worker_server_ = build(options_.worker_listen, &worker_port_, false, true);
+    if (worker_server_ == nullptr || worker_port_ == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("--worker_listen: cannot listen on ", options_.worker_listen));
+    }
   }
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health != nullptr) {
     health->SetServingStatus(true);
     health->SetServingStatus(kServiceName, true);
+  }
+  if (worker_server_ != nullptr) {
+    if (grpc::HealthCheckServiceInterface* h = worker_server_->GetHealthCheckService(); h) {
+      h->SetServingStatus(true);
+    }
   }
 
   registry_.AddScrapeHook([this] {
@@ -124,7 +139,7 @@ absl::Status Gateway::Init() {
 std::shared_ptr<grpc::Channel> Gateway::InProcessChannel() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(16 * 1024 * 1024);
-  return server_->InProcessChannel(args);
+  return (worker_server_ != nullptr ? worker_server_ : server_)->InProcessChannel(args);
 }
 
 void Gateway::Shutdown(absl::Duration grace) {
@@ -136,8 +151,16 @@ void Gateway::Shutdown(absl::Duration grace) {
       health->SetServingStatus(false);
     }
   }
+  if (worker_server_ != nullptr) {
+    if (grpc::HealthCheckServiceInterface* h = worker_server_->GetHealthCheckService(); h) {
+      h->SetServingStatus(false);
+    }
+  }
   if (scheduler_ != nullptr) scheduler_->Stop();
   if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  if (worker_server_ != nullptr) {
+    worker_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  }
   http_.Stop();
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The gateway process in one object: SQLite job store, scheduler, the public GenerationService and
-// the internal WorkerService on one gRPC port (with grpc.health.v1 and server reflection), and
-// /metrics + /healthz on a plain-HTTP port. Used by reel-gateway, `reel serve` and the tests.
+// the internal WorkerService on one gRPC port, or WorkerService on a listener of its own (each with
+// grpc.health.v1 and server reflection), and /metrics + /healthz on a plain-HTTP port. Used by
+// reel-gateway, `reel serve` and the tests.
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,14 +25,19 @@ namespace reel::gateway {
 struct GatewayOptions {
   std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
   std::string data_dir;                    // holds jobs.db and results/ (created if missing)
-  std::string token_file;                  // "": no authentication
-  std::vector<std::string> extra_tokens;   // accepted besides the file's (the all-in-one worker's)
-  std::string tls_cert_file;               // PEM; with tls_key_file: serve TLS only
+  // "": WorkerService is served on `listen` too. Otherwise its own host:port (port 0: any free
+  // port), e.g. an address only the workers' network reaches; `listen` then serves the public API
+  // alone and its reflection does not advertise WorkerService.
+  std::string worker_listen;
+  std::string token_file;  // "": no authentication (services/common/auth.h: roles, names)
+  std::vector<std::string> extra_worker_tokens;  // role worker, besides the file's (all-in-one)
+  std::string tls_cert_file;                     // PEM; with tls_key_file: serve TLS only
   std::string tls_key_file;
   std::string metrics_host = "127.0.0.1";
-  int metrics_port = -1;       // -1: no HTTP port; 0: any free port
-  int max_threads = 256;       // gRPC server threads (each Watch/Lease holds one)
-  SchedulerOptions scheduler;  // result_dir is set to <data_dir>/results
+  int metrics_port = -1;                // -1: no HTTP port; 0: any free port
+  int max_threads = 256;                // gRPC server threads (each Watch/Lease holds one)
+  SchedulerOptions scheduler;           // result_dir is set to <data_dir>/results
+  GenerationServiceOptions generation;  // per-client stream cap, cost budget
 };
 
 class Gateway {
@@ -40,9 +46,11 @@ class Gateway {
   ~Gateway();
 
   int port() const { return port_; }
+  // WorkerService's port: worker_listen's, or port() when it shares the public one.
+  int worker_port() const { return worker_server_ != nullptr ? worker_port_ : port_; }
   int metrics_port() const { return metrics_port_; }
   std::string result_dir() const { return options_.scheduler.result_dir; }
-  // A channel to this server that skips the network (the all-in-one worker uses it).
+  // A channel to the server with WorkerService that skips the network (the all-in-one worker).
   std::shared_ptr<grpc::Channel> InProcessChannel();
   Scheduler& scheduler() { return *scheduler_; }
   SqliteJobStore& store() { return *store_; }
@@ -66,6 +74,8 @@ class Gateway {
   std::unique_ptr<GenerationServiceImpl> generation_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> worker_server_;  // only with worker_listen
+  int worker_port_ = 0;
   service::HttpServer http_;
   int port_ = 0;
   int metrics_port_ = -1;

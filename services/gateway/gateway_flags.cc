@@ -9,9 +9,12 @@ namespace reel::gateway {
 
 void AddGatewayFlags(service::FlagSet& flags, GatewayOptions& options, GatewayFlagValues& values) {
   flags.String("listen", &options.listen, "gRPC address host:port (port 0: any free port)");
+  flags.String("worker_listen", &options.worker_listen,
+               "serve WorkerService on this host:port only (empty: on --listen too)");
   flags.String("data", &options.data_dir, "directory for jobs.db (SQLite) and results/");
   flags.String("token_file", &options.token_file,
-               "file of accepted bearer tokens, one per line; empty: no authentication");
+               "bearer tokens, one `TOKEN [client|admin|worker [NAME]]` per line; empty: no "
+               "authentication");
   flags.String("tls_cert", &options.tls_cert_file,
                "PEM certificate chain; with --tls_key serves TLS");
   flags.String("tls_key", &options.tls_key_file, "PEM private key");
@@ -21,6 +24,13 @@ void AddGatewayFlags(service::FlagSet& flags, GatewayOptions& options, GatewayFl
             "HTTP port for /metrics and /healthz (-1: off, 0: any)");
   flags.Int64("max_queued", &values.max_queued,
               "QUEUED jobs beyond which Submit is RESOURCE_EXHAUSTED");
+  flags.Int64(
+      "max_queued_per_client", &values.max_queued_per_client,
+      "QUEUED jobs of one client beyond which its Submit is RESOURCE_EXHAUSTED (0: no cap)");
+  flags.Int("max_streams_per_client", &options.generation.max_streams_per_client,
+            "open Watch/FetchResult streams per client (0: no cap)");
+  flags.Int64("max_job_cost", &values.max_job_cost,
+              "budget per job: width*height*frames*steps above it is refused (0: none)");
   flags.Int("max_attempts", &options.scheduler.max_attempts,
             "leases per job before a lost worker fails it");
   flags.Int("heartbeat_ms", &values.heartbeat_ms, "heartbeat interval asked of workers");
@@ -34,6 +44,8 @@ void ApplyGatewayFlags(const GatewayFlagValues& values, GatewayOptions& options)
   options.scheduler.heartbeat_interval = absl::Milliseconds(values.heartbeat_ms);
   options.scheduler.worker_timeout = absl::Milliseconds(values.worker_timeout_ms);
   options.scheduler.max_queued_jobs = values.max_queued;
+  options.scheduler.max_queued_per_client = values.max_queued_per_client;
+  options.generation.max_job_cost = values.max_job_cost;
 }
 
 absl::Status WritePortFile(const std::string& path, int port) {

@@ -9,6 +9,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "services/common/limits.h"
 #include "services/common/status.h"
+#include "services/gateway/budget.h"
 #include "services/gateway/job_convert.h"
 #include "services/gateway/validation.h"
 
@@ -30,12 +31,21 @@ v1::ProgressEvent ProgressOf(const v1::Job& job) {
 
 }  // namespace
 
+absl::StatusOr<service::Principal> GenerationServiceImpl::Caller(
+    const grpc::ServerContext& context) const {
+  return tokens_.Authorize(context, {service::Role::kClient, service::Role::kAdmin});
+}
+
 grpc::Status GenerationServiceImpl::Submit(grpc::ServerContext* context,
                                            const v1::GenerateRequest* request, v1::Job* response) {
-  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
-  if (absl::Status s = ValidateGenerateRequest(*request, scheduler_.ServedModels()); !s.ok())
+  absl::StatusOr<service::Principal> who = Caller(*context);
+  if (!who.ok()) return ToGrpc(who.status());
+  const std::vector<v1::ModelDescription> served = scheduler_.ServedModels();
+  if (absl::Status s = ValidateGenerateRequest(*request, served); !s.ok()) return ToGrpc(s);
+  if (absl::Status s = CheckJobBudget(*request, served, options_.max_job_cost); !s.ok())
     return ToGrpc(s);
-  absl::StatusOr<v1::Job> job = scheduler_.Submit(*request);
+  if (absl::Status s = CheckJobMemory(*request, served); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<v1::Job> job = scheduler_.Submit(*request, *who);
   if (!job.ok()) return ToGrpc(job.status());
   *response = *std::move(job);
   return grpc::Status::OK;
@@ -43,9 +53,10 @@ grpc::Status GenerationServiceImpl::Submit(grpc::ServerContext* context,
 
 grpc::Status GenerationServiceImpl::Get(grpc::ServerContext* context,
                                         const v1::GetJobRequest* request, v1::Job* response) {
-  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<service::Principal> who = Caller(*context);
+  if (!who.ok()) return ToGrpc(who.status());
   if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
-  absl::StatusOr<v1::Job> job = scheduler_.Get(request->id());
+  absl::StatusOr<v1::Job> job = scheduler_.Get(request->id(), *who);
   if (!job.ok()) return ToGrpc(job.status());
   *response = *std::move(job);
   return grpc::Status::OK;
@@ -54,8 +65,9 @@ grpc::Status GenerationServiceImpl::Get(grpc::ServerContext* context,
 grpc::Status GenerationServiceImpl::List(grpc::ServerContext* context,
                                          const v1::ListJobsRequest* request,
                                          v1::ListJobsResponse* response) {
-  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
-  absl::StatusOr<v1::ListJobsResponse> page = scheduler_.List(*request);
+  absl::StatusOr<service::Principal> who = Caller(*context);
+  if (!who.ok()) return ToGrpc(who.status());
+  absl::StatusOr<v1::ListJobsResponse> page = scheduler_.List(*request, *who);
   if (!page.ok()) return ToGrpc(page.status());
   *response = *std::move(page);
   return grpc::Status::OK;
@@ -63,9 +75,10 @@ grpc::Status GenerationServiceImpl::List(grpc::ServerContext* context,
 
 grpc::Status GenerationServiceImpl::Cancel(grpc::ServerContext* context,
                                            const v1::CancelJobRequest* request, v1::Job* response) {
-  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<service::Principal> who = Caller(*context);
+  if (!who.ok()) return ToGrpc(who.status());
   if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
-  absl::StatusOr<v1::Job> job = scheduler_.Cancel(request->id());
+  absl::StatusOr<v1::Job> job = scheduler_.Cancel(request->id(), *who);
   if (!job.ok()) return ToGrpc(job.status());
   *response = *std::move(job);
   return grpc::Status::OK;
@@ -74,12 +87,15 @@ grpc::Status GenerationServiceImpl::Cancel(grpc::ServerContext* context,
 grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context,
                                           const v1::WatchJobRequest* request,
                                           grpc::ServerWriter<v1::JobEvent>* writer) {
-  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<service::Principal> who = Caller(*context);
+  if (!who.ok()) return ToGrpc(who.status());
   if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<StreamLimiter::Slot> slot = streams_.Acquire(who->name);
+  if (!slot.ok()) return ToGrpc(slot.status());
   const std::string& id = request->id();
   // Read the version before the job, so that a change between the two is seen by the first wait.
   uint64_t version = scheduler_.Version(id);
-  absl::StatusOr<v1::Job> job = scheduler_.Get(id);
+  absl::StatusOr<v1::Job> job = scheduler_.Get(id, *who);
   if (!job.ok()) return ToGrpc(job.status());
   v1::JobEvent event;
   *event.mutable_snapshot() = *job;
@@ -114,7 +130,7 @@ grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context,
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
       version = scheduler_.WaitForChange(id, seen, absl::Now() + kWatchSlice);
     }
-    job = scheduler_.Get(id);
+    job = scheduler_.Get(id, *who);
     if (!job.ok()) return ToGrpc(job.status());
   }
   event.Clear();
@@ -126,15 +142,19 @@ grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context,
 grpc::Status GenerationServiceImpl::FetchResult(grpc::ServerContext* context,
                                                 const v1::FetchResultRequest* request,
                                                 grpc::ServerWriter<v1::ResultChunk>* writer) {
-  if (absl::Status s = tokens_.Check(*context); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<service::Principal> who = Caller(*context);
+  if (!who.ok()) return ToGrpc(who.status());
   if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
+  absl::StatusOr<StreamLimiter::Slot> slot = streams_.Acquire(who->name);
+  if (!slot.ok()) return ToGrpc(slot.status());
   if (request->chunk_bytes() < 0) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "chunk_bytes: must not be negative");
   }
   const int chunk_bytes = request->chunk_bytes() == 0
                               ? service::kDefaultChunkBytes
                               : std::min(request->chunk_bytes(), service::kMaxChunkBytes);
-  absl::StatusOr<std::pair<std::string, v1::Job>> result = scheduler_.ResultPath(request->id());
+  absl::StatusOr<std::pair<std::string, v1::Job>> result =
+      scheduler_.ResultPath(request->id(), *who);
   if (!result.ok()) return ToGrpc(result.status());
   const auto& [path, job] = *result;
   std::ifstream in(path, std::ios::binary);
@@ -171,6 +191,36 @@ grpc::Status GenerationServiceImpl::FetchResult(grpc::ServerContext* context,
     if (!writer->Write(chunk))
       return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
   } while (offset < total);
+  return grpc::Status::OK;
+}
+
+grpc::Status GenerationServiceImpl::ListModels(grpc::ServerContext* context,
+                                               const v1::ListModelsRequest* /*request*/,
+                                               v1::ListModelsResponse* response) {
+  absl::StatusOr<service::Principal> who = Caller(*context);
+  if (!who.ok()) return ToGrpc(who.status());
+  for (const auto& [m, workers] : scheduler_.ModelsWithWorkers()) {
+    v1::ModelInfo* info = response->add_models();
+    info->set_name(m.name());
+    info->set_default_width(m.default_width());
+    info->set_default_height(m.default_height());
+    info->set_default_frames(m.default_frames());
+    info->set_default_fps(m.default_fps());
+    info->set_default_steps(m.default_steps());
+    info->set_spatial_factor(std::max(m.spatial_factor(), service::kSideMultiple));
+    info->set_block_frames(m.temporal_factor());
+    info->set_max_frames(m.max_frames() > 0 ? std::min(m.max_frames(), service::kMaxFrames)
+                                            : service::kMaxFrames);
+    info->set_min_side(service::kMinSide);
+    info->set_max_side(service::kMaxSide);
+    info->set_max_steps(service::kMaxSteps);
+    info->set_attention(m.attention());
+    info->set_workers(workers);
+    info->set_max_job_cost(options_.max_job_cost);
+    info->set_base_memory_bytes(m.base_memory_bytes());
+    info->set_memory_bytes_per_pixel(m.memory_bytes_per_pixel());
+    info->set_memory_limit_bytes(m.memory_limit_bytes());
+  }
   return grpc::Status::OK;
 }
 

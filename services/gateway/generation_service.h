@@ -4,13 +4,23 @@
 #include "reel/v1/generation.grpc.pb.h"
 #include "services/common/auth.h"
 #include "services/gateway/scheduler.h"
+#include "services/gateway/stream_limiter.h"
 
 namespace reel::gateway {
 
+struct GenerationServiceOptions {
+  int max_streams_per_client = 32;  // open Watch + FetchResult streams per client (0: no cap)
+  int64_t max_job_cost = 0;         // width × height × frames × steps per job (0: no budget)
+};
+
 class GenerationServiceImpl final : public v1::GenerationService::Service {
  public:
-  GenerationServiceImpl(Scheduler& scheduler, const service::TokenSet& tokens)
-      : scheduler_(scheduler), tokens_(tokens) {}
+  GenerationServiceImpl(Scheduler& scheduler, const service::TokenSet& tokens,
+                        GenerationServiceOptions options = {})
+      : scheduler_(scheduler),
+        tokens_(tokens),
+        options_(options),
+        streams_(options.max_streams_per_client) {}
 
   grpc::Status Submit(grpc::ServerContext* context, const v1::GenerateRequest* request,
                       v1::Job* response) override;
@@ -24,10 +34,17 @@ class GenerationServiceImpl final : public v1::GenerationService::Service {
                      grpc::ServerWriter<v1::JobEvent>* writer) override;
   grpc::Status FetchResult(grpc::ServerContext* context, const v1::FetchResultRequest* request,
                            grpc::ServerWriter<v1::ResultChunk>* writer) override;
+  grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
+                          v1::ListModelsResponse* response) override;
 
  private:
+  // The caller, if its token may use this service (client or admin).
+  absl::StatusOr<service::Principal> Caller(const grpc::ServerContext& context) const;
+
   Scheduler& scheduler_;
   const service::TokenSet& tokens_;
+  const GenerationServiceOptions options_;
+  StreamLimiter streams_;
 };
 
 }  // namespace reel::gateway

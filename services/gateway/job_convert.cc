@@ -33,6 +33,7 @@ v1::Job ToJobProto(const JobRecord& r, const v1::Progress* live_progress) {
   job.set_attempts(r.attempts);
   job.set_cancel_requested(r.cancel_requested && r.state == v1::Job::RUNNING);
   job.set_worker_id(r.worker_id);
+  job.set_owner(r.owner);
   return job;
 }
 

@@ -23,6 +23,7 @@ using JobState = v1::Job::State;
 struct JobRecord {
   int64_t seq = 0;  // insertion order, assigned by the store
   std::string id;
+  std::string owner;  // the principal that submitted it ("" when authentication is off)
   JobState state = v1::Job::QUEUED;
   v1::GenerateRequest
       request;  // as accepted (server-chosen seed filled); resolved values after finish
@@ -55,10 +56,19 @@ struct Completion {
   std::optional<v1::Progress> progress;
 };
 
+// Bounds on QUEUED jobs checked by Insert; 0 = unbounded.
+struct QueueLimits {
+  QueueLimits(int64_t total = 0, int64_t per_owner = 0)  // NOLINT: a bare total converts
+      : max_queued(total), max_queued_per_owner(per_owner) {}
+  int64_t max_queued;            // over all owners
+  int64_t max_queued_per_owner;  // for the record's owner alone
+};
+
 struct ListQuery {
   int page_size = 50;
-  int64_t before_seq = 0;        // 0: from the newest
-  std::vector<JobState> states;  // empty: all
+  std::optional<std::string> owner;  // nullopt: every owner's jobs
+  int64_t before_seq = 0;            // 0: from the newest
+  std::vector<JobState> states;      // empty: all
 };
 
 struct ListPage {
@@ -70,11 +80,11 @@ class JobStore {
  public:
   virtual ~JobStore() = default;
 
-  // Inserts `record` as QUEUED (seq, times and attempts are set by the store). When its
-  // idempotency_key was used before, inserts nothing and returns the earlier job with *existed =
-  // true (the caller compares request_hash). RESOURCE_EXHAUSTED when `max_queued` jobs are QUEUED
-  // already.
-  virtual absl::StatusOr<JobRecord> Insert(const JobRecord& record, int64_t max_queued,
+  // Inserts `record` as QUEUED (seq, times and attempts are set by the store). When its owner used
+  // its idempotency_key before, inserts nothing and returns the earlier job with *existed = true
+  // (the caller compares request_hash); keys of other owners never match. RESOURCE_EXHAUSTED
+  // naming the limit when `limits` are reached.
+  virtual absl::StatusOr<JobRecord> Insert(const JobRecord& record, const QueueLimits& limits,
                                            bool* existed) = 0;
   virtual absl::StatusOr<JobRecord> Get(const std::string& id) = 0;
   virtual absl::StatusOr<ListPage> List(const ListQuery& query) = 0;

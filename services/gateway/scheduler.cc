@@ -12,14 +12,27 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "pipeline/tensor/status_macros.h"
 #include "services/common/limits.h"
+#include "services/common/log.h"
 #include "services/common/result_files.h"
 #include "services/gateway/job_convert.h"
+#include "services/gateway/sqlite.h"
 #include "services/gateway/validation.h"
 
 namespace reel::gateway {
 namespace {
 
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(250);  // re-check cancellation this often
+void Log(absl::string_view message) { service::LogLine("reel-gateway", message); }
+
+// Logs a store failure an operator must act on (disk full, I/O error); returns `status`.
+absl::Status LogIfStorageFailure(absl::string_view what, absl::Status status) {
+  if (IsStorageFailure(status)) Log(absl::StrCat(what, ": ", status.ToString()));
+  return status;
+}
+
+absl::Status NoSuchJob(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+}
 
 std::string PageToken(int64_t before_seq) {
   return before_seq == 0 ? "" : absl::WebSafeBase64Escape(absl::StrCat("v1:", before_seq));
@@ -105,8 +118,10 @@ v1::Job Scheduler::ToProto(const JobRecord& record) {
   return ToJobProto(record, live ? &it->second.progress : nullptr);
 }
 
-absl::StatusOr<v1::Job> Scheduler::Submit(const v1::GenerateRequest& request) {
+absl::StatusOr<v1::Job> Scheduler::Submit(const v1::GenerateRequest& request,
+                                          const service::Principal& who) {
   JobRecord record;
+  record.owner = who.name;
   record.request = request;
   record.request_hash = RequestHash(request);
   if (!record.request.has_seed()) {
@@ -122,10 +137,13 @@ absl::StatusOr<v1::Job> Scheduler::Submit(const v1::GenerateRequest& request) {
   for (int tries = 0; tries < 3;
        ++tries) {  // a random id collision is astronomically rare; retry it
     record.id = NewJobId();
-    job = store_.Insert(record, options_.max_queued_jobs, &existed);
+    job = store_.Insert(record,
+                        QueueLimits(options_.max_queued_jobs,
+                                    who.name.empty() ? 0 : options_.max_queued_per_client),
+                        &existed);
     if (job.ok() || job.status().code() != absl::StatusCode::kAlreadyExists) break;
   }
-  if (!job.ok()) return job.status();
+  if (!job.ok()) return LogIfStorageFailure("Submit: cannot record the job", job.status());
   if (existed) {
     if (job->request_hash != record.request_hash) {
       return absl::AlreadyExistsError(absl::StrCat("idempotency_key '", request.idempotency_key(),
@@ -143,17 +161,26 @@ absl::StatusOr<v1::Job> Scheduler::Submit(const v1::GenerateRequest& request) {
   return ToProto(*job);
 }
 
-absl::StatusOr<v1::Job> Scheduler::Get(const std::string& id) {
-  REEL_ASSIGN_OR_RETURN(JobRecord job, store_.Get(id));
+absl::StatusOr<JobRecord> Scheduler::VisibleJob(const std::string& id,
+                                                const service::Principal& who) {
+  absl::StatusOr<JobRecord> job = store_.Get(id);
+  if (job.ok() && !who.sees_all_jobs() && job->owner != who.name) return NoSuchJob(id);
+  return job;
+}
+
+absl::StatusOr<v1::Job> Scheduler::Get(const std::string& id, const service::Principal& who) {
+  REEL_ASSIGN_OR_RETURN(JobRecord job, VisibleJob(id, who));
   return ToProto(job);
 }
 
-absl::StatusOr<v1::ListJobsResponse> Scheduler::List(const v1::ListJobsRequest& request) {
+absl::StatusOr<v1::ListJobsResponse> Scheduler::List(const v1::ListJobsRequest& request,
+                                                     const service::Principal& who) {
   if (request.page_size() < 0) return absl::InvalidArgumentError("page_size: must not be negative");
   ListQuery query;
   query.page_size = request.page_size() == 0 ? service::kDefaultPageSize
                                              : std::min(request.page_size(), service::kMaxPageSize);
   REEL_ASSIGN_OR_RETURN(query.before_seq, ParsePageToken(request.page_token()));
+  if (!who.sees_all_jobs()) query.owner = who.name;
   for (int s : request.states()) {
     if (!v1::Job::State_IsValid(s) || s == v1::Job::STATE_UNSPECIFIED) {
       return absl::InvalidArgumentError(absl::StrCat("states: unknown state ", s));
@@ -167,9 +194,11 @@ absl::StatusOr<v1::ListJobsResponse> Scheduler::List(const v1::ListJobsRequest& 
   return response;
 }
 
-absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& id) {
-  REEL_ASSIGN_OR_RETURN(JobRecord before, store_.Get(id));
-  REEL_ASSIGN_OR_RETURN(JobRecord job, store_.Cancel(id, absl::Now()));
+absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& id, const service::Principal& who) {
+  REEL_ASSIGN_OR_RETURN(JobRecord before, VisibleJob(id, who));
+  absl::StatusOr<JobRecord> cancelled = store_.Cancel(id, absl::Now());
+  if (!cancelled.ok()) return LogIfStorageFailure("Cancel: cannot record it", cancelled.status());
+  const JobRecord& job = *cancelled;
   if (metrics_ != nullptr && before.state == v1::Job::QUEUED && job.state == v1::Job::CANCELLED) {
     metrics_->finished[v1::Job::CANCELLED]->Increment();
   }
@@ -180,8 +209,9 @@ absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& id) {
   return ToProto(job);
 }
 
-absl::StatusOr<std::pair<std::string, v1::Job>> Scheduler::ResultPath(const std::string& id) {
-  REEL_ASSIGN_OR_RETURN(JobRecord job, store_.Get(id));
+absl::StatusOr<std::pair<std::string, v1::Job>> Scheduler::ResultPath(
+    const std::string& id, const service::Principal& who) {
+  REEL_ASSIGN_OR_RETURN(JobRecord job, VisibleJob(id, who));
   if (job.state != v1::Job::SUCCEEDED) {
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", id, " is ", v1::Job::State_Name(job.state), "; only a SUCCEEDED job has a result"));
@@ -232,97 +262,26 @@ std::vector<v1::ModelDescription> Scheduler::ServedModels() {
   return models;
 }
 
+std::vector<std::pair<v1::ModelDescription, int>> Scheduler::ModelsWithWorkers() {
+  std::map<std::string, std::pair<v1::ModelDescription, int>> by_name;
+  for (const v1::ModelDescription& m : ServedModels()) {
+    auto [it, inserted] = by_name.try_emplace(m.name(), m, 0);
+    ++it->second.second;
+    // Report the largest worker's memory (what decides whether a size can run at all).
+    if (m.memory_limit_bytes() > it->second.first.memory_limit_bytes()) {
+      it->second.first.set_memory_limit_bytes(m.memory_limit_bytes());
+    }
+  }
+  std::vector<std::pair<v1::ModelDescription, int>> out;
+  for (auto& [name, entry] : by_name) out.push_back(std::move(entry));
+  return out;
+}
+
 int64_t Scheduler::QueuedJobs() {
   absl::StatusOr<std::map<JobState, int64_t>> counts = store_.CountByState();
   if (!counts.ok()) return -1;
   const auto it = counts->find(v1::Job::QUEUED);
   return it == counts->end() ? 0 : it->second;
-}
-
-void Scheduler::AddLeaseLocked(const std::string& worker_id, const std::string& job_id,
-                               int attempt) {
-  WorkerInfo& worker = workers_[worker_id];
-  if (worker.last_seen == absl::Time()) worker.last_seen = absl::Now();
-  for (LeaseRef& lease : worker.leases) {
-    if (lease.job_id == job_id) {
-      lease.attempt = attempt;
-      return;
-    }
-  }
-  worker.leases.push_back({job_id, attempt});
-}
-
-void Scheduler::DropLeaseLocked(const std::string& worker_id, const std::string& job_id) {
-  const auto it = workers_.find(worker_id);
-  if (it == workers_.end()) return;
-  auto& leases = it->second.leases;
-  leases.erase(std::remove_if(leases.begin(), leases.end(),
-                              [&](const LeaseRef& l) { return l.job_id == job_id; }),
-               leases.end());
-}
-
-absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::Register(
-    const v1::RegisterWorkerRequest& request) {
-  std::string id = request.worker_id();
-  if (id.empty()) id = absl::StrCat("w", NewJobId().substr(1));
-  if (id.size() > 128) return absl::InvalidArgumentError("worker_id: at most 128 bytes");
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    WorkerInfo& worker = workers_[id];
-    worker.models.assign(request.models().begin(), request.models().end());
-    worker.registered = true;
-    worker.last_seen = absl::Now();
-  }
-  v1::RegisterWorkerResponse response;
-  response.set_worker_id(id);
-  response.set_heartbeat_interval_ms(
-      static_cast<int>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
-  response.set_worker_timeout_ms(
-      static_cast<int>(absl::ToInt64Milliseconds(options_.worker_timeout)));
-  return response;
-}
-
-absl::StatusOr<bool> Scheduler::ConfirmLease(const std::string& worker_id,
-                                             const std::string& job_id, int attempt) {
-  REEL_ASSIGN_OR_RETURN(JobRecord job, store_.Get(job_id));
-  if (job.state == v1::Job::QUEUED && job.attempts == attempt) {
-    // Re-queued (gateway restart or a missed heartbeat) while this worker kept rendering: take it
-    // back.
-    REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> reclaimed,
-                          store_.Reclaim(job_id, attempt, worker_id, absl::Now()));
-    if (reclaimed) {
-      std::lock_guard<std::mutex> lock(mu_);
-      AddLeaseLocked(worker_id, job_id, attempt);
-      TouchLocked(job_id, false);
-      return reclaimed->cancel_requested;
-    }
-    REEL_ASSIGN_OR_RETURN(job, store_.Get(job_id));
-  }
-  if (job.state != v1::Job::RUNNING || job.attempts != attempt || job.worker_id != worker_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("lease lost: job ", job_id, " is ", v1::Job::State_Name(job.state),
-                     " under attempt ", job.attempts, " of worker '", job.worker_id, "'"));
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  AddLeaseLocked(worker_id, job_id, attempt);
-  return job.cancel_requested;
-}
-
-absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRequest& request) {
-  v1::HeartbeatResponse response;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    const auto it = workers_.find(request.worker_id());
-    response.set_registered(it != workers_.end() && it->second.registered);
-    if (it != workers_.end()) it->second.last_seen = absl::Now();
-  }
-  if (!request.job_id().empty()) {
-    absl::StatusOr<bool> cancel =
-        ConfirmLease(request.worker_id(), request.job_id(), request.attempt());
-    // A lease that is gone (or a job that vanished) is as good as cancelled for this worker.
-    response.set_cancel(!cancel.ok() || *cancel);
-  }
-  return response;
 }
 
 absl::StatusOr<v1::LeaseJobResponse> Scheduler::Lease(const v1::LeaseJobRequest& request,
@@ -471,7 +430,12 @@ absl::Status Scheduler::Finish(const v1::FinishJobRequest& request) {
       }
     }
   }
-  if (!done.ok()) return done.status();
+  if (!done.ok()) {
+    return LogIfStorageFailure(
+        absl::StrCat("FinishJob: cannot record the end of job ", request.job_id(), " attempt ",
+                     request.attempt(), " (worker '", request.worker_id(), "')"),
+        done.status());
+  }
   if (IsTerminal(done->state) && done->attempts > 1) RemoveStaleAttemptFiles(*done);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -493,56 +457,6 @@ void Scheduler::RemoveStaleAttemptFiles(const JobRecord& job) {
     if (name.rfind(prefix, 0) == 0 && name != job.result_file) stale.push_back(entry.path());
   }
   for (const auto& path : stale) std::filesystem::remove(path, ec);
-}
-
-void Scheduler::ReapLostWorkers() {
-  const absl::Time now = absl::Now();
-  std::vector<std::pair<std::string, LeaseRef>> orphaned;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = workers_.begin(); it != workers_.end();) {
-      if (now - it->second.last_seen > options_.worker_timeout) {
-        for (const LeaseRef& lease : it->second.leases) orphaned.emplace_back(it->first, lease);
-        it = workers_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (auto it = live_.begin(); it != live_.end();) {
-      it = now - it->second.ended > options_.live_retention ? live_.erase(it) : std::next(it);
-    }
-    if (metrics_ != nullptr) {
-      metrics_->workers.Set(static_cast<double>(std::count_if(
-          workers_.begin(), workers_.end(), [](const auto& w) { return w.second.registered; })));
-    }
-  }
-  bool requeued = false;
-  for (const auto& [worker_id, lease] : orphaned) {
-    absl::StatusOr<JobRecord> job =
-        store_.Requeue(lease.job_id, lease.attempt,
-                       absl::StrCat("worker '", worker_id, "' sent no heartbeat for ",
-                                    absl::FormatDuration(options_.worker_timeout)),
-                       /*penalize=*/true, options_.max_attempts, now);
-    if (!job.ok()) continue;  // it finished or moved on meanwhile
-    requeued |= job->state == v1::Job::QUEUED;
-    if (metrics_ != nullptr && job->state == v1::Job::QUEUED) metrics_->requeued.Increment();
-    if (metrics_ != nullptr && IsTerminal(job->state)) metrics_->finished[job->state]->Increment();
-    std::lock_guard<std::mutex> lock(mu_);
-    TouchLocked(lease.job_id, IsTerminal(job->state));
-  }
-  if (requeued) queue_cv_.notify_all();
-}
-
-void Scheduler::LivenessLoop() {
-  const absl::Duration period = std::max(absl::Milliseconds(20), options_.heartbeat_interval / 2);
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(period));
-    if (stopping_) break;
-    lock.unlock();
-    ReapLostWorkers();
-    lock.lock();
-  }
 }
 
 }  // namespace reel::gateway

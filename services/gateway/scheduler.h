@@ -3,6 +3,9 @@
 // for leases, tracks worker liveness (heartbeats) and re-queues the jobs of workers that go silent,
 // and keeps the live, non-durable side of running jobs (progress, previews) for Watch.
 //
+// scheduler.cc has the client side, scheduler_workers.cc the worker side (registration, heartbeats,
+// lease bookkeeping, the liveness pass).
+//
 // Durable state lives only in the JobStore; everything in memory here can be lost on restart
 // without losing a job (Start() re-queues what was RUNNING; workers that still render reclaim their
 // lease).
@@ -19,6 +22,7 @@
 #include "absl/time/time.h"
 #include "reel/v1/generation.pb.h"
 #include "reel/v1/worker.pb.h"
+#include "services/common/auth.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/job_store.h"
 
@@ -26,7 +30,8 @@ namespace reel::gateway {
 
 struct SchedulerOptions {
   int64_t max_queued_jobs = 1024;  // Submit → RESOURCE_EXHAUSTED beyond this many QUEUED jobs
-  int max_attempts = 3;            // leases per job before a lost worker fails it
+  int64_t max_queued_per_client = 256;  // ... or beyond this many of one client's (0: no cap)
+  int max_attempts = 3;                 // leases per job before a lost worker fails it
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration worker_timeout = absl::Seconds(10);  // no heartbeat for this long: worker lost
   absl::Duration live_retention = absl::Minutes(2);   // previews of a finished job stay this long
@@ -48,12 +53,18 @@ class Scheduler {
   bool stopping() const;
 
   // --- public API (requests already validated) ---
-  absl::StatusOr<v1::Job> Submit(const v1::GenerateRequest& request);
-  absl::StatusOr<v1::Job> Get(const std::string& id);
-  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request);
-  absl::StatusOr<v1::Job> Cancel(const std::string& id);
+  // A job belongs to the principal that submitted it; the calls below that name a job answer
+  // NOT_FOUND for another client's job (unless `who` is an admin), exactly as for a job that does
+  // not exist, so that ids of other tenants cannot be probed.
+  absl::StatusOr<v1::Job> Submit(const v1::GenerateRequest& request,
+                                 const service::Principal& who = {});
+  absl::StatusOr<v1::Job> Get(const std::string& id, const service::Principal& who = {});
+  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request,
+                                            const service::Principal& who = {});
+  absl::StatusOr<v1::Job> Cancel(const std::string& id, const service::Principal& who = {});
   // The result file of a SUCCEEDED job (FAILED_PRECONDITION otherwise) and the job.
-  absl::StatusOr<std::pair<std::string, v1::Job>> ResultPath(const std::string& id);
+  absl::StatusOr<std::pair<std::string, v1::Job>> ResultPath(const std::string& id,
+                                                             const service::Principal& who = {});
 
   // Watch support: a job's change counter (0 for a job never touched) and a wait for it to pass
   // `seen`.
@@ -65,6 +76,9 @@ class Scheduler {
 
   // Models of the registered workers (for validation).
   std::vector<v1::ModelDescription> ServedModels();
+  // One entry per model name, with the number of workers serving it and the largest
+  // memory_limit_bytes among them (ListModels).
+  std::vector<std::pair<v1::ModelDescription, int>> ModelsWithWorkers();
   int64_t QueuedJobs();
 
   // --- worker API ---
@@ -78,13 +92,26 @@ class Scheduler {
       const v1::ReportProgressRequest& request);
   absl::Status Finish(const v1::FinishJobRequest& request);
 
-  // Runs one liveness pass now (tests; the thread runs it every heartbeat_interval / 2).
+  // Runs one liveness pass now (tests; the thread runs it every heartbeat_interval / 2): forgets
+  // silent workers and re-queues their leases, and re-queues leases taken back from live workers.
+  // A re-queue the store cannot record (disk full) is retried on every pass until it can.
   void ReapLostWorkers();
 
  private:
   struct LeaseRef {
     std::string job_id;
     int attempt = 0;
+    // Consecutive heartbeats of its (live) worker that named another job or none: the worker
+    // dropped it, e.g. after its FinishJob could not be recorded. Two in a row (one could have
+    // crossed the LeaseJob answer in flight) and the lease is taken back.
+    int missed_heartbeats = 0;
+  };
+  // A lease to re-queue: its worker vanished or dropped it.
+  struct Orphan {
+    std::string worker_id;
+    LeaseRef lease;
+    std::string reason;
+    bool logged = false;  // a storage failure re-queueing it was logged already
   };
   struct WorkerInfo {
     std::vector<v1::ModelDescription> models;
@@ -110,6 +137,8 @@ class Scheduler {
   absl::StatusOr<bool> ConfirmLease(const std::string& worker_id, const std::string& job_id,
                                     int attempt);
   v1::Job ToProto(const JobRecord& record);
+  // The job if `who` may see it, else NOT_FOUND.
+  absl::StatusOr<JobRecord> VisibleJob(const std::string& id, const service::Principal& who);
   void RemoveStaleAttemptFiles(const JobRecord& job);
   void LivenessLoop();
 
@@ -123,6 +152,7 @@ class Scheduler {
   std::condition_variable stop_cv_;     // Stop() was called (the liveness thread)
   std::map<std::string, WorkerInfo> workers_;
   std::map<std::string, LiveJob> live_;
+  std::vector<Orphan> orphans_;
   bool stopping_ = false;
   std::thread liveness_;
 };

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace reel::gateway {
@@ -9,17 +10,43 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 10000;
 
+constexpr absl::string_view kStorageFailure = "type.reel.dev/storage-failure";
+
+absl::StatusCode CodeOf(int rc) {
+  switch (rc & 0xff) {  // the primary code of an extended one
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_CONSTRAINT:
+      return absl::StatusCode::kAlreadyExists;
+    case SQLITE_FULL:
+      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+      return absl::StatusCode::kDataLoss;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+absl::Status SqliteError(int rc, absl::string_view what, absl::string_view message) {
+  const absl::StatusCode code = CodeOf(rc);
+  absl::Status status(code, absl::StrCat("sqlite: ", what, ": ", message));
+  // Everything but a constraint violation means the store itself is in trouble (disk full, I/O
+  // error, corruption, lock timeout): the gateway logs those, and only those.
+  if (code != absl::StatusCode::kAlreadyExists) status.SetPayload(kStorageFailure, absl::Cord("1"));
+  return status;
+}
+
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
-  const absl::StatusCode code = rc == SQLITE_BUSY || rc == SQLITE_LOCKED
-                                    ? absl::StatusCode::kUnavailable
-                                : rc == SQLITE_CONSTRAINT ? absl::StatusCode::kAlreadyExists
-                                : rc == SQLITE_FULL       ? absl::StatusCode::kResourceExhausted
-                                                          : absl::StatusCode::kInternal;
-  return absl::Status(
-      code, absl::StrCat("sqlite: ", what, ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+  return SqliteError(rc, what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 
 }  // namespace
+
+bool IsStorageFailure(const absl::Status& status) {
+  return status.GetPayload(kStorageFailure).has_value();
+}
 
 absl::StatusOr<SqliteDb> SqliteDb::Open(const std::string& path) {
   sqlite3* raw = nullptr;
@@ -44,7 +71,9 @@ absl::Status SqliteDb::Exec(const std::string& sql) {
   if (rc == SQLITE_OK) return absl::OkStatus();
   std::string text = message ? message : sqlite3_errstr(rc);
   sqlite3_free(message);
-  return absl::InternalError(absl::StrCat("sqlite: ", sql.substr(0, 60), ": ", text));
+  // The same mapping as every other call: a COMMIT that finds the disk full is RESOURCE_EXHAUSTED
+  // (retryable once space returns), not INTERNAL.
+  return SqliteError(rc, sql.substr(0, 60), text);
 }
 
 absl::StatusOr<SqliteStatement> SqliteDb::Prepare(const std::string& sql) {

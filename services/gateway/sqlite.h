@@ -16,6 +16,10 @@ namespace reel::gateway {
 
 class SqliteStatement;
 
+// True for an error of the database itself (disk full, I/O error, corruption, busy), as opposed to
+// a constraint violation or a caller's mistake: what an operator must hear about.
+bool IsStorageFailure(const absl::Status& status);
+
 class SqliteDb {
  public:
   // Opens (creating if needed) a database file with a busy timeout.

@@ -1,5 +1,6 @@
 #include "services/gateway/sqlite_job_store.h"
 
+#include <filesystem>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -37,13 +38,20 @@ CREATE TABLE jobs (
 CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs(idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX jobs_by_queue_order ON jobs(state, priority DESC, seq);
 )sql",
+    // Version 2: jobs belong to the principal that submitted them; idempotency keys are per owner.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+DROP INDEX jobs_by_idempotency_key;
+CREATE UNIQUE INDEX jobs_by_owner_idempotency_key ON jobs(owner, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_by_owner ON jobs(owner, state, seq);
+)sql",
 };
 
 constexpr const char* kColumns =
     "seq, id, state, priority, model, request, request_hash, idempotency_key, attempts, worker_id, "
     "cancel_requested, create_ms, start_ms, end_ms, update_ms, error_code, error_message, "
-    "result_file, "
-    "result, progress";
+    "result_file, result, progress, owner";
 
 int64_t ToMs(absl::Time t) { return absl::ToUnixMillis(t); }
 
@@ -85,6 +93,7 @@ absl::StatusOr<JobRecord> ReadRow(const SqliteStatement& row) {
     return absl::DataLossError(
         absl::StrCat("job ", job.id, ": stored result/progress does not parse"));
   }
+  job.owner = row.Text(20);
   return job;
 }
 
@@ -129,14 +138,34 @@ absl::Status NotRunningUnder(const JobRecord& job, int attempt, const std::strin
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::Open(const std::string& path) {
+  // SQLite takes a 0-byte file for a new database. A job store is never empty once created (the
+  // first transaction writes the schema), so an empty one was truncated or replaced: starting
+  // afresh would silently orphan every earlier job and result.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) == 0 && !ec) {
+    return absl::DataLossError(absl::StrCat(
+        "job store ", path,
+        " exists but is empty (0 bytes): it was truncated or replaced. Restore it from a backup, "
+        "or delete it to start a new, empty store"));
+  }
+  absl::StatusOr<std::unique_ptr<SqliteJobStore>> store = OpenFile(path);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(),
+                        absl::StrCat("job store ", path, ": ", store.status().message()));
+  }
+  return store;
+}
+
+absl::StatusOr<std::unique_ptr<SqliteJobStore>> SqliteJobStore::OpenFile(const std::string& path) {
   REEL_ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(path));
   // WAL: readers (Get/List/Watch) never block the writer; FULL: fsync the WAL at every commit.
   REEL_ASSIGN_OR_RETURN(std::string mode, db.QueryText("PRAGMA journal_mode=WAL"));
   if (mode != "wal") {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, ": cannot use WAL journal (got ", mode, ")"));
+    return absl::FailedPreconditionError(absl::StrCat("cannot use WAL journal (got ", mode, ")"));
   }
   REEL_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL"));
+  REEL_RETURN_IF_ERROR(db.Exec(absl::StrCat("PRAGMA wal_autocheckpoint=", kWalCheckpointPages,
+                                            "; PRAGMA journal_size_limit=", kWalSizeLimitBytes)));
   std::unique_ptr<SqliteJobStore> store(new SqliteJobStore(std::move(db)));
   REEL_RETURN_IF_ERROR(store->Migrate());
   return store;
@@ -177,16 +206,17 @@ absl::StatusOr<std::optional<JobRecord>> SqliteJobStore::GetLocked(const std::st
   return ReadRow(stmt);
 }
 
-absl::StatusOr<JobRecord> SqliteJobStore::Insert(const JobRecord& record, int64_t max_queued,
+absl::StatusOr<JobRecord> SqliteJobStore::Insert(const JobRecord& record, const QueueLimits& limits,
                                                  bool* existed) {
   std::lock_guard<std::mutex> lock(mu_);
   *existed = false;
   REEL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
   if (!record.idempotency_key.empty()) {
-    REEL_ASSIGN_OR_RETURN(
-        SqliteStatement find,
-        db_.Prepare(absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE idempotency_key = ?1")));
-    find.Bind(1, record.idempotency_key);
+    REEL_ASSIGN_OR_RETURN(SqliteStatement find,
+                          db_.Prepare(absl::StrCat("SELECT ", kColumns,
+                                                   " FROM jobs WHERE owner = ?1 AND "
+                                                   "idempotency_key = ?2")));
+    find.Bind(1, record.owner).Bind(2, record.idempotency_key);
     REEL_ASSIGN_OR_RETURN(bool row, find.Step());
     if (row) {
       *existed = true;
@@ -194,9 +224,23 @@ absl::StatusOr<JobRecord> SqliteJobStore::Insert(const JobRecord& record, int64_
     }
   }
   REEL_ASSIGN_OR_RETURN(int64_t queued, db_.QueryInt("SELECT COUNT(*) FROM jobs WHERE state = 1"));
-  if (queued >= max_queued) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the queue is full (", queued, " jobs waiting, limit ", max_queued, "); retry later"));
+  if (limits.max_queued > 0 && queued >= limits.max_queued) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the queue is full (", queued,
+                     " jobs waiting, limit max_queued = ", limits.max_queued, "); retry later"));
+  }
+  if (limits.max_queued_per_owner > 0) {
+    REEL_ASSIGN_OR_RETURN(SqliteStatement count,
+                          db_.Prepare("SELECT COUNT(*) FROM jobs WHERE owner = ?1 AND state = 1"));
+    count.Bind(1, record.owner);
+    REEL_ASSIGN_OR_RETURN(bool row, count.Step());
+    const int64_t mine = row ? count.Int(0) : 0;
+    if (mine >= limits.max_queued_per_owner) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("'", record.owner, "' has ", mine, " jobs waiting, the limit per client (",
+                       "max_queued_per_client = ", limits.max_queued_per_owner,
+                       "); retry when some have started"));
+    }
   }
   JobRecord job = record;
   job.state = v1::Job::QUEUED;
@@ -206,14 +250,15 @@ absl::StatusOr<JobRecord> SqliteJobStore::Insert(const JobRecord& record, int64_
       SqliteStatement insert,
       db_.Prepare(
           "INSERT INTO jobs (id, state, priority, model, request, request_hash, idempotency_key, "
-          "create_ms, update_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"));
+          "create_ms, update_ms, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)"));
   insert.Bind(1, job.id)
       .Bind(2, static_cast<int64_t>(job.state))
       .Bind(3, static_cast<int64_t>(job.priority))
       .Bind(4, job.model)
       .BindBlob(5, job.request.SerializeAsString())
       .Bind(6, static_cast<int64_t>(job.request_hash))
-      .Bind(8, ToMs(job.create_time));
+      .Bind(8, ToMs(job.create_time))
+      .Bind(9, job.owner);
   if (job.idempotency_key.empty()) {
     insert.BindNull(7);
   } else {
@@ -235,6 +280,7 @@ absl::StatusOr<JobRecord> SqliteJobStore::Get(const std::string& id) {
 absl::StatusOr<ListPage> SqliteJobStore::List(const ListQuery& query) {
   std::lock_guard<std::mutex> lock(mu_);
   std::string sql = absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE (?1 = 0 OR seq < ?1)");
+  if (query.owner) absl::StrAppend(&sql, " AND owner = ?3");
   if (!query.states.empty()) {
     std::vector<std::string> states;
     for (JobState s : query.states) states.push_back(absl::StrCat(static_cast<int>(s)));
@@ -243,6 +289,7 @@ absl::StatusOr<ListPage> SqliteJobStore::List(const ListQuery& query) {
   absl::StrAppend(&sql, " ORDER BY seq DESC LIMIT ?2");
   REEL_ASSIGN_OR_RETURN(SqliteStatement stmt, db_.Prepare(sql));
   stmt.Bind(1, query.before_seq).Bind(2, static_cast<int64_t>(query.page_size) + 1);
+  if (query.owner) stmt.Bind(3, *query.owner);
   ListPage page;
   for (;;) {
     REEL_ASSIGN_OR_RETURN(bool row, stmt.Step());

@@ -14,12 +14,14 @@ namespace reel::gateway {
 class SqliteJobStore final : public JobStore {
  public:
   // The schema this build writes; a file with a newer version is refused (FAILED_PRECONDITION).
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
-  // Opens or creates `path` and migrates it to kSchemaVersion.
+  // Opens or creates `path` and migrates it to kSchemaVersion. An existing file that is empty or
+  // not a job store is refused with an error naming it (a new empty store in its place would
+  // orphan every earlier result).
   static absl::StatusOr<std::unique_ptr<SqliteJobStore>> Open(const std::string& path);
 
-  absl::StatusOr<JobRecord> Insert(const JobRecord& record, int64_t max_queued,
+  absl::StatusOr<JobRecord> Insert(const JobRecord& record, const QueueLimits& limits,
                                    bool* existed) override;
   absl::StatusOr<JobRecord> Get(const std::string& id) override;
   absl::StatusOr<ListPage> List(const ListQuery& query) override;
@@ -41,8 +43,14 @@ class SqliteJobStore final : public JobStore {
   absl::StatusOr<std::string> JournalMode();
   absl::StatusOr<int64_t> SchemaVersion();
 
+  // The WAL is checkpointed every this many pages and truncated to this size afterwards, so that
+  // it stays small on a small volume (SQLite's default lets it reach ~4 MiB).
+  static constexpr int kWalCheckpointPages = 64;
+  static constexpr int64_t kWalSizeLimitBytes = 512 * 1024;
+
  private:
   explicit SqliteJobStore(SqliteDb db) : db_(std::move(db)) {}
+  static absl::StatusOr<std::unique_ptr<SqliteJobStore>> OpenFile(const std::string& path);
   absl::Status Migrate();
   absl::StatusOr<std::optional<JobRecord>> GetLocked(const std::string& id);
   absl::StatusOr<JobRecord> RequeueLocked(const JobRecord& job, const std::string& reason,

@@ -24,6 +24,8 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
                          v1::FinishJobResponse* response) override;
 
  private:
+  absl::Status Authorize(const grpc::ServerContext& context) const;
+
   Scheduler& scheduler_;
   const service::TokenSet& tokens_;
 };

@@ -13,6 +13,7 @@
 #include "services/common/signals.h"
 #include "services/encoder/file_sink.h"
 #include "services/encoder/remote_sink.h"
+#include "services/worker/memory_limit.h"
 #include "services/worker/worker.h"
 
 int main(int argc, char** argv) {
@@ -38,6 +39,10 @@ int main(int argc, char** argv) {
   flags.String("encoder", &encoder_address,
                "host:port of a reel-encoder to stream frames to; empty: encode in this process");
   flags.Int("lease_wait_ms", &lease_wait_ms, "long-poll duration of one LeaseJob call");
+  int64_t memory_limit_bytes = -1;
+  flags.Int64("memory_limit_bytes", &memory_limit_bytes,
+              "memory this worker may use, for the gateway's admission check (-1: the cgroup's "
+              "limit; 0: unknown)");
   const std::vector<std::string_view> args(argv + 1, argv + argc);
   absl::StatusOr<std::vector<std::string>> rest = flags.Parse(args);
   if (flags.help_requested()) {
@@ -57,6 +62,8 @@ int main(int argc, char** argv) {
   }
   options.token = *token;
   options.lease_wait = absl::Milliseconds(lease_wait_ms);
+  options.memory_limit_bytes =
+      memory_limit_bytes >= 0 ? memory_limit_bytes : reel::worker::CgroupMemoryLimitBytes();
 
   reel::RendererOptions renderer_options;
   renderer_options.threads = threads;

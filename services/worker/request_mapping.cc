@@ -50,6 +50,10 @@ v1::ModelDescription DescribeModel(const ModelInfo& info) {
   m.set_default_fps(info.default_fps);
   m.set_spatial_factor(info.spatial_factor);
   m.set_temporal_factor(info.temporal_factor);
+  m.set_default_steps(info.default_steps);
+  m.set_attention(info.attention);
+  m.set_base_memory_bytes(info.base_memory_bytes);
+  m.set_memory_bytes_per_pixel(info.memory_bytes_per_pixel);
   return m;
 }
 

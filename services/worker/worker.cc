@@ -1,5 +1,7 @@
 #include "services/worker/worker.h"
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <filesystem>
 
@@ -7,6 +9,7 @@
 #include "grpcpp/client_context.h"
 #include "services/common/client.h"
 #include "services/common/limits.h"
+#include "services/common/log.h"
 #include "services/common/result_files.h"
 #include "services/common/status.h"
 #include "services/worker/preview_sink.h"
@@ -20,9 +23,18 @@ constexpr absl::Duration kMinBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
 constexpr absl::Duration kReporterFlush = absl::Seconds(2);
 
+// Worth another try: the gateway is unreachable or restarting, or its store is momentarily unable
+// to record (RESOURCE_EXHAUSTED: disk full; ABORTED: a conflicting transaction).
 bool Retryable(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::ABORTED:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -78,7 +90,9 @@ absl::Status Worker::Register() {
     std::lock_guard<std::mutex> lock(mu_);
     request.set_worker_id(worker_id_);
   }
-  *request.add_models() = DescribeModel(renderer_.info());
+  v1::ModelDescription* model = request.add_models();
+  *model = DescribeModel(renderer_.info());
+  model->set_memory_limit_bytes(options_.memory_limit_bytes);
   grpc::ClientContext context;
   service::Prepare(context, options_.token, options_.rpc_timeout);
   v1::RegisterWorkerResponse response;
@@ -220,6 +234,9 @@ void Worker::RunJob(const v1::LeaseJobResponse& lease) {
   finish.set_job_id(lease.job_id());
   finish.set_attempt(lease.attempt());
   auto done = [&] {
+    // A large job leaves the allocator holding its peak (freed chunks of its arenas, pinned by a
+    // few live ones); hand them back so that an idle worker's RSS returns close to its idle level.
+    malloc_trim(0);
     std::lock_guard<std::mutex> lock(mu_);
     current_ = {};
     jobs_finished_.fetch_add(1);
@@ -295,8 +312,14 @@ void Worker::RunJob(const v1::LeaseJobResponse& lease) {
   }
   finish.set_encode_seconds(tee.encode_seconds());
   finish.set_encoded_frames(tee.frames());
-  if (!SendFinish(finish).ok() && status.ok()) {
-    std::filesystem::remove(path, ignored);  // the gateway will not point at this file
+  if (absl::Status sent = SendFinish(finish); !sent.ok()) {
+    // The gateway could not record the outcome. Dropping the job here is safe: from the next
+    // heartbeats on it sees that this worker no longer holds the lease and re-queues the job.
+    service::LogLine(
+        "reel-worker",
+        absl::StrCat("gave up reporting job ", lease.job_id(), " attempt ", lease.attempt(), " (",
+                     sent.ToString(), "); the gateway will re-queue it"));
+    if (status.ok()) std::filesystem::remove(path, ignored);  // nobody will point at this file
   }
   done();
 }

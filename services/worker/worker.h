@@ -36,6 +36,9 @@ struct WorkerOptions {
   // How long to keep retrying FinishJob while the gateway is unreachable (e.g. restarting).
   absl::Duration finish_retry_budget = absl::Seconds(60);
   int preview_max_side = 128;
+  // The memory this worker may use (0: unknown), sent at registration so that the gateway refuses
+  // jobs no worker has room for. reel-worker detects it from its cgroup (memory_limit.h).
+  int64_t memory_limit_bytes = 0;
 };
 
 class Worker {

@@ -1,4 +1,10 @@
 // services/common: flags, token files, Prometheus text format, the tiny HTTP server, result names.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <fstream>
 
 #include "gtest/gtest.h"
@@ -66,10 +72,10 @@ TEST(TokenSetTest, ReadsTokensSkippingCommentsAndRejectsWeakOnes) {
   auto set = TokenSet::FromFile(dir.File("ok"));
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_TRUE(set->enabled());
-  EXPECT_TRUE(set->Accepts("first-token-0123456789"));
-  EXPECT_TRUE(set->Accepts("second-token-0123456789"));
-  EXPECT_FALSE(set->Accepts("first-token-012345678"));
-  EXPECT_FALSE(set->Accepts(""));
+  EXPECT_NE(set->Find("first-token-0123456789"), nullptr);
+  EXPECT_NE(set->Find("second-token-0123456789"), nullptr);
+  EXPECT_EQ(set->Find("first-token-012345678"), nullptr);
+  EXPECT_EQ(set->Find(""), nullptr);
   EXPECT_EQ(*ReadFirstToken(dir.File("ok")), "first-token-0123456789");
 
   std::ofstream(dir.File("short")) << "tooshort\n";
@@ -82,6 +88,34 @@ TEST(TokenSetTest, ReadsTokensSkippingCommentsAndRejectsWeakOnes) {
   EXPECT_FALSE(TokenSet().enabled());
   EXPECT_EQ(RandomToken().size(), 32u);
   EXPECT_NE(RandomToken(), RandomToken());
+}
+
+TEST(TokenSetTest, EntriesHaveARoleAndAPrincipalName) {
+  TempDir dir;
+  std::ofstream(dir.File("roles")) << "bare-token-0123456789\n"
+                                   << "alice-token-0123456789 client alice\n"
+                                   << "alice-rotated-0123456789\tclient\talice\n"
+                                   << "ops-token-0123456789 admin ops\n"
+                                   << "pod-token-0123456789 worker\n";
+  auto set = TokenSet::FromFile(dir.File("roles"));
+  ASSERT_TRUE(set.ok()) << set.status();
+  const TokenSet::Entry* bare = set->Find("bare-token-0123456789");
+  ASSERT_NE(bare, nullptr);
+  EXPECT_EQ(bare->role, Role::kClient);  // a bare token is a client, never a worker
+  EXPECT_EQ(bare->name, DefaultPrincipalName("bare-token-0123456789"));
+  EXPECT_EQ(bare->name.rfind("client-", 0), 0u);
+  EXPECT_EQ(set->Find("alice-rotated-0123456789")->name, "alice");
+  EXPECT_EQ(set->Find("ops-token-0123456789")->role, Role::kAdmin);
+  EXPECT_EQ(set->Find("pod-token-0123456789")->role, Role::kWorker);
+
+  std::ofstream(dir.File("bad-role")) << "some-token-0123456789 root\n";
+  auto bad = TokenSet::FromFile(dir.File("bad-role"));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("bad-role:1: unknown role 'root'"), std::string::npos)
+      << bad.status();
+  std::ofstream(dir.File("bad-name")) << "some-token-0123456789 client a/b\n";
+  EXPECT_EQ(TokenSet::FromFile(dir.File("bad-name")).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(MetricsTest, RendersThePrometheusTextFormat) {
@@ -129,6 +163,35 @@ TEST(HttpServerTest, ServesRegisteredPathsOnly) {
   EXPECT_EQ(get("/healthz"), "200 ok\n");
   EXPECT_EQ(get("/healthz?verbose=1"), "200 ok\n");
   EXPECT_EQ(get("/nope"), "404");
+  server.Stop();
+}
+
+TEST(HttpServerTest, ASlowClientIsCutOffAtTheRequestDeadline) {
+  HttpServer server;
+  server.set_request_deadline(absl::Milliseconds(500));
+  server.Handle("/healthz", [] { return HttpResponse{200, "text/plain", "ok\n"}; });
+  auto port = server.Start("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(*port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // A byte every 100 ms, well inside the idle timeout, never finishing the headers: only the
+  // whole-request deadline ends it. The bound is far above the deadline.
+  const std::string request = "GET /healthz HTTP/1.1\r\nX-Slow: ";
+  bool closed = false;
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  for (size_t n = 0; !closed && absl::Now() < give_up; ++n) {
+    (void)send(fd, request.data() + n % request.size(), 1, MSG_NOSIGNAL);
+    absl::SleepFor(absl::Milliseconds(100));
+    char buf[256];
+    const ssize_t got = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    closed = got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  close(fd);
+  EXPECT_TRUE(closed) << "the slow connection was still open after 20 s";
   server.Stop();
 }
 

@@ -1,6 +1,7 @@
 #include "tests/services/fake_renderer.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -16,6 +17,10 @@ FakeRenderer::FakeRenderer(FakeRendererOptions options) : options_(std::move(opt
   info_.max_frames = 256;
   info_.spatial_factor = 8;
   info_.temporal_factor = options_.block_frames;
+  info_.default_steps = options_.steps;
+  info_.attention = "linear";
+  info_.base_memory_bytes = options_.base_memory_bytes;
+  info_.memory_bytes_per_pixel = options_.memory_bytes_per_pixel;
 }
 
 absl::StatusOr<RenderRequest> FakeRenderer::Resolve(const RenderRequest& in) const {
@@ -50,6 +55,16 @@ absl::Status FakeRenderer::Render(const RenderRequest& request, FrameSink& sink,
   if (!resolved.ok()) return resolved.status();
   const RenderRequest& r = *resolved;
   started_.fetch_add(1);
+  if (options_.scratch_bytes > 0) {
+    constexpr size_t kChunk = 64 * 1024;  // below glibc's mmap threshold: from the arena
+    std::vector<std::unique_ptr<char[]>> scratch;
+    for (int64_t n = 0; n < options_.scratch_bytes; n += kChunk) {
+      scratch.emplace_back(new char[kChunk]);
+      std::memset(scratch.back().get(), 1, kChunk);  // make the pages resident
+    }
+    std::lock_guard<std::mutex> lock(pinned_mu_);
+    for (size_t i = 0; i < scratch.size(); i += 64) pinned_.push_back(std::move(scratch[i]));
+  }
   const absl::Time start = absl::Now();
   const int block_frames = r.frames == 1 ? 1 : options_.block_frames;
   const int blocks = (r.frames + block_frames - 1) / block_frames;

@@ -4,6 +4,9 @@
 // `step_delay` per denoising step, reports progress every step and honors the cancel flag at every
 // step.
 #include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "pipeline/generate/renderer.h"
@@ -15,6 +18,12 @@ struct FakeRendererOptions {
   int width = 32, height = 32, frames = 8, block_frames = 4, steps = 3;
   double fps = 8.0;
   absl::Duration step_delay = absl::Milliseconds(2);
+  // What it claims a render needs (ModelInfo): 0 = unknown.
+  int64_t base_memory_bytes = 0, memory_bytes_per_pixel = 0;
+  // Heap the render touches (in 64 KiB chunks, like a pipeline's buffers) and frees, except every
+  // 64th chunk, which stays alive: fragmentation, which keeps the freed memory between them
+  // resident unless the allocator is asked to return it.
+  int64_t scratch_bytes = 0;
 };
 
 class FakeRenderer final : public Renderer {
@@ -38,6 +47,8 @@ class FakeRenderer final : public Renderer {
   ModelInfo info_;
   std::atomic<int> started_{0};
   std::atomic<int> steps_done_{0};
+  std::mutex pinned_mu_;
+  std::vector<std::unique_ptr<char[]>> pinned_;  // the chunks of scratch_bytes kept alive
 };
 
 }  // namespace reel::testing

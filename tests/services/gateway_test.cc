@@ -424,8 +424,9 @@ TEST_F(GatewayTest, MetricsAndHealthzOverHttp) {
 
 TEST_F(GatewayTest, BearerTokensWhenATokenFileIsGiven) {
   const std::string token = "s3cret-token-for-tests-0001";
+  const std::string worker_token = "s3cret-worker-token-0001";
   const std::string file = dir_.File("tokens");
-  std::ofstream(file) << "# clients\n" << token << "\n";
+  std::ofstream(file) << "# clients\n" << token << "\n" << worker_token << " worker\n";
   StackOptions options;
   options.token_file = file;
   StartStack(options, /*with_worker=*/false);
@@ -440,11 +441,15 @@ TEST_F(GatewayTest, BearerTokensWhenATokenFileIsGiven) {
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", gateway_->port()),
                                      grpc::InsecureChannelCredentials());
   EXPECT_EQ(HealthCheck(channel, ""), 1);
-  // A worker without the token cannot register; with it, it runs the job.
-  auto intruder = StartWorker(gateway_->port(), *renderer_, gateway_->result_dir(), "", "intruder");
-  EXPECT_FALSE(intruder->WaitUntilRegistered(absl::Milliseconds(500)));
-  intruder->Stop();
-  AddWorker(token);
+  // A worker without a token, or with a client's, cannot register; with a worker token it runs
+  // the job.
+  for (const std::string& t : {std::string(), token}) {
+    auto intruder =
+        StartWorker(gateway_->port(), *renderer_, gateway_->result_dir(), t, "intruder");
+    EXPECT_FALSE(intruder->WaitUntilRegistered(absl::Milliseconds(500)));
+    intruder->Stop();
+  }
+  AddWorker(worker_token);
   EXPECT_EQ(WaitForJob(*stub_, job.id(), Terminal, kJobTimeout, token).state(), v1::Job::SUCCEEDED);
 }
 

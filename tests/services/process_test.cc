@@ -121,6 +121,31 @@ TEST_F(ProcessTest, KillNineOfTheServerMidJobLosesNothing) {
   EXPECT_TRUE(WIFEXITED(term) && WEXITSTATUS(term) == 0) << serve->log();
 }
 
+TEST_F(ProcessTest, ServerModelsListsTheInProcessWorkersModel) {
+  std::unique_ptr<ChildProcess> serve;
+  const int port = StartServe({}, &serve);
+  ASSERT_GT(port, 0);
+  std::string out;
+  // The in-process worker registers right after the port opens: poll until it is listed.
+  WaitFor(
+      [&] {
+        int rc = 0;
+        out = RunCommand(
+            absl::StrCat(REEL_BINARY, " server-models --json --server 127.0.0.1:", port, " 2>&1"),
+            &rc);
+        return rc == 0 && out.find("\"workers\": 1") != std::string::npos;
+      },
+      kStartTimeout);
+  EXPECT_THAT(out, ::testing::HasSubstr("\"workers\": 1")) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("\"attention\": \"linear\""));
+  EXPECT_THAT(out, ::testing::HasSubstr("\"block_frames\": 4"));
+  int rc = 0;
+  const std::string table =
+      RunCommand(absl::StrCat(REEL_BINARY, " server-models --server 127.0.0.1:", port), &rc);
+  EXPECT_EQ(rc, 0);
+  EXPECT_THAT(table, ::testing::HasSubstr("ATTENTION"));
+}
+
 TEST_F(ProcessTest, QueuedJobsSurviveKillNineWithoutWorkers) {
   std::unique_ptr<ChildProcess> serve;
   int port = StartServe({"--workers", "0"}, &serve);

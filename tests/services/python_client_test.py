@@ -95,7 +95,9 @@ class ReelServer:
         self.log = open(os.path.join(tmp, "serve.log"), "w")
         self.proc = subprocess.Popen(
             [REEL, "serve", "--listen", "127.0.0.1:0", "--data", os.path.join(tmp, "data"), "--model", "random",
-             "--threads", "1", "--token_file", token_file, "--port_file", port_file],
+             "--threads", "1", "--token_file", token_file, "--port_file", port_file,
+             # The internal API on a port of its own (the in-process worker reaches it directly).
+             "--worker_listen", "127.0.0.1:0"],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         self.port = None
@@ -135,7 +137,8 @@ class PythonClientTest(unittest.TestCase):
         cls.pool = cls.pool_from_reflection()
         cls.M = {name: message_class(cls.pool, "reel.v1." + name) for name in (
             "GenerateRequest", "Job", "GetJobRequest", "ListJobsRequest", "ListJobsResponse",
-            "CancelJobRequest", "WatchJobRequest", "JobEvent", "FetchResultRequest", "ResultChunk")}
+            "CancelJobRequest", "WatchJobRequest", "JobEvent", "FetchResultRequest", "ResultChunk",
+            "ListModelsRequest", "ListModelsResponse")}
 
     @classmethod
     def tearDownClass(cls):
@@ -201,7 +204,23 @@ class PythonClientTest(unittest.TestCase):
         (resp,) = self.reflection_call([{"list_services": ""}])
         names = {s.name for s in resp.list_services_response.service}
         self.assertIn("reel.v1.GenerationService", names)
-        self.assertIn("reel.v1.WorkerService", names)
+        # Served on --worker_listen only, so not advertised on the public port.
+        self.assertNotIn("reel.v1.WorkerService", names)
+
+    def test_list_models_describes_the_served_model(self):
+        deadline = time.time() + TIMEOUT
+        while True:  # the in-process worker registers shortly after the port opens
+            resp = self.unary("ListModels", self.M["ListModelsRequest"](), "ListModelsResponse")
+            if resp.models or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(resp.models), 1)
+        model = resp.models[0]
+        self.assertEqual(model.workers, 1)
+        self.assertGreater(model.block_frames, 0)
+        self.assertGreater(model.default_steps, 0)
+        self.assertEqual(model.attention, "linear")
+        self.assertEqual(model.max_side, 1024)
 
     def test_calls_without_the_token_are_unauthenticated(self):
         with self.assertRaises(grpc.RpcError) as e:

@@ -1,7 +1,10 @@
 #include "tests/services/service_test_util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -150,19 +153,26 @@ absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string
   g.scheduler.heartbeat_interval = options.heartbeat;
   g.scheduler.worker_timeout = options.worker_timeout;
   g.scheduler.max_attempts = options.max_attempts;
+  g.scheduler.max_queued_per_client = options.max_queued_per_client;
+  g.worker_listen = options.worker_listen;
+  g.generation.max_streams_per_client = options.max_streams_per_client;
+  g.generation.max_job_cost = options.max_job_cost;
   return gateway::Gateway::Start(g);
 }
 
 std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
                                             const std::string& result_dir, const std::string& token,
-                                            const std::string& worker_id) {
+                                            const std::string& worker_id,
+                                            absl::Duration finish_retry_budget,
+                                            int64_t memory_limit_bytes) {
   worker::WorkerOptions options;
   options.result_dir = result_dir;
   options.token = token;
   options.worker_id = worker_id;
   options.lease_wait = absl::Milliseconds(500);
   options.rpc_timeout = absl::Seconds(5);
-  options.finish_retry_budget = absl::Seconds(5);
+  options.finish_retry_budget = finish_retry_budget;
+  options.memory_limit_bytes = memory_limit_bytes;
   auto channel =
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   auto w = std::make_unique<worker::Worker>(
@@ -213,6 +223,36 @@ v1::Job WaitForJob(v1::GenerationService::Stub& stub, const std::string& id,
   return job;
 }
 
+grpc::Status RawUnaryCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                          const std::string& request, const std::string& token,
+                          std::string* response) {
+  grpc::Slice slice(request);
+  grpc::ByteBuffer send(&slice, 1), received;
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  service::Prepare(context, token, absl::Seconds(10));
+  grpc::Status status;
+  bool done = false;
+  std::mutex mu;
+  std::condition_variable cv;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &send, &received, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    status = std::move(s);
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  if (response != nullptr && status.ok()) {
+    std::vector<grpc::Slice> slices;
+    (void)received.Dump(&slices);
+    response->clear();
+    for (const grpc::Slice& s : slices)
+      response->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return status;
+}
+
 int HealthCheck(const std::shared_ptr<grpc::Channel>& channel, const std::string& service) {
   // HealthCheckRequest { string service = 1; }  →  HealthCheckResponse { ServingStatus status = 1;
   // }
@@ -222,33 +262,45 @@ int HealthCheck(const std::shared_ptr<grpc::Channel>& channel, const std::string
     request.push_back(static_cast<char>(service.size()));  // services here are < 128 bytes
     request += service;
   }
-  grpc::Slice slice(request);
-  grpc::ByteBuffer send(&slice, 1), received;
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  grpc::Status status;
-  bool done = false;
-  std::mutex mu;
-  std::condition_variable cv;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &send, &received,
-                 [&](grpc::Status s) {
-                   std::lock_guard<std::mutex> lock(mu);
-                   status = std::move(s);
-                   done = true;
-                   cv.notify_all();
-                 });
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return done; });
-  if (!status.ok()) return -static_cast<int>(status.error_code());
-  std::vector<grpc::Slice> slices;
-  (void)received.Dump(&slices);
   std::string bytes;
-  for (const grpc::Slice& s : slices)
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  const grpc::Status status =
+      RawUnaryCall(channel, "/grpc.health.v1.Health/Check", request, "", &bytes);
+  if (!status.ok()) return -static_cast<int>(status.error_code());
   if (bytes.empty()) return 0;  // status UNKNOWN (0) is the default, encoded as nothing
   if (bytes.size() >= 2 && bytes[0] == 0x08) return static_cast<unsigned char>(bytes[1]);
   return -1000;
+}
+
+std::string HttpGet(int port, const std::string& path, absl::Duration timeout) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  const int64_t ms = absl::ToInt64Milliseconds(timeout);
+  const timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string raw;
+  const absl::Time deadline = absl::Now() + timeout;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      ssize_t n;
+      while (absl::Now() < deadline && (n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+        raw.append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  close(fd);
+  // "HTTP/1.x 200 OK\r\n...\r\n\r\nbody" → "200 body"
+  const size_t space = raw.find(' ');
+  const size_t body = raw.find("\r\n\r\n");
+  if (space == std::string::npos || body == std::string::npos) return "";
+  return absl::StrCat(raw.substr(space + 1, 3), " ", raw.substr(body + 4));
 }
 
 bool MakeSelfSignedCert(const std::string& dir, std::string* cert, std::string* key) {

@@ -52,6 +52,10 @@ std::string ReadFileOrEmpty(const std::string& path);
 // Options for an in-process test stack.
 struct StackOptions {
   std::string token_file;
+  std::string worker_listen;  // "": WorkerService on the public port
+  int64_t max_queued_per_client = 256;
+  int max_streams_per_client = 32;
+  int64_t max_job_cost = 0;
   std::string tls_cert, tls_key;
   int64_t max_queued = 1024;
   int metrics_port = -1;
@@ -68,7 +72,9 @@ absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string
 std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
                                             const std::string& result_dir,
                                             const std::string& token = "",
-                                            const std::string& worker_id = "");
+                                            const std::string& worker_id = "",
+                                            absl::Duration finish_retry_budget = absl::Seconds(5),
+                                            int64_t memory_limit_bytes = 0);
 
 // A plaintext client stub for 127.0.0.1:port.
 std::unique_ptr<v1::GenerationService::Stub> Client(int port);
@@ -84,6 +90,16 @@ v1::Job WaitForJob(v1::GenerationService::Stub& stub, const std::string& id,
                    const std::function<bool(const v1::Job&)>& done, absl::Duration timeout,
                    const std::string& token = "");
 bool Terminal(const v1::Job& job);
+
+// One unary call of `method` (e.g. "/reel.v1.GenerationService/Submit") with `request` as the raw
+// message bytes: for requests no generated stub would send. *response gets the raw answer.
+grpc::Status RawUnaryCall(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                          const std::string& request, const std::string& token = "",
+                          std::string* response = nullptr);
+
+// A plain HTTP/1.0 GET of 127.0.0.1:port/path; "<status> <body>", or "" when no answer came within
+// `timeout` (a bound, not a speed: the caller picks one far above any normal answer).
+std::string HttpGet(int port, const std::string& path, absl::Duration timeout);
 
 // grpc.health.v1.Health/Check for `service` ("" = the server): the status value (1 = SERVING,
 // 2 = NOT_SERVING), or -(gRPC code) when the call failed. The messages are encoded by hand: there

@@ -5,7 +5,13 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "services/gateway/sqlite.h"
+#include "tests/services/full_disk_vfs.h"
 #include "tests/services/temp_dir.h"
 
 namespace reel::gateway {
@@ -14,9 +20,10 @@ namespace {
 using reel::testing::TempDir;
 
 JobRecord NewJob(const std::string& id, int priority = 0, const std::string& key = "",
-                 const std::string& model = "") {
+                 const std::string& model = "", const std::string& owner = "") {
   JobRecord r;
   r.id = id;
+  r.owner = owner;
   r.priority = priority;
   r.idempotency_key = key;
   r.model = model;
@@ -30,6 +37,7 @@ JobRecord NewJob(const std::string& id, int priority = 0, const std::string& key
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    reel::testing::InstallFullDiskVfs();
     auto store = SqliteJobStore::Open(dir_.File("jobs.db"));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
@@ -282,6 +290,126 @@ TEST_F(StoreTest, ListPagesNewestFirstAndFiltersByState) {
   ASSERT_EQ(page->jobs.size(), 1u);
   EXPECT_EQ(page->jobs[0].id, "j2");
   EXPECT_EQ(page->next_before_seq, 0);
+}
+
+TEST_F(StoreTest, IdempotencyKeysAndQueueLimitsArePerOwner) {
+  Insert(NewJob("a1", 0, "key", "", "alice"));
+  bool existed = false;
+  // Bob's identical key is his own: a new job, not Alice's.
+  auto bob = store_->Insert(NewJob("b1", 0, "key", "", "bob"), 100, &existed);
+  ASSERT_TRUE(bob.ok()) << bob.status();
+  EXPECT_FALSE(existed);
+  EXPECT_EQ(bob->owner, "bob");
+  auto again = store_->Insert(NewJob("a2", 0, "key", "", "alice"), 100, &existed);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(existed);
+  EXPECT_EQ(again->id, "a1");
+  // Alice may hold 2 QUEUED jobs; Bob is not affected by her limit.
+  Insert(NewJob("a3", 0, "", "", "alice"));
+  auto full = store_->Insert(NewJob("a4", 0, "", "", "alice"), QueueLimits(100, 2), &existed);
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(full.status().message().find("max_queued_per_client = 2"), absl::string_view::npos)
+      << full.status();
+  EXPECT_TRUE(store_->Insert(NewJob("b2", 0, "", "", "bob"), QueueLimits(100, 2), &existed).ok());
+}
+
+TEST_F(StoreTest, ListCanBeLimitedToOneOwner) {
+  Insert(NewJob("a1", 0, "", "", "alice"));
+  Insert(NewJob("b1", 0, "", "", "bob"));
+  Insert(NewJob("a2", 0, "", "", "alice"));
+  ListQuery q;
+  q.owner = "alice";
+  auto page = store_->List(q);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->jobs.size(), 2u);
+  EXPECT_EQ(page->jobs[0].id, "a2");
+  EXPECT_EQ(page->jobs[1].id, "a1");
+  EXPECT_EQ(store_->List(ListQuery{})->jobs.size(), 3u);
+}
+
+TEST_F(StoreTest, MigratesAVersion1FileKeepingItsJobs) {
+  store_.reset();
+  const std::string path = dir_.File("v1.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  // The version-1 schema as released, with one job in it.
+  const char* v1 = R"sql(
+CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+  state INTEGER NOT NULL, priority INTEGER NOT NULL, model TEXT NOT NULL, request BLOB NOT NULL,
+  request_hash INTEGER NOT NULL, idempotency_key TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+  worker_id TEXT NOT NULL DEFAULT '', cancel_requested INTEGER NOT NULL DEFAULT 0,
+  create_ms INTEGER NOT NULL, start_ms INTEGER, end_ms INTEGER, update_ms INTEGER NOT NULL,
+  error_code INTEGER NOT NULL DEFAULT 0, error_message TEXT NOT NULL DEFAULT '',
+  result_file TEXT NOT NULL DEFAULT '', result BLOB, progress BLOB);
+CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs(idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_by_queue_order ON jobs(state, priority DESC, seq);
+INSERT INTO jobs (id, state, priority, model, request, request_hash, idempotency_key, create_ms,
+  update_ms) VALUES ('old', 1, 0, '', x'', 7, 'k', 1, 1);
+PRAGMA user_version = 1;)sql";
+  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = SqliteJobStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->SchemaVersion(), SqliteJobStore::kSchemaVersion);
+  auto old = (*store)->Get("old");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->owner, "");
+  EXPECT_EQ(old->idempotency_key, "k");
+}
+
+TEST_F(StoreTest, AnEmptyFileIsRefusedNamingIt) {
+  store_.reset();
+  const std::string path = dir_.File("empty.db");
+  std::ofstream(path).flush();
+  ASSERT_EQ(std::filesystem::file_size(path), 0u);
+  auto store = SqliteJobStore::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(store.status().message().find(path), absl::string_view::npos) << store.status();
+  EXPECT_NE(store.status().message().find("empty"), absl::string_view::npos) << store.status();
+  EXPECT_EQ(std::filesystem::file_size(path), 0u);  // left as found, for the operator
+}
+
+TEST_F(StoreTest, ACorruptFileIsRefusedNamingIt) {
+  store_.reset();
+  const std::string path = dir_.File("garbage.db");
+  std::ofstream(path) << std::string(8192, 'x');
+  auto store = SqliteJobStore::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find(path), absl::string_view::npos) << store.status();
+}
+
+TEST_F(StoreTest, TheWalStaysSmall) {
+  // Enough transitions (~3 WAL frames each) to pass SQLite's default checkpoint of 1000 frames,
+  // after which its WAL stays ~4 MiB.
+  JobRecord big = NewJob("x");
+  big.request.set_prompt(std::string(3000, 'p'));  // each insert dirties a page or two
+  for (int i = 0; i < 400; ++i) {
+    big.id = absl::StrCat("j", i);
+    Insert(big, 100000);
+  }
+  std::error_code ec;
+  const auto wal = std::filesystem::file_size(dir_.File("jobs.db") + "-wal", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_LE(static_cast<int64_t>(wal), 2 * SqliteJobStore::kWalSizeLimitBytes);
+}
+
+TEST_F(StoreTest, DiskFullAtCommitIsResourceExhaustedAndPassesWhenSpaceReturns) {
+  Insert(NewJob("before"));
+  reel::testing::SetDiskFull(true);
+  const int refused = reel::testing::refused_writes();
+  bool existed = false;
+  auto full = store_->Insert(NewJob("during"), 100, &existed);
+  reel::testing::SetDiskFull(false);
+  ASSERT_GT(reel::testing::refused_writes(), refused) << "the fault was never hit";
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted) << full.status();
+  EXPECT_TRUE(IsStorageFailure(full.status()));
+  EXPECT_EQ(store_->Get("during").status().code(), absl::StatusCode::kNotFound);
+  // Space is back: the store works, nothing half-written is left.
+  Insert(NewJob("after"));
+  EXPECT_EQ(store_->Get("before")->state, v1::Job::QUEUED);
+  EXPECT_EQ(store_->List(ListQuery{})->jobs.size(), 2u);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
@@ -391,6 +392,43 @@ int RunList(const std::vector<std::string_view>& args) {
   return 0;
 }
 
+int RunServerModels(const std::vector<std::string_view>& args) {
+  Connection c;
+  bool json = false;
+  FlagSet flags("reel server-models [options]");
+  c.AddFlags(flags);
+  flags.Bool("json", &json, "print the ListModels response as JSON");
+  std::vector<std::string> rest;
+  int exit_code = 0;
+  if (!ParseOrExit(flags, args, "server-models", &rest, &exit_code)) return exit_code;
+  if (!rest.empty()) return Usage("server-models", "no positional arguments");
+  if (absl::Status s = c.Open(); !s.ok()) return Fail("server-models", s);
+  grpc::ClientContext context;
+  c.Prepare(context);
+  v1::ListModelsResponse models;
+  if (grpc::Status s = c.stub->ListModels(&context, v1::ListModelsRequest(), &models); !s.ok())
+    return Fail("server-models", service::FromGrpc(s));
+  if (json) {
+    std::printf("%s", ToJson(models).c_str());
+    return 0;
+  }
+  if (models.models().empty()) {
+    std::printf("no worker has registered with this server yet\n");
+    return 0;
+  }
+  std::printf("%-16s %7s  %-26s %5s %5s %10s %9s  %s\n", "NAME", "WORKERS", "DEFAULT VIDEO",
+              "STEPS", "BLOCK", "MAX FRAMES", "SIZE STEP", "ATTENTION");
+  for (const v1::ModelInfo& m : models.models()) {
+    const std::string video =
+        absl::StrFormat("%dx%d, %d frames @ %g fps", m.default_width(), m.default_height(),
+                        m.default_frames(), m.default_fps());
+    std::printf("%-16s %7d  %-26s %5d %5d %10d %9d  %s\n", m.name().c_str(), m.workers(),
+                video.c_str(), m.default_steps(), m.block_frames(), m.max_frames(),
+                m.spatial_factor(), m.attention().c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 REEL_COMMAND("submit", "submit a render job to a reel server (--watch, --output to wait for it)",
              RunSubmit);
@@ -399,4 +437,7 @@ REEL_COMMAND("get", "print a job as JSON", RunGet);
 REEL_COMMAND("cancel", "cancel a queued or running job", RunCancel);
 REEL_COMMAND("fetch", "download a finished job's result", RunFetch);
 REEL_COMMAND("list", "list jobs, newest first", RunList);
+REEL_COMMAND("server-models",
+             "list the models a reel server's workers serve, with defaults and limits (ListModels)",
+             RunServerModels);
 }  // namespace reel::cli

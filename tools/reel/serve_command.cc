@@ -18,6 +18,7 @@
 #include "services/encoder/file_sink.h"
 #include "services/gateway/gateway.h"
 #include "services/gateway/gateway_flags.h"
+#include "services/worker/memory_limit.h"
 #include "services/worker/worker.h"
 #include "tools/reel/cli_models.h"
 #include "tools/reel/command.h"
@@ -92,7 +93,7 @@ int RunServe(const std::vector<std::string_view>& args) {
   }
   // The in-process worker authenticates like any other, with a token only this process knows.
   const std::string internal_token = service::RandomToken();
-  options.extra_tokens.push_back(internal_token);
+  options.extra_worker_tokens.push_back(internal_token);
   absl::StatusOr<std::unique_ptr<gateway::Gateway>> gateway = gateway::Gateway::Start(options);
   if (!gateway.ok()) {
     std::fprintf(stderr, "reel serve: %s\n", gateway.status().ToString().c_str());
@@ -103,6 +104,7 @@ int RunServe(const std::vector<std::string_view>& args) {
     worker::WorkerOptions worker_options;
     worker_options.worker_id = worker_id;
     worker_options.result_dir = (*gateway)->result_dir();
+    worker_options.memory_limit_bytes = worker::CgroupMemoryLimitBytes();
     worker_options.token = options.token_file.empty() ? "" : internal_token;
     in_process = std::make_unique<worker::Worker>(
         (*gateway)->InProcessChannel(), *renderer,
