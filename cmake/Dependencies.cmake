@@ -25,7 +25,7 @@ find_package(gRPC CONFIG REQUIRED)
 find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
 pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET libavcodec libavformat libavutil libswscale)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
-find_package(Gloo CONFIG QUIET)
+find_package(Gloo CONFIG REQUIRED)  # libgloo-dev: the CPU worker-group backend
 if(REEL_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
 endif()

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "pipeline/model/sequence_parallel.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
 
@@ -132,15 +133,23 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
   REEL_ASSIGN_OR_RETURN(Tensor a, ops::Linear(n, w.ff_in_w, &w.ff_in_b));
   REEL_ASSIGN_OR_RETURN(a, ops::Activate(a, ops::Activation::kSilu));
   REEL_ASSIGN_OR_RETURN(Tensor img, a.Reshape({images, height, width, int64_t{2} * c.ffn_hidden}));
-  REEL_ASSIGN_OR_RETURN(Tensor dw, ops::DepthwiseConv2d3x3(img, w.ff_dw_w, &w.ff_dw_b));
+  REEL_ASSIGN_OR_RETURN(Tensor dw, HaloDepthwiseConv3x3(img, w.ff_dw_w, w.ff_dw_b, scope.parallel));
   REEL_ASSIGN_OR_RETURN(Tensor g, ops::SiluGate(dw));
   REEL_ASSIGN_OR_RETURN(Tensor g2, g.Reshape({images * spatial, c.ffn_hidden}));
   REEL_ASSIGN_OR_RETURN(Tensor y, ops::Linear(g2, w.ff_point_w, nullptr));
   REEL_ASSIGN_OR_RETURN(Tensor y_all, y.Reshape({images, spatial, dim}));
 
   const bool causal = c.temporal_conv == TemporalConvMode::kCausal;
+  const bool banded = scope.parallel.world_size() > 1;
   Tensor history;
-  if (causal && scope.state != nullptr) history = scope.state->conv_tail;
+  if (causal && scope.state != nullptr) {
+    history = scope.state->conv_tail;
+    if (banded) {
+      REEL_ASSIGN_OR_RETURN(Tensor rows,
+                            history.Slice(1, scope.band.begin * width, scope.band.end * width));
+      REEL_ASSIGN_OR_RETURN(history, rows.Contiguous());
+    }
+  }
   for (int b = 0; b < branches; ++b) {
     REEL_ASSIGN_OR_RETURN(Tensor y3, y_all.Slice(0, b * frames, (b + 1) * frames));
     REEL_ASSIGN_OR_RETURN(Tensor z, ops::TemporalConv3(y3, history, w.ff_temp_w, causal ? 2 : 1));
@@ -151,12 +160,17 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
         REEL_ASSIGN_OR_RETURN(joined, ops::Concat({history, y3}, 0));
       }
       const int64_t total = joined.dim(0);
+      Tensor tail;
       if (total >= 2) {
-        REEL_ASSIGN_OR_RETURN(scope.state->conv_tail, joined.Slice(0, total - 2, total)->Clone());
+        REEL_ASSIGN_OR_RETURN(tail, joined.Slice(0, total - 2, total)->Clone());
       } else {
         REEL_ASSIGN_OR_RETURN(Tensor zero, Tensor::Zeros({1, spatial, dim}));
-        REEL_ASSIGN_OR_RETURN(scope.state->conv_tail, ops::Concat({zero, joined}, 0));
+        REEL_ASSIGN_OR_RETURN(tail, ops::Concat({zero, joined}, 0));
       }
+      if (banded) {
+        REEL_ASSIGN_OR_RETURN(tail, GatherRows(tail, scope.band, width, scope.parallel));
+      }
+      scope.state->conv_tail = std::move(tail);
     }
     REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, y3, z));
   }

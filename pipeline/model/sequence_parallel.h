@@ -1,0 +1,29 @@
+#pragma once
+// The pieces of spatial sequence parallelism (ARCHITECTURE.md §4) outside linear attention's
+// reduction: every rank holds a band of token rows of every frame (parallel/band.h); the depthwise
+// conv needs one halo row from each neighbour, and whole frames are reassembled by gathering bands.
+// With a world of 1 each function is the plain single-rank computation.
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "pipeline/model/rope.h"
+#include "pipeline/parallel/band.h"
+#include "pipeline/parallel/communicator.h"
+#include "pipeline/tensor/tensor.h"
+
+namespace reel {
+
+// The depthwise 3×3 conv (ops::DepthwiseConv2d3x3) of img (images, rows, W, C), which under
+// sequence parallelism holds this rank's band of rows of each image.
+absl::StatusOr<Tensor> HaloDepthwiseConv3x3(const Tensor& img, const Tensor& weight,
+                                            const Tensor& bias, const ParallelContext& parallel);
+
+// (frames, height·W, D) on every rank from each rank's band (frames, band.rows()·W, D).
+absl::StatusOr<Tensor> GatherRows(const Tensor& band_tensor, const RowBand& band, int64_t width,
+                                  const ParallelContext& parallel);
+
+// The rows of `tables` (frames·height·W tokens) that belong to `band` of every frame.
+absl::StatusOr<RopeTables> BandRope(const RopeTables& tables, int64_t frames, const RowBand& band,
+                                    int64_t width);
+
+}  // namespace reel
