@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "pipeline/frames/frame_sink.h"
+#include "pipeline/parallel/communicator.h"
 
 namespace reel {
 
@@ -47,6 +48,10 @@ struct ModelInfo {
 
 struct RendererOptions {
   int threads = 0;  // 0: all cores
+  // A worker group sharding each render by sequence parallelism (not owned; null: one process).
+  // Every rank calls Render with the same request; only rank 0 decodes and writes to its sink
+  // (every rank holds the whole latents: the forward gathers its output bands).
+  Communicator* group = nullptr;
 };
 
 class Renderer {

@@ -114,6 +114,10 @@ TEST_F(CliTest, BadArgumentsExitTwoWithOneLine) {
       {"render", "a red circle", "--model", ModelDir(), "--width", "33"},
       {"render", "a red circle", "--model", ModelDir(), "--sampler", "magic"},
       {"models", "--bogus", "1"},
+      {"render", "a red circle", "--ranks", "0"},
+      {"render", "a red circle", "--ranks", "2", "--group_timeout", "0"},
+      {"render", "a red circle", "--rank", "1", "--ranks", "2"},
+      {"render", "a red circle", "--rank", "1", "--rendezvous", Out("")},
   };
   // Each run starts the binary (about a second of dynamic loading here), so run them side by side.
   std::vector<ProcessResult> runs(cases.size());
@@ -275,6 +279,166 @@ TEST_F(CliTest, ModelsListsTheModelDirectory) {
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("32x32, 8 frames @ 8 fps"));
   EXPECT_THAT(run.out, HasSubstr(fs::weakly_canonical(ModelDir()).string()));
+}
+
+// The largest difference, in levels of 255, between two videos' decoded frames (255 if their sizes
+// differ).
+int MaxLevelDifference(const std::string& a, const std::string& b) {
+  const auto x = DecodeRgb(a), y = DecodeRgb(b);
+  if (!x.ok() || !y.ok() || x->size() != y->size() || x->empty()) return 255;
+  int worst = 0;
+  for (size_t i = 0; i < x->size(); ++i) worst = std::max(worst, std::abs((*x)[i] - (*y)[i]));
+  return worst;
+}
+
+// `--ranks N` shards the render over N local processes: the same video as one process. Lossless
+// (--crf 0) so that the comparison sees the frames: the ranks' float sums differ from one rank's in
+// the last bits, which moves a few pixels by one level — and a lossy encoder can turn a one-level
+// input difference into a different coding decision.
+TEST_F(CliTest, RanksRenderTheSameVideoAsOneProcess) {
+  const std::string one = Out("ranks1.mp4");
+  const std::vector<std::string> common = {"render",   "a red circle moving right",
+                                           "--model",  ModelDir(),
+                                           "--steps",  "2",
+                                           "--seed",   "3",
+                                           "--crf",    "0",
+                                           "--frames", "16"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  const ProcessResult base = Reel(with({"-o", one, "--quiet"}));
+  ASSERT_EQ(base.exit_code, 0) << base.err;
+  for (const char* ranks : {"2", "3"}) {
+    const std::string path = Out(absl::StrCat("ranks", ranks, ".mp4"));
+    const ProcessResult run = Reel(with({"-o", path, "--ranks", ranks, "--threads", "1"}));
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_EQ(run.err, "");
+    EXPECT_THAT(run.out, HasSubstr(absl::StrCat("group of ", ranks, " ranks, 1 threads each")));
+    EXPECT_THAT(run.out, HasSubstr("wrote " + path));
+    EXPECT_LE(MaxLevelDifference(one, path), 1) << ranks << " ranks";
+  }
+}
+
+TEST_F(CliTest, ReelTinyRanksRenderTheSameVideo) {
+  const fs::path tiny = fs::path(REEL_SOURCE_DIR) / "models" / "reel-tiny";
+  if (!fs::exists(tiny / "config.json")) {
+    GTEST_SKIP() << "models/reel-tiny is not trained in this checkout (tools/train makes it)";
+  }
+  const std::string a1 = Out("tiny_r1.mp4"), a2 = Out("tiny_r2.mp4");
+  for (const auto& [path, ranks] : {std::pair{a1, "1"}, std::pair{a2, "2"}}) {
+    const ProcessResult run =
+        Reel({"render", "a red circle moving right", "--model", tiny.string(), "-o", path,
+              "--ranks", ranks, "--steps", "4", "--seed", "1", "--crf", "0", "--quiet"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+  }
+  EXPECT_LE(MaxLevelDifference(a1, a2), 1);
+}
+
+// SIGKILL one rank mid-render: rank 0 fails within the group timeout, names the dead rank, writes
+// nothing, and leaves no process behind.
+TEST_F(CliTest, AKilledRankFailsTheGroupWithinTheTimeout) {
+  const std::string path = Out("killed.mp4");
+  const std::string log = Out("killed_stdout"), err = Out("killed_stderr");
+  std::vector<std::string> args = {
+      REEL_BINARY, "render",    "a long one", "--model",         ModelDir(), "-o",
+      path,        "--frames",  "512",        "--steps",         "50",       "--ranks",
+      "2",         "--threads", "1",          "--group_timeout", "5"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  int follower = 0;
+  for (int i = 0; i < 600 && follower == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string out = ReadFile(log);
+    const size_t at = out.find("rank 1 pid ");
+    if (at != std::string::npos && out.find("render:") != std::string::npos) {
+      follower = std::atoi(out.c_str() + at + 11);
+    }
+  }
+  ASSERT_GT(follower, 0) << ReadFile(log);
+  const auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(follower, SIGKILL), 0);
+  int status = 0;
+  bool ended = false;
+  while (!ended && std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(30)) {
+    ended = waitpid(pid, &status, WNOHANG) == pid;
+    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!ended) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  ASSERT_TRUE(ended) << "rank 0 hung after its peer was killed";
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  EXPECT_LT(seconds, 5.0 + 3.0) << "within the 5 s group timeout";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string message = ReadFile(err);
+  EXPECT_THAT(message, HasSubstr("reel render: rank 0 of 2: "));
+  EXPECT_THAT(message,
+              HasSubstr(absl::StrCat("rank 1 (pid ", follower, ") was killed by signal 9")));
+  EXPECT_FALSE(fs::exists(path));
+  std::printf("[ figures ] rank 0 failed %.2f s after rank 1 was killed: %s", seconds,
+              message.c_str());
+}
+
+// Ranks started by hand with inconsistent arguments: a clear error on each, exit 1, no hang.
+TEST_F(CliTest, BadGroupInputIsAClearErrorNotAHang) {
+  const std::string rdv = Out("rendezvous");
+  fs::create_directories(rdv);
+  auto member = [&](const std::string& group, int rank, int ranks, const std::string& address) {
+    return std::vector<std::string>{"render",
+                                    "a red circle",
+                                    "--model",
+                                    ModelDir(),
+                                    "-o",
+                                    Out(absl::StrCat(group, rank, ".mp4")),
+                                    "--steps",
+                                    "1",
+                                    "--quiet",
+                                    "--group_id",
+                                    group,
+                                    "--rank",
+                                    absl::StrCat(rank),
+                                    "--ranks",
+                                    absl::StrCat(ranks),
+                                    "--rendezvous",
+                                    address,
+                                    "--group_timeout",
+                                    "3"};
+  };
+  auto pair = [&](std::vector<std::string> a, std::vector<std::string> b) {
+    std::vector<ProcessResult> runs(2);
+    std::thread t([&] { runs[1] = Reel(b); });
+    runs[0] = Reel(a);
+    t.join();
+    return runs;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const auto mismatched = pair(member("m", 0, 2, rdv), member("m", 1, 3, rdv));
+  EXPECT_EQ(mismatched[0].exit_code, 1);
+  EXPECT_THAT(mismatched[0].err, HasSubstr("mismatched world sizes"));
+  EXPECT_EQ(mismatched[1].exit_code, 1);
+  const auto duplicate = pair(member("d", 0, 2, rdv), member("d", 0, 2, rdv));
+  EXPECT_TRUE(duplicate[0].exit_code == 1 && duplicate[1].exit_code == 1);
+  EXPECT_THAT(duplicate[0].err + duplicate[1].err, HasSubstr("is already taken (duplicate rank?)"));
+  const auto wrong_id = pair(member("g1", 0, 2, rdv), member("g2", 1, 2, rdv));
+  EXPECT_EQ(wrong_id[0].exit_code, 1);
+  EXPECT_THAT(wrong_id[0].err, HasSubstr("rank(s) 1 of 2 did not join within 3s"));
+  const ProcessResult nowhere = Reel(member("n", 0, 2, Out("no/such/rendezvous")));
+  EXPECT_EQ(nowhere.exit_code, 1);
+  EXPECT_THAT(nowhere.err, HasSubstr("is unreachable"));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 60);
 }
 
 TEST_F(CliTest, ReelTinyRendersWhenTrained) {
