@@ -96,7 +96,7 @@ absl::Status GlooCommunicator::AllReduceSum(absl::Span<Tensor* const> tensors) {
     gloo::allreduce(opts);
   }));
   // A ring all-reduce sends 2·(w−1)/w of the buffer.
-  bytes_sent_ += 2 * (world_size() - 1) * total * 4 / world_size();
+  traffic_.all_reduce += 2 * (world_size() - 1) * total * 4 / world_size();
   at = 0;
   for (Tensor* t : tensors) {
     std::memcpy(t->data<float>(), packed.data() + at, t->bytes());
@@ -109,7 +109,7 @@ absl::Status GlooCommunicator::AllGather(const Tensor& local, absl::Span<const i
                                          Tensor& out) {
   REEL_RETURN_IF_ERROR(CheckGatherArgs(local, counts, out, rank(), world_size()));
   std::vector<size_t> elements(counts.begin(), counts.end());
-  bytes_sent_ += (world_size() - 1) * local.numel() * 4;
+  traffic_.all_gather += (world_size() - 1) * local.numel() * 4;
   return Guarded(options_, "AllGather", [&] {
     gloo::AllgathervOptions opts(context_);
     opts.setInput(local.data<float>(), static_cast<size_t>(local.numel()));
@@ -126,7 +126,7 @@ absl::Status GlooCommunicator::Broadcast(Tensor& tensor, int root) {
     return absl::InvalidArgumentError(
         absl::StrCat("Broadcast: root ", root, " in a world of ", world_size()));
   }
-  if (rank() == root) bytes_sent_ += (world_size() - 1) * tensor.numel() * 4;
+  if (rank() == root) traffic_.broadcast += (world_size() - 1) * tensor.numel() * 4;
   return Guarded(options_, "Broadcast", [&] {
     gloo::BroadcastOptions opts(context_);
     opts.setOutput(tensor.data<float>(), static_cast<size_t>(tensor.numel()));
@@ -159,7 +159,7 @@ absl::Status GlooCommunicator::Exchange(absl::Span<const SendTo> sends,
     for (const SendTo& s : sends) {
       out.push_back(context_->createUnboundBuffer(s.tensor->raw_data(), s.tensor->bytes()));
       out.back()->send(s.peer, kExchangeSlot);
-      bytes_sent_ += static_cast<int64_t>(s.tensor->bytes());
+      traffic_.exchange += static_cast<int64_t>(s.tensor->bytes());
     }
     for (auto& b : in) {
       if (!b->waitRecv(timeout)) throw std::runtime_error("receive aborted");

@@ -33,8 +33,13 @@ class GlooCommunicator final : public Communicator {
   absl::Status Exchange(absl::Span<const SendTo> sends, absl::Span<const RecvFrom> recvs) override;
   absl::Status Barrier() override;
 
-  // Payload bytes this rank has handed to the transport since creation (for benchmarks).
-  int64_t bytes_sent() const { return bytes_sent_; }
+  // Payload bytes this rank has sent since creation, by operation (ring all-reduce: 2·(w−1)/w of
+  // the buffer; all-gather: (w−1) × its part; broadcast root: (w−1) × the tensor), for benchmarks.
+  struct Traffic {
+    int64_t all_reduce = 0, all_gather = 0, exchange = 0, broadcast = 0;
+    int64_t total() const { return all_reduce + all_gather + exchange + broadcast; }
+  };
+  const Traffic& traffic() const { return traffic_; }
 
  private:
   GlooCommunicator(GroupOptions options, std::shared_ptr<gloo::Context> context);
@@ -43,7 +48,7 @@ class GlooCommunicator final : public Communicator {
   GroupOptions options_;
   std::shared_ptr<gloo::Context> context_;
   uint32_t next_tag_ = 1;  // collectives only: every rank makes the same sequence of them
-  int64_t bytes_sent_ = 0;
+  Traffic traffic_;
 };
 
 }  // namespace reel
