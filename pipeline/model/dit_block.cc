@@ -130,10 +130,20 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
                               int64_t frames, int64_t height, int64_t width, int branches,
                               const AttentionScope& scope) {
   const int64_t spatial = height * width, dim = c.hidden_size, images = branches * frames;
-  REEL_ASSIGN_OR_RETURN(Tensor a, ops::Linear(n, w.ff_in_w, &w.ff_in_b));
+  // Under sequence parallelism the 3×3 conv needs one row beyond this rank's band on each side: the
+  // halo rows of the FFN input n (D wide, 2·ffn_hidden/D times fewer bytes than the conv input)
+  // come from the neighbours and are expanded here with the band.
+  REEL_ASSIGN_OR_RETURN(Tensor n_img, n.Reshape({images, height, width, dim}));
+  REEL_ASSIGN_OR_RETURN(HaloRows halo, WithHaloRows(n_img, scope.parallel));
+  const int64_t rows = halo.padded.dim(1);
+  REEL_ASSIGN_OR_RETURN(Tensor n_rows, halo.padded.Reshape({images * rows * width, dim}));
+  REEL_ASSIGN_OR_RETURN(Tensor a, ops::Linear(n_rows, w.ff_in_w, &w.ff_in_b));
   REEL_ASSIGN_OR_RETURN(a, ops::Activate(a, ops::Activation::kSilu));
-  REEL_ASSIGN_OR_RETURN(Tensor img, a.Reshape({images, height, width, int64_t{2} * c.ffn_hidden}));
-  REEL_ASSIGN_OR_RETURN(Tensor dw, HaloDepthwiseConv3x3(img, w.ff_dw_w, w.ff_dw_b, scope.parallel));
+  REEL_ASSIGN_OR_RETURN(Tensor img, a.Reshape({images, rows, width, int64_t{2} * c.ffn_hidden}));
+  REEL_ASSIGN_OR_RETURN(Tensor dw, ops::DepthwiseConv2d3x3(img, w.ff_dw_w, &w.ff_dw_b));
+  if (rows != height) {
+    REEL_ASSIGN_OR_RETURN(dw, dw.Slice(1, halo.top, halo.top + height)->Contiguous());
+  }
   REEL_ASSIGN_OR_RETURN(Tensor g, ops::SiluGate(dw));
   REEL_ASSIGN_OR_RETURN(Tensor g2, g.Reshape({images * spatial, c.ffn_hidden}));
   REEL_ASSIGN_OR_RETURN(Tensor y, ops::Linear(g2, w.ff_point_w, nullptr));

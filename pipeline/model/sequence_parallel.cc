@@ -7,14 +7,9 @@
 
 namespace reel {
 
-// The depthwise 3×3 conv of img (images, rows, W, C). Under sequence parallelism img holds this
-// rank's band of rows: the rows just above and below it live on rank − 1 and rank + 1, so one halo
-// row is exchanged with each neighbour (images·W·C floats each way), the conv runs on the padded
-// band, and the halo rows' outputs are dropped. The frame's outer edges keep the zero padding.
-absl::StatusOr<Tensor> HaloDepthwiseConv3x3(const Tensor& img, const Tensor& weight,
-                                            const Tensor& bias, const ParallelContext& parallel) {
+absl::StatusOr<HaloRows> WithHaloRows(const Tensor& img, const ParallelContext& parallel) {
   const int world = parallel.world_size(), rank = parallel.rank();
-  if (world == 1) return ops::DepthwiseConv2d3x3(img, weight, &bias);
+  if (world == 1) return HaloRows{img, 0};
   const int64_t images = img.dim(0), rows = img.dim(1), width = img.dim(2), ch = img.dim(3);
   const bool above = rank > 0, below = rank + 1 < world;
   REEL_ASSIGN_OR_RETURN(Tensor first, img.Slice(1, 0, 1)->Contiguous());
@@ -37,10 +32,7 @@ absl::StatusOr<Tensor> HaloDepthwiseConv3x3(const Tensor& img, const Tensor& wei
   parts.push_back(img);
   if (below) parts.push_back(halo_below);
   REEL_ASSIGN_OR_RETURN(Tensor padded, ops::Concat(parts, 1));
-  REEL_ASSIGN_OR_RETURN(Tensor conv, ops::DepthwiseConv2d3x3(padded, weight, &bias));
-  const int64_t top = above ? 1 : 0;
-  REEL_ASSIGN_OR_RETURN(Tensor mine, conv.Slice(1, top, top + rows));
-  return mine.Contiguous();
+  return HaloRows{std::move(padded), above ? 1 : 0};
 }
 
 // The whole frames' (frames, H·W, D) tensor from every rank's band (frames, rows·W, D): ranks

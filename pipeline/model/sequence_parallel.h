@@ -13,10 +13,14 @@
 
 namespace reel {
 
-// The depthwise 3×3 conv (ops::DepthwiseConv2d3x3) of img (images, rows, W, C), which under
-// sequence parallelism holds this rank's band of rows of each image.
-absl::StatusOr<Tensor> HaloDepthwiseConv3x3(const Tensor& img, const Tensor& weight,
-                                            const Tensor& bias, const ParallelContext& parallel);
+// img (images, rows, W, C) with the row just above and just below this rank's band added, from
+// rank − 1 and rank + 1 (one row of images·W·C floats each way): what a 3×3 conv of the band needs.
+// The frame's outer edges get no row (the conv's zero padding stays). A world of 1: img itself.
+struct HaloRows {
+  Tensor padded;    // (images, top + rows + bottom, W, C)
+  int64_t top = 0;  // 1 when a row was added above
+};
+absl::StatusOr<HaloRows> WithHaloRows(const Tensor& img, const ParallelContext& parallel);
 
 // (frames, height·W, D) on every rank from each rank's band (frames, band.rows()·W, D).
 absl::StatusOr<Tensor> GatherRows(const Tensor& band_tensor, const RowBand& band, int64_t width,

@@ -51,8 +51,8 @@ TEST(SequenceParallelTraffic, AttentionBytesAreTokenIndependentAndFarBelowKvAllG
       int64_t{2} * (world - 1) * c.num_heads * c.head_dim * (c.head_dim + 1) * 4 / world;
   EXPECT_EQ(small.traffic.all_reduce, expected_attention * layers);
   EXPECT_EQ(large.traffic.all_reduce, small.traffic.all_reduce) << "independent of the tokens";
-  // Rank 0 sends one halo row of the 2·ffn_hidden-wide conv input to rank 1 per layer.
-  EXPECT_EQ(small.traffic.exchange, int64_t{layers} * 16 * 2 * c.ffn_hidden * 4);
+  // Rank 0 sends one halo row of the FFN input (16 tokens × D) to rank 1 per layer.
+  EXPECT_EQ(small.traffic.exchange, int64_t{layers} * 16 * c.hidden_size * 4);
   EXPECT_EQ(large.traffic.exchange, 2 * small.traffic.exchange) << "proportional to the width";
   std::printf(
       "[ figures ] reel-tiny shapes (D %lld, %lld heads x %lld, %d layers), 2 ranks, per "
