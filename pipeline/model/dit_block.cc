@@ -62,44 +62,60 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
 
   const int64_t group_frames = scope.causal_block_frames > 0 ? scope.causal_block_frames : frames;
   Communicator& comm = scope.parallel.communicator();
-  std::vector<Tensor> outs;
+  struct BranchTensors {
+    Tensor q, k, v, q_rot, k_rot, kv, ksum, part_kv, part_ksum;
+    std::vector<Tensor> outs;
+  };
+  std::vector<BranchTensors> br(branches);
   for (int b = 0; b < branches; ++b) {
-    REEL_ASSIGN_OR_RETURN(Tensor qb, Branch(q, b, rows));
-    REEL_ASSIGN_OR_RETURN(Tensor kb, Branch(k, b, rows));
-    REEL_ASSIGN_OR_RETURN(Tensor vb, Branch(v, b, rows));
-    REEL_ASSIGN_OR_RETURN(Tensor q_rot, ops::RopeApply(qb, rope.cos, rope.sin, heads));
-    REEL_ASSIGN_OR_RETURN(Tensor k_rot, ops::RopeApply(kb, rope.cos, rope.sin, heads));
+    BranchTensors& t = br[b];
+    REEL_ASSIGN_OR_RETURN(t.q, Branch(q, b, rows));
+    REEL_ASSIGN_OR_RETURN(t.k, Branch(k, b, rows));
+    REEL_ASSIGN_OR_RETURN(t.v, Branch(v, b, rows));
+    REEL_ASSIGN_OR_RETURN(t.q_rot, ops::RopeApply(t.q, rope.cos, rope.sin, heads));
+    REEL_ASSIGN_OR_RETURN(t.k_rot, ops::RopeApply(t.k, rope.cos, rope.sin, heads));
     // Every branch starts from the same context (README: the state belongs to the video, not to a
     // guidance branch).
-    Tensor kv, ksum;
     if (scope.state != nullptr) {
-      REEL_ASSIGN_OR_RETURN(kv, scope.state->kv.Clone());
-      REEL_ASSIGN_OR_RETURN(ksum, scope.state->ksum.Clone());
+      REEL_ASSIGN_OR_RETURN(t.kv, scope.state->kv.Clone());
+      REEL_ASSIGN_OR_RETURN(t.ksum, scope.state->ksum.Clone());
     } else {
-      REEL_ASSIGN_OR_RETURN(kv, Tensor::Zeros({heads, d, d}));
-      REEL_ASSIGN_OR_RETURN(ksum, Tensor::Zeros({heads, d}));
+      REEL_ASSIGN_OR_RETURN(t.kv, Tensor::Zeros({heads, d, d}));
+      REEL_ASSIGN_OR_RETURN(t.ksum, Tensor::Zeros({heads, d}));
     }
-    for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
-      const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
-      // This rank's tokens' sums, reduced over the ranks that hold the other tokens of the same
-      // frames (sequence parallelism: heads·d·(d+1) floats per layer, whatever the length).
-      REEL_ASSIGN_OR_RETURN(Tensor part_kv, Tensor::Zeros({heads, d, d}));
-      REEL_ASSIGN_OR_RETURN(Tensor part_ksum, Tensor::Zeros({heads, d}));
+  }
+  for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
+    const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
+    // This rank's tokens' sums, reduced over the ranks that hold the other tokens of the same
+    // frames (sequence parallelism: heads·d·(d+1) floats per layer and branch, whatever the
+    // length), every guidance branch in one reduction (one round trip instead of one per branch).
+    std::vector<Tensor*> parts;
+    for (BranchTensors& t : br) {
+      REEL_ASSIGN_OR_RETURN(t.part_kv, Tensor::Zeros({heads, d, d}));
+      REEL_ASSIGN_OR_RETURN(t.part_ksum, Tensor::Zeros({heads, d}));
       REEL_RETURN_IF_ERROR(
-          ops::LinearAttentionAccumulate(*k_rot.Slice(0, r0, r1), *kb.Slice(0, r0, r1),
-                                         *vb.Slice(0, r0, r1), heads, part_kv, part_ksum));
-      REEL_RETURN_IF_ERROR(comm.AllReduceSum({&part_kv, &part_ksum}));
-      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, kv, part_kv));
-      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, ksum, part_ksum));
+          ops::LinearAttentionAccumulate(*t.k_rot.Slice(0, r0, r1), *t.k.Slice(0, r0, r1),
+                                         *t.v.Slice(0, r0, r1), heads, t.part_kv, t.part_ksum));
+      parts.push_back(&t.part_kv);
+      parts.push_back(&t.part_ksum);
+    }
+    REEL_RETURN_IF_ERROR(comm.AllReduceSum(parts));
+    for (BranchTensors& t : br) {
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, t.kv, t.part_kv));
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, t.ksum, t.part_ksum));
       REEL_ASSIGN_OR_RETURN(
-          Tensor o, ops::LinearAttentionApply(*q_rot.Slice(0, r0, r1), *qb.Slice(0, r0, r1), kv,
-                                              ksum, heads, c.attn_eps));
-      outs.push_back(std::move(o));
+          Tensor o, ops::LinearAttentionApply(*t.q_rot.Slice(0, r0, r1), *t.q.Slice(0, r0, r1),
+                                              t.kv, t.ksum, heads, c.attn_eps));
+      t.outs.push_back(std::move(o));
     }
-    if (scope.update_state) {
-      scope.state->kv = std::move(kv);
-      scope.state->ksum = std::move(ksum);
-    }
+  }
+  if (scope.update_state) {  // one branch (checked by DitBlockForward)
+    scope.state->kv = std::move(br[0].kv);
+    scope.state->ksum = std::move(br[0].ksum);
+  }
+  std::vector<Tensor> outs;  // branch-major, as the rows of x
+  for (BranchTensors& t : br) {
+    for (Tensor& o : t.outs) outs.push_back(std::move(o));
   }
   REEL_ASSIGN_OR_RETURN(Tensor out,
                         outs.size() == 1 ? absl::StatusOr<Tensor>(outs[0]) : ops::Concat(outs, 0));

@@ -28,7 +28,16 @@ constexpr uint64_t kExchangeSlot = uint64_t{0xE5} << 56;
 
 // Runs a Gloo call and turns what it throws into a status for `what` on this rank.
 template <typename F>
-absl::Status Guarded(const GroupOptions& o, const char* what, F&& call) {
+absl::Status Guarded(const GroupOptions& o, GlooCommunicator::Traffic& traffic, const char* what,
+                     F&& call) {
+  const auto start = std::chrono::steady_clock::now();
+  struct AddTime {
+    std::chrono::steady_clock::time_point start;
+    double& seconds;
+    ~AddTime() {
+      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  } add_time{start, traffic.seconds};
   try {
     call();
     return absl::OkStatus();
@@ -57,7 +66,8 @@ GlooCommunicator::~GlooCommunicator() = default;
 absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Create(const GroupOptions& o) {
   REEL_RETURN_IF_ERROR(JoinGroup(o));
   std::shared_ptr<gloo::rendezvous::Context> context;
-  REEL_RETURN_IF_ERROR(Guarded(o, "connecting the group", [&] {
+  Traffic connecting;
+  REEL_RETURN_IF_ERROR(Guarded(o, connecting, "connecting the group", [&] {
     gloo::transport::tcp::attr attr;
     attr.hostname = o.hostname;
     std::shared_ptr<gloo::transport::Device> device = gloo::transport::tcp::CreateDevice(attr);
@@ -86,7 +96,7 @@ absl::Status GlooCommunicator::AllReduceSum(absl::Span<Tensor* const> tensors) {
     std::memcpy(packed.data() + at, t->data<float>(), t->bytes());
     at += static_cast<size_t>(t->numel());
   }
-  REEL_RETURN_IF_ERROR(Guarded(options_, "AllReduceSum", [&] {
+  REEL_RETURN_IF_ERROR(Guarded(options_, traffic_, "AllReduceSum", [&] {
     gloo::AllreduceOptions opts(context_);
     opts.setOutput(packed.data(), packed.size());
     opts.setReduceFunction(
@@ -110,7 +120,7 @@ absl::Status GlooCommunicator::AllGather(const Tensor& local, absl::Span<const i
   REEL_RETURN_IF_ERROR(CheckGatherArgs(local, counts, out, rank(), world_size()));
   std::vector<size_t> elements(counts.begin(), counts.end());
   traffic_.all_gather += (world_size() - 1) * local.numel() * 4;
-  return Guarded(options_, "AllGather", [&] {
+  return Guarded(options_, traffic_, "AllGather", [&] {
     gloo::AllgathervOptions opts(context_);
     opts.setInput(local.data<float>(), static_cast<size_t>(local.numel()));
     opts.setOutput(out.data<float>(), std::move(elements));
@@ -127,7 +137,7 @@ absl::Status GlooCommunicator::Broadcast(Tensor& tensor, int root) {
         absl::StrCat("Broadcast: root ", root, " in a world of ", world_size()));
   }
   if (rank() == root) traffic_.broadcast += (world_size() - 1) * tensor.numel() * 4;
-  return Guarded(options_, "Broadcast", [&] {
+  return Guarded(options_, traffic_, "Broadcast", [&] {
     gloo::BroadcastOptions opts(context_);
     opts.setOutput(tensor.data<float>(), static_cast<size_t>(tensor.numel()));
     opts.setRoot(root);
@@ -149,7 +159,7 @@ absl::Status GlooCommunicator::Exchange(absl::Span<const SendTo> sends,
     if (r.tensor == nullptr) return absl::InvalidArgumentError("Recv: null tensor");
     REEL_RETURN_IF_ERROR(CheckF32Contiguous(*r.tensor, "Recv"));
   }
-  return Guarded(options_, "Exchange (send/recv)", [&] {
+  return Guarded(options_, traffic_, "Exchange (send/recv)", [&] {
     const std::chrono::milliseconds timeout = Millis(options_.timeout);
     std::vector<std::unique_ptr<gloo::transport::UnboundBuffer>> in, out;
     for (const RecvFrom& r : recvs) {
@@ -171,7 +181,7 @@ absl::Status GlooCommunicator::Exchange(absl::Span<const SendTo> sends,
 }
 
 absl::Status GlooCommunicator::Barrier() {
-  return Guarded(options_, "Barrier", [&] {
+  return Guarded(options_, traffic_, "Barrier", [&] {
     gloo::BarrierOptions opts(context_);
     opts.setTag(NextTag());
     opts.setTimeout(Millis(options_.timeout));

@@ -37,6 +37,7 @@ class GlooCommunicator final : public Communicator {
   // the buffer; all-gather: (w−1) × its part; broadcast root: (w−1) × the tensor), for benchmarks.
   struct Traffic {
     int64_t all_reduce = 0, all_gather = 0, exchange = 0, broadcast = 0;
+    double seconds = 0;  // wall time inside Gloo calls (waiting for peers included)
     int64_t total() const { return all_reduce + all_gather + exchange + broadcast; }
   };
   const Traffic& traffic() const { return traffic_; }

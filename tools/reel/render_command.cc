@@ -387,6 +387,16 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
               HumanBytes(result->bytes).c_str(), SecondsSince(start));
   if (result->frames > 1) std::printf(", %.2f frames/s", result->frames / render_s);
   std::printf("\n");
+  if (comm != nullptr && !o.quiet) {
+    // What sequence parallelism cost rank 0 (time in communication includes waiting for peers).
+    const GlooCommunicator::Traffic& t = comm->traffic();
+    std::printf(
+        "group: rank 0 sent %s (attention sums %s, conv halos %s, output bands %s), %.2fs in "
+        "communication (%.0f%% of the render)\n",
+        HumanBytes(t.total()).c_str(), HumanBytes(t.all_reduce).c_str(),
+        HumanBytes(t.exchange).c_str(), HumanBytes(t.all_gather).c_str(), t.seconds,
+        100.0 * t.seconds / std::max(render_s, 1e-9));
+  }
   if (sheet) {
     if (absl::Status s = sheet->Write(o.preview); !s.ok()) {
       return Failure{1, absl::StrCat("preview: ", s.message())};
