@@ -183,12 +183,20 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
   // bands are gathered so that every rank returns the whole velocity (and the caller's loop — the
   // solver, the noise, the state — runs identically on every rank).
   const int world = options.parallel.world_size();
-  if (world > h2) {
+  const bool by_blocks = world > 1 && options.parallel.split == ParallelSplit::kBlocks;
+  if (by_blocks && (options.state == nullptr || !options.update_state || captions.size() != 1 ||
+                    (options.causal_block_frames != 0 && options.causal_block_frames != f2))) {
+    return absl::InvalidArgumentError(
+        "a block-parallel forward is a state-update pass: one caption, a state, update_state, and "
+        "one block per rank");
+  }
+  const bool by_rows = world > 1 && !by_blocks;
+  if (by_rows && world > h2) {
     return absl::InvalidArgumentError(
         absl::StrCat(h2, " token rows cannot be split over ", world,
                      " ranks (sequence parallelism gives every rank at least one row)"));
   }
-  const RowBand band = BandOf(h2, options.parallel.rank(), world);
+  const RowBand band = by_rows ? BandOf(h2, options.parallel.rank(), world) : BandOf(h2, 0, 1);
   const int64_t band_spatial = band.rows() * w2;
   if (options.cache != nullptr && options.update_state) {
     return absl::InvalidArgumentError("the state update pass must compute every block (no cache)");
@@ -276,7 +284,7 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
     REEL_RETURN_IF_ERROR(ops::Copy(y, dst));
   }
   REEL_ASSIGN_OR_RETURN(Tensor out, ops::Linear(normed, proj_out_w_, &proj_out_b_));
-  if (world > 1) {
+  if (by_rows) {
     // The bands of the (tiny) output projection → whole frames on every rank.
     REEL_ASSIGN_OR_RETURN(Tensor banded, out.Reshape({branches * f2, band_spatial, out.dim(1)}));
     REEL_ASSIGN_OR_RETURN(Tensor whole, GatherRows(banded, band, w2, options.parallel));

@@ -84,6 +84,39 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
       REEL_ASSIGN_OR_RETURN(t.ksum, Tensor::Zeros({heads, d}));
     }
   }
+  const bool by_blocks =
+      scope.parallel.world_size() > 1 && scope.parallel.split == ParallelSplit::kBlocks;
+  if (by_blocks) {
+    // Temporal parallel prefill (one branch, one group, checked by the forward): the state seen by
+    // this rank's block is the state plus every earlier rank's block sums plus its own — an
+    // inclusive AllScan, with the incoming state folded in on rank 0 so that the additions happen
+    // in the order of sequential absorption.
+    BranchTensors& t = br[0];
+    REEL_ASSIGN_OR_RETURN(t.part_kv, Tensor::Zeros({heads, d, d}));
+    REEL_ASSIGN_OR_RETURN(t.part_ksum, Tensor::Zeros({heads, d}));
+    REEL_RETURN_IF_ERROR(
+        ops::LinearAttentionAccumulate(t.k_rot, t.k, t.v, heads, t.part_kv, t.part_ksum));
+    if (scope.parallel.rank() == 0) {
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, t.part_kv, t.kv));
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, t.part_ksum, t.ksum));
+    }
+    REEL_RETURN_IF_ERROR(comm.AllScan({&t.part_kv, &t.part_ksum}));
+    t.kv = t.part_kv;
+    t.ksum = t.part_ksum;
+    REEL_ASSIGN_OR_RETURN(Tensor o,
+                          ops::LinearAttentionApply(t.q_rot, t.q, t.kv, t.ksum, heads, c.attn_eps));
+    if (scope.update_state) {
+      // Every rank keeps the state after the last rank's block.
+      REEL_ASSIGN_OR_RETURN(Tensor kv, t.kv.Clone());
+      REEL_ASSIGN_OR_RETURN(Tensor ksum, t.ksum.Clone());
+      const int last = scope.parallel.world_size() - 1;
+      REEL_RETURN_IF_ERROR(comm.Broadcast(kv, last));
+      REEL_RETURN_IF_ERROR(comm.Broadcast(ksum, last));
+      scope.state->kv = std::move(kv);
+      scope.state->ksum = std::move(ksum);
+    }
+    return ops::Linear(o, w.out_w, &w.out_b);
+  }
   for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
     const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
     // This rank's tokens' sums, reduced over the ranks that hold the other tokens of the same
@@ -150,7 +183,10 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
   // halo rows of the FFN input n (D wide, 2·ffn_hidden/D times fewer bytes than the conv input)
   // come from the neighbours and are expanded here with the band.
   REEL_ASSIGN_OR_RETURN(Tensor n_img, n.Reshape({images, height, width, dim}));
-  REEL_ASSIGN_OR_RETURN(HaloRows halo, WithHaloRows(n_img, scope.parallel));
+  const bool by_rows =
+      scope.parallel.world_size() > 1 && scope.parallel.split == ParallelSplit::kTokenRows;
+  REEL_ASSIGN_OR_RETURN(HaloRows halo,
+                        WithHaloRows(n_img, by_rows ? scope.parallel : ParallelContext{}));
   const int64_t rows = halo.padded.dim(1);
   REEL_ASSIGN_OR_RETURN(Tensor n_rows, halo.padded.Reshape({images * rows * width, dim}));
   REEL_ASSIGN_OR_RETURN(Tensor a, ops::Linear(n_rows, w.ff_in_w, &w.ff_in_b));
@@ -166,10 +202,18 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
   REEL_ASSIGN_OR_RETURN(Tensor y_all, y.Reshape({images, spatial, dim}));
 
   const bool causal = c.temporal_conv == TemporalConvMode::kCausal;
-  const bool banded = scope.parallel.world_size() > 1;
-  Tensor history;
+  const bool by_blocks =
+      scope.parallel.world_size() > 1 && scope.parallel.split == ParallelSplit::kBlocks;
+  const bool banded = scope.parallel.world_size() > 1 && !by_blocks;
+  Tensor history, scanned_tail;
   if (causal && scope.state != nullptr) {
     history = scope.state->conv_tail;
+    if (by_blocks) {
+      REEL_ASSIGN_OR_RETURN(ScannedHistory scanned,
+                            ScanConvHistory(y_all, history, scope.parallel));
+      history = std::move(scanned.history);
+      scanned_tail = std::move(scanned.final_tail);
+    }
     if (banded) {
       REEL_ASSIGN_OR_RETURN(Tensor rows,
                             history.Slice(1, scope.band.begin * width, scope.band.end * width));
@@ -196,6 +240,7 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
       if (banded) {
         REEL_ASSIGN_OR_RETURN(tail, GatherRows(tail, scope.band, width, scope.parallel));
       }
+      if (by_blocks) tail = scanned_tail;
       scope.state->conv_tail = std::move(tail);
     }
     REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, y3, z));
@@ -286,7 +331,12 @@ absl::Status DitBlockForward(const DitBlockWeights& w, const DitConfig& c, const
   REEL_ASSIGN_OR_RETURN(n, ModulatedNorm(x, mod, kShiftMlp, c.norm_eps));
   REEL_ASSIGN_OR_RETURN(Tensor ff, MixFfn(w, c, n, frames, height, width, branches, scope));
   REEL_RETURN_IF_ERROR(GatedAdd(x, ff, *Row(mod, kGateMlp)));
-  if (scope.update_state) scope.state->frames_seen += frames;
+  if (scope.update_state) {
+    // A block-parallel pass absorbs one block per rank.
+    const bool by_blocks =
+        scope.parallel.world_size() > 1 && scope.parallel.split == ParallelSplit::kBlocks;
+    scope.state->frames_seen += frames * (by_blocks ? scope.parallel.world_size() : 1);
+  }
   return absl::OkStatus();
 }
 

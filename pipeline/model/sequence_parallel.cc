@@ -1,5 +1,6 @@
 #include "pipeline/model/sequence_parallel.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "pipeline/tensor/ops.h"
@@ -64,6 +65,28 @@ absl::StatusOr<RopeTables> BandRope(const RopeTables& tables, int64_t frames, co
                           per_frame.Slice(1, band.begin * width, band.end * width)->Contiguous());
     REEL_ASSIGN_OR_RETURN(*dst, rows.Reshape({frames * band.rows() * width, half}));
   }
+  return out;
+}
+
+absl::StatusOr<ScannedHistory> ScanConvHistory(const Tensor& y, const Tensor& tail,
+                                               const ParallelContext& parallel) {
+  const int world = parallel.world_size(), rank = parallel.rank();
+  const int64_t frames = y.dim(0), spatial = y.dim(1), dim = y.dim(2);
+  const int64_t keep = std::min<int64_t>(2, frames);
+  REEL_ASSIGN_OR_RETURN(Tensor mine, y.Slice(0, frames - keep, frames)->Clone());
+  REEL_ASSIGN_OR_RETURN(Tensor all, Tensor::Empty({world * keep, spatial, dim}));
+  const std::vector<int64_t> counts(world, keep * spatial * dim);
+  REEL_RETURN_IF_ERROR(parallel.communicator().AllGather(mine, counts, all));
+  auto last_two = [&](int ranks) -> absl::StatusOr<Tensor> {
+    if (ranks == 0) return tail.Clone();
+    REEL_ASSIGN_OR_RETURN(Tensor before, all.Slice(0, 0, ranks * keep));
+    REEL_ASSIGN_OR_RETURN(Tensor joined, ops::Concat({tail, before}, 0));
+    const int64_t n = joined.dim(0);
+    return joined.Slice(0, n - 2, n)->Clone();
+  };
+  ScannedHistory out;
+  REEL_ASSIGN_OR_RETURN(out.history, last_two(rank));
+  REEL_ASSIGN_OR_RETURN(out.final_tail, last_two(world));
   return out;
 }
 

@@ -30,4 +30,16 @@ absl::StatusOr<Tensor> GatherRows(const Tensor& band_tensor, const RowBand& band
 absl::StatusOr<RopeTables> BandRope(const RopeTables& tables, int64_t frames, const RowBand& band,
                                     int64_t width);
 
+// Temporal parallel prefill (ParallelSplit::kBlocks): rank r holds the r-th of consecutive blocks,
+// y (frames, S, D) its temporal-conv input at this layer and tail (2, S, D) the state's. The causal
+// conv of rank r's block sees the last two frames of [tail, blocks of ranks < r]; the state after
+// all blocks keeps the last two frames of [tail, every block]. One AllGather of ≤ 2 frames per
+// rank.
+struct ScannedHistory {
+  Tensor history;     // (2, S, D) for this rank's block
+  Tensor final_tail;  // (2, S, D) after every rank's block, the same on every rank
+};
+absl::StatusOr<ScannedHistory> ScanConvHistory(const Tensor& y, const Tensor& tail,
+                                               const ParallelContext& parallel);
+
 }  // namespace reel

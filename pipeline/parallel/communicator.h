@@ -79,9 +79,21 @@ absl::Status CheckGatherArgs(const Tensor& local, absl::Span<const int64_t> coun
                              const Tensor& out, int rank, int world_size);
 absl::Status CheckPeer(int peer, int rank, int world_size, const char* what);
 
+// How the ranks of a world share one forward's tokens.
+enum class ParallelSplit {
+  // Spatial sequence parallelism: every rank holds a band of token rows of every frame
+  // (parallel/band.h) and returns the whole output.
+  kTokenRows,
+  // Temporal parallel prefill: rank r holds the r-th of `world` consecutive clean blocks; the
+  // state-update pass obtains each rank's prefix state by AllScan (acceleration_detail.md C.3/C.5)
+  // and leaves every rank with the state after all of them. Returns each rank's own block.
+  kBlocks,
+};
+
 // What a forward needs to know about the world it runs in. Default: a world of 1.
 struct ParallelContext {
   Communicator* comm = nullptr;  // not owned; null means a LocalCommunicator
+  ParallelSplit split = ParallelSplit::kTokenRows;
 
   Communicator& communicator() const;
   int rank() const { return communicator().rank(); }

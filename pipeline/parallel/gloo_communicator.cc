@@ -77,7 +77,11 @@ absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Create(const
     context->setTimeout(Millis(o.timeout));
     context->connectFullMesh(store, device);
   }));
-  return std::unique_ptr<GlooCommunicator>(new GlooCommunicator(o, std::move(context)));
+  std::unique_ptr<GlooCommunicator> comm(new GlooCommunicator(o, std::move(context)));
+  // Every rank returns only once every pair is connected: a rank that finishes (or fails) right
+  // away must not close its pairs while a peer is still connecting.
+  REEL_RETURN_IF_ERROR(comm->Barrier());
+  return comm;
 }
 
 absl::Status GlooCommunicator::AllReduceSum(absl::Span<Tensor* const> tensors) {
