@@ -115,11 +115,14 @@ class PipelineRenderer final : public Renderer {
     p.latent_width = r.width / sf;
     p.block_frames = config_.transformer.block_frames;
     p.seed = r.seed;
-    p.parallel.comm = group_;
+    p.parallel = parallel_;
     REEL_ASSIGN_OR_RETURN(VaeStream stream, vae_.NewStream(p.latent_height, p.latent_width));
 
     auto on_block = [&](int64_t first_latent, const Tensor& latents) -> absl::Status {
-      if (p.parallel.rank() != 0) return absl::OkStatus();  // rank 0 decodes the group's video
+      // Rank 0 decodes the group's video.
+      if (p.parallel.rank() != 0 || (p.parallel.cfg != nullptr && p.parallel.cfg->rank() != 0)) {
+        return absl::OkStatus();
+      }
       REEL_ASSIGN_OR_RETURN(Tensor pixels, vae_.Decode(stream, latents));
       const int64_t first = first_latent * tf;
       const int64_t count = std::min<int64_t>(pixels.dim(1), r.frames - first);
@@ -147,7 +150,7 @@ class PipelineRenderer final : public Renderer {
 
   absl::Status Init(const std::string& dir, const RendererOptions& options) {
     if (options.threads > 0) omp_set_num_threads(options.threads);
-    group_ = options.group;
+    parallel_ = options.parallel;
     REEL_ASSIGN_OR_RETURN(config_, LoadModelConfig(dir));
     REEL_ASSIGN_OR_RETURN(defaults_, ParseVideoDefaults(config_.video));
     REEL_ASSIGN_OR_RETURN(WeightStore dit_weights,
@@ -218,7 +221,7 @@ class PipelineRenderer final : public Renderer {
   TextEncoder text_;
   VaeDecoder vae_;
   ModelInfo info_;
-  Communicator* group_ = nullptr;
+  ParallelContext parallel_;
 };
 
 }  // namespace

@@ -94,6 +94,10 @@ enum class ParallelSplit {
 struct ParallelContext {
   Communicator* comm = nullptr;  // not owned; null means a LocalCommunicator
   ParallelSplit split = ParallelSplit::kTokenRows;
+  // CFG parallelism (read by the sampling loop, not by the forward): a group of 2 ranks that run
+  // the conditional (rank 0) and the unconditional (rank 1) branch of the same tokens and exchange
+  // their velocities once per step. Composes with `comm` (world = 2 × sequence-parallel ranks).
+  Communicator* cfg = nullptr;
 
   Communicator& communicator() const;
   int rank() const { return communicator().rank(); }

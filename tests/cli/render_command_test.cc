@@ -118,6 +118,7 @@ TEST_F(CliTest, BadArgumentsExitTwoWithOneLine) {
       {"render", "a red circle", "--ranks", "2", "--group_timeout", "0"},
       {"render", "a red circle", "--rank", "1", "--ranks", "2"},
       {"render", "a red circle", "--rank", "1", "--rendezvous", Out("")},
+      {"render", "a red circle", "--ranks", "3", "--cfg_parallel"},
   };
   // Each run starts the binary (about a second of dynamic loading here), so run them side by side.
   std::vector<ProcessResult> runs(cases.size());
@@ -310,14 +311,21 @@ TEST_F(CliTest, RanksRenderTheSameVideoAsOneProcess) {
   };
   const ProcessResult base = Reel(with({"-o", one, "--quiet"}));
   ASSERT_EQ(base.exit_code, 0) << base.err;
-  for (const char* ranks : {"2", "3"}) {
-    const std::string path = Out(absl::StrCat("ranks", ranks, ".mp4"));
-    const ProcessResult run = Reel(with({"-o", path, "--ranks", ranks, "--threads", "1"}));
+  for (const auto& [ranks, cfg] :
+       {std::pair{"2", false}, std::pair{"3", false}, std::pair{"2", true}, std::pair{"4", true}}) {
+    const std::string path = Out(absl::StrCat("ranks", ranks, cfg ? "cfg" : "", ".mp4"));
+    std::vector<std::string> extra = {"-o", path, "--ranks", ranks, "--threads", "1"};
+    if (cfg) extra.push_back("--cfg_parallel");
+    const ProcessResult run = Reel(with(extra));
     ASSERT_EQ(run.exit_code, 0) << run.err;
     EXPECT_EQ(run.err, "");
     EXPECT_THAT(run.out, HasSubstr(absl::StrCat("group of ", ranks, " ranks, 1 threads each")));
     EXPECT_THAT(run.out, HasSubstr("wrote " + path));
-    EXPECT_LE(MaxLevelDifference(one, path), 1) << ranks << " ranks";
+    if (cfg) {
+      EXPECT_THAT(run.out, HasSubstr("cfg parallel: rank 0 sent"));
+    }
+    EXPECT_LE(MaxLevelDifference(one, path), 1)
+        << ranks << " ranks" << (cfg ? ", cfg parallel" : "");
   }
 }
 

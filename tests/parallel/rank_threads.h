@@ -50,22 +50,16 @@ inline GroupOptions GroupFor(const std::string& address, int rank, int world,
   return o;
 }
 
-// body(rank's communicator) on `world` threads; returns each rank's status (creation errors
-// included). Aborts the process if the ranks are not all done within `deadline`.
-inline std::vector<absl::Status> RunRanks(int world,
-                                          const std::function<absl::Status(Communicator&)>& body,
-                                          absl::Duration deadline = absl::Seconds(120),
-                                          absl::Duration timeout = absl::Seconds(20)) {
+// body(rank, rendezvous directory) on `world` threads; returns each rank's status. Aborts the
+// process if the ranks are not all done within `deadline`.
+inline std::vector<absl::Status> RunThreads(
+    int world, const std::function<absl::Status(int rank, const std::string& address)>& body,
+    absl::Duration deadline = absl::Seconds(120)) {
   TempRendezvous rdv;
   std::vector<std::future<absl::Status>> done;
   std::vector<std::thread> threads;
   for (int r = 0; r < world; ++r) {
-    std::packaged_task<absl::Status()> task([&, r]() -> absl::Status {
-      absl::StatusOr<std::unique_ptr<GlooCommunicator>> comm =
-          GlooCommunicator::Create(GroupFor(rdv.path(), r, world, timeout));
-      if (!comm.ok()) return comm.status();
-      return body(**comm);
-    });
+    std::packaged_task<absl::Status()> task([&, r] { return body(r, rdv.path()); });
     done.push_back(task.get_future());
     threads.emplace_back(std::move(task));
   }
@@ -82,6 +76,22 @@ inline std::vector<absl::Status> RunRanks(int world,
   }
   for (std::thread& t : threads) t.join();
   return statuses;
+}
+
+// body(rank's communicator) on `world` threads of one Gloo group (see RunThreads).
+inline std::vector<absl::Status> RunRanks(int world,
+                                          const std::function<absl::Status(Communicator&)>& body,
+                                          absl::Duration deadline = absl::Seconds(120),
+                                          absl::Duration timeout = absl::Seconds(20)) {
+  return RunThreads(
+      world,
+      [&](int r, const std::string& address) -> absl::Status {
+        absl::StatusOr<std::unique_ptr<GlooCommunicator>> comm =
+            GlooCommunicator::Create(GroupFor(address, r, world, timeout));
+        if (!comm.ok()) return comm.status();
+        return body(**comm);
+      },
+      deadline);
 }
 
 }  // namespace reel::testing

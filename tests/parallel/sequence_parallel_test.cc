@@ -15,6 +15,7 @@
 #include "pipeline/generate/denoise.h"
 #include "pipeline/model/config.h"
 #include "pipeline/model/weights.h"
+#include "pipeline/parallel/worker_groups.h"
 #include "pipeline/sampler/rng.h"
 #include "tests/model/tiny_dit.h"
 #include "tests/parallel/rank_threads.h"
@@ -234,6 +235,56 @@ TEST_P(SequenceParallel, ProductionLoopEqualsOneRank) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, SequenceParallel, ::testing::Values(2, 3, 4));
+
+// CFG parallelism, alone (2 ranks) and composed with sequence parallelism (2 × 2, 2 × 3): the
+// latents of 3 blocks equal one rank's batched-branch generation, and every rank ends with the
+// same state.
+class CfgParallel : public ::testing::TestWithParam<int> {};
+
+TEST_P(CfgParallel, EqualsOneRank) {
+  const LinearDit dit = testing::TinyDit();
+  const VideoShape v{.height = 10, .width = 6};
+  const Captions cap = MakeCaptions(dit);
+  omp_set_num_threads(1);
+  const absl::StatusOr<Generation> one = Generate(dit, cap, v, ParallelContext{});
+  ASSERT_TRUE(one.ok()) << one.status();
+  const int world = GetParam();
+  std::vector<Generation> ranks(world);
+  const std::vector<absl::Status> statuses =
+      testing::RunThreads(world, [&](int r, const std::string& address) -> absl::Status {
+        omp_set_num_threads(1);
+        absl::StatusOr<WorkerGroups> groups =
+            WorkerGroups::Join(testing::GroupFor(address, r, world), /*cfg_parallel=*/true);
+        if (!groups.ok()) return groups.status();
+        absl::StatusOr<Generation> g = Generate(dit, cap, v, groups->context());
+        if (!g.ok()) return g.status();
+        ranks[r] = std::move(*g);
+        return absl::OkStatus();
+      });
+  double worst = 0;
+  for (int r = 0; r < world; ++r) {
+    ASSERT_TRUE(statuses[r].ok()) << "rank " << r << ": " << statuses[r];
+    for (size_t b = 0; b < one->blocks.size(); ++b) {
+      worst = std::max(worst, MaxAbsDiff(ranks[r].blocks[b], one->blocks[b]));
+    }
+    for (size_t l = 0; l < one->state.size(); ++l) {
+      EXPECT_TRUE(BitEqual(ranks[r].state[l].kv, ranks[0].state[l].kv) &&
+                  BitEqual(ranks[r].state[l].conv_tail, ranks[0].state[l].conv_tail))
+          << "rank " << r << " layer " << l;
+    }
+  }
+  EXPECT_LT(worst, 1e-4);
+  std::printf("[ figures ] CFG parallel over %d ranks: max |latent − 1 rank| = %.3g\n", world,
+              worst);
+}
+
+TEST(CfgParallel, AnOddWorldIsRefused) {
+  testing::TempRendezvous rdv;
+  EXPECT_EQ(WorkerGroups::Join(testing::GroupFor(rdv.path(), 0, 3), true).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, CfgParallel, ::testing::Values(2, 4, 6));
 
 }  // namespace
 }  // namespace reel

@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "pipeline/generate/renderer.h"
-#include "pipeline/parallel/gloo_communicator.h"
+#include "pipeline/parallel/worker_groups.h"
 #include "pipeline/tensor/device.h"
 #include "services/encoder/contact_sheet.h"
 #include "services/encoder/file_sink.h"
@@ -54,6 +54,8 @@ Renders a video (or, with an image format, a single frame) in this process and w
   --ranks N            shard the render over N local processes (sequence parallel over Gloo);
                        the video is the same as with one
   --group_timeout S    with --ranks: seconds any rank waits for the others before giving up (30)
+  --cfg_parallel       with --ranks 2·S: the two guidance branches on two halves of the ranks,
+                       each half sequence parallel over S ranks
   --crf N, --preset P  encoder quality and speed (services/encoder/README.md)
   --preview FILE       also write a contact sheet, a grid of frames (.png .jpg .webp)
   --quiet              no progress display
@@ -71,6 +73,7 @@ struct Options {
   std::optional<double> seconds, fps, cfg, group_timeout;
   std::string group_id, rendezvous;
   bool quiet = false;
+  bool cfg_parallel = false;
 };
 
 // Exit codes: 2 for anything wrong with the command line, 1 for failures while running.
@@ -87,7 +90,7 @@ absl::Status Optional(absl::StatusOr<T> value, bool present, std::optional<T>& o
 }
 
 absl::StatusOr<Options> ParseOptions(const std::vector<std::string_view>& argv) {
-  auto parsed = Args::Parse(argv, {"quiet"});
+  auto parsed = Args::Parse(argv, {"quiet", "cfg_parallel"});
   if (!parsed.ok()) return parsed.status();
   Args& a = *parsed;
   Options o;
@@ -101,6 +104,7 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string_view>& argv) 
   o.group_id = a.String("group_id", "");
   o.rendezvous = a.String("rendezvous", "");
   o.quiet = a.Flag("quiet");
+  o.cfg_parallel = a.Flag("cfg_parallel");
   for (auto [name, field] :
        {std::pair{"frames", &o.frames}, std::pair{"width", &o.width},
         std::pair{"height", &o.height}, std::pair{"steps", &o.steps},
@@ -142,6 +146,9 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string_view>& argv) 
         "one rank of a group needs --rank, --ranks and --rendezvous together");
   }
   if (o.rank && o.group_id.empty()) o.group_id = "render";
+  if (o.cfg_parallel && o.ranks.value_or(1) % 2 != 0) {
+    return absl::InvalidArgumentError("--cfg_parallel needs an even --ranks (2 x sequence ranks)");
+  }
 
   // The container: --format, else the extension of -o, else mp4.
   if (o.format == "jpg") o.format = "jpeg";
@@ -259,16 +266,15 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
   RendererOptions renderer_options;
   renderer_options.threads = static_cast<int>(
       o.threads.value_or(world > 1 ? std::max(1, omp_get_num_procs() / world) : 0));
-  std::unique_ptr<GlooCommunicator> comm;
+  std::optional<WorkerGroups> groups;
   if (group.options != nullptr) {
-    absl::StatusOr<std::unique_ptr<GlooCommunicator>> joined =
-        GlooCommunicator::Create(*group.options);
+    absl::StatusOr<WorkerGroups> joined = WorkerGroups::Join(*group.options, o.cfg_parallel);
     if (!joined.ok()) {
       return Failure{1, absl::StrCat("rank ", rank, " of ", world,
                                      ": cannot join the group: ", joined.status().message())};
     }
-    comm = std::move(*joined);
-    renderer_options.group = comm.get();
+    groups.emplace(std::move(*joined));
+    renderer_options.parallel = groups->context();
   }
   auto renderer = LoadRenderer(model_dir, renderer_options);
   if (!renderer.ok()) {
@@ -387,15 +393,23 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
               HumanBytes(result->bytes).c_str(), SecondsSince(start));
   if (result->frames > 1) std::printf(", %.2f frames/s", result->frames / render_s);
   std::printf("\n");
-  if (comm != nullptr && !o.quiet) {
-    // What sequence parallelism cost rank 0 (time in communication includes waiting for peers).
-    const GlooCommunicator::Traffic& t = comm->traffic();
-    std::printf(
-        "group: rank 0 sent %s (attention sums %s, conv halos %s, output bands %s), %.2fs in "
-        "communication (%.0f%% of the render)\n",
-        HumanBytes(t.total()).c_str(), HumanBytes(t.all_reduce).c_str(),
-        HumanBytes(t.exchange).c_str(), HumanBytes(t.all_gather).c_str(), t.seconds,
-        100.0 * t.seconds / std::max(render_s, 1e-9));
+  if (groups && !o.quiet) {
+    // What the group cost rank 0 (time in communication includes waiting for peers).
+    if (const GlooCommunicator* sp = groups->sequence()) {
+      const GlooCommunicator::Traffic& t = sp->traffic();
+      std::printf(
+          "sequence parallel: rank 0 sent %s (attention sums %s, conv halos %s, output bands %s), "
+          "%.2fs in communication (%.0f%% of the render)\n",
+          HumanBytes(t.total()).c_str(), HumanBytes(t.all_reduce).c_str(),
+          HumanBytes(t.exchange).c_str(), HumanBytes(t.all_gather).c_str(), t.seconds,
+          100.0 * t.seconds / std::max(render_s, 1e-9));
+    }
+    if (const GlooCommunicator* cfg = groups->cfg()) {
+      const GlooCommunicator::Traffic& t = cfg->traffic();
+      std::printf("cfg parallel: rank 0 sent %s (velocities), %.2fs in communication (%.0f%%)\n",
+                  HumanBytes(t.total()).c_str(), t.seconds,
+                  100.0 * t.seconds / std::max(render_s, 1e-9));
+    }
   }
   if (sheet) {
     if (absl::Status s = sheet->Write(o.preview); !s.ok()) {

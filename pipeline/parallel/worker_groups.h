@@ -1,0 +1,31 @@
+#pragma once
+// The communicators one rank of a group renders with: sequence parallelism alone (one group of all
+// ranks), or CFG parallelism composed with it — world = 2 × S, ranks [0, S) run the conditional
+// branch and [S, 2S) the unconditional one, rank r's sequence-parallel group is its half and its
+// CFG pair is {r mod S, r mod S + S}. Sub-groups meet at the same rendezvous under derived ids.
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "pipeline/parallel/communicator.h"
+#include "pipeline/parallel/gloo_communicator.h"
+#include "pipeline/parallel/group.h"
+
+namespace reel {
+
+class WorkerGroups {
+ public:
+  static absl::StatusOr<WorkerGroups> Join(const GroupOptions& options, bool cfg_parallel);
+
+  // What a forward and the sampling loop use (null members: a world of 1 in that dimension).
+  ParallelContext context() const {
+    return {sequence_.get(), ParallelSplit::kTokenRows, cfg_.get()};
+  }
+  // Sequence-parallel group first, then the CFG pair (for traffic figures); null when absent.
+  const GlooCommunicator* sequence() const { return sequence_.get(); }
+  const GlooCommunicator* cfg() const { return cfg_.get(); }
+
+ private:
+  std::unique_ptr<GlooCommunicator> sequence_, cfg_;
+};
+
+}  // namespace reel
