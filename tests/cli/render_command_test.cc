@@ -344,27 +344,99 @@ TEST_F(CliTest, ReelTinyRanksRenderTheSameVideo) {
   EXPECT_LE(MaxLevelDifference(a1, a2), 1);
 }
 
-// SIGKILL one rank mid-render: rank 0 fails within the group timeout, names the dead rank, writes
-// nothing, and leaves no process behind.
-TEST_F(CliTest, AKilledRankFailsTheGroupWithinTheTimeout) {
-  const std::string path = Out("killed.mp4");
-  const std::string log = Out("killed_stdout"), err = Out("killed_stderr");
-  std::vector<std::string> args = {
-      REEL_BINARY, "render",    "a long one", "--model",         ModelDir(), "-o",
-      path,        "--frames",  "512",        "--steps",         "50",       "--ranks",
-      "2",         "--threads", "1",          "--group_timeout", "5"};
+// Starts REEL_BINARY with args, stdout and stderr to files; returns the pid (0 on failure).
+pid_t Spawn(std::vector<std::string> args, const std::string& out, const std::string& err) {
+  args.insert(args.begin(), REEL_BINARY);
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : 0;
+}
+
+// Waits up to `limit` for pid; kills it if it is still running. Returns the wait status, or -1.
+int WaitWithin(pid_t pid, std::chrono::seconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+// The other direction: ranks started by hand, rank 0 (the one that writes) SIGKILLed mid-render;
+// rank 1 fails on its own within the group timeout with a clear message.
+TEST_F(CliTest, AKilledRankZeroFailsItsPeers) {
+  const std::string rdv = Out("rendezvous_kill0");
+  fs::create_directories(rdv);
+  auto member = [&](int rank) {
+    return std::vector<std::string>{"render",
+                                    "a long one",
+                                    "--model",
+                                    ModelDir(),
+                                    "-o",
+                                    Out(absl::StrCat("kill0_", rank, ".mp4")),
+                                    "--frames",
+                                    "512",
+                                    "--steps",
+                                    "50",
+                                    "--threads",
+                                    "1",
+                                    "--group_id",
+                                    "k0",
+                                    "--rank",
+                                    absl::StrCat(rank),
+                                    "--ranks",
+                                    "2",
+                                    "--rendezvous",
+                                    rdv,
+                                    "--group_timeout",
+                                    "5"};
+  };
+  const pid_t zero = Spawn(member(0), Out("kill0_out0"), Out("kill0_err0"));
+  const pid_t one = Spawn(member(1), Out("kill0_out1"), Out("kill0_err1"));
+  ASSERT_GT(zero, 0);
+  ASSERT_GT(one, 0);
+  bool rendering = false;
+  for (int i = 0; i < 600 && !rendering; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    rendering = ReadFile(Out("kill0_out0")).find("render:") != std::string::npos;
+  }
+  EXPECT_TRUE(rendering) << ReadFile(Out("kill0_err0"));
+  const auto killed_at = std::chrono::steady_clock::now();
+  kill(zero, SIGKILL);
+  waitpid(zero, nullptr, 0);
+  const int status = WaitWithin(one, std::chrono::seconds(30));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  ASSERT_NE(status, -1) << "rank 1 hung after rank 0 was killed";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_LT(seconds, 5.0 + 3.0);
+  EXPECT_THAT(ReadFile(Out("kill0_err1")), HasSubstr("reel render: rank 1 of 2: "));
+  EXPECT_THAT(ReadFile(Out("kill0_err1")), HasSubstr("a peer rank died or hung"));
+  std::printf("[ figures ] rank 1 failed %.2f s after rank 0 was killed\n", seconds);
+}
+
+// Starts `reel render --ranks 2` on a long render; returns rank 0's pid and, once it renders,
+// rank 1's (from rank 0's "group of 2 ranks" line).
+std::pair<pid_t, int> StartTwoRanks(const std::string& path, const std::string& log,
+                                    const std::string& err, const std::string& model) {
+  const pid_t pid =
+      Spawn({"render", "a long one", "--model", model, "-o", path, "--frames", "512", "--steps",
+             "50", "--ranks", "2", "--threads", "1", "--group_timeout", "5"},
+            log, err);
   int follower = 0;
-  for (int i = 0; i < 600 && follower == 0; ++i) {
+  for (int i = 0; i < 600 && follower == 0 && pid > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     const std::string out = ReadFile(log);
     const size_t at = out.find("rank 1 pid ");
@@ -372,20 +444,20 @@ TEST_F(CliTest, AKilledRankFailsTheGroupWithinTheTimeout) {
       follower = std::atoi(out.c_str() + at + 11);
     }
   }
-  ASSERT_GT(follower, 0) << ReadFile(log);
+  return {pid, follower};
+}
+
+// SIGKILL one rank mid-render: rank 0 fails within the group timeout, names the dead rank, writes
+// nothing, and leaves no process behind.
+TEST_F(CliTest, AKilledRankFailsTheGroupWithinTheTimeout) {
+  const std::string path = Out("killed.mp4"), err = Out("killed_stderr");
+  const auto [pid, follower] = StartTwoRanks(path, Out("killed_stdout"), err, ModelDir());
+  ASSERT_GT(pid, 0);
+  ASSERT_GT(follower, 0) << ReadFile(Out("killed_stdout"));
   const auto killed_at = std::chrono::steady_clock::now();
   ASSERT_EQ(kill(follower, SIGKILL), 0);
-  int status = 0;
-  bool ended = false;
-  while (!ended && std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(30)) {
-    ended = waitpid(pid, &status, WNOHANG) == pid;
-    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (!ended) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-  }
-  ASSERT_TRUE(ended) << "rank 0 hung after its peer was killed";
+  const int status = WaitWithin(pid, std::chrono::seconds(30));
+  ASSERT_NE(status, -1) << "rank 0 hung after its peer was killed";
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
   EXPECT_LT(seconds, 5.0 + 3.0) << "within the 5 s group timeout";
@@ -398,6 +470,30 @@ TEST_F(CliTest, AKilledRankFailsTheGroupWithinTheTimeout) {
   EXPECT_FALSE(fs::exists(path));
   std::printf("[ figures ] rank 0 failed %.2f s after rank 1 was killed: %s", seconds,
               message.c_str());
+}
+
+// A rank that hangs (SIGSTOP) instead of dying: rank 0 gives up at the group timeout with a
+// deadline error, and the stopped rank is killed, not left behind.
+TEST_F(CliTest, AHungRankFailsTheGroupAtTheTimeout) {
+  const std::string path = Out("hung.mp4"), err = Out("hung_stderr");
+  const auto [pid, follower] = StartTwoRanks(path, Out("hung_stdout"), err, ModelDir());
+  ASSERT_GT(pid, 0);
+  ASSERT_GT(follower, 0) << ReadFile(Out("hung_stdout"));
+  const auto stopped_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(follower, SIGSTOP), 0);
+  const int status = WaitWithin(pid, std::chrono::seconds(40));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  if (status == -1) kill(follower, SIGKILL);
+  ASSERT_NE(status, -1) << "rank 0 hung behind a stopped peer";
+  EXPECT_GT(seconds, 4.0);
+  EXPECT_LT(seconds, 5.0 + 5.0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_THAT(ReadFile(err), HasSubstr("Timed out"));
+  EXPECT_NE(kill(follower, 0), 0) << "the stopped rank was left running";
+  EXPECT_FALSE(fs::exists(path));
+  std::printf("[ figures ] rank 0 failed %.2f s after rank 1 was stopped (timeout 5 s)\n", seconds);
 }
 
 // Ranks started by hand with inconsistent arguments: a clear error on each, exit 1, no hang.
