@@ -1,8 +1,10 @@
 #include "pipeline/parallel/gloo_communicator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -17,6 +19,7 @@
 #include "gloo/rendezvous/file_store.h"
 #include "gloo/rendezvous/prefix_store.h"
 #include "gloo/transport/tcp/device.h"
+#include "pipeline/parallel/tcp_store.h"
 #include "pipeline/tensor/status_macros.h"
 
 namespace reel {
@@ -58,28 +61,76 @@ std::chrono::milliseconds Millis(absl::Duration d) {
 
 }  // namespace
 
+// Gloo's Store interface over our TCP store client (Gloo throws on failure; Guarded catches).
+class GlooTcpStore final : public gloo::rendezvous::Store {
+ public:
+  GlooTcpStore(TcpStoreClient& client, absl::Time deadline) : c_(client), deadline_(deadline) {}
+  void set(const std::string& key, const std::vector<char>& data) override {
+    Check(c_.Set(key, std::string(data.begin(), data.end()), deadline_));
+  }
+  std::vector<char> get(const std::string& key) override {
+    absl::StatusOr<std::string> v = c_.Get(key, deadline_);
+    Check(v.status());
+    return std::vector<char>(v->begin(), v->end());
+  }
+  void wait(const std::vector<std::string>& keys) override {
+    wait(keys, Millis(deadline_ - absl::Now()));
+  }
+  void wait(const std::vector<std::string>& keys,
+            const std::chrono::milliseconds& timeout) override {
+    const absl::Time until = std::min(deadline_, absl::Now() + absl::Milliseconds(timeout.count()));
+    for (const std::string& key : keys) Check(c_.Get(key, until).status());
+  }
+
+ private:
+  static void Check(const absl::Status& s) {
+    if (!s.ok()) throw std::runtime_error(std::string(s.message()));
+  }
+  TcpStoreClient& c_;
+  absl::Time deadline_;
+};
+
 GlooCommunicator::GlooCommunicator(GroupOptions options, std::shared_ptr<gloo::Context> context)
     : options_(std::move(options)), context_(std::move(context)) {}
 
 GlooCommunicator::~GlooCommunicator() = default;
 
 absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Create(const GroupOptions& o) {
-  REEL_RETURN_IF_ERROR(JoinGroup(o));
+  REEL_RETURN_IF_ERROR(ValidateGroupOptions(o));
+  const absl::Time deadline = absl::Now() + o.timeout;
+  // HOST:PORT: rank 0 serves the store, every rank (rank 0 too) is its client.
+  std::unique_ptr<TcpStoreServer> server;
+  std::unique_ptr<TcpStoreClient> client;
+  if (IsTcpAddress(o.address)) {
+    REEL_ASSIGN_OR_RETURN(auto host_port, ParseHostPort(o.address));
+    if (o.rank == 0) {
+      REEL_ASSIGN_OR_RETURN(server, TcpStoreServer::Start(host_port.first, host_port.second));
+    }
+    REEL_ASSIGN_OR_RETURN(client,
+                          TcpStoreClient::Connect(host_port.first, host_port.second, deadline));
+  }
+  REEL_RETURN_IF_ERROR(JoinGroup(o, client.get()));
   std::shared_ptr<gloo::rendezvous::Context> context;
   Traffic connecting;
   REEL_RETURN_IF_ERROR(Guarded(o, connecting, "connecting the group", [&] {
     gloo::transport::tcp::attr attr;
     attr.hostname = o.hostname;
     std::shared_ptr<gloo::transport::Device> device = gloo::transport::tcp::CreateDevice(attr);
-    gloo::rendezvous::FileStore files(o.address);
-    gloo::rendezvous::PrefixStore store(o.group_id, files);
+    std::unique_ptr<gloo::rendezvous::Store> base;
+    if (client != nullptr) {
+      base = std::make_unique<GlooTcpStore>(*client, deadline);
+    } else {
+      base = std::make_unique<gloo::rendezvous::FileStore>(o.address);
+    }
+    gloo::rendezvous::PrefixStore store(o.group_id, *base);
     context = std::make_shared<gloo::rendezvous::Context>(o.rank, o.world_size);
     context->setTimeout(Millis(o.timeout));
     context->connectFullMesh(store, device);
   }));
   std::unique_ptr<GlooCommunicator> comm(new GlooCommunicator(o, std::move(context)));
   // Every rank returns only once every pair is connected: a rank that finishes (or fails) right
-  // away must not close its pairs while a peer is still connecting.
+  // away must not close its pairs while a peer is still connecting. After it, nobody needs the
+  // store: rank 0's server stops when `server` goes out of scope.
   REEL_RETURN_IF_ERROR(comm->Barrier());
   return comm;
 }

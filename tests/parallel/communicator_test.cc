@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "pipeline/parallel/gloo_communicator.h"
+#include "pipeline/parallel/tcp_store.h"
 #include "tests/parallel/rank_threads.h"
 
 namespace reel {
@@ -111,6 +112,83 @@ TEST_P(GlooWorld, EveryOperationMatchesItsClosedForm) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, GlooWorld, ::testing::Values(2, 3, 4));
+
+// A port nothing listens on right now (the kernel's pick for an ephemeral bind).
+int FreePort() {
+  absl::StatusOr<std::unique_ptr<TcpStoreServer>> probe = TcpStoreServer::Start("127.0.0.1", 0);
+  return probe.ok() ? (*probe)->port() : 0;
+}
+
+TEST(TcpStore, SetClaimGetAndWaitingGets) {
+  absl::StatusOr<std::unique_ptr<TcpStoreServer>> server = TcpStoreServer::Start("127.0.0.1", 0);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  auto a = TcpStoreClient::Connect("127.0.0.1", (*server)->port(), deadline);
+  auto b = TcpStoreClient::Connect("127.0.0.1", (*server)->port(), deadline);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(*(*a)->Claim("k", "1", deadline));
+  EXPECT_FALSE(*(*b)->Claim("k", "2", deadline)) << "a second claim is refused";
+  EXPECT_EQ(**(*b)->TryGet("k", deadline), "1");
+  EXPECT_FALSE((*b)->TryGet("missing", deadline)->has_value());
+  std::thread setter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_TRUE((*a)->Set("later", std::string("x\0y", 3), deadline).ok());
+  });
+  EXPECT_EQ(*(*b)->Get("later", deadline), std::string("x\0y", 3)) << "Get waits for the Set";
+  setter.join();
+  EXPECT_EQ((*b)->Get("never", absl::Now() + absl::Milliseconds(200)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(GlooOverTcpStore, EveryOperationWorksAndBadInputIsClear) {
+  // The same group over a HOST:PORT rendezvous that rank 0 serves (no shared directory).
+  const std::string address = absl::StrCat("127.0.0.1:", FreePort());
+  const int world = 3;
+  std::vector<absl::Status> statuses(world);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      absl::StatusOr<std::unique_ptr<GlooCommunicator>> c =
+          GlooCommunicator::Create(GroupFor(address, r, world, absl::Seconds(20)));
+      if (!c.ok()) {
+        statuses[r] = c.status();
+        return;
+      }
+      Tensor t = Filled({4}, static_cast<float>(r));
+      Tensor* ts[] = {&t};
+      statuses[r] = (*c)->AllReduceSum(ts);
+      if (statuses[r].ok() && t.ToVector()->at(1) != 3.0f + 3.0f) {
+        statuses[r] = absl::InternalError("allreduce");
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int r = 0; r < world; ++r) EXPECT_TRUE(statuses[r].ok()) << r << ": " << statuses[r];
+
+  // Nobody serves the rendezvous (no rank 0): rank 1 gives up at its timeout.
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status nowhere =
+      GlooCommunicator::Create(
+          GroupFor(absl::StrCat("127.0.0.1:", FreePort()), 1, 2, absl::Seconds(1)))
+          .status();
+  EXPECT_EQ(nowhere.code(), absl::StatusCode::kUnavailable) << nowhere;
+  EXPECT_NE(nowhere.message().find("is unreachable"), std::string::npos) << nowhere;
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 5);
+
+  // Mismatched world sizes over TCP.
+  const std::string mismatch = absl::StrCat("127.0.0.1:", FreePort());
+  absl::Status s1;
+  std::thread t1(
+      [&] { s1 = GlooCommunicator::Create(GroupFor(mismatch, 1, 3, absl::Seconds(5))).status(); });
+  const absl::Status s0 =
+      GlooCommunicator::Create(GroupFor(mismatch, 0, 2, absl::Seconds(5))).status();
+  t1.join();
+  EXPECT_EQ(s0.code(), absl::StatusCode::kInvalidArgument) << s0;
+  // Rank 1 sees the mismatch too, or loses the store when rank 0 gives up first.
+  EXPECT_TRUE(s1.code() == absl::StatusCode::kInvalidArgument ||
+              s1.code() == absl::StatusCode::kUnavailable)
+      << s1;
+}
 
 TEST(Gloo, AGoneRankIsAnErrorWithinTheTimeoutNotAHang) {
   // Rank 1 joins and leaves; rank 0's next collective must fail within the 2 s deadline.

@@ -61,7 +61,8 @@ Renders a video (or, with an image format, a single frame) in this process and w
   --quiet              no progress display
 Unset values come from the model (`reel models` lists them).
 One rank of a group started by hand (what --ranks runs for ranks 1..N-1; same arguments on every
-rank): --rank R --ranks N --group_id ID --rendezvous DIR (a directory every rank can reach).
+rank): --rank R --ranks N --group_id ID --rendezvous ADDRESS (a directory every rank can reach,
+or HOST:PORT where rank 0 listens).
 )";
 
 // Set from the SIGINT handler (lock-free atomics are async-signal-safe); read by the renderer.
