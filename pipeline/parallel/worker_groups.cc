@@ -8,19 +8,23 @@ namespace reel {
 absl::StatusOr<WorkerGroups> WorkerGroups::Join(const GroupOptions& o, bool cfg_parallel) {
   REEL_RETURN_IF_ERROR(ValidateGroupOptions(o));
   WorkerGroups g;
-  if (!cfg_parallel) {
-    if (o.world_size > 1) {
-      REEL_ASSIGN_OR_RETURN(g.sequence_, GlooCommunicator::Create(o));
-    }
-    return g;
-  }
-  if (o.world_size % 2 != 0) {
+  if (cfg_parallel && o.world_size % 2 != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("CFG parallelism needs an even number of ranks (2 × sequence parallel), got ",
                      o.world_size));
   }
+  if (cfg_parallel && o.world_size > 2 && IsTcpAddress(o.address)) {
+    // Each sub-group's rank 0 would serve its own store at the same HOST:PORT.
+    return absl::UnimplementedError(
+        "CFG parallelism over more than 2 ranks needs a directory rendezvous for now");
+  }
+  if (o.world_size == 1) return g;
+  REEL_ASSIGN_OR_RETURN(g.world_, GlooCommunicator::Create(o));
+  if (!cfg_parallel) {
+    g.sequence_ = g.world_.get();
+    return g;
+  }
   const int half = o.world_size / 2, branch = o.rank / half, position = o.rank % half;
-  // Join the pair first: with a world of 2 it is the only group.
   GroupOptions pair = o;
   pair.group_id = absl::StrCat(o.group_id, ".cfg", position);
   pair.rank = branch;
@@ -31,7 +35,8 @@ absl::StatusOr<WorkerGroups> WorkerGroups::Join(const GroupOptions& o, bool cfg_
     sequence.group_id = absl::StrCat(o.group_id, ".sp", branch);
     sequence.rank = position;
     sequence.world_size = half;
-    REEL_ASSIGN_OR_RETURN(g.sequence_, GlooCommunicator::Create(sequence));
+    REEL_ASSIGN_OR_RETURN(g.sequence_owned_, GlooCommunicator::Create(sequence));
+    g.sequence_ = g.sequence_owned_.get();
   }
   return g;
 }

@@ -17,15 +17,17 @@ class WorkerGroups {
   static absl::StatusOr<WorkerGroups> Join(const GroupOptions& options, bool cfg_parallel);
 
   // What a forward and the sampling loop use (null members: a world of 1 in that dimension).
-  ParallelContext context() const {
-    return {sequence_.get(), ParallelSplit::kTokenRows, cfg_.get()};
-  }
-  // Sequence-parallel group first, then the CFG pair (for traffic figures); null when absent.
-  const GlooCommunicator* sequence() const { return sequence_.get(); }
+  ParallelContext context() const { return {sequence_, ParallelSplit::kTokenRows, cfg_.get()}; }
+  // Every rank (for control messages: a worker group's request broadcast); null for a world of 1.
+  GlooCommunicator* world() const { return world_.get(); }
+  // The sequence-parallel group (the world itself without CFG parallelism) and the CFG pair, for
+  // traffic figures; null when absent.
+  const GlooCommunicator* sequence() const { return sequence_; }
   const GlooCommunicator* cfg() const { return cfg_.get(); }
 
  private:
-  std::unique_ptr<GlooCommunicator> sequence_, cfg_;
+  std::unique_ptr<GlooCommunicator> world_, sequence_owned_, cfg_;
+  GlooCommunicator* sequence_ = nullptr;  // world_ or sequence_owned_
 };
 
 }  // namespace reel
