@@ -94,24 +94,33 @@ absl::StatusOr<RenderRequest> DeserializeRequest(const std::string& bytes) {
 }
 
 GroupLeaderRenderer::GroupLeaderRenderer(Renderer& inner, Communicator& group,
-                                         absl::Duration keepalive_every)
-    : inner_(inner), group_(group), keepalive_every_(keepalive_every) {
+                                         absl::Duration keepalive_every,
+                                         std::function<void()> on_broken)
+    : inner_(inner),
+      group_(group),
+      keepalive_every_(keepalive_every),
+      on_broken_(std::move(on_broken)) {
   keepalive_ = std::thread([this] { KeepAlive(); });
 }
 
 GroupLeaderRenderer::~GroupLeaderRenderer() { (void)Shutdown(); }
+
+absl::Status GroupLeaderRenderer::Broken(const absl::Status& error) {
+  const bool first = broken_.ok();
+  if (first) broken_ = error;
+  if (first && on_broken_) on_broken_();
+  return absl::AbortedError(absl::StrCat("the worker group is broken: ", broken_.message()));
+}
 
 absl::Status GroupLeaderRenderer::Send(int kind, const std::string& payload) {
   if (!broken_.ok()) return broken_;
   REEL_ASSIGN_OR_RETURN(
       Tensor header,
       Tensor::FromVector({2}, {static_cast<float>(kind), static_cast<float>(payload.size())}));
-  broken_ = group_.Broadcast(header, 0);
-  if (broken_.ok() && !payload.empty()) {
-    REEL_ASSIGN_OR_RETURN(Tensor body, BytesToTensor(payload));
-    broken_ = group_.Broadcast(body, 0);
-  }
-  return broken_;
+  REEL_RETURN_IF_ERROR(group_.Broadcast(header, 0));
+  if (payload.empty()) return absl::OkStatus();
+  REEL_ASSIGN_OR_RETURN(Tensor body, BytesToTensor(payload));
+  return group_.Broadcast(body, 0);
 }
 
 void GroupLeaderRenderer::KeepAlive() {
@@ -120,7 +129,10 @@ void GroupLeaderRenderer::KeepAlive() {
     const auto wait = std::chrono::milliseconds(absl::ToInt64Milliseconds(keepalive_every_));
     if (wake_.wait_for(lock, wait, [this] { return stopping_; })) break;
     if (!broken_.ok()) break;
-    (void)Send(kKeepAlive, "");
+    if (absl::Status sent = Send(kKeepAlive, ""); !sent.ok()) {
+      (void)Broken(sent);
+      break;
+    }
   }
 }
 
@@ -141,9 +153,12 @@ absl::Status GroupLeaderRenderer::Render(const RenderRequest& request, FrameSink
                                          const std::atomic<bool>* cancel) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return absl::FailedPreconditionError("the worker group is shut down");
+  if (!broken_.ok()) return Broken(broken_);
   // Resolve here: a request this model refuses never reaches the followers.
   REEL_ASSIGN_OR_RETURN(RenderRequest resolved, inner_.Resolve(request));
-  REEL_RETURN_IF_ERROR(Send(kRender, SerializeRequest(resolved)));
+  if (absl::Status sent = Send(kRender, SerializeRequest(resolved)); !sent.ok()) {
+    return Broken(sent);
+  }
   StepAgreement steps{group_, cancel};
   const absl::Status status = inner_.Render(
       resolved, sink,
@@ -152,13 +167,10 @@ absl::Status GroupLeaderRenderer::Render(const RenderRequest& request, FrameSink
         if (progress) progress(p);
       },
       &steps.cancel);
-  if (!steps.error.ok()) {
-    broken_ = steps.error;
-    return steps.error;
-  }
+  if (!steps.error.ok()) return Broken(steps.error);
   if (status.code() == absl::StatusCode::kUnavailable ||
       status.code() == absl::StatusCode::kDeadlineExceeded) {
-    broken_ = status;  // a collective inside the forward failed: a rank is gone
+    return Broken(status);  // a collective inside the forward failed: a rank is gone
   }
   return status;
 }

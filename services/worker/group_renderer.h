@@ -9,6 +9,7 @@
 // and be restarted, which re-forms the group).
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -23,7 +24,11 @@ class GroupLeaderRenderer final : public Renderer {
  public:
   // `inner` renders with the group's ParallelContext (LoadRenderer's RendererOptions::parallel);
   // `group` holds every rank (rank 0 is this one). Neither is owned.
-  GroupLeaderRenderer(Renderer& inner, Communicator& group, absl::Duration keepalive_every);
+  // on_broken: called once when the group breaks (e.g. to stop the process so that a supervisor
+  // restarts the ranks); Render then returns ABORTED, which the Worker turns into releasing the
+  // job to the queue.
+  GroupLeaderRenderer(Renderer& inner, Communicator& group, absl::Duration keepalive_every,
+                      std::function<void()> on_broken = nullptr);
   ~GroupLeaderRenderer() override;  // Shutdown()
   GroupLeaderRenderer(const GroupLeaderRenderer&) = delete;
   GroupLeaderRenderer& operator=(const GroupLeaderRenderer&) = delete;
@@ -49,6 +54,8 @@ class GroupLeaderRenderer final : public Renderer {
   std::condition_variable wake_;
   bool stopping_ = false;
   absl::Status broken_;  // the first communication error; the group is unusable after it
+  std::function<void()> on_broken_;
+  absl::Status Broken(const absl::Status& error);  // records it, tells on_broken_, → ABORTED
   std::thread keepalive_;
 };
 

@@ -2,6 +2,7 @@
 // shared result directory. See services/README.md and deploy/.
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -109,8 +110,11 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<reel::worker::GroupLeaderRenderer> leader;
   if (groups) {
-    leader = std::make_unique<reel::worker::GroupLeaderRenderer>(
-        **renderer, *groups->world(), absl::Seconds(group_timeout_s) / 3);
+    // A broken group stops this process (its job goes back to the queue); restarting the ranks
+    // re-forms the group.
+    leader = std::make_unique<reel::worker::GroupLeaderRenderer>(**renderer, *groups->world(),
+                                                                 absl::Seconds(group_timeout_s) / 3,
+                                                                 [] { kill(getpid(), SIGTERM); });
   }
   reel::Renderer& job_renderer = leader ? *leader : **renderer;
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = reel::service::Dial(connect);

@@ -3,6 +3,8 @@
 // A cancel stops both ranks at the same step and the group serves the next job to success (the
 // video's equality with one process is tests/cli's --ranks test); Shutdown lets the follower
 // return OK.
+#include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -137,6 +139,126 @@ TEST(WorkerGroupTest, TwoRanksServeJobsThroughTheGatewayAsOneWorker) {
   EXPECT_TRUE(leader->Shutdown().ok());
   follower.join();
   EXPECT_TRUE(follower_status.ok()) << follower_status;
+}
+
+// Rank 1's view of the group, which the test can cut off (every later call fails, as when the
+// rank dies; its thread then ends and its connections close).
+class Breakable final : public Communicator {
+ public:
+  explicit Breakable(Communicator& inner) : inner_(inner) {}
+  std::atomic<bool> cut{false};
+  int rank() const override { return inner_.rank(); }
+  int world_size() const override { return inner_.world_size(); }
+  absl::Status AllReduceSum(absl::Span<Tensor* const> t) override {
+    return cut ? Cut() : inner_.AllReduceSum(t);
+  }
+  absl::Status AllGather(const Tensor& l, absl::Span<const int64_t> c, Tensor& o) override {
+    return cut ? Cut() : inner_.AllGather(l, c, o);
+  }
+  absl::Status Broadcast(Tensor& t, int root) override {
+    return cut ? Cut() : inner_.Broadcast(t, root);
+  }
+  absl::Status Exchange(absl::Span<const SendTo> s, absl::Span<const RecvFrom> r) override {
+    return cut ? Cut() : inner_.Exchange(s, r);
+  }
+  absl::Status Barrier() override { return cut ? Cut() : inner_.Barrier(); }
+
+ private:
+  static absl::Status Cut() { return absl::UnavailableError("rank 1 was cut off by the test"); }
+  Communicator& inner_;
+};
+
+TEST(WorkerGroupTest, ALostRankGivesTheJobBackAndAHealthyWorkerFinishesIt) {
+  TempDir dir;
+  ASSERT_TRUE(WriteRandomModel(dir.File("model")).ok());
+  const std::string rendezvous = dir.File("rendezvous");
+  std::filesystem::create_directories(rendezvous);
+  absl::StatusOr<std::unique_ptr<GlooCommunicator>> comm = absl::UnknownError("not created");
+  absl::StatusOr<std::unique_ptr<Renderer>> inner = absl::UnknownError("not loaded");
+  std::unique_ptr<worker::GroupLeaderRenderer> leader;
+  std::atomic<Breakable*> rank1{nullptr};
+  absl::Status follower_status = absl::UnknownError("not run");
+  std::thread follower([&] {
+    GroupOptions o = Rank(rendezvous, 1);
+    o.timeout = absl::Seconds(5);
+    absl::StatusOr<std::unique_ptr<GlooCommunicator>> own = GlooCommunicator::Create(o);
+    if (!own.ok()) {
+      follower_status = own.status();
+      return;
+    }
+    Breakable breakable(**own);
+    RendererOptions options;
+    options.threads = 1;
+    options.parallel.comm = &breakable;
+    absl::StatusOr<std::unique_ptr<Renderer>> renderer = LoadRenderer(dir.File("model"), options);
+    rank1 = &breakable;
+    follower_status =
+        renderer.ok() ? worker::FollowGroup(**renderer, breakable) : renderer.status();
+    rank1 = nullptr;
+  });
+  struct JoinFollower {
+    std::thread& thread;
+    std::unique_ptr<worker::GroupLeaderRenderer>& leader;
+    ~JoinFollower() {
+      if (leader != nullptr) (void)leader->Shutdown();
+      if (thread.joinable()) thread.join();
+    }
+  } join_follower{follower, leader};
+
+  GroupOptions zero = Rank(rendezvous, 0);
+  zero.timeout = absl::Seconds(5);
+  comm = GlooCommunicator::Create(zero);
+  ASSERT_TRUE(comm.ok()) << comm.status();
+  RendererOptions options;
+  options.threads = 1;
+  options.parallel.comm = comm->get();
+  inner = LoadRenderer(dir.File("model"), options);
+  ASSERT_TRUE(inner.ok()) << inner.status();
+  std::atomic<bool> broken{false};
+  leader = std::make_unique<worker::GroupLeaderRenderer>(**inner, **comm, absl::Milliseconds(500),
+                                                         [&] { broken = true; });
+
+  auto gateway = StartGateway(dir.File("data"));
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  auto group_worker =
+      StartWorker((*gateway)->port(), *leader, (*gateway)->result_dir(), "", "group");
+  ASSERT_TRUE(group_worker->WaitUntilRegistered(absl::Seconds(10)));
+  auto stub = Client((*gateway)->port());
+  v1::GenerateRequest r;
+  r.set_prompt("a red circle moving left");
+  r.set_frames(64);
+  r.set_steps(20);
+  r.set_seed(3);
+  v1::Job job;
+  ASSERT_TRUE(Submit(*stub, r, &job).ok());
+  const v1::Job running = WaitForJob(
+      *stub, job.id(), [](const v1::Job& j) { return j.progress().step() >= 2; },
+      absl::Seconds(60));
+  ASSERT_EQ(running.state(), v1::Job::RUNNING) << running.error().message();
+  ASSERT_NE(rank1.load(), nullptr);
+  const absl::Time cut_at = absl::Now();
+  rank1.load()->cut = true;
+  // Rank 0 notices within the group timeout, gives the job back and reports the group broken.
+  ASSERT_TRUE(WaitFor([&] { return broken.load(); }, absl::Seconds(15)));
+  EXPECT_LT(absl::Now() - cut_at, absl::Seconds(5 + 3));
+  group_worker->Stop();  // what on_broken does in reel-worker: the process stops
+  follower.join();
+  EXPECT_EQ(follower_status.code(), absl::StatusCode::kUnavailable) << follower_status;
+  EXPECT_EQ(WaitForJob(
+                *stub, job.id(), [](const v1::Job& j) { return j.state() == v1::Job::QUEUED; },
+                absl::Seconds(10))
+                .state(),
+            v1::Job::QUEUED);
+
+  // A healthy (single-process) worker finishes it.
+  absl::StatusOr<std::unique_ptr<Renderer>> alone = LoadRenderer(dir.File("model"), {.threads = 1});
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  auto healthy = StartWorker((*gateway)->port(), **alone, (*gateway)->result_dir(), "", "healthy");
+  const v1::Job done = WaitForJob(*stub, job.id(), Terminal, absl::Seconds(120));
+  EXPECT_EQ(done.state(), v1::Job::SUCCEEDED) << done.error().message();
+  EXPECT_EQ(done.worker_id(), "healthy");
+  healthy->Stop();
+  (*gateway)->Shutdown();
 }
 
 }  // namespace
