@@ -29,7 +29,7 @@ pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd)
 # Checking TLS certificate/key files before gRPC gets them (it reports only "cannot listen").
 find_package(OpenSSL REQUIRED)
-find_package(Gloo CONFIG QUIET)
+find_package(Gloo CONFIG REQUIRED)  # libgloo-dev: the CPU worker-group backend
 if(REEL_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
 endif()

@@ -32,6 +32,24 @@ class SingleThreadScope {
   bool active_;
 };
 
+// CFG parallelism: this rank's branch only, then one all-gather of both velocities so that every
+// rank combines them alike (and steps the same latents).
+absl::StatusOr<Tensor> CfgParallelVelocity(const LinearDit& dit, const Tensor& x, float t,
+                                           const PreparedCaption& cond,
+                                           const PreparedCaption& uncond, double scale,
+                                           const ForwardOptions& options, Communicator& pair) {
+  const PreparedCaption& mine = pair.rank() == 0 ? cond : uncond;
+  REEL_ASSIGN_OR_RETURN(Tensor own, dit.Forward(x, {t}, mine, options));
+  const int64_t n = own.numel();
+  REEL_ASSIGN_OR_RETURN(Tensor both, Tensor::Empty({2 * n}));
+  const int64_t counts[] = {n, n};
+  REEL_RETURN_IF_ERROR(pair.AllGather(own, counts, both));
+  REEL_ASSIGN_OR_RETURN(Tensor v, both.Slice(0, 0, n)->Reshape(own.shape()));
+  REEL_ASSIGN_OR_RETURN(Tensor v_uncond, both.Slice(0, n, 2 * n)->Reshape(own.shape()));
+  REEL_RETURN_IF_ERROR(CombineGuidance(v_uncond, scale, v));
+  return v;
+}
+
 }  // namespace
 
 absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise,
@@ -51,7 +69,10 @@ absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise,
     const float t = static_cast<float>(1000.0 * solver->sigma(i));
     read_only.step = i;
     Tensor v;
-    if (guided) {
+    if (guided && options.parallel.cfg != nullptr && options.parallel.cfg->world_size() == 2) {
+      REEL_ASSIGN_OR_RETURN(v, CfgParallelVelocity(dit, x, t, cond, *uncond, params.cfg_scale,
+                                                   read_only, *options.parallel.cfg));
+    } else if (guided) {
       // Both branches in one batched pass (taller GEMMs, half the op launches).
       const PreparedCaption* both[] = {&cond, uncond};
       REEL_ASSIGN_OR_RETURN(std::vector<Tensor> vs, dit.ForwardBranches(x, {t}, both, read_only));

@@ -119,6 +119,9 @@ class PipelineRenderer final : public Renderer {
     p.latent_width = r.width / sf;
     p.block_frames = config_.transformer.block_frames;
     p.seed = r.seed;
+    p.parallel = parallel_;
+    // The gate's error is reduced over the sequence-parallel group (every rank of it decides
+    // alike). Under CFG parallelism each branch's group decides for its own branch.
     REEL_ASSIGN_OR_RETURN(const CacheOptions cache_options,
                           ResolveCacheOptions(info_.default_cache, r.cache));
     REEL_ASSIGN_OR_RETURN(std::unique_ptr<FeatureCache> cache,
@@ -129,6 +132,10 @@ class PipelineRenderer final : public Renderer {
     REEL_ASSIGN_OR_RETURN(VaeStream stream, vae_.NewStream(p.latent_height, p.latent_width));
 
     auto on_block = [&](int64_t first_latent, const Tensor& latents) -> absl::Status {
+      // Rank 0 decodes the group's video.
+      if (p.parallel.rank() != 0 || (p.parallel.cfg != nullptr && p.parallel.cfg->rank() != 0)) {
+        return absl::OkStatus();
+      }
       REEL_ASSIGN_OR_RETURN(Tensor pixels, vae_.Decode(stream, latents));
       const int64_t first = first_latent * tf;
       const int64_t count = std::min<int64_t>(pixels.dim(1), r.frames - first);
@@ -162,6 +169,7 @@ class PipelineRenderer final : public Renderer {
 
   absl::Status Init(const std::string& dir, const RendererOptions& options) {
     if (options.threads > 0) omp_set_num_threads(options.threads);
+    parallel_ = options.parallel;
     REEL_ASSIGN_OR_RETURN(config_, LoadModelConfig(dir));
     REEL_ASSIGN_OR_RETURN(defaults_, ParseVideoDefaults(config_.video));
     REEL_ASSIGN_OR_RETURN(WeightStore dit_weights,
@@ -244,6 +252,7 @@ class PipelineRenderer final : public Renderer {
   TextEncoder text_;
   VaeDecoder vae_;
   ModelInfo info_;
+  ParallelContext parallel_;
 };
 
 }  // namespace

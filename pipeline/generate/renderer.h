@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "pipeline/cache/cache_options.h"
 #include "pipeline/frames/frame_sink.h"
+#include "pipeline/parallel/communicator.h"
 
 namespace reel {
 
@@ -60,6 +61,11 @@ struct ModelInfo {
 
 struct RendererOptions {
   int threads = 0;  // 0: all cores
+  // A worker group sharding each render (sequence and/or CFG parallel; communicators not owned;
+  // default: one process). Every rank calls Render with the same request; only rank 0 of both
+  // dimensions decodes and writes to its sink (every rank holds the whole latents: the forward
+  // gathers its output bands and CFG pairs exchange velocities).
+  ParallelContext parallel;
 };
 
 class Renderer {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "pipeline/model/rope.h"
+#include "pipeline/model/sequence_parallel.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
 
@@ -177,13 +178,26 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
   if (options.state != nullptr && static_cast<int>(options.state->size()) != c.num_layers) {
     return absl::InvalidArgumentError("state has the wrong number of layers");
   }
-  if (options.parallel.world_size() != 1) {
-    // Linear attention already reduces through the communicator; the depthwise convs still need
-    // their halo exchange before tokens can be split across ranks.
-    return absl::UnimplementedError(
-        absl::StrCat("sequence parallelism over ", options.parallel.world_size(),
-                     " ranks is not implemented yet (conv halo exchange)"));
+  // Spatial sequence parallelism (ARCHITECTURE.md §4): this rank computes its band of token rows
+  // of every frame; blocks reduce attention sums and exchange conv halos, and the output layer's
+  // bands are gathered so that every rank returns the whole velocity (and the caller's loop — the
+  // solver, the noise, the state — runs identically on every rank).
+  const int world = options.parallel.world_size();
+  const bool by_blocks = world > 1 && options.parallel.split == ParallelSplit::kBlocks;
+  if (by_blocks && (options.state == nullptr || !options.update_state || captions.size() != 1 ||
+                    (options.causal_block_frames != 0 && options.causal_block_frames != f2))) {
+    return absl::InvalidArgumentError(
+        "a block-parallel forward is a state-update pass: one caption, a state, update_state, and "
+        "one block per rank");
   }
+  const bool by_rows = world > 1 && !by_blocks;
+  if (by_rows && world > h2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(h2, " token rows cannot be split over ", world,
+                     " ranks (sequence parallelism gives every rank at least one row)"));
+  }
+  const RowBand band = by_rows ? BandOf(h2, options.parallel.rank(), world) : BandOf(h2, 0, 1);
+  const int64_t band_spatial = band.rows() * w2;
   if (options.cache != nullptr && options.update_state) {
     return absl::InvalidArgumentError("the state update pass must compute every block (no cache)");
   }
@@ -215,17 +229,19 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
         "ForwardBranches: one caption or more; one to update the state");
   }
   std::vector<CrossContext> cross(branches);
-  REEL_ASSIGN_OR_RETURN(Tensor tokens, PatchEmbed(latents));
+  REEL_ASSIGN_OR_RETURN(Tensor band_latents, latents.Slice(2, band.begin * ph, band.end * ph));
+  REEL_ASSIGN_OR_RETURN(Tensor tokens, PatchEmbed(band_latents));
   Tensor x;
   if (branches == 1) {
-    REEL_ASSIGN_OR_RETURN(x, tokens.Reshape({f2, spatial, d}));
+    REEL_ASSIGN_OR_RETURN(x, tokens.Reshape({f2, band_spatial, d}));
   } else {
     std::vector<Tensor> copies(branches, tokens);
     REEL_ASSIGN_OR_RETURN(Tensor all, ops::Concat(copies, 0));
-    REEL_ASSIGN_OR_RETURN(x, all.Reshape({branches * f2, spatial, d}));
+    REEL_ASSIGN_OR_RETURN(x, all.Reshape({branches * f2, band_spatial, d}));
   }
-  REEL_ASSIGN_OR_RETURN(RopeTables rope,
+  REEL_ASSIGN_OR_RETURN(RopeTables whole_rope,
                         BuildRope3d(f2, h2, w2, options.frame_offset, c.head_dim, c.rope_theta));
+  REEL_ASSIGN_OR_RETURN(RopeTables rope, BandRope(whole_rope, f2, band, w2));
   // The cache hook needs a block after the first to skip.
   const bool cached = options.cache != nullptr && c.num_layers > 1;
   Tensor first_block_out;
@@ -235,8 +251,10 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
     scope.state = options.state != nullptr ? &(*options.state)[i] : nullptr;
     scope.update_state = options.update_state;
     scope.parallel = options.parallel;
+    scope.band = band;
     for (int b = 0; b < branches; ++b) cross[b] = {&captions[b]->layers[i], &captions[b]->mask};
-    REEL_RETURN_IF_ERROR(DitBlockForward(blocks_[i], c, modulation, rope, cross, h2, w2, scope, x));
+    REEL_RETURN_IF_ERROR(
+        DitBlockForward(blocks_[i], c, modulation, rope, cross, band.rows(), w2, scope, x));
     if (cached && i == 0) {
       REEL_ASSIGN_OR_RETURN(const bool compute, options.cache->ShouldCompute(options.step, x));
       if (!compute) {
@@ -257,16 +275,22 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
   // Output norm: shift = table[0] + embedded_t, scale = table[1] + embedded_t (per frame).
   REEL_ASSIGN_OR_RETURN(Tensor shift_scale,
                         ops::Add(embedded, *out_table_.Reshape({1, 2, d})));  // (F',2,D)
-  REEL_ASSIGN_OR_RETURN(Tensor normed, Tensor::Empty({branches * f2 * spatial, d}));
+  REEL_ASSIGN_OR_RETURN(Tensor normed, Tensor::Empty({branches * f2 * band_spatial, d}));
   for (int64_t bf = 0; bf < branches * f2; ++bf) {
     REEL_ASSIGN_OR_RETURN(Tensor ss, shift_scale.Slice(0, bf % f2, bf % f2 + 1));
     REEL_ASSIGN_OR_RETURN(
-        Tensor y, ops::LayerNormModulate(*x.Slice(0, bf, bf + 1)->Reshape({spatial, d}), c.norm_eps,
-                                         *ss.Slice(1, 0, 1), *ss.Slice(1, 1, 2)));
-    REEL_ASSIGN_OR_RETURN(Tensor dst, normed.Slice(0, bf * spatial, (bf + 1) * spatial));
+        Tensor y, ops::LayerNormModulate(*x.Slice(0, bf, bf + 1)->Reshape({band_spatial, d}),
+                                         c.norm_eps, *ss.Slice(1, 0, 1), *ss.Slice(1, 1, 2)));
+    REEL_ASSIGN_OR_RETURN(Tensor dst, normed.Slice(0, bf * band_spatial, (bf + 1) * band_spatial));
     REEL_RETURN_IF_ERROR(ops::Copy(y, dst));
   }
   REEL_ASSIGN_OR_RETURN(Tensor out, ops::Linear(normed, proj_out_w_, &proj_out_b_));
+  if (by_rows) {
+    // The bands of the (tiny) output projection → whole frames on every rank.
+    REEL_ASSIGN_OR_RETURN(Tensor banded, out.Reshape({branches * f2, band_spatial, out.dim(1)}));
+    REEL_ASSIGN_OR_RETURN(Tensor whole, GatherRows(banded, band, w2, options.parallel));
+    REEL_ASSIGN_OR_RETURN(out, whole.Reshape({branches * f2 * spatial, out.dim(1)}));
+  }
   // Unpatchify each branch: (F', H', W', pt, ph, pw, Co) → (Co, F'·pt, H'·ph, W'·pw).
   const int64_t co = c.out_channels, rows = f2 * spatial;
   std::vector<Tensor> velocities;

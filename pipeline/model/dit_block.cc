@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "pipeline/model/sequence_parallel.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
 
@@ -61,44 +62,93 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
 
   const int64_t group_frames = scope.causal_block_frames > 0 ? scope.causal_block_frames : frames;
   Communicator& comm = scope.parallel.communicator();
-  std::vector<Tensor> outs;
+  struct BranchTensors {
+    Tensor q, k, v, q_rot, k_rot, kv, ksum, part_kv, part_ksum;
+    std::vector<Tensor> outs;
+  };
+  std::vector<BranchTensors> br(branches);
   for (int b = 0; b < branches; ++b) {
-    REEL_ASSIGN_OR_RETURN(Tensor qb, Branch(q, b, rows));
-    REEL_ASSIGN_OR_RETURN(Tensor kb, Branch(k, b, rows));
-    REEL_ASSIGN_OR_RETURN(Tensor vb, Branch(v, b, rows));
-    REEL_ASSIGN_OR_RETURN(Tensor q_rot, ops::RopeApply(qb, rope.cos, rope.sin, heads));
-    REEL_ASSIGN_OR_RETURN(Tensor k_rot, ops::RopeApply(kb, rope.cos, rope.sin, heads));
+    BranchTensors& t = br[b];
+    REEL_ASSIGN_OR_RETURN(t.q, Branch(q, b, rows));
+    REEL_ASSIGN_OR_RETURN(t.k, Branch(k, b, rows));
+    REEL_ASSIGN_OR_RETURN(t.v, Branch(v, b, rows));
+    REEL_ASSIGN_OR_RETURN(t.q_rot, ops::RopeApply(t.q, rope.cos, rope.sin, heads));
+    REEL_ASSIGN_OR_RETURN(t.k_rot, ops::RopeApply(t.k, rope.cos, rope.sin, heads));
     // Every branch starts from the same context (README: the state belongs to the video, not to a
     // guidance branch).
-    Tensor kv, ksum;
     if (scope.state != nullptr) {
-      REEL_ASSIGN_OR_RETURN(kv, scope.state->kv.Clone());
-      REEL_ASSIGN_OR_RETURN(ksum, scope.state->ksum.Clone());
+      REEL_ASSIGN_OR_RETURN(t.kv, scope.state->kv.Clone());
+      REEL_ASSIGN_OR_RETURN(t.ksum, scope.state->ksum.Clone());
     } else {
-      REEL_ASSIGN_OR_RETURN(kv, Tensor::Zeros({heads, d, d}));
-      REEL_ASSIGN_OR_RETURN(ksum, Tensor::Zeros({heads, d}));
+      REEL_ASSIGN_OR_RETURN(t.kv, Tensor::Zeros({heads, d, d}));
+      REEL_ASSIGN_OR_RETURN(t.ksum, Tensor::Zeros({heads, d}));
     }
-    for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
-      const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
-      // This rank's tokens' sums, reduced over the ranks that hold the other tokens of the same
-      // frames (sequence parallelism: heads·d·(d+1) floats per layer, whatever the length).
-      REEL_ASSIGN_OR_RETURN(Tensor part_kv, Tensor::Zeros({heads, d, d}));
-      REEL_ASSIGN_OR_RETURN(Tensor part_ksum, Tensor::Zeros({heads, d}));
-      REEL_RETURN_IF_ERROR(
-          ops::LinearAttentionAccumulate(*k_rot.Slice(0, r0, r1), *kb.Slice(0, r0, r1),
-                                         *vb.Slice(0, r0, r1), heads, part_kv, part_ksum));
-      REEL_RETURN_IF_ERROR(comm.AllReduceSum({&part_kv, &part_ksum}));
-      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, kv, part_kv));
-      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, ksum, part_ksum));
-      REEL_ASSIGN_OR_RETURN(
-          Tensor o, ops::LinearAttentionApply(*q_rot.Slice(0, r0, r1), *qb.Slice(0, r0, r1), kv,
-                                              ksum, heads, c.attn_eps));
-      outs.push_back(std::move(o));
+  }
+  const bool by_blocks =
+      scope.parallel.world_size() > 1 && scope.parallel.split == ParallelSplit::kBlocks;
+  if (by_blocks) {
+    // Temporal parallel prefill (one branch, one group, checked by the forward): the state seen by
+    // this rank's block is the state plus every earlier rank's block sums plus its own — an
+    // inclusive AllScan, with the incoming state folded in on rank 0 so that the additions happen
+    // in the order of sequential absorption.
+    BranchTensors& t = br[0];
+    REEL_ASSIGN_OR_RETURN(t.part_kv, Tensor::Zeros({heads, d, d}));
+    REEL_ASSIGN_OR_RETURN(t.part_ksum, Tensor::Zeros({heads, d}));
+    REEL_RETURN_IF_ERROR(
+        ops::LinearAttentionAccumulate(t.k_rot, t.k, t.v, heads, t.part_kv, t.part_ksum));
+    if (scope.parallel.rank() == 0) {
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, t.part_kv, t.kv));
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, t.part_ksum, t.ksum));
     }
+    REEL_RETURN_IF_ERROR(comm.AllScan({&t.part_kv, &t.part_ksum}));
+    t.kv = t.part_kv;
+    t.ksum = t.part_ksum;
+    REEL_ASSIGN_OR_RETURN(Tensor o,
+                          ops::LinearAttentionApply(t.q_rot, t.q, t.kv, t.ksum, heads, c.attn_eps));
     if (scope.update_state) {
+      // Every rank keeps the state after the last rank's block.
+      REEL_ASSIGN_OR_RETURN(Tensor kv, t.kv.Clone());
+      REEL_ASSIGN_OR_RETURN(Tensor ksum, t.ksum.Clone());
+      const int last = scope.parallel.world_size() - 1;
+      REEL_RETURN_IF_ERROR(comm.Broadcast(kv, last));
+      REEL_RETURN_IF_ERROR(comm.Broadcast(ksum, last));
       scope.state->kv = std::move(kv);
       scope.state->ksum = std::move(ksum);
     }
+    return ops::Linear(o, w.out_w, &w.out_b);
+  }
+  for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
+    const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
+    // This rank's tokens' sums, reduced over the ranks that hold the other tokens of the same
+    // frames (sequence parallelism: heads·d·(d+1) floats per layer and branch, whatever the
+    // length), every guidance branch in one reduction (one round trip instead of one per branch).
+    std::vector<Tensor*> parts;
+    for (BranchTensors& t : br) {
+      REEL_ASSIGN_OR_RETURN(t.part_kv, Tensor::Zeros({heads, d, d}));
+      REEL_ASSIGN_OR_RETURN(t.part_ksum, Tensor::Zeros({heads, d}));
+      REEL_RETURN_IF_ERROR(
+          ops::LinearAttentionAccumulate(*t.k_rot.Slice(0, r0, r1), *t.k.Slice(0, r0, r1),
+                                         *t.v.Slice(0, r0, r1), heads, t.part_kv, t.part_ksum));
+      parts.push_back(&t.part_kv);
+      parts.push_back(&t.part_ksum);
+    }
+    REEL_RETURN_IF_ERROR(comm.AllReduceSum(parts));
+    for (BranchTensors& t : br) {
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, t.kv, t.part_kv));
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, t.ksum, t.part_ksum));
+      REEL_ASSIGN_OR_RETURN(
+          Tensor o, ops::LinearAttentionApply(*t.q_rot.Slice(0, r0, r1), *t.q.Slice(0, r0, r1),
+                                              t.kv, t.ksum, heads, c.attn_eps));
+      t.outs.push_back(std::move(o));
+    }
+  }
+  if (scope.update_state) {  // one branch (checked by DitBlockForward)
+    scope.state->kv = std::move(br[0].kv);
+    scope.state->ksum = std::move(br[0].ksum);
+  }
+  std::vector<Tensor> outs;  // branch-major, as the rows of x
+  for (BranchTensors& t : br) {
+    for (Tensor& o : t.outs) outs.push_back(std::move(o));
   }
   REEL_ASSIGN_OR_RETURN(Tensor out,
                         outs.size() == 1 ? absl::StatusOr<Tensor>(outs[0]) : ops::Concat(outs, 0));
@@ -129,18 +179,47 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
                               int64_t frames, int64_t height, int64_t width, int branches,
                               const AttentionScope& scope) {
   const int64_t spatial = height * width, dim = c.hidden_size, images = branches * frames;
-  REEL_ASSIGN_OR_RETURN(Tensor a, ops::Linear(n, w.ff_in_w, &w.ff_in_b));
+  // Under sequence parallelism the 3×3 conv needs one row beyond this rank's band on each side: the
+  // halo rows of the FFN input n (D wide, 2·ffn_hidden/D times fewer bytes than the conv input)
+  // come from the neighbours and are expanded here with the band.
+  REEL_ASSIGN_OR_RETURN(Tensor n_img, n.Reshape({images, height, width, dim}));
+  const bool by_rows =
+      scope.parallel.world_size() > 1 && scope.parallel.split == ParallelSplit::kTokenRows;
+  REEL_ASSIGN_OR_RETURN(HaloRows halo,
+                        WithHaloRows(n_img, by_rows ? scope.parallel : ParallelContext{}));
+  const int64_t rows = halo.padded.dim(1);
+  REEL_ASSIGN_OR_RETURN(Tensor n_rows, halo.padded.Reshape({images * rows * width, dim}));
+  REEL_ASSIGN_OR_RETURN(Tensor a, ops::Linear(n_rows, w.ff_in_w, &w.ff_in_b));
   REEL_ASSIGN_OR_RETURN(a, ops::Activate(a, ops::Activation::kSilu));
-  REEL_ASSIGN_OR_RETURN(Tensor img, a.Reshape({images, height, width, int64_t{2} * c.ffn_hidden}));
+  REEL_ASSIGN_OR_RETURN(Tensor img, a.Reshape({images, rows, width, int64_t{2} * c.ffn_hidden}));
   REEL_ASSIGN_OR_RETURN(Tensor dw, ops::DepthwiseConv2d3x3(img, w.ff_dw_w, &w.ff_dw_b));
+  if (rows != height) {
+    REEL_ASSIGN_OR_RETURN(dw, dw.Slice(1, halo.top, halo.top + height)->Contiguous());
+  }
   REEL_ASSIGN_OR_RETURN(Tensor g, ops::SiluGate(dw));
   REEL_ASSIGN_OR_RETURN(Tensor g2, g.Reshape({images * spatial, c.ffn_hidden}));
   REEL_ASSIGN_OR_RETURN(Tensor y, ops::Linear(g2, w.ff_point_w, nullptr));
   REEL_ASSIGN_OR_RETURN(Tensor y_all, y.Reshape({images, spatial, dim}));
 
   const bool causal = c.temporal_conv == TemporalConvMode::kCausal;
-  Tensor history;
-  if (causal && scope.state != nullptr) history = scope.state->conv_tail;
+  const bool by_blocks =
+      scope.parallel.world_size() > 1 && scope.parallel.split == ParallelSplit::kBlocks;
+  const bool banded = scope.parallel.world_size() > 1 && !by_blocks;
+  Tensor history, scanned_tail;
+  if (causal && scope.state != nullptr) {
+    history = scope.state->conv_tail;
+    if (by_blocks) {
+      REEL_ASSIGN_OR_RETURN(ScannedHistory scanned,
+                            ScanConvHistory(y_all, history, scope.parallel));
+      history = std::move(scanned.history);
+      scanned_tail = std::move(scanned.final_tail);
+    }
+    if (banded) {
+      REEL_ASSIGN_OR_RETURN(Tensor rows,
+                            history.Slice(1, scope.band.begin * width, scope.band.end * width));
+      REEL_ASSIGN_OR_RETURN(history, rows.Contiguous());
+    }
+  }
   for (int b = 0; b < branches; ++b) {
     REEL_ASSIGN_OR_RETURN(Tensor y3, y_all.Slice(0, b * frames, (b + 1) * frames));
     REEL_ASSIGN_OR_RETURN(Tensor z, ops::TemporalConv3(y3, history, w.ff_temp_w, causal ? 2 : 1));
@@ -151,12 +230,18 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
         REEL_ASSIGN_OR_RETURN(joined, ops::Concat({history, y3}, 0));
       }
       const int64_t total = joined.dim(0);
+      Tensor tail;
       if (total >= 2) {
-        REEL_ASSIGN_OR_RETURN(scope.state->conv_tail, joined.Slice(0, total - 2, total)->Clone());
+        REEL_ASSIGN_OR_RETURN(tail, joined.Slice(0, total - 2, total)->Clone());
       } else {
         REEL_ASSIGN_OR_RETURN(Tensor zero, Tensor::Zeros({1, spatial, dim}));
-        REEL_ASSIGN_OR_RETURN(scope.state->conv_tail, ops::Concat({zero, joined}, 0));
+        REEL_ASSIGN_OR_RETURN(tail, ops::Concat({zero, joined}, 0));
       }
+      if (banded) {
+        REEL_ASSIGN_OR_RETURN(tail, GatherRows(tail, scope.band, width, scope.parallel));
+      }
+      if (by_blocks) tail = scanned_tail;
+      scope.state->conv_tail = std::move(tail);
     }
     REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, y3, z));
   }
@@ -246,7 +331,12 @@ absl::Status DitBlockForward(const DitBlockWeights& w, const DitConfig& c, const
   REEL_ASSIGN_OR_RETURN(n, ModulatedNorm(x, mod, kShiftMlp, c.norm_eps));
   REEL_ASSIGN_OR_RETURN(Tensor ff, MixFfn(w, c, n, frames, height, width, branches, scope));
   REEL_RETURN_IF_ERROR(GatedAdd(x, ff, *Row(mod, kGateMlp)));
-  if (scope.update_state) scope.state->frames_seen += frames;
+  if (scope.update_state) {
+    // A block-parallel pass absorbs one block per rank.
+    const bool by_blocks =
+        scope.parallel.world_size() > 1 && scope.parallel.split == ParallelSplit::kBlocks;
+    scope.state->frames_seen += frames * (by_blocks ? scope.parallel.world_size() : 1);
+  }
   return absl::OkStatus();
 }
 

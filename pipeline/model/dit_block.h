@@ -9,6 +9,7 @@
 #include "pipeline/model/config.h"
 #include "pipeline/model/rope.h"
 #include "pipeline/model/weights.h"
+#include "pipeline/parallel/band.h"
 #include "pipeline/parallel/communicator.h"
 #include "pipeline/tensor/tensor.h"
 
@@ -45,9 +46,14 @@ struct AttentionScope {
   BlockState* state = nullptr;  // earlier blocks (read); null: none
   bool update_state = false;    // add this call's tokens to *state afterwards
   ParallelContext parallel;     // reduces the attention sums (default: one rank)
+  // Under spatial sequence parallelism (world > 1): this rank's token rows of every frame. The
+  // tokens x hold only these rows; the depthwise conv exchanges one halo row with rank ± 1, and
+  // the state's conv_tail keeps whole frames (each rank updates its rows, then they are gathered).
+  RowBand band;
 };
 
-// x: (B·F', S, D): B guidance branches (one per entry of `cross`, e.g. conditional and
+// x: (B·F', S, D) with S = height·width (this rank's band of rows under sequence parallelism): B
+// guidance branches (one per entry of `cross`, e.g. conditional and
 // unconditional), each F' frames of S = H'·W' tokens, updated in place. Batching the branches makes
 // every GEMM B× taller; they differ only in cross-attention and share the state (read-only;
 // updating it needs B = 1). modulation: (F', 6, D) = t6 per frame (the block adds its

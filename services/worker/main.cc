@@ -2,11 +2,15 @@
 // shared result directory. See services/README.md and deploy/.
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "pipeline/generate/renderer.h"
+#include "pipeline/parallel/worker_groups.h"
 #include "pipeline/tensor/device.h"
 #include "services/common/client.h"
 #include "services/common/flags.h"
@@ -14,6 +18,7 @@
 #include "services/encoder/file_sink.h"
 #include "services/encoder/remote_sink.h"
 #include "services/worker/memory_limit.h"
+#include "services/worker/group_renderer.h"
 #include "services/worker/worker.h"
 
 int main(int argc, char** argv) {
@@ -43,6 +48,20 @@ int main(int argc, char** argv) {
   flags.Int64("memory_limit_bytes", &memory_limit_bytes,
               "memory this worker may use, for the gateway's admission check (-1: the cgroup's "
               "limit; 0: unknown)");
+  // A worker group: N ranks shard every job and register with the gateway as one worker (rank 0).
+  reel::GroupOptions group;
+  group.group_id = "reel-worker";
+  double group_timeout_s = 30;
+  bool cfg_parallel = false;
+  flags.Int("group_size", &group.world_size, "ranks of this worker group (1: no group)");
+  flags.Int("rank", &group.rank, "this process's rank in the group (0 leases the jobs)");
+  flags.String("group_address", &group.address,
+               "where the group meets: HOST:PORT (rank 0 listens) or a shared directory");
+  flags.String("group_id", &group.group_id, "names the group at its address");
+  flags.Double("group_timeout", &group_timeout_s,
+               "seconds any rank waits for the others before the group gives up");
+  flags.Bool("cfg_parallel", &cfg_parallel,
+             "split the guidance branches over the two halves of the group");
   const std::vector<std::string_view> args(argv + 1, argv + argc);
   absl::StatusOr<std::vector<std::string>> rest = flags.Parse(args);
   if (flags.help_requested()) {
@@ -67,12 +86,44 @@ int main(int argc, char** argv) {
 
   reel::RendererOptions renderer_options;
   renderer_options.threads = threads;
+  std::optional<reel::WorkerGroups> groups;
+  if (group.world_size > 1) {
+    group.timeout = absl::Seconds(group_timeout_s);
+    absl::StatusOr<reel::WorkerGroups> joined = reel::WorkerGroups::Join(group, cfg_parallel);
+    if (!joined.ok()) {
+      std::fprintf(stderr, "reel-worker: rank %d of %d: %s\n", group.rank, group.world_size,
+                   joined.status().ToString().c_str());
+      return 1;
+    }
+    groups.emplace(std::move(*joined));
+    renderer_options.parallel = groups->context();
+  }
   absl::StatusOr<std::unique_ptr<reel::Renderer>> renderer =
       reel::LoadRenderer(model_dir, renderer_options);
   if (!renderer.ok()) {
     std::fprintf(stderr, "reel-worker: %s\n", renderer.status().ToString().c_str());
     return 1;
   }
+  if (groups && group.rank != 0) {
+    // A follower: renders what rank 0 leases until rank 0 shuts the group down or a rank dies
+    // (then exit 1; a supervisor restarting the ranks re-forms the group).
+    const absl::Status followed = reel::worker::FollowGroup(**renderer, *groups->world());
+    if (!followed.ok()) {
+      std::fprintf(stderr, "reel-worker: rank %d of %d: the group is broken: %s\n", group.rank,
+                   group.world_size, followed.ToString().c_str());
+      return 1;
+    }
+    return 0;
+  }
+  std::unique_ptr<reel::worker::GroupLeaderRenderer> leader;
+  if (groups) {
+    // A broken group stops this process (its job goes back to the queue); restarting the ranks
+    // re-forms the group.
+    leader = std::make_unique<reel::worker::GroupLeaderRenderer>(**renderer, *groups->world(),
+                                                                 absl::Seconds(group_timeout_s) / 3,
+                                                                 [] { kill(getpid(), SIGTERM); });
+  }
+  reel::Renderer& job_renderer = leader ? *leader : **renderer;
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = reel::service::Dial(connect);
   if (!channel.ok()) {
     std::fprintf(stderr, "reel-worker: %s\n", channel.status().ToString().c_str());
@@ -95,7 +146,7 @@ int main(int argc, char** argv) {
       return reel::NewRemoteEncoderSink(encoder, path);
     };
   }
-  reel::worker::Worker worker(*channel, **renderer, sinks, options);
+  reel::worker::Worker worker(*channel, job_renderer, sinks, options);
   worker.Start();
   std::printf("reel-worker: model %s, gateway %s, encoder %s\n", (*renderer)->info().name.c_str(),
               connect.server.c_str(),
@@ -105,5 +156,6 @@ int main(int argc, char** argv) {
   const int signal = reel::service::WaitForTerminationSignal();
   std::printf("reel-worker: signal %d, releasing the current job and stopping\n", signal);
   worker.Stop();
+  if (leader) (void)leader->Shutdown();
   return 0;
 }

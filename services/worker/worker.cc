@@ -306,6 +306,10 @@ void Worker::RunJob(const v1::LeaseJobResponse& lease) {
     } else {
       finish.set_cancelled(true);
     }
+  } else if (status.code() == absl::StatusCode::kAborted) {
+    // The renderer cannot run jobs here any more (a worker group lost a rank): the job goes back
+    // to the queue without penalty, for a healthy worker.
+    finish.set_released(true);
   } else {
     finish.mutable_error()->set_code(static_cast<int>(status.code()));
     finish.mutable_error()->set_message(std::string(status.message()));

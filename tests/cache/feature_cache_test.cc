@@ -159,6 +159,17 @@ class PairGroup {
       for (Tensor* t : tensors) group_.Reduce(*t);
       return absl::OkStatus();
     }
+    // The gate only reduces; anything else would be a policy using more than it should.
+    absl::Status AllGather(const Tensor&, absl::Span<const int64_t>, Tensor&) override {
+      return absl::UnimplementedError("PairGroup: AllGather");
+    }
+    absl::Status Broadcast(Tensor&, int) override {
+      return absl::UnimplementedError("PairGroup: Broadcast");
+    }
+    absl::Status Exchange(absl::Span<const SendTo>, absl::Span<const RecvFrom>) override {
+      return absl::UnimplementedError("PairGroup: Exchange");
+    }
+    absl::Status Barrier() override { return absl::UnimplementedError("PairGroup: Barrier"); }
 
    private:
     PairGroup& group_;

@@ -119,6 +119,11 @@ TEST_F(CliTest, BadArgumentsExitTwoWithOneLine) {
       {"render", "a red circle", "--cache-interval", "often"},
       {"eval", "--suite", "--model", ModelDir(), "--cache-sweep", "cg-taylor@abc"},
       {"models", "--bogus", "1"},
+      {"render", "a red circle", "--ranks", "0"},
+      {"render", "a red circle", "--ranks", "2", "--group_timeout", "0"},
+      {"render", "a red circle", "--rank", "1", "--ranks", "2"},
+      {"render", "a red circle", "--rank", "1", "--rendezvous", Out("")},
+      {"render", "a red circle", "--ranks", "3", "--cfg_parallel"},
   };
   // Each run starts the binary (about a second of dynamic loading here), so run them side by side.
   std::vector<ProcessResult> runs(cases.size());
@@ -306,6 +311,269 @@ TEST_F(CliTest, ModelsListsTheModelDirectory) {
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_THAT(run.out, HasSubstr("32x32, 8 frames @ 8 fps"));
   EXPECT_THAT(run.out, HasSubstr(fs::weakly_canonical(ModelDir()).string()));
+}
+
+// The largest difference, in levels of 255, between two videos' decoded frames (255 if their sizes
+// differ).
+int MaxLevelDifference(const std::string& a, const std::string& b) {
+  const auto x = DecodeRgb(a), y = DecodeRgb(b);
+  if (!x.ok() || !y.ok() || x->size() != y->size() || x->empty()) return 255;
+  int worst = 0;
+  for (size_t i = 0; i < x->size(); ++i) worst = std::max(worst, std::abs((*x)[i] - (*y)[i]));
+  return worst;
+}
+
+// `--ranks N` shards the render over N local processes: the same video as one process. Lossless
+// (--crf 0) so that the comparison sees the frames: the ranks' float sums differ from one rank's in
+// the last bits, which moves a few pixels by one level — and a lossy encoder can turn a one-level
+// input difference into a different coding decision.
+TEST_F(CliTest, RanksRenderTheSameVideoAsOneProcess) {
+  const std::string one = Out("ranks1.mp4");
+  const std::vector<std::string> common = {"render",   "a red circle moving right",
+                                           "--model",  ModelDir(),
+                                           "--steps",  "2",
+                                           "--seed",   "3",
+                                           "--crf",    "0",
+                                           "--frames", "16"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  const ProcessResult base = Reel(with({"-o", one, "--quiet"}));
+  ASSERT_EQ(base.exit_code, 0) << base.err;
+  for (const auto& [ranks, cfg] :
+       {std::pair{"2", false}, std::pair{"3", false}, std::pair{"2", true}, std::pair{"4", true}}) {
+    const std::string path = Out(absl::StrCat("ranks", ranks, cfg ? "cfg" : "", ".mp4"));
+    std::vector<std::string> extra = {"-o", path, "--ranks", ranks, "--threads", "1"};
+    if (cfg) extra.push_back("--cfg_parallel");
+    const ProcessResult run = Reel(with(extra));
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_EQ(run.err, "");
+    EXPECT_THAT(run.out, HasSubstr(absl::StrCat("group of ", ranks, " ranks, 1 threads each")));
+    EXPECT_THAT(run.out, HasSubstr("wrote " + path));
+    if (cfg) {
+      EXPECT_THAT(run.out, HasSubstr("cfg parallel: rank 0 sent"));
+    }
+    EXPECT_LE(MaxLevelDifference(one, path), 1)
+        << ranks << " ranks" << (cfg ? ", cfg parallel" : "");
+  }
+}
+
+TEST_F(CliTest, ReelTinyRanksRenderTheSameVideo) {
+  const fs::path tiny = fs::path(REEL_SOURCE_DIR) / "models" / "reel-tiny";
+  if (!fs::exists(tiny / "config.json")) {
+    GTEST_SKIP() << "models/reel-tiny is not trained in this checkout (tools/train makes it)";
+  }
+  const std::string a1 = Out("tiny_r1.mp4"), a2 = Out("tiny_r2.mp4");
+  for (const auto& [path, ranks] : {std::pair{a1, "1"}, std::pair{a2, "2"}}) {
+    const ProcessResult run =
+        Reel({"render", "a red circle moving right", "--model", tiny.string(), "-o", path,
+              "--ranks", ranks, "--steps", "4", "--seed", "1", "--crf", "0", "--quiet"});
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+  }
+  EXPECT_LE(MaxLevelDifference(a1, a2), 1);
+}
+
+// Starts REEL_BINARY with args, stdout and stderr to files; returns the pid (0 on failure).
+pid_t Spawn(std::vector<std::string> args, const std::string& out, const std::string& err) {
+  args.insert(args.begin(), REEL_BINARY);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : 0;
+}
+
+// Waits up to `limit` for pid; kills it if it is still running. Returns the wait status, or -1.
+int WaitWithin(pid_t pid, std::chrono::seconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+// The other direction: ranks started by hand, rank 0 (the one that writes) SIGKILLed mid-render;
+// rank 1 fails on its own within the group timeout with a clear message.
+TEST_F(CliTest, AKilledRankZeroFailsItsPeers) {
+  const std::string rdv = Out("rendezvous_kill0");
+  fs::create_directories(rdv);
+  auto member = [&](int rank) {
+    return std::vector<std::string>{"render",
+                                    "a long one",
+                                    "--model",
+                                    ModelDir(),
+                                    "-o",
+                                    Out(absl::StrCat("kill0_", rank, ".mp4")),
+                                    "--frames",
+                                    "512",
+                                    "--steps",
+                                    "50",
+                                    "--threads",
+                                    "1",
+                                    "--group_id",
+                                    "k0",
+                                    "--rank",
+                                    absl::StrCat(rank),
+                                    "--ranks",
+                                    "2",
+                                    "--rendezvous",
+                                    rdv,
+                                    "--group_timeout",
+                                    "5"};
+  };
+  const pid_t zero = Spawn(member(0), Out("kill0_out0"), Out("kill0_err0"));
+  const pid_t one = Spawn(member(1), Out("kill0_out1"), Out("kill0_err1"));
+  ASSERT_GT(zero, 0);
+  ASSERT_GT(one, 0);
+  bool rendering = false;
+  for (int i = 0; i < 600 && !rendering; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    rendering = ReadFile(Out("kill0_out0")).find("render:") != std::string::npos;
+  }
+  EXPECT_TRUE(rendering) << ReadFile(Out("kill0_err0"));
+  const auto killed_at = std::chrono::steady_clock::now();
+  kill(zero, SIGKILL);
+  waitpid(zero, nullptr, 0);
+  const int status = WaitWithin(one, std::chrono::seconds(30));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  ASSERT_NE(status, -1) << "rank 1 hung after rank 0 was killed";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_LT(seconds, 5.0 + 3.0);
+  EXPECT_THAT(ReadFile(Out("kill0_err1")), HasSubstr("reel render: rank 1 of 2: "));
+  EXPECT_THAT(ReadFile(Out("kill0_err1")), HasSubstr("a peer rank died or hung"));
+  std::printf("[ figures ] rank 1 failed %.2f s after rank 0 was killed\n", seconds);
+}
+
+// Starts `reel render --ranks 2` on a long render; returns rank 0's pid and, once it renders,
+// rank 1's (from rank 0's "group of 2 ranks" line).
+std::pair<pid_t, int> StartTwoRanks(const std::string& path, const std::string& log,
+                                    const std::string& err, const std::string& model) {
+  const pid_t pid =
+      Spawn({"render", "a long one", "--model", model, "-o", path, "--frames", "512", "--steps",
+             "50", "--ranks", "2", "--threads", "1", "--group_timeout", "5"},
+            log, err);
+  int follower = 0;
+  for (int i = 0; i < 600 && follower == 0 && pid > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string out = ReadFile(log);
+    const size_t at = out.find("rank 1 pid ");
+    if (at != std::string::npos && out.find("render:") != std::string::npos) {
+      follower = std::atoi(out.c_str() + at + 11);
+    }
+  }
+  return {pid, follower};
+}
+
+// SIGKILL one rank mid-render: rank 0 fails within the group timeout, names the dead rank, writes
+// nothing, and leaves no process behind.
+TEST_F(CliTest, AKilledRankFailsTheGroupWithinTheTimeout) {
+  const std::string path = Out("killed.mp4"), err = Out("killed_stderr");
+  const auto [pid, follower] = StartTwoRanks(path, Out("killed_stdout"), err, ModelDir());
+  ASSERT_GT(pid, 0);
+  ASSERT_GT(follower, 0) << ReadFile(Out("killed_stdout"));
+  const auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(follower, SIGKILL), 0);
+  const int status = WaitWithin(pid, std::chrono::seconds(30));
+  ASSERT_NE(status, -1) << "rank 0 hung after its peer was killed";
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  EXPECT_LT(seconds, 5.0 + 3.0) << "within the 5 s group timeout";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  const std::string message = ReadFile(err);
+  EXPECT_THAT(message, HasSubstr("reel render: rank 0 of 2: "));
+  EXPECT_THAT(message,
+              HasSubstr(absl::StrCat("rank 1 (pid ", follower, ") was killed by signal 9")));
+  EXPECT_FALSE(fs::exists(path));
+  std::printf("[ figures ] rank 0 failed %.2f s after rank 1 was killed: %s", seconds,
+              message.c_str());
+}
+
+// A rank that hangs (SIGSTOP) instead of dying: rank 0 gives up at the group timeout with a
+// deadline error, and the stopped rank is killed, not left behind.
+TEST_F(CliTest, AHungRankFailsTheGroupAtTheTimeout) {
+  const std::string path = Out("hung.mp4"), err = Out("hung_stderr");
+  const auto [pid, follower] = StartTwoRanks(path, Out("hung_stdout"), err, ModelDir());
+  ASSERT_GT(pid, 0);
+  ASSERT_GT(follower, 0) << ReadFile(Out("hung_stdout"));
+  const auto stopped_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(follower, SIGSTOP), 0);
+  const int status = WaitWithin(pid, std::chrono::seconds(40));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  if (status == -1) kill(follower, SIGKILL);
+  ASSERT_NE(status, -1) << "rank 0 hung behind a stopped peer";
+  EXPECT_GT(seconds, 4.0);
+  EXPECT_LT(seconds, 5.0 + 5.0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_THAT(ReadFile(err), HasSubstr("Timed out"));
+  EXPECT_NE(kill(follower, 0), 0) << "the stopped rank was left running";
+  EXPECT_FALSE(fs::exists(path));
+  std::printf("[ figures ] rank 0 failed %.2f s after rank 1 was stopped (timeout 5 s)\n", seconds);
+}
+
+// Ranks started by hand with inconsistent arguments: a clear error on each, exit 1, no hang.
+TEST_F(CliTest, BadGroupInputIsAClearErrorNotAHang) {
+  const std::string rdv = Out("rendezvous");
+  fs::create_directories(rdv);
+  auto member = [&](const std::string& group, int rank, int ranks, const std::string& address) {
+    return std::vector<std::string>{"render",
+                                    "a red circle",
+                                    "--model",
+                                    ModelDir(),
+                                    "-o",
+                                    Out(absl::StrCat(group, rank, ".mp4")),
+                                    "--steps",
+                                    "1",
+                                    "--quiet",
+                                    "--group_id",
+                                    group,
+                                    "--rank",
+                                    absl::StrCat(rank),
+                                    "--ranks",
+                                    absl::StrCat(ranks),
+                                    "--rendezvous",
+                                    address,
+                                    "--group_timeout",
+                                    "3"};
+  };
+  auto pair = [&](std::vector<std::string> a, std::vector<std::string> b) {
+    std::vector<ProcessResult> runs(2);
+    std::thread t([&] { runs[1] = Reel(b); });
+    runs[0] = Reel(a);
+    t.join();
+    return runs;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const auto mismatched = pair(member("m", 0, 2, rdv), member("m", 1, 3, rdv));
+  EXPECT_EQ(mismatched[0].exit_code, 1);
+  EXPECT_THAT(mismatched[0].err, HasSubstr("mismatched world sizes"));
+  EXPECT_EQ(mismatched[1].exit_code, 1);
+  const auto duplicate = pair(member("d", 0, 2, rdv), member("d", 0, 2, rdv));
+  EXPECT_TRUE(duplicate[0].exit_code == 1 && duplicate[1].exit_code == 1);
+  EXPECT_THAT(duplicate[0].err + duplicate[1].err, HasSubstr("is already taken (duplicate rank?)"));
+  const auto wrong_id = pair(member("g1", 0, 2, rdv), member("g2", 1, 2, rdv));
+  EXPECT_EQ(wrong_id[0].exit_code, 1);
+  EXPECT_THAT(wrong_id[0].err, HasSubstr("rank(s) 1 of 2 did not join within 3s"));
+  const ProcessResult nowhere = Reel(member("n", 0, 2, Out("no/such/rendezvous")));
+  EXPECT_EQ(nowhere.exit_code, 1);
+  EXPECT_THAT(nowhere.err, HasSubstr("is unreachable"));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 60);
 }
 
 TEST_F(CliTest, ReelTinyRendersWhenTrained) {

@@ -34,6 +34,15 @@ class CountingCommunicator final : public Communicator {
     for (const Tensor* t : tensors) floats += t->numel();
     return local_.AllReduceSum(tensors);
   }
+  absl::Status AllGather(const Tensor& local, absl::Span<const int64_t> counts,
+                         Tensor& out) override {
+    return local_.AllGather(local, counts, out);
+  }
+  absl::Status Broadcast(Tensor& t, int root) override { return local_.Broadcast(t, root); }
+  absl::Status Exchange(absl::Span<const SendTo> s, absl::Span<const RecvFrom> r) override {
+    return local_.Exchange(s, r);
+  }
+  absl::Status Barrier() override { return local_.Barrier(); }
   int calls = 0;
   int64_t floats = 0;
 
@@ -63,15 +72,19 @@ TEST(ParallelSeam, AttentionSumsGoThroughTheCommunicator) {
   EXPECT_EQ(comm.floats, int64_t{comm.calls} * 2 * 32 * 33);
 }
 
-TEST(ParallelSeam, BiggerWorldsAreRefusedUntilTheConvHaloExists) {
+TEST(ParallelSeam, MoreRanksThanTokenRowsAreRefused) {
+  // Sequence parallelism gives every rank a band of at least one token row (tests/parallel has the
+  // N ranks = 1 rank equivalence over Gloo).
   const LinearDit dit = TinyDit();
-  CountingCommunicator two(2);
+  CountingCommunicator many(5);
   ForwardOptions options;
-  options.parallel.comm = &two;
+  options.parallel.comm = &many;
   const absl::StatusOr<Tensor> v =
-      dit.Forward(Random({4, 2, 8, 8}, 1), {1.0f}, Caption(dit), options);
-  EXPECT_EQ(v.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(std::string(v.status().message()).find("2 ranks"), std::string::npos) << v.status();
+      dit.Forward(Random({4, 2, 8, 8}, 1), {1.0f}, Caption(dit), options);  // 4 token rows
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(v.status().message()).find("4 token rows cannot be split over 5 ranks"),
+            std::string::npos)
+      << v.status();
 }
 
 // Computes every step and records what it saw, or replays a stored last-block output.

@@ -1,5 +1,8 @@
 // `reel render "PROMPT" -o out.mp4`: text to video (or to an image) in this process, no server:
 // load the model, render block by block, encode each block as it finishes, report progress.
+#include <omp.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -10,17 +13,20 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "pipeline/generate/renderer.h"
+#include "pipeline/parallel/worker_groups.h"
 #include "pipeline/tensor/device.h"
 #include "services/encoder/contact_sheet.h"
 #include "services/encoder/file_sink.h"
 #include "services/encoder/media_format.h"
 #include "tools/reel/cli_args.h"
 #include "tools/reel/cli_cache_flags.h"
+#include "tools/reel/cli_group.h"
 #include "tools/reel/cli_models.h"
 #include "tools/reel/cli_progress.h"
 #include "tools/reel/command.h"
@@ -45,11 +51,19 @@ Renders a video (or, with an image format, a single frame) in this process and w
   --sampler NAME       euler | dpm++2m
   --negative TEXT      negative prompt
   --model DIR          model directory (default: $REEL_MODEL, else models/reel-tiny)
-  --threads N          CPU threads (default: all cores)
+  --threads N          CPU threads (default: all cores; with --ranks, per rank: cores / N)
+  --ranks N            shard the render over N local processes (sequence parallel over Gloo);
+                       the video is the same as with one
+  --group_timeout S    with --ranks: seconds any rank waits for the others before giving up (30)
+  --cfg_parallel       with --ranks 2·S: the two guidance branches on two halves of the ranks,
+                       each half sequence parallel over S ranks
 %s  --crf N, --preset P  encoder quality and speed (services/encoder/README.md)
   --preview FILE       also write a contact sheet, a grid of frames (.png .jpg .webp)
   --quiet              no progress display
 Unset values come from the model (`reel models` lists them).
+One rank of a group started by hand (what --ranks runs for ranks 1..N-1; same arguments on every
+rank): --rank R --ranks N --group_id ID --rendezvous ADDRESS (a directory every rank can reach,
+or HOST:PORT where rank 0 listens).
 )";
 
 // Set from the SIGINT handler (lock-free atomics are async-signal-safe); read by the renderer.
@@ -57,10 +71,12 @@ std::atomic<bool> g_cancel{false};
 
 struct Options {
   std::string prompt, negative, output, format, sampler, model_dir, preset, preview;
-  std::optional<int64_t> frames, width, height, steps, threads, crf, seed;
-  std::optional<double> seconds, fps, cfg;
+  std::optional<int64_t> frames, width, height, steps, threads, crf, seed, ranks, rank;
+  std::optional<double> seconds, fps, cfg, group_timeout;
+  std::string group_id, rendezvous;
   CacheRequest cache;
   bool quiet = false;
+  bool cfg_parallel = false;
 };
 
 // Exit codes: 2 for anything wrong with the command line, 1 for failures while running.
@@ -77,7 +93,7 @@ absl::Status Optional(absl::StatusOr<T> value, bool present, std::optional<T>& o
 }
 
 absl::StatusOr<Options> ParseOptions(const std::vector<std::string_view>& argv) {
-  auto parsed = Args::Parse(argv, {"quiet"});
+  auto parsed = Args::Parse(argv, {"quiet", "cfg_parallel"});
   if (!parsed.ok()) return parsed.status();
   Args& a = *parsed;
   Options o;
@@ -88,15 +104,20 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string_view>& argv) 
   o.model_dir = a.String("model", "");
   o.preset = a.String("preset", "");
   o.preview = a.String("preview", "");
+  o.group_id = a.String("group_id", "");
+  o.rendezvous = a.String("rendezvous", "");
   o.quiet = a.Flag("quiet");
+  o.cfg_parallel = a.Flag("cfg_parallel");
   for (auto [name, field] :
        {std::pair{"frames", &o.frames}, std::pair{"width", &o.width},
         std::pair{"height", &o.height}, std::pair{"steps", &o.steps},
-        std::pair{"threads", &o.threads}, std::pair{"crf", &o.crf}, std::pair{"seed", &o.seed}}) {
+        std::pair{"threads", &o.threads}, std::pair{"crf", &o.crf}, std::pair{"seed", &o.seed},
+        std::pair{"ranks", &o.ranks}, std::pair{"rank", &o.rank}}) {
     if (absl::Status s = Optional(a.Int(name, 0), a.Has(name), *field); !s.ok()) return s;
   }
   for (auto [name, field] :
-       {std::pair{"seconds", &o.seconds}, std::pair{"fps", &o.fps}, std::pair{"cfg", &o.cfg}}) {
+       {std::pair{"seconds", &o.seconds}, std::pair{"fps", &o.fps}, std::pair{"cfg", &o.cfg},
+        std::pair{"group_timeout", &o.group_timeout}}) {
     if (absl::Status s = Optional(a.Double(name, 0), a.Has(name), *field); !s.ok()) return s;
   }
   absl::StatusOr<CacheRequest> cache = ParseCacheFlags(a);
@@ -120,6 +141,20 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string_view>& argv) 
   }
   if (o.seconds && !(*o.seconds > 0))
     return absl::InvalidArgumentError("--seconds must be positive");
+  if (o.ranks && (*o.ranks < 1 || *o.ranks > 64)) {
+    return absl::InvalidArgumentError("--ranks must be 1..64");
+  }
+  if (o.group_timeout && !(*o.group_timeout > 0)) {
+    return absl::InvalidArgumentError("--group_timeout must be positive");
+  }
+  if (o.rank.has_value() != !o.rendezvous.empty() || (o.rank && !o.ranks)) {
+    return absl::InvalidArgumentError(
+        "one rank of a group needs --rank, --ranks and --rendezvous together");
+  }
+  if (o.rank && o.group_id.empty()) o.group_id = "render";
+  if (o.cfg_parallel && o.ranks.value_or(1) % 2 != 0) {
+    return absl::InvalidArgumentError("--cfg_parallel needs an even --ranks (2 x sequence ranks)");
+  }
 
   // The container: --format, else the extension of -o, else mp4.
   if (o.format == "jpg") o.format = "jpeg";
@@ -191,6 +226,15 @@ class PreviewTee final : public FrameSink {
   ContactSheet* const sheet_;
 };
 
+// What ranks other than 0 of a group write to: rank 0 decodes and writes the group's video.
+class DiscardSink final : public FrameSink {
+ public:
+  absl::Status Open(const VideoSpec&) override { return absl::OkStatus(); }
+  absl::Status Write(const FrameBlock&) override { return absl::OkStatus(); }
+  absl::StatusOr<SinkResult> Close() override { return SinkResult{}; }
+  void Abort() override {}
+};
+
 // Restores the previous SIGINT handler when the render is over.
 class CancelOnInterrupt {
  public:
@@ -207,8 +251,17 @@ class CancelOnInterrupt {
   struct sigaction previous_ = {};
 };
 
-std::optional<Failure> Render(const Options& o) {
+// The group this process renders in (null: alone) and, under --ranks, the local ranks it started.
+struct GroupRun {
+  const GroupOptions* options = nullptr;
+  LocalGroup* local = nullptr;
+};
+
+std::optional<Failure> Render(const Options& o, const GroupRun& group) {
   const auto start = std::chrono::steady_clock::now();
+  const int world = group.options != nullptr ? group.options->world_size : 1;
+  const int rank = group.options != nullptr ? group.options->rank : 0;
+  const bool follower = rank != 0;
   const std::string model_dir = o.model_dir.empty() ? DefaultModelDir() : o.model_dir;
   std::error_code ec;
   if (!fs::exists(fs::path(model_dir) / "config.json", ec)) {
@@ -217,7 +270,18 @@ std::optional<Failure> Render(const Options& o) {
                                    "(`reel models` lists the installed ones)")};
   }
   RendererOptions renderer_options;
-  renderer_options.threads = static_cast<int>(o.threads.value_or(0));
+  renderer_options.threads = static_cast<int>(
+      o.threads.value_or(world > 1 ? std::max(1, omp_get_num_procs() / world) : 0));
+  std::optional<WorkerGroups> groups;
+  if (group.options != nullptr) {
+    absl::StatusOr<WorkerGroups> joined = WorkerGroups::Join(*group.options, o.cfg_parallel);
+    if (!joined.ok()) {
+      return Failure{1, absl::StrCat("rank ", rank, " of ", world,
+                                     ": cannot join the group: ", joined.status().message())};
+    }
+    groups.emplace(std::move(*joined));
+    renderer_options.parallel = groups->context();
+  }
   auto renderer = LoadRenderer(model_dir, renderer_options);
   if (!renderer.ok()) {
     return Failure{1, absl::StrCat("cannot load the model in '", model_dir,
@@ -251,7 +315,7 @@ std::optional<Failure> Render(const Options& o) {
     return Failure{bad_args ? 2 : 1, std::string(resolved.status().message())};
   }
   const RenderRequest& r = *resolved;
-  if (!o.quiet) {
+  if (!o.quiet && !follower) {
     std::printf("model %s (%s of weights) loaded in %.1fs\n", info.name.c_str(),
                 HumanBytes(info.parameter_bytes).c_str(), SecondsSince(start));
     std::printf("%s\n", BackendLine(DescribeBackends()).c_str());
@@ -273,7 +337,16 @@ std::optional<Failure> Render(const Options& o) {
   VideoSpec spec = SpecFor(r, info, o.format);
   if (o.crf) spec.crf = static_cast<int>(*o.crf);
   spec.preset = o.preset;
-  std::unique_ptr<FrameSink> file = NewFileEncoderSink(o.output);
+  if (!o.quiet && world > 1 && group.local != nullptr) {
+    std::printf("group of %d ranks, %d threads each:", world, renderer_options.threads);
+    for (size_t i = 0; i < group.local->pids().size(); ++i) {
+      std::printf(" rank %zu pid %d,", i + 1, static_cast<int>(group.local->pids()[i]));
+    }
+    std::printf(" rendezvous %s\n", group.options->address.c_str());
+    std::fflush(stdout);
+  }
+  std::unique_ptr<FrameSink> file =
+      follower ? std::unique_ptr<FrameSink>(new DiscardSink) : NewFileEncoderSink(o.output);
   if (absl::Status s = file->Open(spec); !s.ok()) {
     return Failure{s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1,
                    std::string(s.message())};
@@ -286,7 +359,8 @@ std::optional<Failure> Render(const Options& o) {
   absl::Status status;
   RenderProgress last;
   {
-    ProgressBar bar(stdout, o.quiet ? ProgressBar::Style::kQuiet : ProgressBar::Style::kAuto,
+    ProgressBar bar(stdout,
+                    o.quiet || follower ? ProgressBar::Style::kQuiet : ProgressBar::Style::kAuto,
                     "render");
     CancelOnInterrupt interrupt;
     status = (*renderer)->Render(
@@ -302,7 +376,26 @@ std::optional<Failure> Render(const Options& o) {
     if (status.code() == absl::StatusCode::kCancelled || g_cancel) {
       return Failure{130, "cancelled; nothing was written"};
     }
-    return Failure{1, std::string(status.message())};
+    std::string message(status.message());
+    if (world > 1) message = absl::StrCat("rank ", rank, " of ", world, ": ", message);
+    if (group.local != nullptr) {
+      // Name the rank that died, if one did (it is reaped within moments of its connection
+      // closing).
+      std::string dead;
+      for (int i = 0; i < 25 && dead.empty(); ++i) {
+        dead = group.local->DeadRanks();
+        if (dead.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (!dead.empty()) absl::StrAppend(&message, " [", dead, "]");
+    }
+    return Failure{1, message};
+  }
+  if (follower) return std::nullopt;
+  if (group.local != nullptr) {
+    if (absl::Status s = group.local->Wait(absl::Now() + group.options->timeout); !s.ok()) {
+      sink.Abort();
+      return Failure{1, absl::StrCat("the group's other ranks failed: ", s.message())};
+    }
   }
   const absl::StatusOr<SinkResult> result = sink.Close();
   if (!result.ok()) return Failure{1, std::string(result.status().message())};
@@ -318,6 +411,24 @@ std::optional<Failure> Render(const Options& o) {
     std::printf("cache: %lld of %lld transformer-block forwards skipped (%.1f%%)\n",
                 static_cast<long long>(last.block_forwards_skipped), static_cast<long long>(total),
                 100.0 * last.block_forwards_skipped / total);
+  }
+  if (groups && !o.quiet) {
+    // What the group cost rank 0 (time in communication includes waiting for peers).
+    if (const GlooCommunicator* sp = groups->sequence()) {
+      const GlooCommunicator::Traffic& t = sp->traffic();
+      std::printf(
+          "sequence parallel: rank 0 sent %s (attention sums %s, conv halos %s, output bands %s), "
+          "%.2fs in communication (%.0f%% of the render)\n",
+          HumanBytes(t.total()).c_str(), HumanBytes(t.all_reduce).c_str(),
+          HumanBytes(t.exchange).c_str(), HumanBytes(t.all_gather).c_str(), t.seconds,
+          100.0 * t.seconds / std::max(render_s, 1e-9));
+    }
+    if (const GlooCommunicator* cfg = groups->cfg()) {
+      const GlooCommunicator::Traffic& t = cfg->traffic();
+      std::printf("cfg parallel: rank 0 sent %s (velocities), %.2fs in communication (%.0f%%)\n",
+                  HumanBytes(t.total()).c_str(), t.seconds,
+                  100.0 * t.seconds / std::max(render_s, 1e-9));
+    }
   }
   if (sheet) {
     if (absl::Status s = sheet->Write(o.preview); !s.ok()) {
@@ -341,7 +452,31 @@ int RunRender(const std::vector<std::string_view>& args) {
                  std::string(options.status().message()).c_str());
     return 2;
   }
-  if (const std::optional<Failure> failure = Render(*options)) {
+  GroupRun run;
+  GroupOptions group;
+  std::optional<LocalGroup> local;
+  const Options& o = *options;
+  const absl::Duration timeout = absl::Seconds(o.group_timeout.value_or(30.0));
+  if (o.rank) {
+    group.group_id = o.group_id;
+    group.rank = static_cast<int>(*o.rank);
+    group.world_size = static_cast<int>(*o.ranks);
+    group.address = o.rendezvous;
+    group.timeout = timeout;
+    run.options = &group;
+  } else if (o.ranks.value_or(1) > 1) {
+    absl::StatusOr<LocalGroup> started =
+        LocalGroup::Start("render", args, static_cast<int>(*o.ranks), timeout);
+    if (!started.ok()) {
+      std::fprintf(stderr, "reel render: %s\n", std::string(started.status().message()).c_str());
+      return 1;
+    }
+    local.emplace(std::move(*started));
+    group = local->options();
+    run.options = &group;
+    run.local = &*local;
+  }
+  if (const std::optional<Failure> failure = Render(o, run)) {
     std::fprintf(stderr, "reel render: %s\n", failure->message.c_str());
     return failure->code;
   }
