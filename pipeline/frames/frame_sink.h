@@ -54,4 +54,14 @@ class FrameSink {
   virtual void Abort() = 0;
 };
 
+// Takes every block and keeps nothing: what the ranks other than 0 of a worker group write to
+// (rank 0 decodes and writes the group's video).
+class DiscardSink final : public FrameSink {
+ public:
+  absl::Status Open(const VideoSpec&) override { return absl::OkStatus(); }
+  absl::Status Write(const FrameBlock&) override { return absl::OkStatus(); }
+  absl::StatusOr<SinkResult> Close() override { return SinkResult{}; }
+  void Abort() override {}
+};
+
 }  // namespace reel

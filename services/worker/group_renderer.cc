@@ -19,14 +19,6 @@ absl::StatusOr<Tensor> BytesToTensor(const std::string& bytes) {
   return Tensor::FromVector({static_cast<int64_t>(v.size())}, v);
 }
 
-class DiscardSink final : public FrameSink {
- public:
-  absl::Status Open(const VideoSpec&) override { return absl::OkStatus(); }
-  absl::Status Write(const FrameBlock&) override { return absl::OkStatus(); }
-  absl::StatusOr<SinkResult> Close() override { return SinkResult{}; }
-  void Abort() override {}
-};
-
 // Both sides' per-step agreement on cancellation: rank 0's flag, broadcast from the progress
 // callback (called at the same points on every rank, before the renderer checks its cancel flag).
 struct StepAgreement {

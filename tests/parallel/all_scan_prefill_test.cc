@@ -19,13 +19,7 @@
 namespace reel {
 namespace {
 
-Tensor Random(const Shape& shape, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> n(0.0f, 1.0f);
-  std::vector<float> v(NumElements(shape));
-  for (float& x : v) x = n(gen);
-  return *Tensor::FromVector(shape, v);
-}
+using testing::Random;
 
 // max |a − b| / max(|b|, tiny).
 double RelativeError(const Tensor& a, const Tensor& b) {

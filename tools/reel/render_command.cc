@@ -226,15 +226,6 @@ class PreviewTee final : public FrameSink {
   ContactSheet* const sheet_;
 };
 
-// What ranks other than 0 of a group write to: rank 0 decodes and writes the group's video.
-class DiscardSink final : public FrameSink {
- public:
-  absl::Status Open(const VideoSpec&) override { return absl::OkStatus(); }
-  absl::Status Write(const FrameBlock&) override { return absl::OkStatus(); }
-  absl::StatusOr<SinkResult> Close() override { return SinkResult{}; }
-  void Abort() override {}
-};
-
 // Restores the previous SIGINT handler when the render is over.
 class CancelOnInterrupt {
  public:
@@ -346,7 +337,7 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
     std::fflush(stdout);
   }
   std::unique_ptr<FrameSink> file =
-      follower ? std::unique_ptr<FrameSink>(new DiscardSink) : NewFileEncoderSink(o.output);
+      follower ? std::make_unique<DiscardSink>() : NewFileEncoderSink(o.output);
   if (absl::Status s = file->Open(spec); !s.ok()) {
     return Failure{s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1,
                    std::string(s.message())};
