@@ -480,4 +480,47 @@ absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::RecoverRunning(int max_at
   return changed;
 }
 
+absl::StatusOr<JobRecord> SqliteJobStore::Delete(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  REEL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
+  REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> found, GetLocked(id));
+  if (!found) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+  if (!IsTerminal(found->state)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", id, " is ", v1::Job::State_Name(found->state),
+                     "; only a finished job can be deleted (cancel it first)"));
+  }
+  REEL_ASSIGN_OR_RETURN(SqliteStatement stmt, db_.Prepare("DELETE FROM jobs WHERE seq = ?1"));
+  stmt.Bind(1, found->seq);
+  REEL_RETURN_IF_ERROR(stmt.Run());
+  REEL_RETURN_IF_ERROR(tx.Commit());
+  return *std::move(found);
+}
+
+absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::DeleteExpired(absl::Time ended_before,
+                                                                     int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  REEL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
+  REEL_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare(absl::StrCat("SELECT ", kColumns,
+                               " FROM jobs WHERE state IN (3, 4, 5) AND end_ms < ?1 "
+                               "ORDER BY end_ms LIMIT ?2")));
+  stmt.Bind(1, ToMs(ended_before)).Bind(2, static_cast<int64_t>(limit));
+  std::vector<JobRecord> expired;
+  for (;;) {
+    REEL_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    REEL_ASSIGN_OR_RETURN(JobRecord job, ReadRow(stmt));
+    expired.push_back(std::move(job));
+  }
+  for (const JobRecord& job : expired) {
+    REEL_ASSIGN_OR_RETURN(SqliteStatement del, db_.Prepare("DELETE FROM jobs WHERE seq = ?1"));
+    del.Bind(1, job.seq);
+    REEL_RETURN_IF_ERROR(del.Run());
+  }
+  REEL_RETURN_IF_ERROR(tx.Commit());
+  return expired;
+}
+
 }  // namespace reel::gateway
