@@ -122,6 +122,7 @@ absl::Status Gateway::Init() {
   }
 
   registry_.AddScrapeHook([this] {
+    if (!store_->Ping().ok()) return;
     absl::StatusOr<std::map<JobState, int64_t>> counts = store_->CountByState();
     if (!counts.ok()) return;
     for (auto& [state, gauge] : metrics_->jobs) {
@@ -138,7 +139,7 @@ absl::Status Gateway::Init() {
     http_.Handle("/healthz", [this] {
       if (scheduler_->stopping())
         return service::HttpResponse{503, "text/plain; charset=utf-8", "stopping\n"};
-      if (!store_->CountByState().ok()) {
+      if (!store_->Ping().ok()) {
         return service::HttpResponse{503, "text/plain; charset=utf-8", "job store unavailable\n"};
       }
       return service::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};

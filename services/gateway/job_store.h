@@ -133,6 +133,10 @@ class JobStore {
   virtual absl::StatusOr<std::vector<JobRecord>> DeleteExpired(absl::Time ended_before,
                                                                int limit) = 0;
 
+  // Whether the store answers now, without waiting for one that is restarting (/healthz, and
+  // before the metrics scrape reads the counts: the HTTP thread must never wait for a database).
+  virtual absl::Status Ping() { return CountByState().status(); }
+
   // The state several gateways on this store share (gateway_cluster.h); nullptr for a store only
   // one gateway may use (SQLite).
   virtual GatewayCluster* cluster() { return nullptr; }

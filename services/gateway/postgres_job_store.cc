@@ -756,6 +756,12 @@ PostgresJobStore::LiveWorkers(absl::Time since) {
   return workers;
 }
 
+absl::Status PostgresJobStore::Ping() {
+  absl::StatusOr<Pooled> conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  return (*conn)->Exec("SELECT 1").status();
+}
+
 absl::Status PostgresJobStore::Publish(const std::string& id, const std::string& progress) {
   // Live progress is best effort (the next report replaces it): one try, no retries.
   absl::StatusOr<Pooled> conn = Acquire();

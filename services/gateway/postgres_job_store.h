@@ -59,6 +59,7 @@ class PostgresJobStore final : public JobStore, public GatewayCluster {
   absl::StatusOr<JobRecord> Delete(const std::string& id) override;
   absl::StatusOr<std::vector<JobRecord>> DeleteExpired(absl::Time ended_before, int limit) override;
   GatewayCluster* cluster() override { return this; }
+  absl::Status Ping() override;  // one SELECT 1, no retries
 
   // GatewayCluster
   absl::Status RenewLease(const std::string& id, int attempt, const std::string& worker_id,

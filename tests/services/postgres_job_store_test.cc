@@ -115,8 +115,11 @@ TEST_F(PostgresStoreTest, AnUnreachableServerIsUnavailableAfterTheBudgetThenReco
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   EXPECT_TRUE(IsStorageFailure(refused.status()));
   EXPECT_EQ(impatient->Get("a").status().code(), absl::StatusCode::kUnavailable);
+  // Ping does not wait out the budget (store_'s is 60 s): /healthz must answer now.
+  EXPECT_EQ(store_->Ping().code(), absl::StatusCode::kUnavailable);
   ASSERT_TRUE(server_->Start().ok());
   EXPECT_TRUE(WaitFor([&] { return impatient->Get("a").ok(); }, absl::Seconds(30)));
+  EXPECT_TRUE(store_->Ping().ok());
   EXPECT_EQ(impatient->Get("b").status().code(), absl::StatusCode::kNotFound);
 }
 
