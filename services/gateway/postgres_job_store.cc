@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "pipeline/tensor/status_macros.h"
 #include "services/gateway/job_convert.h"
+#include "services/gateway/job_transitions.h"
 #include "services/gateway/sqlite.h"
 
 namespace reel::gateway {
@@ -125,17 +126,6 @@ absl::StatusOr<std::optional<JobRecord>> LockJob(PgConn& conn, const std::string
                                               {PgParam::Text(id)}));
   if (r.rows() == 0) return std::nullopt;
   return ReadRow(r, 0);
-}
-
-absl::Status NoSuchJob(const std::string& id) {
-  return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
-}
-
-absl::Status NotRunningUnder(const JobRecord& job, int attempt, const std::string& worker_id) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "job ", job.id, " is ", v1::Job::State_Name(job.state), " (attempt ", job.attempts,
-      ", worker '", job.worker_id, "'), not RUNNING under lease attempt ", attempt, " of worker '",
-      worker_id, "'"));
 }
 
 std::string StateList(const std::vector<JobState>& states) {
@@ -309,10 +299,16 @@ absl::Status PostgresJobStore::WriteBack(PgConn& conn, const JobRecord& job, boo
                  PgParam::Bytes(job.request.SerializeAsString()), PgParam::Int(job.seq),
                  PgParam::Text(take_lease ? "true" : "false")})
           .status());
-  // Delivered to the other gateways when (and only if) the transaction commits.
+  return Notify(conn, job.id, "");
+}
+
+absl::Status PostgresJobStore::Notify(PgConn& conn, const std::string& id,
+                                      const std::string& progress) {
+  // Inside a transaction: delivered to the other gateways when (and only if) it commits.
   return conn
       .Exec("SELECT pg_notify($1, $2)",
-            {PgParam::Text(kChannel), PgParam::Text(absl::StrCat(origin_, "|", job.id, "|"))})
+            {PgParam::Text(kChannel),
+             PgParam::Text(absl::StrCat(origin_, "|", id, "|", absl::Base64Escape(progress)))})
       .status();
 }
 
@@ -376,10 +372,7 @@ absl::StatusOr<JobRecord> PostgresJobStore::Insert(const JobRecord& record,
                 job.idempotency_key.empty() ? PgParam::Null() : PgParam::Text(job.idempotency_key),
                 PgParam::Int(ToMs(job.create_time)), PgParam::Text(job.owner)}));
     job.seq = inserted.Int(0, 0);
-    return c
-        .Exec("SELECT pg_notify($1, $2)",
-              {PgParam::Text(kChannel), PgParam::Text(absl::StrCat(origin_, "|", job.id, "|"))})
-        .status();
+    return Notify(c, job.id, "");
   }));
   return job;
 }
@@ -467,11 +460,7 @@ absl::StatusOr<std::optional<JobRecord>> PostgresJobStore::LeaseNext(
     REEL_ASSIGN_OR_RETURN(PgResult r, c.Exec(sql, params));
     if (r.rows() == 0) return absl::OkStatus();
     REEL_ASSIGN_OR_RETURN(JobRecord job, ReadRow(r, 0));
-    job.state = v1::Job::RUNNING;
-    job.attempts += 1;
-    job.worker_id = worker_id;
-    job.start_time = now;
-    job.update_time = now;
+    StartLease(job, worker_id, now);
     REEL_RETURN_IF_ERROR(WriteBack(c, job, /*take_lease=*/true));
     leased = std::move(job);
     return absl::OkStatus();
@@ -497,15 +486,7 @@ absl::StatusOr<JobRecord> PostgresJobStore::Finish(const std::string& id, int at
     if (job.state != v1::Job::RUNNING || job.attempts != attempt || job.worker_id != worker_id) {
       return NotRunningUnder(job, attempt, worker_id);
     }
-    job.state = completion.state;
-    job.error_code = completion.error_code;
-    job.error_message = completion.error_message;
-    job.result_file = completion.result_file;
-    job.result = completion.result;
-    if (completion.resolved_request) job.request = *completion.resolved_request;
-    if (completion.progress) job.progress = *completion.progress;
-    job.end_time = now;
-    job.update_time = now;
+    ApplyCompletion(job, completion, now);
     return WriteBack(c, job, /*take_lease=*/false);
   }));
   return job;
@@ -518,24 +499,8 @@ absl::StatusOr<JobRecord> PostgresJobStore::Cancel(const std::string& id, absl::
     REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> found, LockJob(c, id));
     if (!found) return NoSuchJob(id);
     job = *std::move(found);
-    switch (job.state) {
-      case v1::Job::QUEUED:
-        job.state = v1::Job::CANCELLED;
-        job.error_code = static_cast<int>(absl::StatusCode::kCancelled);
-        job.error_message = "cancelled while queued";
-        job.end_time = now;
-        break;
-      case v1::Job::RUNNING:
-        if (job.cancel_requested) return absl::OkStatus();
-        job.cancel_requested = true;
-        break;
-      case v1::Job::CANCELLED:
-        return absl::OkStatus();
-      default:
-        return absl::FailedPreconditionError(
-            absl::StrCat("job ", id, " already finished (", v1::Job::State_Name(job.state), ")"));
-    }
-    job.update_time = now;
+    REEL_ASSIGN_OR_RETURN(bool changed, ApplyCancel(job, now));
+    if (!changed) return absl::OkStatus();
     return WriteBack(c, job, /*take_lease=*/false);
   }));
   return job;
@@ -545,20 +510,7 @@ absl::StatusOr<JobRecord> PostgresJobStore::RequeueLocked(PgConn& conn, const Jo
                                                           const std::string& reason, bool penalize,
                                                           int max_attempts, absl::Time now) {
   JobRecord job = running;
-  if (job.cancel_requested) {
-    job.state = v1::Job::CANCELLED;
-    job.error_code = static_cast<int>(absl::StatusCode::kCancelled);
-    job.error_message = absl::StrCat("cancelled; its worker stopped: ", reason);
-    job.end_time = now;
-  } else if (penalize && job.attempts >= max_attempts) {
-    job.state = v1::Job::FAILED;
-    job.error_code = static_cast<int>(absl::StatusCode::kUnavailable);
-    job.error_message = absl::StrCat("gave up after ", job.attempts, " attempts; last: ", reason);
-    job.end_time = now;
-  } else {
-    job.state = v1::Job::QUEUED;
-  }
-  job.update_time = now;
+  ApplyRequeue(job, reason, penalize, max_attempts, now);
   REEL_RETURN_IF_ERROR(WriteBack(conn, job, /*take_lease=*/false));
   return job;
 }
@@ -636,17 +588,10 @@ absl::StatusOr<JobRecord> PostgresJobStore::Delete(const std::string& id) {
     REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> found, LockJob(c, id));
     if (!found) return NoSuchJob(id);
     job = *std::move(found);
-    if (!IsTerminal(job.state)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", id, " is ", v1::Job::State_Name(job.state),
-                       "; only a finished job can be deleted (cancel it first)"));
-    }
+    REEL_RETURN_IF_ERROR(CheckDeletable(job));
     REEL_RETURN_IF_ERROR(
         c.Exec("DELETE FROM jobs WHERE seq = $1", {PgParam::Int(job.seq)}).status());
-    return c
-        .Exec("SELECT pg_notify($1, $2)",
-              {PgParam::Text(kChannel), PgParam::Text(absl::StrCat(origin_, "|", id, "|"))})
-        .status();
+    return Notify(c, id, "");
   }));
   return job;
 }
@@ -766,11 +711,7 @@ absl::Status PostgresJobStore::Publish(const std::string& id, const std::string&
   // Live progress is best effort (the next report replaces it): one try, no retries.
   absl::StatusOr<Pooled> conn = Acquire();
   if (!conn.ok()) return conn.status();
-  return (*conn)
-      ->Exec("SELECT pg_notify($1, $2)",
-             {PgParam::Text(kChannel),
-              PgParam::Text(absl::StrCat(origin_, "|", id, "|", absl::Base64Escape(progress)))})
-      .status();
+  return Notify(**conn, id, progress);
 }
 
 absl::Status PostgresJobStore::Listen(Listener listener) {

@@ -91,6 +91,8 @@ class PostgresJobStore final : public JobStore, public GatewayCluster {
                                           const std::string& reason, bool penalize,
                                           int max_attempts, absl::Time now);
   absl::Status WriteBack(PgConn& conn, const JobRecord& job, bool take_lease);
+  // Tells the other gateways' listeners that job `id` changed (`progress`: live progress or "").
+  absl::Status Notify(PgConn& conn, const std::string& id, const std::string& progress);
   void ListenLoop();
 
   const PostgresStoreOptions options_;

@@ -60,11 +60,7 @@ class ContractTest : public ::testing::TestWithParam<std::string> {
     return std::unique_ptr<JobStore>(*std::move(store));
   }
   JobRecord Insert(const JobRecord& r, int64_t max_queued = 100) {
-    bool existed = true;
-    auto job = store_->Insert(r, max_queued, &existed);
-    EXPECT_TRUE(job.ok()) << job.status();
-    EXPECT_FALSE(existed);
-    return job.ok() ? *job : JobRecord{};
+    return InsertNew(*store_, r, max_queued);
   }
   JobRecord Lease(const std::string& worker = "w1", const std::vector<std::string>& models = {}) {
     auto job = store_->LeaseNext(worker, models, now_);

@@ -17,8 +17,10 @@
 #include <mutex>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -138,6 +140,17 @@ std::string ReadFileOrEmpty(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+int WaitForPortFile(const std::string& port_file, ChildProcess& child, absl::Duration timeout) {
+  int port = 0;
+  WaitFor(
+      [&] {
+        return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), &port) ||
+               !child.alive();
+      },
+      timeout);
+  return port;
 }
 
 absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string& dir,

@@ -49,6 +49,10 @@ class ChildProcess {
 
 std::string ReadFileOrEmpty(const std::string& path);
 
+// Waits (bounded) until `child` has written its port to `port_file` (--port_file); 0 when it
+// exited first or `timeout` passed.
+int WaitForPortFile(const std::string& port_file, ChildProcess& child, absl::Duration timeout);
+
 // Options for an in-process test stack.
 struct StackOptions {
   std::string token_file;

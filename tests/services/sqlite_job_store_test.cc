@@ -29,20 +29,10 @@ class StoreTest : public ::testing::Test {
     store_ = *std::move(store);
   }
   JobRecord Insert(const JobRecord& r, int64_t max_queued = 100) {
-    bool existed = true;
-    auto job = store_->Insert(r, max_queued, &existed);
-    EXPECT_TRUE(job.ok()) << job.status();
-    EXPECT_FALSE(existed);
-    return job.ok() ? *job : JobRecord{};
-  }
-  JobRecord Lease(const std::string& worker = "w1", const std::vector<std::string>& models = {}) {
-    auto job = store_->LeaseNext(worker, models, now_);
-    EXPECT_TRUE(job.ok() && job->has_value());
-    return job.ok() && job->has_value() ? **job : JobRecord{};
+    return InsertNew(*store_, r, max_queued);
   }
   TempDir dir_;
   std::unique_ptr<SqliteJobStore> store_;
-  absl::Time now_ = absl::FromUnixMillis(1700000001000);
 };
 
 TEST_F(StoreTest, OpensInWalModeWithTheCurrentSchemaVersion) {

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "services/gateway/job_store.h"
 
 namespace reel::gateway {
@@ -20,6 +21,15 @@ inline JobRecord NewJob(const std::string& id, int priority = 0, const std::stri
   r.request_hash = 42;
   r.create_time = absl::FromUnixMillis(1700000000000);
   return r;
+}
+
+// Inserts `r` as a new job (a test failure if the store refuses it or finds its key used).
+inline JobRecord InsertNew(JobStore& store, const JobRecord& r, int64_t max_queued) {
+  bool existed = true;
+  auto job = store.Insert(r, max_queued, &existed);
+  EXPECT_TRUE(job.ok()) << job.status();
+  EXPECT_FALSE(existed);
+  return job.ok() ? *job : JobRecord{};
 }
 
 }  // namespace reel::gateway
