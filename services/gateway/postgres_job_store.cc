@@ -515,6 +515,19 @@ absl::StatusOr<JobRecord> PostgresJobStore::RequeueLocked(PgConn& conn, const Jo
   return job;
 }
 
+absl::StatusOr<std::vector<JobRecord>> PostgresJobStore::RequeueRows(
+    PgConn& conn, const PgResult& rows, int max_attempts, absl::Time now,
+    const std::function<std::string(const JobRecord&)>& reason) {
+  REEL_ASSIGN_OR_RETURN(std::vector<JobRecord> running, ReadRows(rows));
+  std::vector<JobRecord> changed;
+  for (const JobRecord& job : running) {
+    REEL_ASSIGN_OR_RETURN(JobRecord after, RequeueLocked(conn, job, reason(job), /*penalize=*/true,
+                                                         max_attempts, now));
+    changed.push_back(std::move(after));
+  }
+  return changed;
+}
+
 absl::StatusOr<JobRecord> PostgresJobStore::Requeue(const std::string& id, int attempt,
                                                     const std::string& reason, bool penalize,
                                                     int max_attempts, absl::Time now) {
@@ -568,15 +581,10 @@ absl::StatusOr<std::vector<JobRecord>> PostgresJobStore::RecoverRunning(int max_
     REEL_ASSIGN_OR_RETURN(
         PgResult r,
         c.Exec(absl::StrCat("SELECT ", kColumns, " FROM jobs WHERE state = 2 FOR UPDATE")));
-    REEL_ASSIGN_OR_RETURN(std::vector<JobRecord> running, ReadRows(r));
-    for (const JobRecord& job : running) {
-      REEL_ASSIGN_OR_RETURN(JobRecord after,
-                            RequeueLocked(c, job,
-                                          absl::StrCat("the gateway restarted while worker '",
-                                                       job.worker_id, "' ran it"),
-                                          /*penalize=*/true, max_attempts, now));
-      changed.push_back(std::move(after));
-    }
+    REEL_ASSIGN_OR_RETURN(changed, RequeueRows(c, r, max_attempts, now, [](const JobRecord& job) {
+                            return absl::StrCat("the gateway restarted while worker '",
+                                                job.worker_id, "' ran it");
+                          }));
     return absl::OkStatus();
   }));
   return changed;
@@ -647,16 +655,10 @@ absl::StatusOr<std::vector<JobRecord>> PostgresJobStore::RequeueExpiredLeases(ab
                             " FROM jobs WHERE state = 2 AND COALESCE(lease_renew_ms, update_ms) < "
                             "$1 FOR UPDATE SKIP LOCKED"),
                {PgParam::Int(ToMs(cutoff))}));
-    REEL_ASSIGN_OR_RETURN(std::vector<JobRecord> expired, ReadRows(r));
-    for (const JobRecord& job : expired) {
-      REEL_ASSIGN_OR_RETURN(
-          JobRecord after,
-          RequeueLocked(c, job,
-                        absl::StrCat("no gateway heard from worker '", job.worker_id, "' for ",
-                                     absl::FormatDuration(now - cutoff)),
-                        /*penalize=*/true, max_attempts, now));
-      changed.push_back(std::move(after));
-    }
+    REEL_ASSIGN_OR_RETURN(changed, RequeueRows(c, r, max_attempts, now, [&](const JobRecord& job) {
+                            return absl::StrCat("no gateway heard from worker '", job.worker_id,
+                                                "' for ", absl::FormatDuration(now - cutoff));
+                          }));
     // Workers nobody heard of for a day are forgotten.
     return c
         .Exec("DELETE FROM workers WHERE last_seen_ms < $1",

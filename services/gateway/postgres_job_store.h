@@ -90,6 +90,10 @@ class PostgresJobStore final : public JobStore, public GatewayCluster {
   absl::StatusOr<JobRecord> RequeueLocked(PgConn& conn, const JobRecord& job,
                                           const std::string& reason, bool penalize,
                                           int max_attempts, absl::Time now);
+  // Every locked RUNNING row of `rows` taken back as by Requeue(penalize = true).
+  absl::StatusOr<std::vector<JobRecord>> RequeueRows(
+      PgConn& conn, const PgResult& rows, int max_attempts, absl::Time now,
+      const std::function<std::string(const JobRecord&)>& reason);
   absl::Status WriteBack(PgConn& conn, const JobRecord& job, bool take_lease);
   // Tells the other gateways' listeners that job `id` changed (`progress`: live progress or "").
   absl::Status Notify(PgConn& conn, const std::string& id, const std::string& progress);

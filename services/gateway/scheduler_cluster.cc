@@ -30,13 +30,13 @@ void Scheduler::StartCluster() {
 void Scheduler::OnRemoteChange(const std::string& id, const std::string& progress) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const bool known = live_.count(id) > 0;
     LiveJob& live = live_[id];
     if (!progress.empty() && live.progress.ParseFromString(progress)) live.has_progress = true;
     ++live.version;
-    // An entry made only for another gateway's job is dropped after live_retention like a
-    // finished one (a later change makes it again).
-    if (!known && progress.empty()) live.ended = absl::Now();
+    // A state change made elsewhere (often the end of the job) lets the entry go after
+    // live_retention like a finished job's; one that still runs here is kept alive by its worker's
+    // next report (TouchLocked), and a dropped entry only costs a watcher one extra read.
+    if (progress.empty()) live.ended = absl::Now();
     changed_cv_.notify_all();
   }
   queue_cv_.notify_all();  // it may be a new job to lease

@@ -79,10 +79,10 @@ class MultiGatewayTest : public ::testing::Test {
     return port;
   }
 
-  StackOptions InProcess() const {
+  StackOptions InProcess(absl::Duration worker_timeout = absl::Seconds(5)) const {
     StackOptions o;
     o.store = server_->Dsn();
-    o.worker_timeout = absl::Seconds(5);
+    o.worker_timeout = worker_timeout;
     return o;
   }
 
@@ -254,10 +254,8 @@ TEST_F(MultiGatewayTest, ADatabaseRestartUnderLoadLosesNothing) {
 // Also: a job that runs for longer than the worker timeout keeps its lease (renewed through gateway
 // 1) although gateway 2, which never hears from its worker, runs the lease expiry too.
 TEST_F(MultiGatewayTest, WatchOnOneGatewaySeesProgressOfAJobRunThroughAnother) {
-  StackOptions options = InProcess();
-  options.worker_timeout = absl::Seconds(2);
-  auto g1 = StartGateway(data_, options);
-  auto g2 = StartGateway(data_, options);
+  auto g1 = StartGateway(data_, InProcess(absl::Seconds(2)));
+  auto g2 = StartGateway(data_, InProcess(absl::Seconds(2)));
   ASSERT_TRUE(g1.ok() && g2.ok());
   FakeRenderer renderer(Slow());
   auto worker = StartWorker((*g1)->port(), renderer, data_ + "/results", "", "only-on-g1");
@@ -304,10 +302,8 @@ TEST_F(MultiGatewayTest, WatchOnOneGatewaySeesProgressOfAJobRunThroughAnother) {
 // A worker that dies together with its gateway: nobody renews its lease, and the surviving gateway
 // re-queues the job after the worker timeout for another worker to finish.
 TEST_F(MultiGatewayTest, AJobWhoseWorkerDiedWithItsGatewayIsRequeuedByTheOther) {
-  StackOptions options = InProcess();
-  options.worker_timeout = absl::Seconds(1);
-  auto g1 = StartGateway(data_, options);
-  auto g2 = StartGateway(data_, options);
+  auto g1 = StartGateway(data_, InProcess(absl::Seconds(1)));
+  auto g2 = StartGateway(data_, InProcess(absl::Seconds(1)));
   ASSERT_TRUE(g1.ok() && g2.ok());
   auto stub2 = Client((*g2)->port());
   v1::Job job;

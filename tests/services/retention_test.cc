@@ -93,27 +93,20 @@ TEST_P(RetentionTest, FinishedJobsAndResultsExpireRunningOnesNever) {
                 .state(),
             v1::Job::RUNNING);
 
-  // The quick job goes, record and file, soon after its expire_time.
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        v1::Job j;
-        return GetJob(*stub, quick.id(), &j).error_code() == grpc::StatusCode::NOT_FOUND;
-      },
-      kTimeout));
+  // The quick job goes, record and then file, soon after its expire_time.
+  auto gone = [&](const std::string& id) {
+    v1::Job j;
+    return GetJob(*stub, id, &j).error_code() == grpc::StatusCode::NOT_FOUND &&
+           FilesOf(results, id).empty();
+  };
+  ASSERT_TRUE(WaitFor([&] { return gone(quick.id()); }, kTimeout));
   EXPECT_GE(absl::Now(), TimeOf(done.expire_time()));
-  EXPECT_TRUE(FilesOf(results, quick.id()).empty());
 
   // The slow job was never touched while it ran, and expires in its turn once finished.
   const v1::Job slow_done = WaitForJob(*stub, slow_job.id(), Terminal, kTimeout);
   EXPECT_EQ(slow_done.state(), v1::Job::SUCCEEDED);
   EXPECT_GT(TimeOf(slow_done.end_time()) - TimeOf(slow_done.create_time()), absl::Seconds(2));
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        v1::Job j;
-        return GetJob(*stub, slow_job.id(), &j).error_code() == grpc::StatusCode::NOT_FOUND;
-      },
-      kTimeout));
-  EXPECT_TRUE(FilesOf(results, slow_job.id()).empty());
+  ASSERT_TRUE(WaitFor([&] { return gone(slow_job.id()); }, kTimeout));
   worker->Stop();
   (*gateway)->Shutdown();
 }
