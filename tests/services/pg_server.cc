@@ -40,7 +40,7 @@ std::string Quote(const std::string& s) {
 
 }  // namespace
 
-std::unique_ptr<PgServer> PgServer::Start(std::string* why_not) {
+std::unique_ptr<PgServer> PgServer::Start(std::string* why_not, bool durable) {
   std::unique_ptr<PgServer> server(new PgServer());
   server->bin_ = FindBinaries();
   if (server->bin_.empty()) {
@@ -78,11 +78,11 @@ std::unique_ptr<PgServer> PgServer::Start(std::string* why_not) {
     *why_not = std::string(s.message());
     return nullptr;
   }
-  // Only a unix socket in our directory; fsync off: the tests' crashes are process crashes,
-  // which lose nothing the OS already has.
+  // Only a unix socket in our directory.
   std::ofstream(data + "/postgresql.conf", std::ios::app)
       << "listen_addresses = ''\nunix_socket_directories = '" << server->dir_
-      << "'\nfsync = off\nfull_page_writes = off\nmax_connections = 100\nshared_buffers = 16MB\n";
+      << "'\nmax_connections = 100\nshared_buffers = 16MB\n"
+      << (durable ? "" : "fsync = off\nfull_page_writes = off\n");
   if (absl::Status s = server->Start(); !s.ok()) {
     *why_not = absl::StrCat(s.message(), "\n", server->log());
     return nullptr;

@@ -14,8 +14,9 @@ namespace reel::testing {
 class PgServer {
  public:
   // The running server, or nullptr with *why_not saying why (binaries not installed, initdb
-  // failed): the caller skips, quoting it.
-  static std::unique_ptr<PgServer> Start(std::string* why_not);
+  // failed): the caller skips, quoting it. `durable`: fsync on every commit (benchmarks; the tests'
+  // crashes are process crashes, which lose nothing the OS already has, so they run without).
+  static std::unique_ptr<PgServer> Start(std::string* why_not, bool durable = false);
   ~PgServer();
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
