@@ -1,8 +1,8 @@
 #pragma once
-// The gateway process in one object: SQLite job store, scheduler, the public GenerationService and
-// the internal WorkerService on one gRPC port, or WorkerService on a listener of its own (each with
-// grpc.health.v1 and server reflection), and /metrics + /healthz on a plain-HTTP port. Used by
-// reel-gateway, `reel serve` and the tests.
+// The gateway process in one object: job store (SQLite, or PostgreSQL shared with other gateways),
+// scheduler, the public GenerationService and the internal WorkerService on one gRPC port, or
+// WorkerService on a listener of its own (each with grpc.health.v1 and server reflection), and
+// /metrics + /healthz on a plain-HTTP port. Used by reel-gateway, `reel serve` and the tests.
 #include <memory>
 #include <string>
 #include <vector>
