@@ -1,5 +1,6 @@
 #include "services/gateway/gateway.h"
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -49,7 +50,18 @@ absl::Status Gateway::Init() {
     }
   }
   metrics_ = std::make_unique<GatewayMetrics>(registry_);
-  REEL_ASSIGN_OR_RETURN(store_, SqliteJobStore::Open((data / "jobs.db").string()));
+  if (!options_.result_ttl.empty() &&
+      !absl::ParseDuration(options_.result_ttl, &options_.scheduler.result_ttl)) {
+    return absl::InvalidArgumentError(absl::StrCat("--result_ttl: '", options_.result_ttl,
+                                                   "' is not a duration such as 24h, 30m or 0"));
+  }
+  if (options_.scheduler.result_ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--result_ttl: must not be negative");
+  }
+  std::string store = options_.store;
+  if (const char* env = std::getenv("REEL_STORE"); store.empty() && env != nullptr) store = env;
+  REEL_ASSIGN_OR_RETURN(StoreSpec spec, ParseStoreSpec(store, options_.data_dir));
+  REEL_ASSIGN_OR_RETURN(store_, OpenJobStore(spec, options_.store_retry_budget));
   scheduler_ = std::make_unique<Scheduler>(*store_, options_.scheduler, metrics_.get());
   REEL_RETURN_IF_ERROR(scheduler_->Start());
   generation_ = std::make_unique<GenerationServiceImpl>(*scheduler_, tokens_, options_.generation);
@@ -110,6 +122,7 @@ absl::Status Gateway::Init() {
   }
 
   registry_.AddScrapeHook([this] {
+    if (!store_->Ping().ok()) return;
     absl::StatusOr<std::map<JobState, int64_t>> counts = store_->CountByState();
     if (!counts.ok()) return;
     for (auto& [state, gauge] : metrics_->jobs) {
@@ -126,7 +139,7 @@ absl::Status Gateway::Init() {
     http_.Handle("/healthz", [this] {
       if (scheduler_->stopping())
         return service::HttpResponse{503, "text/plain; charset=utf-8", "stopping\n"};
-      if (!store_->CountByState().ok()) {
+      if (!store_->Ping().ok()) {
         return service::HttpResponse{503, "text/plain; charset=utf-8", "job store unavailable\n"};
       }
       return service::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};

@@ -1,8 +1,8 @@
 #pragma once
-// The gateway process in one object: SQLite job store, scheduler, the public GenerationService and
-// the internal WorkerService on one gRPC port, or WorkerService on a listener of its own (each with
-// grpc.health.v1 and server reflection), and /metrics + /healthz on a plain-HTTP port. Used by
-// reel-gateway, `reel serve` and the tests.
+// The gateway process in one object: job store (SQLite, or PostgreSQL shared with other gateways),
+// scheduler, the public GenerationService and the internal WorkerService on one gRPC port, or
+// WorkerService on a listener of its own (each with grpc.health.v1 and server reflection), and
+// /metrics + /healthz on a plain-HTTP port. Used by reel-gateway, `reel serve` and the tests.
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,8 +16,8 @@
 #include "services/common/metrics.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/generation_service.h"
+#include "services/gateway/job_store_factory.h"
 #include "services/gateway/scheduler.h"
-#include "services/gateway/sqlite_job_store.h"
 #include "services/gateway/worker_service.h"
 
 namespace reel::gateway {
@@ -25,6 +25,12 @@ namespace reel::gateway {
 struct GatewayOptions {
   std::string listen = "127.0.0.1:50051";  // host:port; port 0 picks a free one
   std::string data_dir;                    // holds jobs.db and results/ (created if missing)
+  // The job store (job_store_factory.h): "" = $REEL_STORE, or SQLite <data_dir>/jobs.db when that
+  // is unset too; sqlite:PATH; postgresql://... (several gateways may share it; results/ in
+  // data_dir must then be one shared volume).
+  std::string store;
+  absl::Duration store_retry_budget = absl::Seconds(15);  // PostgreSQL unreachable → UNAVAILABLE
+  std::string result_ttl;  // flag text for scheduler.result_ttl ("" or "0": keep forever)
   // "": WorkerService is served on `listen` too. Otherwise its own host:port (port 0: any free
   // port), e.g. an address only the workers' network reaches; `listen` then serves the public API
   // alone and its reflection does not advertise WorkerService.
@@ -53,7 +59,7 @@ class Gateway {
   // A channel to the server with WorkerService that skips the network (the all-in-one worker).
   std::shared_ptr<grpc::Channel> InProcessChannel();
   Scheduler& scheduler() { return *scheduler_; }
-  SqliteJobStore& store() { return *store_; }
+  JobStore& store() { return *store_; }
   const service::MetricsRegistry& metrics() const { return registry_; }
 
   // Reports NOT_SERVING, stops scheduling, then gives in-flight calls `grace` to end. Idempotent.
@@ -69,7 +75,7 @@ class Gateway {
   service::TokenSet tokens_;
   service::MetricsRegistry registry_;
   std::unique_ptr<GatewayMetrics> metrics_;
-  std::unique_ptr<SqliteJobStore> store_;
+  std::unique_ptr<JobStore> store_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<GenerationServiceImpl> generation_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;

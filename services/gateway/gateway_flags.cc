@@ -38,6 +38,14 @@ void AddGatewayFlags(service::FlagSet& flags, GatewayOptions& options, GatewayFl
             "a worker silent this long is lost and its job re-queued");
   flags.String("port_file", &values.port_file,
                "write the bound gRPC port to this file once serving");
+  flags.String("store", &options.store,
+               "job store: sqlite:PATH or postgresql://USER@HOST/DB (several gateways may share "
+               "one); empty: $REEL_STORE, else SQLite in --data");
+  flags.Int("store_timeout_ms", &values.store_timeout_ms,
+            "how long a call waits for an unreachable PostgreSQL before answering UNAVAILABLE");
+  flags.String("result_ttl", &options.result_ttl,
+               "delete finished jobs and their results this long after they end, e.g. 24h, 30m "
+               "(empty or 0: keep forever)");
 }
 
 void ApplyGatewayFlags(const GatewayFlagValues& values, GatewayOptions& options) {
@@ -46,6 +54,7 @@ void ApplyGatewayFlags(const GatewayFlagValues& values, GatewayOptions& options)
   options.scheduler.max_queued_jobs = values.max_queued;
   options.scheduler.max_queued_per_client = values.max_queued_per_client;
   options.generation.max_job_cost = values.max_job_cost;
+  options.store_retry_budget = absl::Milliseconds(values.store_timeout_ms);
 }
 
 absl::Status WritePortFile(const std::string& path, int port) {

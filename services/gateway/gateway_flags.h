@@ -16,11 +16,13 @@ struct GatewayFlagValues {
   // a GPU; a deployment with bigger workers raises it.
   int64_t max_job_cost = int64_t{512} * 512 * 256 * 50;
   std::string port_file;  // written with the bound gRPC port once serving (for port 0)
+  int store_timeout_ms = 15000;
 };
 
 // Registers --listen, --worker_listen, --data, --token_file, --tls_cert, --tls_key, --metrics_host,
 // --metrics_port, --max_queued, --max_queued_per_client, --max_streams_per_client, --max_job_cost,
-// --max_attempts, --heartbeat_ms, --worker_timeout_ms, --port_file.
+// --max_attempts, --heartbeat_ms, --worker_timeout_ms, --port_file, --store, --store_timeout_ms,
+// --result_ttl.
 void AddGatewayFlags(service::FlagSet& flags, GatewayOptions& options, GatewayFlagValues& values);
 void ApplyGatewayFlags(const GatewayFlagValues& values, GatewayOptions& options);
 

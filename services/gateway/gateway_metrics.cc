@@ -17,6 +17,8 @@ GatewayMetrics::GatewayMetrics(service::MetricsRegistry& r)
       requeued(r.AddCounter(
           "reel_jobs_requeued_total",
           "RUNNING jobs put back in the queue (worker lost, gateway restart, release).")),
+      expired(r.AddCounter("reel_jobs_expired_total",
+                           "Finished jobs and results deleted by retention (--result_ttl).")),
       queue_depth(r.AddGauge("reel_queue_depth", "Jobs waiting in state QUEUED.")),
       workers(r.AddGauge("reel_workers", "Workers registered and heartbeating.")),
       queue_wait_seconds(r.AddHistogram("reel_queue_wait_seconds",

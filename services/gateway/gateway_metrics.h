@@ -12,6 +12,7 @@ struct GatewayMetrics {
 
   service::Counter& submitted;
   service::Counter& requeued;
+  service::Counter& expired;                       // deleted by retention (--result_ttl)
   std::map<JobState, service::Counter*> finished;  // SUCCEEDED, FAILED, CANCELLED
   std::map<JobState, service::Gauge*> jobs;        // every state, set at scrape time
   service::Gauge& queue_depth;

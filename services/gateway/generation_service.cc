@@ -84,6 +84,15 @@ grpc::Status GenerationServiceImpl::Cancel(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status GenerationServiceImpl::Delete(grpc::ServerContext* context,
+                                           const v1::DeleteJobRequest* request,
+                                           google::protobuf::Empty* /*response*/) {
+  absl::StatusOr<service::Principal> who = Caller(*context);
+  if (!who.ok()) return ToGrpc(who.status());
+  if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
+  return ToGrpc(scheduler_.Delete(request->id(), *who));
+}
+
 grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context,
                                           const v1::WatchJobRequest* request,
                                           grpc::ServerWriter<v1::JobEvent>* writer) {

@@ -28,6 +28,8 @@ class GenerationServiceImpl final : public v1::GenerationService::Service {
                    v1::Job* response) override;
   grpc::Status List(grpc::ServerContext* context, const v1::ListJobsRequest* request,
                     v1::ListJobsResponse* response) override;
+  grpc::Status Delete(grpc::ServerContext* context, const v1::DeleteJobRequest* request,
+                      google::protobuf::Empty* response) override;
   grpc::Status Cancel(grpc::ServerContext* context, const v1::CancelJobRequest* request,
                       v1::Job* response) override;
   grpc::Status Watch(grpc::ServerContext* context, const v1::WatchJobRequest* request,

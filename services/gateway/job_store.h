@@ -19,6 +19,7 @@
 namespace reel::gateway {
 
 using JobState = v1::Job::State;
+class GatewayCluster;
 
 struct JobRecord {
   int64_t seq = 0;  // insertion order, assigned by the store
@@ -123,6 +124,22 @@ class JobStore {
   // with penalize = true. Returns the jobs it changed.
   virtual absl::StatusOr<std::vector<JobRecord>> RecoverRunning(int max_attempts,
                                                                 absl::Time now) = 0;
+
+  // Removes a finished job (SUCCEEDED, FAILED, CANCELLED) and returns it as it was.
+  // FAILED_PRECONDITION for a QUEUED or RUNNING job, NOT_FOUND for an unknown id.
+  virtual absl::StatusOr<JobRecord> Delete(const std::string& id) = 0;
+  // Removes up to `limit` finished jobs that ended before `ended_before`, oldest first, and returns
+  // them (retention). Never a QUEUED or RUNNING job, however old.
+  virtual absl::StatusOr<std::vector<JobRecord>> DeleteExpired(absl::Time ended_before,
+                                                               int limit) = 0;
+
+  // Whether the store answers now, without waiting for one that is restarting (/healthz, and
+  // before the metrics scrape reads the counts: the HTTP thread must never wait for a database).
+  virtual absl::Status Ping() { return CountByState().status(); }
+
+  // The state several gateways on this store share (gateway_cluster.h); nullptr for a store only
+  // one gateway may use (SQLite).
+  virtual GatewayCluster* cluster() { return nullptr; }
 };
 
 }  // namespace reel::gateway

@@ -75,14 +75,20 @@ uint64_t RequestHash(const v1::GenerateRequest& request) {
 }
 
 Scheduler::Scheduler(JobStore& store, SchedulerOptions options, GatewayMetrics* metrics)
-    : store_(store), options_(std::move(options)), metrics_(metrics) {}
+    : store_(store), cluster_(store.cluster()), options_(std::move(options)), metrics_(metrics) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
 absl::Status Scheduler::Start() {
-  REEL_ASSIGN_OR_RETURN(std::vector<JobRecord> recovered,
-                        store_.RecoverRunning(options_.max_attempts, absl::Now()));
-  if (metrics_ != nullptr) metrics_->requeued.Increment(static_cast<double>(recovered.size()));
+  if (cluster_ != nullptr) {
+    // Other gateways' workers hold RUNNING leases that are alive: only leases nobody renews are
+    // taken back (ClusterPass), not everything RUNNING.
+    StartCluster();
+  } else {
+    REEL_ASSIGN_OR_RETURN(std::vector<JobRecord> recovered,
+                          store_.RecoverRunning(options_.max_attempts, absl::Now()));
+    if (metrics_ != nullptr) metrics_->requeued.Increment(static_cast<double>(recovered.size()));
+  }
   liveness_ = std::thread([this] { LivenessLoop(); });
   return absl::OkStatus();
 }
@@ -96,6 +102,7 @@ void Scheduler::Stop() {
   queue_cv_.notify_all();
   stop_cv_.notify_all();
   if (liveness_.joinable()) liveness_.join();
+  if (cluster_ != nullptr) cluster_->StopListening();
 }
 
 bool Scheduler::stopping() const {
@@ -106,7 +113,7 @@ bool Scheduler::stopping() const {
 void Scheduler::TouchLocked(const std::string& id, bool terminal) {
   LiveJob& live = live_[id];
   ++live.version;
-  if (terminal) live.ended = absl::Now();
+  live.ended = terminal ? absl::Now() : absl::InfiniteFuture();
   changed_cv_.notify_all();
 }
 
@@ -115,7 +122,15 @@ v1::Job Scheduler::ToProto(const JobRecord& record) {
   const auto it = live_.find(record.id);
   const bool live =
       record.state == v1::Job::RUNNING && it != live_.end() && it->second.has_progress;
-  return ToJobProto(record, live ? &it->second.progress : nullptr);
+  v1::Job job = ToJobProto(record, live ? &it->second.progress : nullptr);
+  if (options_.result_ttl > absl::ZeroDuration() && IsTerminal(record.state) &&
+      record.end_time != absl::InfinitePast()) {
+    const absl::Time expire = record.end_time + options_.result_ttl;
+    job.mutable_expire_time()->set_seconds(absl::ToUnixSeconds(expire));
+    job.mutable_expire_time()->set_nanos(static_cast<int32_t>(
+        (expire - absl::FromUnixSeconds(absl::ToUnixSeconds(expire))) / absl::Nanoseconds(1)));
+  }
+  return job;
 }
 
 absl::StatusOr<v1::Job> Scheduler::Submit(const v1::GenerateRequest& request,
@@ -223,14 +238,14 @@ absl::StatusOr<std::pair<std::string, v1::Job>> Scheduler::ResultPath(
 uint64_t Scheduler::Version(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto it = live_.find(id);
-  return it == live_.end() ? 0 : it->second.version;
+  return resync_epoch_ + (it == live_.end() ? 0 : it->second.version);
 }
 
 uint64_t Scheduler::WaitForChange(const std::string& id, uint64_t seen, absl::Time deadline) {
   std::unique_lock<std::mutex> lock(mu_);
   auto version = [&] {
     const auto it = live_.find(id);
-    return it == live_.end() ? 0 : it->second.version;
+    return resync_epoch_ + (it == live_.end() ? 0 : it->second.version);
   };
   changed_cv_.wait_until(lock, absl::ToChronoTime(deadline),
                          [&] { return stopping_ || version() > seen; });
@@ -255,10 +270,15 @@ std::vector<v1::Preview> Scheduler::PreviewsSince(const std::string& id, size_t 
 
 std::vector<v1::ModelDescription> Scheduler::ServedModels() {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<v1::ModelDescription> models;
+  // Each worker once: one that talks to this gateway may be in the shared registry too.
+  std::map<std::string, const std::vector<v1::ModelDescription>*> by_worker;
+  for (const auto& [id, models] : remote_workers_) by_worker[id] = &models;
   for (const auto& [id, worker] : workers_) {
-    if (worker.registered) models.insert(models.end(), worker.models.begin(), worker.models.end());
+    if (worker.registered) by_worker[id] = &worker.models;
   }
+  std::vector<v1::ModelDescription> models;
+  for (const auto& [id, served] : by_worker)
+    models.insert(models.end(), served->begin(), served->end());
   return models;
 }
 
@@ -346,6 +366,11 @@ absl::StatusOr<v1::ReportProgressResponse> Scheduler::ReportProgress(
       live.previews_dropped += drop;
     }
     TouchLocked(request.job_id(), false);
+  }
+  if (cluster_ != nullptr) {
+    // Watchers on the other gateways see the live progress too (best effort: the next report
+    // replaces a lost one).
+    (void)cluster_->Publish(request.job_id(), request.progress().SerializeAsString());
   }
   v1::ReportProgressResponse response;
   response.set_cancel(cancel);
@@ -444,6 +469,59 @@ absl::Status Scheduler::Finish(const v1::FinishJobRequest& request) {
   }
   if (done->state == v1::Job::QUEUED) queue_cv_.notify_all();
   return absl::OkStatus();
+}
+
+absl::Status Scheduler::Delete(const std::string& id, const service::Principal& who) {
+  REEL_ASSIGN_OR_RETURN(JobRecord job, VisibleJob(id, who));
+  if (!IsTerminal(job.state)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", id, " is ", v1::Job::State_Name(job.state),
+                     "; only a finished job can be deleted (cancel it first)"));
+  }
+  absl::StatusOr<JobRecord> deleted = store_.Delete(id);
+  // NOT_FOUND: deleted meanwhile (a retried call, the sweeper, another gateway); the files go too.
+  if (!deleted.ok() && deleted.status().code() != absl::StatusCode::kNotFound) {
+    return LogIfStorageFailure("Delete: cannot record it", deleted.status());
+  }
+  RemoveResultFiles(id);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    TouchLocked(id, true);
+  }
+  return deleted.ok() ? absl::OkStatus() : deleted.status();
+}
+
+int Scheduler::SweepExpired() {
+  if (options_.result_ttl <= absl::ZeroDuration()) return 0;
+  int total = 0;
+  for (;;) {  // in batches, so that one transaction never holds many rows
+    constexpr int kBatch = 100;
+    absl::StatusOr<std::vector<JobRecord>> expired =
+        store_.DeleteExpired(absl::Now() - options_.result_ttl, kBatch);
+    if (!expired.ok()) {
+      (void)LogIfStorageFailure("retention: cannot delete expired jobs", expired.status());
+      return total;
+    }
+    for (const JobRecord& job : *expired) {
+      RemoveResultFiles(job.id);
+      std::lock_guard<std::mutex> lock(mu_);
+      TouchLocked(job.id, true);
+    }
+    total += static_cast<int>(expired->size());
+    if (metrics_ != nullptr) metrics_->expired.Increment(static_cast<double>(expired->size()));
+    if (static_cast<int>(expired->size()) < kBatch) return total;
+  }
+}
+
+void Scheduler::RemoveResultFiles(const std::string& id) {
+  // Every attempt's file: "<id>-<attempt>.<ext>" (services/common/result_files.h).
+  const std::string prefix = id + "-";
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.result_dir, ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) files.push_back(entry.path());
+  }
+  for (const auto& path : files) std::filesystem::remove(path, ec);
 }
 
 void Scheduler::RemoveStaleAttemptFiles(const JobRecord& job) {

@@ -23,6 +23,7 @@
 #include "reel/v1/generation.pb.h"
 #include "reel/v1/worker.pb.h"
 #include "services/common/auth.h"
+#include "services/gateway/gateway_cluster.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/job_store.h"
 
@@ -37,6 +38,8 @@ struct SchedulerOptions {
   absl::Duration live_retention = absl::Minutes(2);   // previews of a finished job stay this long
   int max_previews_per_job = 64;
   std::string result_dir;  // where workers' result files are (checked at FinishJob)
+  // Finished jobs and their results are deleted this long after they end (0: kept forever).
+  absl::Duration result_ttl = absl::ZeroDuration();
 };
 
 class Scheduler {
@@ -62,6 +65,9 @@ class Scheduler {
   absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request,
                                             const service::Principal& who = {});
   absl::StatusOr<v1::Job> Cancel(const std::string& id, const service::Principal& who = {});
+  // Deletes a finished job and its result files (AIP-135). FAILED_PRECONDITION while QUEUED or
+  // RUNNING.
+  absl::Status Delete(const std::string& id, const service::Principal& who = {});
   // The result file of a SUCCEEDED job (FAILED_PRECONDITION otherwise) and the job.
   absl::StatusOr<std::pair<std::string, v1::Job>> ResultPath(const std::string& id,
                                                              const service::Principal& who = {});
@@ -96,6 +102,9 @@ class Scheduler {
   // silent workers and re-queues their leases, and re-queues leases taken back from live workers.
   // A re-queue the store cannot record (disk full) is retried on every pass until it can.
   void ReapLostWorkers();
+  // Deletes the finished jobs older than result_ttl now (tests; the liveness thread runs it
+  // regularly). Returns how many it deleted.
+  int SweepExpired();
 
  private:
   struct LeaseRef {
@@ -105,6 +114,7 @@ class Scheduler {
     // dropped it, e.g. after its FinishJob could not be recorded. Two in a row (one could have
     // crossed the LeaseJob answer in flight) and the lease is taken back.
     int missed_heartbeats = 0;
+    absl::Time renewed = absl::InfinitePast();  // last written to a shared store's lease
   };
   // A lease to re-queue: its worker vanished or dropped it.
   struct Orphan {
@@ -118,6 +128,7 @@ class Scheduler {
     bool registered = false;  // false: only known from a report, must register again
     absl::Time last_seen;
     std::vector<LeaseRef> leases;
+    absl::Time published = absl::InfinitePast();  // last written to a shared store's registry
   };
   struct LiveJob {
     uint64_t version = 0;
@@ -140,9 +151,20 @@ class Scheduler {
   // The job if `who` may see it, else NOT_FOUND.
   absl::StatusOr<JobRecord> VisibleJob(const std::string& id, const service::Principal& who);
   void RemoveStaleAttemptFiles(const JobRecord& job);
+  // Removes every result file of job `id` (deleted or expired).
+  void RemoveResultFiles(const std::string& id);
   void LivenessLoop();
+  // Several gateways on one store (scheduler_cluster.cc): what the others changed, and the shared
+  // leases and worker registry.
+  void StartCluster();
+  void OnRemoteChange(const std::string& id, const std::string& progress);
+  void OnResync();
+  void RenewSharedLease(const std::string& worker_id, const std::string& job_id, int attempt);
+  void PublishWorker(const std::string& worker_id, bool force);
+  void ClusterPass(absl::Time now);
 
   JobStore& store_;
+  GatewayCluster* const cluster_;  // nullptr: this gateway is alone on its store
   const SchedulerOptions options_;
   GatewayMetrics* metrics_;
 
@@ -153,6 +175,12 @@ class Scheduler {
   std::map<std::string, WorkerInfo> workers_;
   std::map<std::string, LiveJob> live_;
   std::vector<Orphan> orphans_;
+  // Added to every job's version: bumped when changes made elsewhere may have been missed.
+  uint64_t resync_epoch_ = 0;
+  // Workers registered with the other gateways (shared store), refreshed by ClusterPass.
+  std::map<std::string, std::vector<v1::ModelDescription>> remote_workers_;
+  absl::Time last_cluster_pass_ = absl::InfinitePast();
+  absl::Time last_sweep_ = absl::InfinitePast();
   bool stopping_ = false;
   std::thread liveness_;
 };

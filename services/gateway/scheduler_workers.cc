@@ -55,6 +55,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::Register(
     worker.registered = true;
     worker.last_seen = absl::Now();
   }
+  PublishWorker(id, /*force=*/true);
   v1::RegisterWorkerResponse response;
   response.set_worker_id(id);
   response.set_heartbeat_interval_ms(
@@ -85,8 +86,11 @@ absl::StatusOr<bool> Scheduler::ConfirmLease(const std::string& worker_id,
         absl::StrCat("lease lost: job ", job_id, " is ", v1::Job::State_Name(job.state),
                      " under attempt ", job.attempts, " of worker '", job.worker_id, "'"));
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  AddLeaseLocked(worker_id, job_id, attempt);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    AddLeaseLocked(worker_id, job_id, attempt);
+  }
+  RenewSharedLease(worker_id, job_id, attempt);
   return job.cancel_requested;
 }
 
@@ -118,6 +122,7 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRe
       }
     }
   }
+  if (response.registered()) PublishWorker(request.worker_id(), /*force=*/false);
 
   if (!request.job_id().empty()) {
     absl::StatusOr<bool> cancel =
@@ -135,7 +140,10 @@ void Scheduler::ReapLostWorkers() {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = workers_.begin(); it != workers_.end();) {
       if (now - it->second.last_seen > options_.worker_timeout) {
-        for (const LeaseRef& lease : it->second.leases) {
+        // With other gateways on the store the worker may just have moved to one of them: the
+        // shared lease, which any gateway it talks to renews, decides (ClusterPass).
+        for (const LeaseRef& lease :
+             cluster_ != nullptr ? std::vector<LeaseRef>{} : it->second.leases) {
           orphans_.push_back({it->first, lease,
                               absl::StrCat("worker '", it->first, "' sent no heartbeat for ",
                                            absl::FormatDuration(options_.worker_timeout))});
@@ -189,6 +197,14 @@ void Scheduler::ReapLostWorkers() {
                     std::make_move_iterator(retry.end()));
   }
   if (requeued) queue_cv_.notify_all();
+  if (cluster_ != nullptr) ClusterPass(now);
+  // Retention: often enough that a job outlives its expire_time by a small fraction of the TTL.
+  if (options_.result_ttl > absl::ZeroDuration() &&
+      now - last_sweep_ >=
+          std::clamp(options_.result_ttl / 4, absl::Milliseconds(100), absl::Minutes(1))) {
+    last_sweep_ = now;
+    SweepExpired();
+  }
 }
 
 void Scheduler::LivenessLoop() {

@@ -44,6 +44,11 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
 
 }  // namespace
 
+absl::Status AsStorageFailure(absl::Status status) {
+  status.SetPayload(kStorageFailure, absl::Cord("1"));
+  return status;
+}
+
 bool IsStorageFailure(const absl::Status& status) {
   return status.GetPayload(kStorageFailure).has_value();
 }

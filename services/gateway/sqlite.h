@@ -19,6 +19,8 @@ class SqliteStatement;
 // True for an error of the database itself (disk full, I/O error, corruption, busy), as opposed to
 // a constraint violation or a caller's mistake: what an operator must hear about.
 bool IsStorageFailure(const absl::Status& status);
+// `status` marked as such a failure (for the other store implementations).
+absl::Status AsStorageFailure(absl::Status status);
 
 class SqliteDb {
  public:

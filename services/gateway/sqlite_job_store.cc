@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "pipeline/tensor/status_macros.h"
+#include "services/gateway/job_convert.h"
+#include "services/gateway/job_transitions.h"
 
 namespace reel::gateway {
 namespace {
@@ -97,10 +99,6 @@ absl::StatusOr<JobRecord> ReadRow(const SqliteStatement& row) {
   return job;
 }
 
-bool IsTerminal(JobState s) {
-  return s == v1::Job::SUCCEEDED || s == v1::Job::FAILED || s == v1::Job::CANCELLED;
-}
-
 // Every transition below ends with one of these UPDATEs (all columns a transition may touch).
 constexpr const char* kUpdateSql =
     "UPDATE jobs SET state = ?1, attempts = ?2, worker_id = ?3, cancel_requested = ?4, start_ms = "
@@ -126,13 +124,6 @@ absl::Status WriteBack(SqliteDb& db, const JobRecord& job) {
       .BindBlob(13, job.request.SerializeAsString())
       .Bind(14, job.seq);
   return stmt.Run();
-}
-
-absl::Status NotRunningUnder(const JobRecord& job, int attempt, const std::string& worker_id) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "job ", job.id, " is ", v1::Job::State_Name(job.state), " (attempt ", job.attempts,
-      ", worker '", job.worker_id, "'), not RUNNING under lease attempt ", attempt, " of worker '",
-      worker_id, "'"));
 }
 
 }  // namespace
@@ -273,7 +264,7 @@ absl::StatusOr<JobRecord> SqliteJobStore::Insert(const JobRecord& record, const 
 absl::StatusOr<JobRecord> SqliteJobStore::Get(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> job, GetLocked(id));
-  if (!job) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+  if (!job) return NoSuchJob(id);
   return *std::move(job);
 }
 
@@ -333,11 +324,7 @@ absl::StatusOr<std::optional<JobRecord>> SqliteJobStore::LeaseNext(
   REEL_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::nullopt;
   REEL_ASSIGN_OR_RETURN(JobRecord job, ReadRow(stmt));
-  job.state = v1::Job::RUNNING;
-  job.attempts += 1;
-  job.worker_id = worker_id;
-  job.start_time = now;
-  job.update_time = now;
+  StartLease(job, worker_id, now);
   REEL_RETURN_IF_ERROR(WriteBack(db_, job));
   REEL_RETURN_IF_ERROR(tx.Commit());
   return job;
@@ -352,20 +339,12 @@ absl::StatusOr<JobRecord> SqliteJobStore::Finish(const std::string& id, int atte
   std::lock_guard<std::mutex> lock(mu_);
   REEL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
   REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> found, GetLocked(id));
-  if (!found) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+  if (!found) return NoSuchJob(id);
   JobRecord job = *std::move(found);
   if (job.state != v1::Job::RUNNING || job.attempts != attempt || job.worker_id != worker_id) {
     return NotRunningUnder(job, attempt, worker_id);
   }
-  job.state = completion.state;
-  job.error_code = completion.error_code;
-  job.error_message = completion.error_message;
-  job.result_file = completion.result_file;
-  job.result = completion.result;
-  if (completion.resolved_request) job.request = *completion.resolved_request;
-  if (completion.progress) job.progress = *completion.progress;
-  job.end_time = now;
-  job.update_time = now;
+  ApplyCompletion(job, completion, now);
   REEL_RETURN_IF_ERROR(WriteBack(db_, job));
   REEL_RETURN_IF_ERROR(tx.Commit());
   return job;
@@ -375,26 +354,10 @@ absl::StatusOr<JobRecord> SqliteJobStore::Cancel(const std::string& id, absl::Ti
   std::lock_guard<std::mutex> lock(mu_);
   REEL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
   REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> found, GetLocked(id));
-  if (!found) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+  if (!found) return NoSuchJob(id);
   JobRecord job = *std::move(found);
-  switch (job.state) {
-    case v1::Job::QUEUED:
-      job.state = v1::Job::CANCELLED;
-      job.error_code = static_cast<int>(absl::StatusCode::kCancelled);
-      job.error_message = "cancelled while queued";
-      job.end_time = now;
-      break;
-    case v1::Job::RUNNING:
-      if (job.cancel_requested) return job;
-      job.cancel_requested = true;
-      break;
-    case v1::Job::CANCELLED:
-      return job;
-    default:
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", id, " already finished (", v1::Job::State_Name(job.state), ")"));
-  }
-  job.update_time = now;
+  REEL_ASSIGN_OR_RETURN(bool changed, ApplyCancel(job, now));
+  if (!changed) return job;
   REEL_RETURN_IF_ERROR(WriteBack(db_, job));
   REEL_RETURN_IF_ERROR(tx.Commit());
   return job;
@@ -404,20 +367,7 @@ absl::StatusOr<JobRecord> SqliteJobStore::RequeueLocked(const JobRecord& running
                                                         const std::string& reason, bool penalize,
                                                         int max_attempts, absl::Time now) {
   JobRecord job = running;
-  if (job.cancel_requested) {
-    job.state = v1::Job::CANCELLED;
-    job.error_code = static_cast<int>(absl::StatusCode::kCancelled);
-    job.error_message = absl::StrCat("cancelled; its worker stopped: ", reason);
-    job.end_time = now;
-  } else if (penalize && job.attempts >= max_attempts) {
-    job.state = v1::Job::FAILED;
-    job.error_code = static_cast<int>(absl::StatusCode::kUnavailable);
-    job.error_message = absl::StrCat("gave up after ", job.attempts, " attempts; last: ", reason);
-    job.end_time = now;
-  } else {
-    job.state = v1::Job::QUEUED;
-  }
-  job.update_time = now;
+  ApplyRequeue(job, reason, penalize, max_attempts, now);
   REEL_RETURN_IF_ERROR(WriteBack(db_, job));
   return job;
 }
@@ -428,7 +378,7 @@ absl::StatusOr<JobRecord> SqliteJobStore::Requeue(const std::string& id, int att
   std::lock_guard<std::mutex> lock(mu_);
   REEL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
   REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> found, GetLocked(id));
-  if (!found) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+  if (!found) return NoSuchJob(id);
   if (found->state != v1::Job::RUNNING || found->attempts != attempt) {
     return NotRunningUnder(*found, attempt, found->worker_id);
   }
@@ -478,6 +428,45 @@ absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::RecoverRunning(int max_at
   }
   REEL_RETURN_IF_ERROR(tx.Commit());
   return changed;
+}
+
+absl::StatusOr<JobRecord> SqliteJobStore::Delete(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  REEL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
+  REEL_ASSIGN_OR_RETURN(std::optional<JobRecord> found, GetLocked(id));
+  if (!found) return NoSuchJob(id);
+  REEL_RETURN_IF_ERROR(CheckDeletable(*found));
+  REEL_ASSIGN_OR_RETURN(SqliteStatement stmt, db_.Prepare("DELETE FROM jobs WHERE seq = ?1"));
+  stmt.Bind(1, found->seq);
+  REEL_RETURN_IF_ERROR(stmt.Run());
+  REEL_RETURN_IF_ERROR(tx.Commit());
+  return *std::move(found);
+}
+
+absl::StatusOr<std::vector<JobRecord>> SqliteJobStore::DeleteExpired(absl::Time ended_before,
+                                                                     int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  REEL_ASSIGN_OR_RETURN(SqliteTransaction tx, SqliteTransaction::Begin(db_));
+  REEL_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_.Prepare(absl::StrCat("SELECT ", kColumns,
+                               " FROM jobs WHERE state IN (3, 4, 5) AND end_ms < ?1 "
+                               "ORDER BY end_ms LIMIT ?2")));
+  stmt.Bind(1, ToMs(ended_before)).Bind(2, static_cast<int64_t>(limit));
+  std::vector<JobRecord> expired;
+  for (;;) {
+    REEL_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    REEL_ASSIGN_OR_RETURN(JobRecord job, ReadRow(stmt));
+    expired.push_back(std::move(job));
+  }
+  for (const JobRecord& job : expired) {
+    REEL_ASSIGN_OR_RETURN(SqliteStatement del, db_.Prepare("DELETE FROM jobs WHERE seq = ?1"));
+    del.Bind(1, job.seq);
+    REEL_RETURN_IF_ERROR(del.Run());
+  }
+  REEL_RETURN_IF_ERROR(tx.Commit());
+  return expired;
 }
 
 }  // namespace reel::gateway

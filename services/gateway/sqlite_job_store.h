@@ -38,6 +38,8 @@ class SqliteJobStore final : public JobStore {
                                                    const std::string& worker_id,
                                                    absl::Time now) override;
   absl::StatusOr<std::vector<JobRecord>> RecoverRunning(int max_attempts, absl::Time now) override;
+  absl::StatusOr<JobRecord> Delete(const std::string& id) override;
+  absl::StatusOr<std::vector<JobRecord>> DeleteExpired(absl::Time ended_before, int limit) override;
 
   // For tests and /healthz: the journal mode ("wal") and the schema version of the open file.
   absl::StatusOr<std::string> JournalMode();

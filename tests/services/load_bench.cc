@@ -21,6 +21,7 @@
 #include "pipeline/generate/random_model.h"
 #include "services/common/flags.h"
 #include "tests/services/fake_renderer.h"
+#include "tests/services/pg_server.h"
 #include "tests/services/service_test_util.h"
 
 namespace reel::testing {
@@ -56,6 +57,9 @@ int Run(int argc, char** argv) {
   flags.Int("threads", &threads, "renderer threads per worker (real renderers)");
   flags.Int("step_delay_ms", &step_delay_ms, "fake renderer: sleep per step");
   flags.Int("timeout_s", &timeout_s, "give up after this long");
+  std::string store = "sqlite";
+  flags.String("store", &store,
+               "sqlite, or postgresql (a server started here, fsync on, like SQLite's FULL)");
   const std::vector<std::string_view> args(argv + 1, argv + argc);
   auto rest = flags.Parse(args);
   if (flags.help_requested()) {
@@ -94,6 +98,16 @@ int Run(int argc, char** argv) {
   }
   StackOptions stack;
   stack.max_queued = jobs + 1;
+  std::unique_ptr<PgServer> pg;
+  if (store == "postgresql") {
+    std::string why_not;
+    pg = PgServer::Start(&why_not, /*durable=*/true);
+    if (pg == nullptr) {
+      std::fprintf(stderr, "no PostgreSQL: %s\n", why_not.c_str());
+      return 1;
+    }
+    stack.store = pg->Dsn();
+  }
   auto gateway = StartGateway(dir.File("data"), stack);
   if (!gateway.ok()) {
     std::fprintf(stderr, "%s\n", gateway.status().ToString().c_str());

@@ -56,13 +56,7 @@ class ProcessTest : public ::testing::Test {
     EXPECT_TRUE(spawned.ok());
     if (!spawned.ok()) return 0;
     *child = *std::move(spawned);
-    int port = 0;
-    WaitFor(
-        [&] {
-          return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), &port) ||
-                 !(*child)->alive();
-        },
-        kStartTimeout);
+    const int port = WaitForPortFile(port_file, **child, kStartTimeout);
     EXPECT_GT(port, 0) << (*child)->log();
     return port;
   }

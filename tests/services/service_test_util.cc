@@ -17,8 +17,10 @@
 #include <mutex>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -140,6 +142,17 @@ std::string ReadFileOrEmpty(const std::string& path) {
   return s.str();
 }
 
+int WaitForPortFile(const std::string& port_file, ChildProcess& child, absl::Duration timeout) {
+  int port = 0;
+  WaitFor(
+      [&] {
+        return absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFileOrEmpty(port_file)), &port) ||
+               !child.alive();
+      },
+      timeout);
+  return port;
+}
+
 absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string& dir,
                                                                const StackOptions& options) {
   gateway::GatewayOptions g;
@@ -157,6 +170,9 @@ absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string
   g.worker_listen = options.worker_listen;
   g.generation.max_streams_per_client = options.max_streams_per_client;
   g.generation.max_job_cost = options.max_job_cost;
+  g.store = options.store;
+  g.store_retry_budget = options.store_retry_budget;
+  g.scheduler.result_ttl = options.result_ttl;
   return gateway::Gateway::Start(g);
 }
 
@@ -165,6 +181,16 @@ std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
                                             const std::string& worker_id,
                                             absl::Duration finish_retry_budget,
                                             int64_t memory_limit_bytes) {
+  return StartWorkerAt(absl::StrCat("127.0.0.1:", port), renderer, result_dir, token, worker_id,
+                       finish_retry_budget, memory_limit_bytes);
+}
+
+std::unique_ptr<worker::Worker> StartWorkerAt(const std::string& target, Renderer& renderer,
+                                              const std::string& result_dir,
+                                              const std::string& token,
+                                              const std::string& worker_id,
+                                              absl::Duration finish_retry_budget,
+                                              int64_t memory_limit_bytes) {
   worker::WorkerOptions options;
   options.result_dir = result_dir;
   options.token = token;
@@ -173,8 +199,7 @@ std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
   options.rpc_timeout = absl::Seconds(5);
   options.finish_retry_budget = finish_retry_budget;
   options.memory_limit_bytes = memory_limit_bytes;
-  auto channel =
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   auto w = std::make_unique<worker::Worker>(
       channel, renderer, [](const std::string& path) { return NewFileEncoderSink(path); }, options);
   w->Start();

@@ -49,6 +49,10 @@ class ChildProcess {
 
 std::string ReadFileOrEmpty(const std::string& path);
 
+// Waits (bounded) until `child` has written its port to `port_file` (--port_file); 0 when it
+// exited first or `timeout` passed.
+int WaitForPortFile(const std::string& port_file, ChildProcess& child, absl::Duration timeout);
+
 // Options for an in-process test stack.
 struct StackOptions {
   std::string token_file;
@@ -62,6 +66,9 @@ struct StackOptions {
   absl::Duration heartbeat = absl::Milliseconds(100);
   absl::Duration worker_timeout = absl::Seconds(2);
   int max_attempts = 3;
+  std::string store;  // GatewayOptions::store ("": SQLite in the directory)
+  absl::Duration store_retry_budget = absl::Seconds(15);
+  absl::Duration result_ttl = absl::ZeroDuration();
 };
 
 // A gateway on 127.0.0.1:<free port> with its data in `dir`.
@@ -75,6 +82,15 @@ std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
                                             const std::string& worker_id = "",
                                             absl::Duration finish_retry_budget = absl::Seconds(5),
                                             int64_t memory_limit_bytes = 0);
+
+// The same on any gRPC target, e.g. "ipv4:127.0.0.1:P1,127.0.0.1:P2" (gRPC's pick_first: the
+// first that answers, the next one when it goes away).
+std::unique_ptr<worker::Worker> StartWorkerAt(const std::string& target, Renderer& renderer,
+                                              const std::string& result_dir,
+                                              const std::string& token = "",
+                                              const std::string& worker_id = "",
+                                              absl::Duration finish_retry_budget = absl::Seconds(5),
+                                              int64_t memory_limit_bytes = 0);
 
 // A plaintext client stub for 127.0.0.1:port.
 std::unique_ptr<v1::GenerationService::Stub> Client(int port);

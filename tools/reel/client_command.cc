@@ -1,5 +1,6 @@
-// `reel submit | watch | get | cancel | fetch | list`: clients of a reel server (`reel serve` or a
-// gateway). Every command takes --server HOST:PORT, --token / --token_file ($REEL_TOKEN) and
+// `reel submit | watch | get | cancel | delete | fetch | list`: clients of a reel server (`reel
+// serve` or a gateway). Every command takes --server HOST:PORT, --token / --token_file
+// ($REEL_TOKEN) and
 // --tls_ca. Exit codes: 0 done (for watch: SUCCEEDED), 1 the server said no or the job did not
 // succeed, 2 usage.
 #include <cstdio>
@@ -325,6 +326,27 @@ int RunCancel(const std::vector<std::string_view>& args) {
   return 0;
 }
 
+int RunDelete(const std::vector<std::string_view>& args) {
+  Connection c;
+  FlagSet flags("reel delete [options] JOB_ID");
+  c.AddFlags(flags);
+  std::vector<std::string> ids;
+  int exit_code = 0;
+  if (!ParseOrExit(flags, args, "delete", &ids, &exit_code)) return exit_code;
+  if (ids.size() != 1) return Usage("delete", "exactly one JOB_ID");
+  if (absl::Status s = c.Open(); !s.ok()) return Fail("delete", s);
+  grpc::ClientContext context;
+  c.Prepare(context);
+  v1::DeleteJobRequest request;
+  request.set_id(ids[0]);
+  google::protobuf::Empty empty;
+  if (grpc::Status s = c.stub->Delete(&context, request, &empty); !s.ok()) {
+    return Fail("delete", service::FromGrpc(s));
+  }
+  std::printf("%s deleted\n", ids[0].c_str());
+  return 0;
+}
+
 int RunFetch(const std::vector<std::string_view>& args) {
   Connection c;
   std::string output;
@@ -435,6 +457,7 @@ REEL_COMMAND("submit", "submit a render job to a reel server (--watch, --output 
 REEL_COMMAND("watch", "follow a job's progress until it ends", RunWatch);
 REEL_COMMAND("get", "print a job as JSON", RunGet);
 REEL_COMMAND("cancel", "cancel a queued or running job", RunCancel);
+REEL_COMMAND("delete", "delete a finished job and its result", RunDelete);
 REEL_COMMAND("fetch", "download a finished job's result", RunFetch);
 REEL_COMMAND("list", "list jobs, newest first", RunList);
 REEL_COMMAND("server-models",
