@@ -2,17 +2,32 @@
 # Sets up a fresh Debian 12 machine for reel and builds it (Release). Idempotent and non-interactive.
 #   tools/setup.sh            install packages (if missing) + configure + build into build/
 #   REEL_BUILD_DIR=dir ...    another build directory;  REEL_CMAKE_ARGS="-DREEL_CUDA=OFF" ... extra flags
+#   REEL_PACKAGES=build ...   only the packages the binaries need to compile (deploy/Dockerfile)
+#   REEL_SETUP_ONLY_PACKAGES=1  install the packages, do not configure or build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(
-  build-essential cmake ninja-build pkg-config ccache git clang libclang-rt-14-dev clang-format clang-tidy
+# What compiling reel's binaries needs (the image's build stage installs only these: REEL_PACKAGES=build).
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  libopencv-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
-  libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev
-  libsqlite3-dev libmicrohttpd-dev libssl-dev nlohmann-json3-dev openssl
+  libopencv-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+  libgloo-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev
+  libsqlite3-dev libmicrohttpd-dev libssl-dev nlohmann-json3-dev
+)
+# Tests, benchmarks, fuzzing, formatting, the PyTorch reference and the deploy/ checks.
+DEV_PACKAGES=(
+  ccache git clang libclang-rt-14-dev clang-format clang-tidy ffmpeg openssl
+  libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy python3-grpcio python3-protobuf
 )
+PACKAGES=("${BUILD_PACKAGES[@]}")
+if [ "${REEL_PACKAGES:-all}" != build ]; then
+  PACKAGES+=("${DEV_PACKAGES[@]}")
+  # The deploy/ schema check runs on Node.js; a machine image may bring its own (NodeSource), which
+  # Debian's npm package would conflict with, so Debian's is only the fallback.
+  command -v npm >/dev/null || PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -24,6 +39,8 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+if [ -n "${REEL_SETUP_ONLY_PACKAGES:-}" ]; then exit 0; fi
 
 BUILD_DIR="${REEL_BUILD_DIR:-build}"
 # shellcheck disable=SC2086
