@@ -15,8 +15,12 @@ cd "$(dirname "$0")/.."
 which="${1:-cpu}"
 cache="${REEL_IMAGE_CACHE:-/var/tmp/reel-images}"
 tag="$(git describe --tags --always --dirty 2>/dev/null || echo dev)"
-mirror="${REEL_DEBIAN_MIRROR:-$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p;s/^deb \(\[[^]]*\] \)\?\([^ ]*\) bookworm .*/\2/p' \
-  /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null | head -n1)}"
+default_mirror() {  # the first Debian URI this machine's apt uses (deb822 or one-line format)
+  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
+    2>/dev/null | sed -n 's/^URIs: *\([^ ]*\).*/\1/p;s/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) bookworm .*/\2/p' |
+    head -n1 || true
+}
+mirror="${REEL_DEBIAN_MIRROR:-$(default_mirror)}"
 log() { echo "images: $*" >&2; }
 
 for tool in debootstrap podman buildah; do
