@@ -42,6 +42,17 @@ fi
 
 if [ -n "${REEL_SETUP_ONLY_PACKAGES:-}" ]; then exit 0; fi
 
+# The deploy/ schema validator's npm packages, exactly as pinned in its lockfile (npm ci; from npm's
+# cache when they are there). Skipped when the lockfile has not changed since the last install.
+if [ "${REEL_PACKAGES:-all}" != build ] && command -v npm >/dev/null; then
+  stamp=deploy/validate/node_modules/.reel-lock-sha
+  lock_sha=$(sha256sum deploy/validate/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sha" ]; then
+    npm ci --prefix deploy/validate --prefer-offline --no-audit --no-fund --loglevel=error
+    echo "$lock_sha" >"$stamp"
+  fi
+fi
+
 BUILD_DIR="${REEL_BUILD_DIR:-build}"
 # shellcheck disable=SC2086
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${REEL_CMAKE_ARGS:-}
