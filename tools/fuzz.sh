@@ -33,7 +33,10 @@ for t in "${targets[@]}"; do
         -print_final_stats=1 -artifact_prefix="$crashes/")
   [ -n "${dict[$t]:-}" ] && args+=(-dict="${dict[$t]}")
   echo "fuzz: $t for ${secs}s"
-  if ! build-fuzz/tests/fuzz/reel_fuzz_"$t" "${args[@]}" "$corpus" >"$log" 2>&1; then
+  # New inputs go to the first directory; the crash regressions are read (and run) first.
+  dirs=("$corpus")
+  [ -d "tests/fuzz/regressions/$t" ] && dirs+=("tests/fuzz/regressions/$t")
+  if ! build-fuzz/tests/fuzz/reel_fuzz_"$t" "${args[@]}" "${dirs[@]}" >"$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz: $t FAILED; the input is in $crashes/"
     failed=1
