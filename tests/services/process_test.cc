@@ -277,8 +277,8 @@ TEST_F(ProcessTest, SplitGatewayWorkerAndEncoderProcesses) {
       << (*worker)->log();
   const auto health_channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", health_port),
                                                   grpc::InsecureChannelCredentials());
-  EXPECT_TRUE(WaitFor([&] { return HealthCheck(health_channel, "reel.v1.Worker") == 1; },
-                      kStartTimeout))
+  EXPECT_TRUE(
+      WaitFor([&] { return HealthCheck(health_channel, "reel.v1.Worker") == 1; }, kStartTimeout))
       << (*worker)->log();
   auto stub = Client(gateway_port);
   v1::GenerateRequest r = LongJob();
