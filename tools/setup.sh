@@ -17,7 +17,7 @@ BUILD_PACKAGES=(
 )
 # Tests, benchmarks, fuzzing, formatting, the PyTorch reference and the deploy/ checks.
 DEV_PACKAGES=(
-  ccache git clang libclang-rt-14-dev clang-format clang-tidy ffmpeg openssl
+  ccache git clang libclang-rt-14-dev clang-format clang-tidy ffmpeg openssl unzip
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy python3-grpcio python3-protobuf
 )

