@@ -64,17 +64,36 @@ smoke() {  # IMAGE
     --steps 2 --seed 1 --threads 2 -o /tmp/smoke.png && test -s /tmp/smoke.png && ls -l /tmp/smoke.png'
   out=$(run id -u)
   [ "$out" = 10001 ] || { log "runs as uid $out"; return 1; }
+  # The manifests' flags against this image's binaries (not the build tree's): deploy/validate's
+  # cross-check, with each binary run inside the image.
+  if [ -d deploy/validate/node_modules/kubernetes-models ] && command -v kubectl >/dev/null; then
+    local wrappers overlay
+    wrappers=$(mktemp -d)
+    for bin in reel-gateway reel-worker reel-encoder; do
+      printf '#!/bin/sh\nexec buildah run --isolation chroot --user 10001:10001 %s -- %s "$@"\n' \
+        "$ctr" "$bin" >"$wrappers/$bin"
+      chmod +x "$wrappers/$bin"
+    done
+    for overlay in ${2:-cpu}; do
+      log "smoke $1: deploy/overlays/$overlay's flags against the image's --help"
+      kubectl kustomize "deploy/overlays/$overlay" >"$wrappers/$overlay.yaml"
+      node deploy/validate/policy.mjs "$wrappers/$overlay.yaml" "$overlay" \
+        --bin reel-gateway="$wrappers/reel-gateway" --bin reel-worker="$wrappers/reel-worker" \
+        --bin reel-encoder="$wrappers/reel-encoder"
+    done
+    rm -rf "$wrappers"
+  fi
 }
 
 if [ "$which" = cpu ] || [ "$which" = all ]; then
   log "buildah bud deploy/Dockerfile -> reel:$tag"
   buildah bud --isolation chroot --pull=never --layers -f deploy/Dockerfile -t "reel:$tag" .
-  smoke "reel:$tag"
+  smoke "reel:$tag" "cpu ha worker-group"
   log "cpu image reel:$tag built and smoke-tested ($(podman image inspect --format '{{.Size}}' "reel:$tag") bytes)"
 fi
 if [ "$which" = gpu ] || [ "$which" = all ]; then
   # Needs NVIDIA's CUDA apt repository (deploy/Dockerfile.gpu); without it the build stops there.
   log "buildah bud deploy/Dockerfile.gpu -> reel:$tag-cuda"
   buildah bud --isolation chroot --pull=never --layers -f deploy/Dockerfile.gpu -t "reel:$tag-cuda" .
-  smoke "reel:$tag-cuda"
+  smoke "reel:$tag-cuda" "gpu gpu-group"
 fi
