@@ -12,15 +12,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=18
 if [ "${1:-}" = --long ]; then secs="${2:-600}"; elif [ -n "${1:-}" ]; then secs="$1"; fi
-targets=(${REEL_FUZZ_TARGETS:-safetensors model_config tokenizer generate_request})
+read -r -a targets <<<"${REEL_FUZZ_TARGETS:-safetensors model_config tokenizer generate_request}"
 declare -A max_len=([safetensors]=4096 [model_config]=4096 [tokenizer]=2048 [generate_request]=1024)
 declare -A dict=([model_config]=tests/fuzz/json.dict [tokenizer]=tests/fuzz/json.dict)
 
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
   -DCMAKE_CXX_COMPILER=clang++ -DREEL_FUZZ=ON -DREEL_SANITIZE=ON -DREEL_CUDA=OFF \
   -DREEL_BUILD_BENCH=OFF >/dev/null
-CCACHE_BASEDIR="$PWD" cmake --build build-fuzz -j"$(nproc)" \
-  $(for t in "${targets[@]}"; do echo "--target reel_fuzz_$t"; done)
+build_targets=()
+for t in "${targets[@]}"; do build_targets+=(--target "reel_fuzz_$t"); done
+CCACHE_BASEDIR="$PWD" cmake --build build-fuzz -j"$(nproc)" "${build_targets[@]}"
 
 summary=build-fuzz/fuzz-summary.txt
 : >"$summary"
@@ -45,7 +46,7 @@ for t in "${targets[@]}"; do
   cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n1)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-  line="$t: ${cov:-cov: ?} execs: ${execs:-?} (${rate:-?}/s) in ${secs}s, corpus $(ls "$corpus" | wc -l) inputs"
+  line="$t: ${cov:-cov: ?} execs: ${execs:-?} (${rate:-?}/s) in ${secs}s, corpus $(find "$corpus" -type f | wc -l) inputs"
   echo "fuzz: $line"
   echo "$line" >>"$summary"
 done
