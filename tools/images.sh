@@ -2,6 +2,7 @@
 # Builds and smoke-tests the container images without any registry (slow: it compiles reel inside the
 # build stage, ~30-60 min on 2 busy cores; not part of ctest). Needs root, debootstrap, podman, buildah.
 #   tools/images.sh [cpu|gpu|all]          (default cpu)
+#   tools/images.sh smoke IMAGE [OVERLAYS]  only the smoke test of an image built before
 #   REEL_IMAGE_CACHE=/var/tmp/reel-images  where the Debian root filesystem is kept between runs
 #   REEL_DEBIAN_MIRROR=http://...          default: the first URI of /etc/apt/sources.list*
 #   REEL_DEBIAN_SECURITY_MIRROR=http://... default: the mirror's .../debian-security
@@ -55,9 +56,13 @@ smoke() {  # IMAGE
   run reel version
   log "smoke $1: every binary's libraries resolve"
   if run sh -c 'ldd /usr/local/bin/reel*' | grep 'not found'; then log "unresolved libraries"; return 1; fi
-  for bin in reel-gateway reel-worker reel-encoder; do
-    log "smoke $1: $bin --help"
-    run "$bin" --help >/dev/null
+  # Each service binary starts and lists its flags (reel-encoder uses absl flags: --helpfull, and
+  # absl exits 1 after printing help, so the listing is what is checked).
+  for bin in reel-gateway:--help:--listen reel-worker:--help:--health_port reel-encoder:--helpfull:--listen; do
+    IFS=: read -r name flag expect <<<"$bin"
+    log "smoke $1: $name $flag lists $expect"
+    out=$(run "$name" "$flag" 2>&1 || true)
+    grep -q -- "$expect" <<<"$out" || { echo "$out"; log "$name $flag does not list $expect"; return 1; }
   done
   log "smoke $1: a tiny render"
   run sh -c 'cd /tmp && reel render "a red ball" --model /opt/reel/models/reel-tiny --frames 1 \
@@ -85,6 +90,11 @@ smoke() {  # IMAGE
   fi
 }
 
+if [ "$which" = smoke ]; then
+  smoke "$2" "${3:-cpu ha worker-group}"
+  log "$2 smoke-tested"
+  exit 0
+fi
 if [ "$which" = cpu ] || [ "$which" = all ]; then
   log "buildah bud deploy/Dockerfile -> reel:$tag"
   buildah bud --isolation chroot --pull=never --layers -f deploy/Dockerfile -t "reel:$tag" .
