@@ -64,6 +64,17 @@ smoke() {  # IMAGE
     out=$(run "$name" "$flag" 2>&1 || true)
     grep -q -- "$expect" <<<"$out" || { echo "$out"; log "$name $flag does not list $expect"; return 1; }
   done
+  # The probes' ports come up (deploy/): the worker's health port before it loads a model or finds
+  # a gateway, the encoder's gRPC port.
+  log "smoke $1: reel-worker --health_port and reel-encoder listen"
+  out=$(run sh -c 'timeout 5 reel-worker --health_port 0 --gateway 127.0.0.1:9 \
+    --model /opt/reel/models/reel-tiny --threads 1 2>&1; timeout 3 reel-encoder \
+    --listen=127.0.0.1:0 2>&1' || true)
+  if ! grep -q 'health on port [1-9]' <<<"$out" || ! grep -q 'listening on port [1-9]' <<<"$out"; then
+    echo "$out"
+    log "a service port did not come up"
+    return 1
+  fi
   log "smoke $1: a tiny render"
   run sh -c 'cd /tmp && reel render "a red ball" --model /opt/reel/models/reel-tiny --frames 1 \
     --steps 2 --seed 1 --threads 2 -o /tmp/smoke.png && test -s /tmp/smoke.png && ls -l /tmp/smoke.png'
