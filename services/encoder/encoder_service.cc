@@ -1,5 +1,6 @@
 #include "services/encoder/encoder_service.h"
 
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
@@ -135,6 +136,8 @@ absl::StatusOr<std::unique_ptr<EncoderServer>> StartEncoderServer(
   }
   auto running = std::make_unique<EncoderServer>();
   running->service = std::make_unique<EncoderServiceImpl>(options.service);
+  // grpc.health.v1 for Kubernetes' probes (deploy/encoder.yaml): SERVING as soon as it listens.
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &running->port);
   builder.RegisterService(running->service.get());
@@ -143,6 +146,9 @@ absl::StatusOr<std::unique_ptr<EncoderServer>> StartEncoderServer(
   running->server = builder.BuildAndStart();
   if (!running->server || running->port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on '", options.listen, "'"));
+  }
+  if (grpc::HealthCheckServiceInterface* health = running->server->GetHealthCheckService()) {
+    health->SetServingStatus("reel.v1.EncoderService", true);
   }
   return running;
 }

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "pipeline/generate/renderer.h"
 #include "pipeline/parallel/worker_groups.h"
 #include "pipeline/tensor/device.h"
@@ -17,8 +18,9 @@
 #include "services/common/signals.h"
 #include "services/encoder/file_sink.h"
 #include "services/encoder/remote_sink.h"
-#include "services/worker/memory_limit.h"
 #include "services/worker/group_renderer.h"
+#include "services/worker/health_server.h"
+#include "services/worker/memory_limit.h"
 #include "services/worker/worker.h"
 
 int main(int argc, char** argv) {
@@ -62,6 +64,10 @@ int main(int argc, char** argv) {
                "seconds any rank waits for the others before the group gives up");
   flags.Bool("cfg_parallel", &cfg_parallel,
              "split the guidance branches over the two halves of the group");
+  int health_port = -1;
+  flags.Int("health_port", &health_port,
+            "grpc.health.v1 port for probes: SERVING once the model is loaded and the worker "
+            "runs (-1: off, 0: any)");
   const std::vector<std::string_view> args(argv + 1, argv + argc);
   absl::StatusOr<std::vector<std::string>> rest = flags.Parse(args);
   if (flags.help_requested()) {
@@ -84,6 +90,20 @@ int main(int argc, char** argv) {
   options.memory_limit_bytes =
       memory_limit_bytes >= 0 ? memory_limit_bytes : reel::worker::CgroupMemoryLimitBytes();
 
+  // Listening before the model loads, so a startup probe sees NOT_SERVING rather than a refusal.
+  std::unique_ptr<reel::worker::HealthServer> health;
+  if (health_port >= 0) {
+    absl::StatusOr<std::unique_ptr<reel::worker::HealthServer>> started =
+        reel::worker::HealthServer::Start(absl::StrCat("0.0.0.0:", health_port));
+    if (!started.ok()) {
+      std::fprintf(stderr, "reel-worker: %s\n", started.status().ToString().c_str());
+      return 2;
+    }
+    health = *std::move(started);
+    std::printf("reel-worker: health on port %d\n", health->port());
+    std::fflush(stdout);
+  }
+
   reel::RendererOptions renderer_options;
   renderer_options.threads = threads;
   std::optional<reel::WorkerGroups> groups;
@@ -105,6 +125,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (groups && group.rank != 0) {
+    if (health) health->SetServing(true);
     // A follower: renders what rank 0 leases until rank 0 shuts the group down or a rank dies
     // (then exit 1; a supervisor restarting the ranks re-forms the group).
     const absl::Status followed = reel::worker::FollowGroup(**renderer, *groups->world());
@@ -148,6 +169,7 @@ int main(int argc, char** argv) {
   }
   reel::worker::Worker worker(*channel, job_renderer, sinks, options);
   worker.Start();
+  if (health) health->SetServing(true);
   std::printf("reel-worker: model %s, gateway %s, encoder %s\n", (*renderer)->info().name.c_str(),
               connect.server.c_str(),
               encoder_address.empty() ? "in-process" : encoder_address.c_str());
@@ -155,6 +177,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   const int signal = reel::service::WaitForTerminationSignal();
   std::printf("reel-worker: signal %d, releasing the current job and stopping\n", signal);
+  if (health) health->SetServing(false);
   worker.Stop();
   if (leader) (void)leader->Shutdown();
   return 0;

@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "pipeline/generate/random_model.h"
 #include "services/common/client.h"
@@ -312,12 +314,34 @@ TEST_F(ProcessTest, SplitGatewayWorkerAndEncoderProcesses) {
       },
       kStartTimeout))
       << (*encoder)->log();
+  // The encoder's gRPC health (deploy/encoder.yaml's probes): 1 = SERVING.
+  const auto encoder_channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", encoder_port),
+                                                   grpc::InsecureChannelCredentials());
+  EXPECT_EQ(HealthCheck(encoder_channel, ""), 1);
+  EXPECT_EQ(HealthCheck(encoder_channel, "reel.v1.EncoderService"), 1);
   auto worker = ChildProcess::Spawn(
       {REEL_WORKER_BINARY, "--gateway", absl::StrCat("127.0.0.1:", gateway_port), "--encoder",
        absl::StrCat("127.0.0.1:", encoder_port), "--model", model_dir_, "--result_dir",
-       data + "/results", "--worker_id", "split-worker", "--threads", "1"},
+       data + "/results", "--worker_id", "split-worker", "--threads", "1", "--health_port", "0"},
       dir_.File("worker.log"));
   ASSERT_TRUE(worker.ok());
+  // The worker's health port (deploy/worker.yaml's startup and readiness probes) turns SERVING
+  // once the model is loaded and the worker runs.
+  int health_port = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string log = (*worker)->log();
+        const size_t at = log.find("health on port ");
+        return at != std::string::npos &&
+               absl::SimpleAtoi(log.substr(at + 15, log.find('\n', at) - at - 15), &health_port);
+      },
+      kStartTimeout))
+      << (*worker)->log();
+  const auto health_channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", health_port),
+                                                  grpc::InsecureChannelCredentials());
+  EXPECT_TRUE(
+      WaitFor([&] { return HealthCheck(health_channel, "reel.v1.Worker") == 1; }, kStartTimeout))
+      << (*worker)->log();
   auto stub = Client(gateway_port);
   v1::GenerateRequest r = LongJob();
   r.set_frames(16);
