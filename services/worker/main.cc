@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   reel::worker::SinkFactory sinks = [](const std::string& path) {
-    return reel::NewFileEncoderSink(path);
+    return reel::NewFileEncoderSink(path, {.progressive = true});
   };
   if (!encoder_address.empty()) {
     // Frames go to the encoder service; the container bytes it streams back land in the same file

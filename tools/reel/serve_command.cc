@@ -108,7 +108,7 @@ int RunServe(const std::vector<std::string_view>& args) {
     worker_options.token = options.token_file.empty() ? "" : internal_token;
     in_process = std::make_unique<worker::Worker>(
         (*gateway)->InProcessChannel(), *renderer,
-        [](const std::string& path) { return NewFileEncoderSink(path); }, worker_options);
+        [](const std::string& path) { return NewFileEncoderSink(path, {.progressive = true}); }, worker_options);
     in_process->Start();
   }
   if (absl::Status s = gateway::WritePortFile(values.port_file, (*gateway)->port()); !s.ok()) {
@@ -122,6 +122,11 @@ int RunServe(const std::vector<std::string_view>& args) {
   if ((*gateway)->metrics_port() >= 0) {
     std::printf("reel serve: metrics on http://%s:%d/metrics\n", options.metrics_host.c_str(),
                 (*gateway)->metrics_port());
+  }
+  if ((*gateway)->http_port() >= 0) {
+    const std::string http_host = options.http_listen.substr(0, options.http_listen.rfind(':'));
+    std::printf("reel serve: page and HTTP/JSON API on http://%s:%d/\n",
+                http_host.empty() ? "127.0.0.1" : http_host.c_str(), (*gateway)->http_port());
   }
   std::fflush(stdout);
 
