@@ -149,6 +149,7 @@ absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string
   g.tls_cert_file = options.tls_cert;
   g.tls_key_file = options.tls_key;
   g.metrics_port = options.metrics_port;
+  g.http_listen = options.http_listen;
   g.scheduler.max_queued_jobs = options.max_queued;
   g.scheduler.heartbeat_interval = options.heartbeat;
   g.scheduler.worker_timeout = options.worker_timeout;

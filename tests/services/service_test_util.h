@@ -59,6 +59,7 @@ struct StackOptions {
   std::string tls_cert, tls_key;
   int64_t max_queued = 1024;
   int metrics_port = -1;
+  std::string http_listen;  // e.g. "127.0.0.1:0": the HTTP/JSON API
   absl::Duration heartbeat = absl::Milliseconds(100);
   absl::Duration worker_timeout = absl::Seconds(2);
   int max_attempts = 3;
