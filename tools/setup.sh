@@ -10,7 +10,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libopencv-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev
-  libsqlite3-dev libmicrohttpd-dev libssl-dev nlohmann-json3-dev openssl
+  libsqlite3-dev libmicrohttpd-dev libssl-dev nlohmann-json3-dev openssl curl chromium
   python3-torch python3-numpy python3-grpcio python3-protobuf
 )
 
