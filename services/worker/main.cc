@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     sinks = [encoder = *encoder](const std::string& path) {
-      return reel::NewRemoteEncoderSink(encoder, path);
+      return reel::NewRemoteEncoderSink(encoder, path, {.encoder = {.progressive = true}});
     };
   }
   reel::worker::Worker worker(*channel, job_renderer, sinks, options);
