@@ -10,9 +10,12 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libopencv-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev
-  libsqlite3-dev libmicrohttpd-dev libssl-dev nlohmann-json3-dev openssl curl chromium
+  libsqlite3-dev libmicrohttpd-dev libssl-dev nlohmann-json3-dev openssl
   python3-torch python3-numpy python3-grpcio python3-protobuf
 )
+# Oracles of the HTTP/JSON API and browser tests (curl, a real headless browser); an image built
+# without tests (deploy/Dockerfile) does not need them.
+[[ "${REEL_CMAKE_ARGS:-}" == *REEL_BUILD_TESTS=OFF* ]] || PACKAGES+=(curl chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
