@@ -7,10 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <memory>
 
 #include "absl/strings/ascii.h"
@@ -132,8 +132,8 @@ MHD_Result Answer(void* cls, MHD_Connection* connection, const char* url, const 
         MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (info != nullptr) server->Streaming(info->connect_fd);
   } else {
-    response.reset(MHD_create_response_from_buffer(
-        r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY));
+    response.reset(MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()),
+                                                   MHD_RESPMEM_MUST_COPY));
   }
   if (response == nullptr) return MHD_NO;
   MHD_add_response_header(response.get(), MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type.c_str());

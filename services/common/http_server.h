@@ -9,8 +9,8 @@
 // memory and bodies by max_body_bytes.
 //
 // Streams never block the thread: a stream with nothing to send yet suspends its connection
-// (MHD_suspend_connection), and a waker thread resumes every suspended one each kStreamPollMs to ask
-// again.
+// (MHD_suspend_connection), and a waker thread resumes every suspended one each kStreamPollMs to
+// ask again.
 #include <atomic>
 #include <functional>
 #include <map>
@@ -31,8 +31,8 @@ namespace reel::service {
 
 struct HttpRequest {
   std::string method;
-  std::string path;                           // without the query string, %-decoded
-  std::map<std::string, std::string> query;   // decoded; a repeated key keeps the last value
+  std::string path;                            // without the query string, %-decoded
+  std::map<std::string, std::string> query;    // decoded; a repeated key keeps the last value
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   bool body_too_large = false;  // the body passed max_body_bytes (`body` holds nothing then)

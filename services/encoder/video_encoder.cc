@@ -72,8 +72,7 @@ class AppendOnlyFile {
         const int err = errno;
         const std::string message =
             absl::StrCat("cannot write '", path_, "': ", std::strerror(err));
-        return err == ENOSPC ? absl::ResourceExhaustedError(message)
-                             : absl::InternalError(message);
+        return err == ENOSPC ? absl::ResourceExhaustedError(message) : absl::InternalError(message);
       }
       data += n;
       size -= static_cast<size_t>(n);
@@ -83,7 +82,8 @@ class AppendOnlyFile {
   absl::Status Close() {
     const int fd = std::exchange(fd_, -1);
     if (fd >= 0 && ::close(fd) != 0) {
-      return absl::InternalError(absl::StrCat("cannot close '", path_, "': ", std::strerror(errno)));
+      return absl::InternalError(
+          absl::StrCat("cannot close '", path_, "': ", std::strerror(errno)));
     }
     return absl::OkStatus();
   }

@@ -35,7 +35,7 @@ struct GatewayOptions {
   std::string tls_cert_file;                     // PEM; with tls_key_file: serve TLS only
   std::string tls_key_file;
   std::string metrics_host = "127.0.0.1";
-  int metrics_port = -1;                // -1: no HTTP port; 0: any free port
+  int metrics_port = -1;  // -1: no HTTP port; 0: any free port
   // "": none. Otherwise host:port (port 0: any free port) of the HTTP/JSON API, its Server-Sent
   // Events and progressive results, the page at `/`, and /metrics + /healthz (http_api.h).
   std::string http_listen;

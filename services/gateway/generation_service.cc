@@ -22,8 +22,7 @@ const grpc::Status kClientGone(grpc::StatusCode::CANCELLED, "the client went awa
 
 // Runs `call` for the authorized caller and copies its answer into `response`.
 template <typename Response, typename Call>
-grpc::Status Answer(const absl::StatusOr<service::Principal>& who, Response* response,
-                    Call call) {
+grpc::Status Answer(const absl::StatusOr<service::Principal>& who, Response* response, Call call) {
   if (!who.ok()) return ToGrpc(who.status());
   auto result = call(*who);
   if (!result.ok()) return ToGrpc(result.status());

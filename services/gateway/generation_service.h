@@ -5,9 +5,9 @@
 // validation, limits and errors; the streams share JobEventCursor and ResultReader.
 #include "reel/v1/generation.grpc.pb.h"
 #include "services/common/auth.h"
+#include "services/gateway/result_reader.h"
 #include "services/gateway/scheduler.h"
 #include "services/gateway/stream_limiter.h"
-#include "services/gateway/result_reader.h"
 
 namespace reel::gateway {
 
@@ -47,7 +47,8 @@ class GenerationServiceImpl final : public v1::GenerationService::Service {
   absl::StatusOr<v1::Job> Get(const service::Principal& who, const v1::GetJobRequest& request);
   absl::StatusOr<v1::ListJobsResponse> List(const service::Principal& who,
                                             const v1::ListJobsRequest& request);
-  absl::StatusOr<v1::Job> Cancel(const service::Principal& who, const v1::CancelJobRequest& request);
+  absl::StatusOr<v1::Job> Cancel(const service::Principal& who,
+                                 const v1::CancelJobRequest& request);
   v1::ListModelsResponse ListModels();
   // A slot for one more open stream of `who` (RESOURCE_EXHAUSTED beyond the per-client cap).
   absl::StatusOr<StreamLimiter::Slot> AcquireStream(const service::Principal& who) {

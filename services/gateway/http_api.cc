@@ -50,9 +50,9 @@ absl::Status ParseBody(const HttpRequest& request, google::protobuf::Message* me
                                                    " bytes"));
   }
   if (absl::StripAsciiWhitespace(request.body).empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request body: expected a JSON ", message->GetDescriptor()->name(),
-                     " object, got nothing"));
+    return absl::InvalidArgumentError(absl::StrCat("request body: expected a JSON ",
+                                                   message->GetDescriptor()->name(),
+                                                   " object, got nothing"));
   }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
@@ -341,8 +341,8 @@ HttpResponse HttpApi::Serve(const HttpRequest& request) {
     int64_t limit = -1;
     if (const std::string* v = QueryParam(request, "offset", "offset")) {
       if (!absl::SimpleAtoi(*v, &offset)) {
-        return JsonError(absl::InvalidArgumentError(
-            absl::StrCat("offset: '", *v, "' is not an integer")));
+        return JsonError(
+            absl::InvalidArgumentError(absl::StrCat("offset: '", *v, "' is not an integer")));
       }
     }
     if (job->state() == v1::Job::SUCCEEDED) {
@@ -370,10 +370,9 @@ HttpResponse HttpApi::Serve(const HttpRequest& request) {
       }
     }
     auto reader = std::make_unique<ResultReader>(service_.scheduler(), id, *who, offset, follow);
-    absl::StatusOr<ResultReader::Piece> first =
-        reader->Next(limit < 0 ? service::kDefaultChunkBytes
-                               : std::min<int64_t>(std::max<int64_t>(limit, 0),
-                                                   service::kDefaultChunkBytes));
+    absl::StatusOr<ResultReader::Piece> first = reader->Next(
+        limit < 0 ? service::kDefaultChunkBytes
+                  : std::min<int64_t>(std::max<int64_t>(limit, 0), service::kDefaultChunkBytes));
     if (!first.ok()) return JsonError(first.status());
     r.content_type = first->mime_type.empty() ? "application/octet-stream" : first->mime_type;
     r.stream_bytes = limit;

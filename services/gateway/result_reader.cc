@@ -36,8 +36,8 @@ absl::Status ResultReader::Open(const std::string& path, int attempt) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) {
     return errno == ENOENT ? absl::NotFoundError(path)
-                           : absl::DataLossError(absl::StrCat("cannot open the result of job ",
-                                                              id_, ": ", std::strerror(errno)));
+                           : absl::DataLossError(absl::StrCat("cannot open the result of job ", id_,
+                                                              ": ", std::strerror(errno)));
   }
   open_attempt_ = attempt;
   return absl::OkStatus();
@@ -89,10 +89,9 @@ absl::StatusOr<ResultReader::Piece> ResultReader::Next(int64_t max_bytes) {
     piece.total_bytes = available;
   } else if (state == v1::Job::RUNNING) {
     if (fd_ < 0) {
-      const std::string partial =
-          (std::filesystem::path(scheduler_.result_dir()) /
-           service::PartialResultFileName(id_, job_.attempts(), format))
-              .string();
+      const std::string partial = (std::filesystem::path(scheduler_.result_dir()) /
+                                   service::PartialResultFileName(id_, job_.attempts(), format))
+                                      .string();
       // Not there (yet, or not a progressive format): wait for the next block or the end.
       if (!Open(partial, job_.attempts()).ok()) return piece;
     }

@@ -1,8 +1,8 @@
 #include "services/gateway/scheduler.h"
 
 #include <algorithm>
-#include <optional>
 #include <filesystem>
+#include <optional>
 
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"

@@ -17,8 +17,8 @@
 #include "services/common/signals.h"
 #include "services/encoder/file_sink.h"
 #include "services/encoder/remote_sink.h"
-#include "services/worker/memory_limit.h"
 #include "services/worker/group_renderer.h"
+#include "services/worker/memory_limit.h"
 #include "services/worker/worker.h"
 
 int main(int argc, char** argv) {

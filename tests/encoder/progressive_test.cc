@@ -81,7 +81,8 @@ TEST_P(ProgressiveTest, EveryBlockPrefixDecodesToTheFramesWrittenSoFar) {
   if (format == "mp4") {
     // The mvhd says 0 (empty moov); the duration comes from the fragments and the mfra index.
     EXPECT_NEAR(probe->duration_s, kBlocks * kBlockFrames / 8.0, 1e-3);
-  }  // WebM: Duration and Cues are written only by seeking back, which a progressive file never does
+  }  // WebM: Duration and Cues are written only by seeking back, which a progressive file never
+     // does
 
   // The same frames through a plain (seekable, rewritten-at-the-end) file with the same codec
   // settings: the decoded pixels must not differ at all.

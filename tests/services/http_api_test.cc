@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
@@ -78,8 +78,8 @@ class HttpApiTest : public ::testing::Test {
     std::string command = absl::StrCat("curl -sS --max-time 30 -X ", method, " -o '", out_file,
                                        "' -D '", head_file, "' -w '%{http_code}' ", extra);
     if (!body.empty()) {
-      absl::StrAppend(&command, " -H 'Content-Type: application/json' --data-binary @'",
-                      body_file, "'");
+      absl::StrAppend(&command, " -H 'Content-Type: application/json' --data-binary @'", body_file,
+                      "'");
     }
     if (!token.empty()) absl::StrAppend(&command, " -H 'Authorization: Bearer ", token, "'");
     absl::StrAppend(&command, " '", Url(path), "'");
@@ -150,10 +150,12 @@ TEST_F(HttpApiTest, AValidJobEndToEndWithRange) {
   std::ofstream(file, std::ios::binary) << whole.body;
   EXPECT_EQ(Probe(file)["nb_read_frames"], "8");
 
-  const HttpAnswer part = Http("GET", "/v1/jobs/" + id + "/result", "", "", "-H 'Range: bytes=10-99'");
+  const HttpAnswer part =
+      Http("GET", "/v1/jobs/" + id + "/result", "", "", "-H 'Range: bytes=10-99'");
   EXPECT_EQ(part.status, 206);
   EXPECT_TRUE(part.body == grpc_bytes.substr(10, 90));
-  EXPECT_THAT(part.headers, HasSubstr(absl::StrCat("content-range: bytes 10-99/", grpc_bytes.size())));
+  EXPECT_THAT(part.headers,
+              HasSubstr(absl::StrCat("content-range: bytes 10-99/", grpc_bytes.size())));
   const HttpAnswer tail = Http("GET", "/v1/jobs/" + id + "/result", "", "", "-H 'Range: bytes=-5'");
   EXPECT_EQ(tail.status, 206);
   EXPECT_TRUE(tail.body == grpc_bytes.substr(grpc_bytes.size() - 5));
@@ -203,9 +205,8 @@ TEST_F(HttpApiTest, MalformedOversizedAndUnknownRequests) {
   a = Http("POST", "/v1/jobs", " ");
   EXPECT_EQ(a.status, 400);
 
-  for (const std::string path :
-       {"/v1/jobs/jdeadbeefdeadbeef", "/v1/jobs/jdeadbeefdeadbeef/result",
-        "/v1/jobs/jdeadbeefdeadbeef/events", "/v1/nothing"}) {
+  for (const std::string path : {"/v1/jobs/jdeadbeefdeadbeef", "/v1/jobs/jdeadbeefdeadbeef/result",
+                                 "/v1/jobs/jdeadbeefdeadbeef/events", "/v1/nothing"}) {
     a = Http("GET", path);
     EXPECT_EQ(a.status, 404) << path;
     EXPECT_EQ(a.json()["error"]["status"], "NOT_FOUND") << path;
@@ -283,7 +284,8 @@ TEST_F(HttpApiTest, AFollowedResultIsTheFinishedFileAndCancelWorks) {
   slow.frames = 16;
   slow.step_delay = absl::Milliseconds(60);
   StartStack("", slow);
-  const std::string id = SubmitHttp(R"({"prompt": "followed", "frames": 16, "outputFormat": "webm"})");
+  const std::string id =
+      SubmitHttp(R"({"prompt": "followed", "frames": 16, "outputFormat": "webm"})");
   const HttpAnswer followed = Http("GET", "/v1/jobs/" + id + "/result?follow=true", "", "", "-N");
   EXPECT_EQ(followed.status, 200);
   EXPECT_THAT(followed.headers, HasSubstr("content-type: video/webm"));

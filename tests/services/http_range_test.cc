@@ -26,8 +26,8 @@ TEST(ParseRange, MatchesTheRfcOnEverySmallRange) {
     for (int64_t a = -1; a <= 8; ++a) {
       for (int64_t b = -1; b <= 8; ++b) {
         if (a < 0 && b < 0) continue;
-        const std::string header = absl::StrCat("bytes=", a < 0 ? "" : absl::StrCat(a), "-",
-                                                b < 0 ? "" : absl::StrCat(b));
+        const std::string header =
+            absl::StrCat("bytes=", a < 0 ? "" : absl::StrCat(a), "-", b < 0 ? "" : absl::StrCat(b));
         const auto expected = Oracle(a < 0 ? std::nullopt : std::optional<int64_t>(a),
                                      b < 0 ? std::nullopt : std::optional<int64_t>(b), total);
         const absl::StatusOr<ByteRange> got = ParseRange(header, total);
@@ -36,7 +36,8 @@ TEST(ParseRange, MatchesTheRfcOnEverySmallRange) {
           continue;
         }
         if (!expected) {
-          EXPECT_EQ(got.status().code(), absl::StatusCode::kOutOfRange) << header << " of " << total;
+          EXPECT_EQ(got.status().code(), absl::StatusCode::kOutOfRange)
+              << header << " of " << total;
         } else {
           ASSERT_TRUE(got.ok()) << header << " of " << total << ": " << got.status();
           EXPECT_EQ(got->first, expected->first) << header << " of " << total;
@@ -48,7 +49,8 @@ TEST(ParseRange, MatchesTheRfcOnEverySmallRange) {
 }
 
 TEST(ParseRange, RejectsWhatIsNotOneByteRange) {
-  for (const char* header : {"items=0-1", "bytes=0-1,3-4", "bytes=x-1", "bytes=1", "bytes=1-x", ""}) {
+  for (const char* header :
+       {"items=0-1", "bytes=0-1,3-4", "bytes=x-1", "bytes=1", "bytes=1-x", ""}) {
     const absl::StatusOr<ByteRange> got = ParseRange(header, 100);
     EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << header;
   }

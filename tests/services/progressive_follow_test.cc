@@ -46,7 +46,7 @@ int64_t DecodedFrames(const TempDir& dir, const std::string& bytes, const std::s
 }
 
 struct Followed {
-  std::string bytes;           // of the last attempt
+  std::string bytes;            // of the last attempt
   std::vector<int64_t> frames;  // decoded frames of the bytes held after each chunk while running
   int restarts = 0;
   int last_attempt = 0;

@@ -177,7 +177,9 @@ std::unique_ptr<worker::Worker> StartWorker(int port, Renderer& renderer,
   auto channel =
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   auto w = std::make_unique<worker::Worker>(
-      channel, renderer, [](const std::string& path) { return NewFileEncoderSink(path, {.progressive = true}); }, options);
+      channel, renderer,
+      [](const std::string& path) { return NewFileEncoderSink(path, {.progressive = true}); },
+      options);
   w->Start();
   return w;
 }

@@ -108,7 +108,8 @@ int RunServe(const std::vector<std::string_view>& args) {
     worker_options.token = options.token_file.empty() ? "" : internal_token;
     in_process = std::make_unique<worker::Worker>(
         (*gateway)->InProcessChannel(), *renderer,
-        [](const std::string& path) { return NewFileEncoderSink(path, {.progressive = true}); }, worker_options);
+        [](const std::string& path) { return NewFileEncoderSink(path, {.progressive = true}); },
+        worker_options);
     in_process->Start();
   }
   if (absl::Status s = gateway::WritePortFile(values.port_file, (*gateway)->port()); !s.ok()) {
