@@ -96,18 +96,7 @@ class HttpApiTest : public ::testing::Test {
     EXPECT_TRUE(google::protobuf::util::MessageToJsonString(request, &out).ok());
     return out;
   }
-  std::string FetchGrpc(const std::string& id) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-    v1::FetchResultRequest request;
-    request.set_id(id);
-    auto reader = stub_->FetchResult(&context, request);
-    v1::ResultChunk chunk;
-    std::string bytes;
-    while (reader->Read(&chunk)) bytes += chunk.data();
-    EXPECT_TRUE(reader->Finish().ok());
-    return bytes;
-  }
+
   std::string SubmitHttp(const std::string& body, const std::string& token = "") {
     const HttpAnswer a = Http("POST", "/v1/jobs", body, token);
     EXPECT_EQ(a.status, 200) << a.body;
@@ -140,7 +129,7 @@ TEST_F(HttpApiTest, AValidJobEndToEndWithRange) {
   EXPECT_EQ(job.json()["request"]["seed"], "7") << "int64 as a string (protobuf JSON mapping)";
   EXPECT_EQ(job.json()["result"]["mimeType"], "video/mp4");
 
-  const std::string grpc_bytes = FetchGrpc(id);
+  const std::string grpc_bytes = FetchResultBytes(*stub_, id);
   const HttpAnswer whole = Http("GET", "/v1/jobs/" + id + "/result");
   EXPECT_EQ(whole.status, 200);
   EXPECT_TRUE(whole.body == grpc_bytes) << "HTTP and gRPC results differ";
@@ -291,7 +280,7 @@ TEST_F(HttpApiTest, AFollowedResultIsTheFinishedFileAndCancelWorks) {
   EXPECT_THAT(followed.headers, HasSubstr("content-type: video/webm"));
   EXPECT_THAT(followed.headers, HasSubstr("transfer-encoding: chunked")) << "sent while running";
   ASSERT_EQ(WaitHttp(id), "SUCCEEDED");
-  EXPECT_TRUE(followed.body == FetchGrpc(id));
+  EXPECT_TRUE(followed.body == FetchResultBytes(*stub_, id));
 
   const std::string other = SubmitHttp(R"({"prompt": "cancel me", "frames": 16})");
   const HttpAnswer cancelled = Http("POST", "/v1/jobs/" + other + ":cancel");

@@ -108,18 +108,6 @@ class ProgressiveFollowTest : public ::testing::TestWithParam<std::string> {
     out.status = reader->Finish();
     return out;
   }
-  std::string FetchFinished(const std::string& id) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
-    v1::FetchResultRequest request;
-    request.set_id(id);
-    auto reader = stub_->FetchResult(&context, request);
-    v1::ResultChunk chunk;
-    std::string bytes;
-    while (reader->Read(&chunk)) bytes += chunk.data();
-    EXPECT_TRUE(reader->Finish().ok());
-    return bytes;
-  }
 
   TempDir dir_;
   std::unique_ptr<gateway::Gateway> gateway_;
@@ -144,7 +132,7 @@ TEST_P(ProgressiveFollowTest, BytesReceivedWhileRunningDecodeToWholeBlocks) {
   }
   EXPECT_LT(followed.frames.front(), kFrames) << "the first bytes came only at the end";
   // The followed bytes are the finished result, byte for byte, and decode to every frame.
-  const std::string finished = FetchFinished(job.id());
+  const std::string finished = FetchResultBytes(*stub_, job.id());
   EXPECT_EQ(followed.bytes.size(), finished.size());
   EXPECT_TRUE(followed.bytes == finished);
   EXPECT_EQ(DecodedFrames(dir_, finished, GetParam()), kFrames);
@@ -185,7 +173,7 @@ TEST_P(ProgressiveFollowTest, ARequeuedJobRestartsTheStreamWithoutSplicing) {
   ASSERT_TRUE(followed.status.ok()) << followed.status.error_message();
   EXPECT_EQ(followed.restarts, 1);
   EXPECT_EQ(followed.last_attempt, 2);
-  const std::string finished = FetchFinished(job.id());
+  const std::string finished = FetchResultBytes(*stub_, job.id());
   EXPECT_TRUE(followed.bytes == finished) << "the stream spliced two attempts";
   EXPECT_EQ(DecodedFrames(dir_, followed.bytes, GetParam()), kFrames);
 }

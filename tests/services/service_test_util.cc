@@ -212,6 +212,18 @@ bool Terminal(const v1::Job& job) {
          job.state() == v1::Job::CANCELLED;
 }
 
+std::string FetchResultBytes(v1::GenerationService::Stub& stub, const std::string& id) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::FetchResultRequest request;
+  request.set_id(id);
+  auto reader = stub.FetchResult(&context, request);
+  v1::ResultChunk chunk;
+  std::string bytes;
+  while (reader->Read(&chunk)) bytes += chunk.data();
+  return reader->Finish().ok() ? bytes : "";
+}
+
 v1::Job WaitForJob(v1::GenerationService::Stub& stub, const std::string& id,
                    const std::function<bool(const v1::Job&)>& done, absl::Duration timeout,
                    const std::string& token) {
