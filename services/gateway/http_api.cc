@@ -160,9 +160,11 @@ class EventStream final : public HttpStream {
 // transfer; the events stream shows the new attempt) and the client fetches again.
 class ResultStream final : public HttpStream {
  public:
-  ResultStream(std::unique_ptr<ResultReader> reader, ResultReader::Piece first, int64_t limit,
-               StreamLimiter::Slot slot)
-      : reader_(std::move(reader)),
+  ResultStream(Scheduler& scheduler, std::string id, std::unique_ptr<ResultReader> reader,
+               ResultReader::Piece first, int64_t limit, StreamLimiter::Slot slot)
+      : scheduler_(scheduler),
+        id_(std::move(id)),
+        reader_(std::move(reader)),
         first_(std::move(first)),
         has_first_(true),
         left_(limit),
@@ -175,11 +177,22 @@ class ResultStream final : public HttpStream {
       piece = std::move(first_);
       has_first_ = false;
     } else {
+      // While waiting, look at the job again only once it changed (a new block, a new state), or
+      // after kRecheck in case a change went unannounced: not a store read per poll per follower.
+      const uint64_t version = scheduler_.Version(id_);
+      const absl::Time now = absl::Now();
+      if (waiting_ && version == wait_version_ && now - wait_since_ < kRecheck) return Step::kWait;
+      waiting_ = false;
       const int64_t want = left_ < 0 ? service::kDefaultChunkBytes
                                      : std::min<int64_t>(left_, service::kDefaultChunkBytes);
       absl::StatusOr<ResultReader::Piece> next = reader_->Next(want);
       if (!next.ok()) return Step::kAbort;
       piece = *std::move(next);
+      if (piece.kind == ResultReader::Piece::kWait) {
+        waiting_ = true;
+        wait_version_ = version;
+        wait_since_ = now;
+      }
     }
     switch (piece.kind) {
       case ResultReader::Piece::kWait:
@@ -201,6 +214,13 @@ class ResultStream final : public HttpStream {
   }
 
  private:
+  static constexpr absl::Duration kRecheck = absl::Seconds(1);
+
+  Scheduler& scheduler_;
+  const std::string id_;
+  bool waiting_ = false;
+  uint64_t wait_version_ = 0;
+  absl::Time wait_since_;
   std::unique_ptr<ResultReader> reader_;
   ResultReader::Piece first_;
   bool has_first_;
@@ -376,8 +396,8 @@ HttpResponse HttpApi::Serve(const HttpRequest& request) {
     if (!first.ok()) return JsonError(first.status());
     r.content_type = first->mime_type.empty() ? "application/octet-stream" : first->mime_type;
     r.stream_bytes = limit;
-    r.stream = std::make_unique<ResultStream>(std::move(reader), *std::move(first), limit,
-                                              *std::move(slot));
+    r.stream = std::make_unique<ResultStream>(service_.scheduler(), id, std::move(reader),
+                                              *std::move(first), limit, *std::move(slot));
     return r;
   }
   return JsonError(absl::NotFoundError(absl::StrCat("no such resource: ", path)));

@@ -84,6 +84,13 @@ TEST_P(ProgressiveTest, EveryBlockPrefixDecodesToTheFramesWrittenSoFar) {
   }  // WebM: Duration and Cues are written only by seeking back, which a progressive file never
      // does
 
+  // Seekable: ffmpeg seeking to 1 s (frame 8; MP4 through the mfra index, WebM by scanning its
+  // clusters) decodes exactly the frames from there on.
+  absl::StatusOr<std::string> tail = ::reel::testing::RunCommand(
+      "/usr/bin/ffmpeg -v error -ss 1.0 -i '" + path + "' -f rawvideo -pix_fmt rgb24 -");
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  EXPECT_EQ(tail->size(), static_cast<size_t>(kWidth) * kHeight * 3 * (kBlocks * kBlockFrames - 8));
+
   // The same frames through a plain (seekable, rewritten-at-the-end) file with the same codec
   // settings: the decoded pixels must not differ at all.
   const std::string plain = TempPath("plain." + format);

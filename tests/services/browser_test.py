@@ -8,7 +8,7 @@ The DevTools Protocol runs over --remote-debugging-pipe (file descriptors 3 and 
 NUL), so no WebSocket library is needed. The render is reel-tiny at 64x64 with few steps: a few
 seconds on 2 CPU cores, with generous deadlines for a loaded machine.
 
-usage: browser_test.py PATH/TO/reel MODEL_DIR [SCREENSHOT.png]
+usage: browser_test.py PATH/TO/reel MODEL_DIR [mp4|webm] [SCREENSHOT.png]
 Exit code 77 (skipped) when chromium or the model is missing.
 """
 import json
@@ -109,7 +109,8 @@ def main():
         print(__doc__)
         return 2
     reel, model = sys.argv[1], sys.argv[2]
-    screenshot = sys.argv[3] if len(sys.argv) > 3 else None
+    fmt = sys.argv[3] if len(sys.argv) > 3 else "mp4"
+    screenshot = sys.argv[4] if len(sys.argv) > 4 else None
     if shutil.which("chromium") is None:
         print("SKIP: no chromium (tools/setup.sh installs Debian's)")
         return 77
@@ -136,8 +137,8 @@ def main():
         assert url, "reel serve did not start:\n" + open(log.name).read()
 
         browser = Browser(os.path.join(tmp, "profile"))
-        browser.open(url + "?prompt=a+red+ball+bouncing&frames=%d&fps=%d&steps=%d&seed=3&submit=1"
-                     % (FRAMES, FPS, STEPS))
+        browser.open(url + "?prompt=a+red+ball+bouncing&frames=%d&fps=%d&steps=%d&seed=3&format=%s"
+                     "&submit=1" % (FRAMES, FPS, STEPS, fmt))
         samples = []
         played_while_running = None  # (first t > 0, later larger t) seen while RUNNING
         first_running_t = None
@@ -176,7 +177,7 @@ def main():
         expected = FRAMES / FPS
         assert abs(last["t"] - expected) < 0.3, "ended at %.3f s, expected %.3f s" % (last["t"], expected)
         assert last["previews"] == FRAMES // 4, "previews: %d" % last["previews"]
-        print("PASS: played to the end at %.3f s of %.3f s" % (last["t"], expected))
+        print("PASS (%s): played to the end at %.3f s of %.3f s" % (fmt, last["t"], expected))
         return 0
     finally:
         if browser:
