@@ -360,6 +360,11 @@ TEST_F(CliTest, RanksRenderTheSameVideoAsOneProcess) {
   }
 }
 
+// The issue's own check: `reel render --ranks 2 PROMPT -o a.mp4` with the shipped model and every
+// other setting at its default (20 steps, the default cache, the default CRF) writes the same video
+// as one process. Lossy H.264 turns any one-level difference in a frame into different coding
+// decisions, so this holds only because the frames are equal bit for bit and the encoder's output
+// depends on nothing else (tests/encoder: Mp4BytesDependOnlyOnTheFrames).
 TEST_F(CliTest, ReelTinyRanksRenderTheSameVideo) {
   const fs::path tiny = fs::path(REEL_SOURCE_DIR) / "models" / "reel-tiny";
   if (!fs::exists(tiny / "config.json")) {
@@ -367,9 +372,8 @@ TEST_F(CliTest, ReelTinyRanksRenderTheSameVideo) {
   }
   const std::string a1 = Out("tiny_r1.mp4"), a2 = Out("tiny_r2.mp4");
   for (const auto& [path, ranks] : {std::pair{a1, "1"}, std::pair{a2, "2"}}) {
-    const ProcessResult run =
-        Reel({"render", "a red circle moving right", "--model", tiny.string(), "-o", path,
-              "--ranks", ranks, "--steps", "4", "--seed", "1", "--crf", "0", "--quiet"});
+    const ProcessResult run = Reel({"render", "--ranks", ranks, "a red circle moving right", "-o",
+                                    path, "--model", tiny.string(), "--seed", "1", "--quiet"});
     ASSERT_EQ(run.exit_code, 0) << run.err;
   }
   EXPECT_LE(MaxLevelDifference(a1, a2), 1);

@@ -1,7 +1,10 @@
 // Video and animation output, checked by decoding with the real ffprobe/ffmpeg CLI: codec, size,
 // frame count, duration, container tags, and the mean absolute pixel error against the input.
+#include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -134,6 +137,63 @@ TEST(VideoEncoder, Mp4FileIsFastStartAndCarriesMetadata) {
   EXPECT_EQ(probe->tags.count("seed") ? probe->tags.at("seed") : "", "42");
   EXPECT_EQ(probe->pix_fmt, "yuv420p");
   RemoveTestFile(path);
+}
+
+// Leaves `pattern` in the next 256 KiB of this thread's stack, where the encoder's own frames
+// will lie, as a render's kernels leave their partial sums there.
+[[gnu::noinline]] void SoilTheStack(uint8_t pattern) {
+  volatile uint8_t junk[256 * 1024];
+  for (size_t i = 0; i < sizeof(junk); ++i) junk[i] = static_cast<uint8_t>(pattern + i * 131);
+}
+
+// The synthetic clip as an in-memory MP4, encoded in blocks of `block` frames after the stack was
+// soiled with `pattern`.
+std::string EncodeInMemory(const VideoSpec& spec, int block, uint8_t pattern) {
+  const std::vector<uint8_t> frames = SyntheticFrames(spec.width, spec.height, 0, kFrames);
+  std::string bytes;
+  SoilTheStack(pattern);
+  auto encoder = NewMediaEncoderToStream(
+      spec,
+      [&](const uint8_t* data, size_t size) {
+        bytes.append(reinterpret_cast<const char*>(data), size);
+        return absl::OkStatus();
+      },
+      EncoderOptions{});
+  EXPECT_TRUE(encoder.ok()) << encoder.status();
+  if (!encoder.ok()) return "";
+  const int64_t frame_bytes = int64_t{spec.width} * spec.height * 3;
+  for (int first = 0; first < kFrames; first += block) {
+    const int count = std::min(block, kFrames - first);
+    SoilTheStack(static_cast<uint8_t>(pattern + first));
+    const FrameView view{first,
+                         count,
+                         spec.width,
+                         spec.height,
+                         frames.data() + first * frame_bytes,
+                         count * frame_bytes};
+    EXPECT_TRUE((*encoder)->Write(view).ok());
+  }
+  EXPECT_TRUE((*encoder)->Finish().ok());
+  return bytes;
+}
+
+// The file is a function of the frames alone: not of what ran before the encoder on the same
+// thread, nor of how the frames are split into blocks. A sharded render (`reel render --ranks N`)
+// relies on this to write the same file as one process.
+TEST(VideoEncoder, Mp4BytesDependOnlyOnTheFrames) {
+  for (const auto& [width, height] :
+       {std::pair{64, 64}, std::pair{kWidth, kHeight}, std::pair{480, 272}}) {
+    const VideoCase c{"mp4", width, height, "h264", width, height, 0};
+    const VideoSpec spec = SpecFor(c);
+    const std::string first = EncodeInMemory(spec, kFrames, 0);
+    ASSERT_FALSE(first.empty());
+    for (const auto& [block, pattern] :
+         {std::pair{kFrames, 0xa5}, std::pair{4, 0xff}, std::pair{5, 0x3c}, std::pair{1, 0x00}}) {
+      EXPECT_TRUE(EncodeInMemory(spec, block, pattern) == first)
+          << width << "x" << height << ", blocks of " << block << ", stack soiled with 0x"
+          << std::hex << pattern;
+    }
+  }
 }
 
 TEST(VideoEncoder, WebmCarriesMetadata) {

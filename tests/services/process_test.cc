@@ -121,6 +121,74 @@ TEST_F(ProcessTest, KillNineOfTheServerMidJobLosesNothing) {
   EXPECT_TRUE(WIFEXITED(term) && WEXITSTATUS(term) == 0) << serve->log();
 }
 
+// The pid `reel serve --ranks N` reports for `rank` ("rank 1: pid 123"), once it is in the log; 0
+// if it never appears.
+pid_t RankPid(ChildProcess& serve, int rank) {
+  const std::string key = absl::StrCat("rank ", rank, ": pid ");
+  int pid = 0;
+  WaitFor(
+      [&] {
+        const std::string log = serve.log();
+        const size_t at = log.find(key);
+        if (at == std::string::npos) return !serve.alive();
+        const size_t end = log.find_first_not_of("0123456789", at + key.size());
+        return absl::SimpleAtoi(log.substr(at + key.size(), end - at - key.size()), &pid);
+      },
+      kStartTimeout);
+  return pid;
+}
+
+// `reel serve --ranks 2`: the in-process worker is a group of two processes that shards every job;
+// SIGKILL of rank 1 mid-job stops the server with the reason within the group timeout, the job
+// stays in the durable queue, and a fresh group finishes it.
+TEST_F(ProcessTest, ServeWithRanksShardsJobsAndSurvivesAKilledRank) {
+  std::unique_ptr<ChildProcess> serve;
+  int port = StartServe({"--ranks", "2", "--group_timeout", "5"}, &serve);
+  ASSERT_GT(port, 0);
+  const pid_t rank1 = RankPid(*serve, 1);
+  ASSERT_GT(rank1, 0) << serve->log();
+  auto stub = Client(port);
+  v1::GenerateRequest quick;
+  quick.set_prompt("a red circle moving right");
+  quick.set_frames(8);
+  quick.set_steps(2);
+  v1::Job small;
+  ASSERT_TRUE(Submit(*stub, quick, &small).ok());
+  const v1::Job small_done = WaitForJob(*stub, small.id(), Terminal, kJobTimeout);
+  ASSERT_EQ(small_done.state(), v1::Job::SUCCEEDED) << small_done.error().message() << "\n"
+                                                    << serve->log();
+  const std::string out = dir_.File("group.mp4");
+  ASSERT_TRUE(service::FetchResultToFile(*stub, "", small_done.id(), out).ok());
+  EXPECT_EQ(Probe(out).at("nb_read_frames"), "8");
+
+  v1::Job job;
+  ASSERT_TRUE(Submit(*stub, LongJob(), &job).ok());
+  const v1::Job running = WaitForJob(
+      *stub, job.id(),
+      [](const v1::Job& j) { return j.state() == v1::Job::RUNNING && j.progress().step() >= 2; },
+      kJobTimeout);
+  ASSERT_EQ(running.state(), v1::Job::RUNNING) << serve->log();
+  ASSERT_EQ(kill(rank1, SIGKILL), 0);
+  // Rank 0 notices at its next collective (or keep-alive), within the 5 s group timeout.
+  const int status = serve->Wait(absl::Seconds(30));
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status << "\n" << serve->log();
+  EXPECT_THAT(serve->log(),
+              ::testing::HasSubstr(absl::StrCat("the worker group broke: rank 1 (pid ", rank1,
+                                                ") was killed by signal 9")));
+
+  port = StartServe({"--ranks", "2"}, &serve);
+  ASSERT_GT(port, 0);
+  const pid_t new_rank1 = RankPid(*serve, 1);
+  stub = Client(port);
+  const v1::Job done = WaitForJob(*stub, job.id(), Terminal, kJobTimeout);
+  ASSERT_EQ(done.state(), v1::Job::SUCCEEDED) << done.error().message() << "\n" << serve->log();
+  EXPECT_EQ(done.attempts(), 2);
+  serve->Signal(SIGTERM);
+  const int term = serve->Wait(absl::Seconds(30));
+  EXPECT_TRUE(WIFEXITED(term) && WEXITSTATUS(term) == 0) << serve->log();
+  EXPECT_NE(kill(new_rank1, 0), 0) << "rank 1 outlived the server";
+}
+
 TEST_F(ProcessTest, ServerModelsListsTheInProcessWorkersModel) {
   std::unique_ptr<ChildProcess> serve;
   const int port = StartServe({}, &serve);

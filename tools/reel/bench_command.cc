@@ -24,6 +24,7 @@
 #include "pipeline/tensor/safetensors.h"
 #include "pipeline/tensor/status_macros.h"
 #include "tools/reel/cli_args.h"
+#include "tools/reel/cli_bench_ranks.h"
 #include "tools/reel/cli_paths.h"
 #include "tools/reel/command.h"
 
@@ -37,6 +38,8 @@ constexpr char kUsage[] =
     "usage: reel bench [--model DIR] [--steps 4] [--latent-frames 8] [--latent-height 16]\n"
     "                  [--latent-width 16] [--threads 2] [--cfg 4.5] [--lengths 1,4,10]\n"
     "                  [--memory-steps 2] [--no-reference]\n"
+    "       reel bench --ranks N [...]: sequence-parallel traffic and time (reel bench --ranks 2 "
+    "--help)\n"
     "Without --model: models/reel-tiny's transformer if present, else random weights of its "
     "shape.\n"
     "Speed is measured on block-autoregressive generation (the render path) in both engines.\n";
@@ -166,6 +169,9 @@ double FindValue(const std::string& text, const std::string& key) {
 }
 
 int RunBench(const std::vector<std::string_view>& argv) {
+  for (std::string_view a : argv) {
+    if (a == "--ranks" || a.rfind("--ranks=", 0) == 0) return RunBenchRanks(argv);
+  }
   absl::StatusOr<Args> args = Args::Parse(argv, {"no-reference", "help"});
   Options o;
   auto fail = [](const absl::Status& s) {

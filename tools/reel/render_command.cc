@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <random>
 #include <string>
@@ -18,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
 #include "pipeline/generate/renderer.h"
 #include "pipeline/parallel/worker_groups.h"
 #include "pipeline/tensor/device.h"
@@ -60,6 +62,8 @@ Renders a video (or, with an image format, a single frame) in this process and w
 %s  --crf N, --preset P  encoder quality and speed (services/encoder/README.md)
   --preview FILE       also write a contact sheet, a grid of frames (.png .jpg .webp)
   --quiet              no progress display
+  --stats_json FILE    also write the render's timings and (with --ranks) what rank 0 sent, as
+                       JSON (what `reel bench --ranks` reads)
 Unset values come from the model (`reel models` lists them).
 One rank of a group started by hand (what --ranks runs for ranks 1..N-1; same arguments on every
 rank): --rank R --ranks N --group_id ID --rendezvous ADDRESS (a directory every rank can reach,
@@ -74,6 +78,7 @@ struct Options {
   std::optional<int64_t> frames, width, height, steps, threads, crf, seed, ranks, rank;
   std::optional<double> seconds, fps, cfg, group_timeout;
   std::string group_id, rendezvous;
+  std::string stats_json;
   CacheRequest cache;
   bool quiet = false;
   bool cfg_parallel = false;
@@ -104,6 +109,7 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string_view>& argv) 
   o.model_dir = a.String("model", "");
   o.preset = a.String("preset", "");
   o.preview = a.String("preview", "");
+  o.stats_json = a.String("stats_json", "");
   o.group_id = a.String("group_id", "");
   o.rendezvous = a.String("rendezvous", "");
   o.quiet = a.Flag("quiet");
@@ -420,6 +426,27 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
                   HumanBytes(t.total()).c_str(), t.seconds,
                   100.0 * t.seconds / std::max(render_s, 1e-9));
     }
+  }
+  if (!o.stats_json.empty()) {
+    nlohmann::json stats = {{"world", world},
+                            {"threads", renderer_options.threads},
+                            {"render_seconds", render_s},
+                            {"frames", result->frames},
+                            {"token_rows", r.height / std::max(1, info.spatial_factor)},
+                            {"token_cols", r.width / std::max(1, info.spatial_factor)},
+                            {"block_forwards_computed", last.block_forwards_computed},
+                            {"block_forwards_skipped", last.block_forwards_skipped}};
+    auto traffic = [](const GlooCommunicator::Traffic& t) {
+      return nlohmann::json{{"all_reduce_bytes", t.all_reduce},
+                            {"exchange_bytes", t.exchange},
+                            {"all_gather_bytes", t.all_gather},
+                            {"seconds", t.seconds}};
+    };
+    if (groups && groups->sequence()) stats["sequence"] = traffic(groups->sequence()->traffic());
+    if (groups && groups->cfg()) stats["cfg"] = traffic(groups->cfg()->traffic());
+    std::ofstream out(o.stats_json);
+    out << stats.dump(2) << "\n";
+    if (!out) return Failure{1, absl::StrCat("cannot write ", o.stats_json)};
   }
   if (sheet) {
     if (absl::Status s = sheet->Write(o.preview); !s.ok()) {
