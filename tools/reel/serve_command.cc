@@ -258,8 +258,14 @@ int RunServe(const std::vector<std::string_view>& args) {
   const int signal = service::WaitForTerminationSignal();
   const bool broken = group_broke;
   if (broken) {
-    // Which rank ended, if it did (a hung one is killed with the rest below).
-    const std::string dead = local ? local->DeadRanks() : "";
+    // Which rank ended, if it did (a hung one is killed with the rest below). A killed rank's
+    // sockets close before the kernel lets its parent reap it, so the group can break a moment
+    // before the death can be read (waitpid WNOHANG): look for up to a second.
+    std::string dead;
+    const absl::Time give_up = absl::Now() + absl::Seconds(1);
+    while (local && (dead = local->DeadRanks()).empty() && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
     std::fprintf(stderr,
                  "reel serve: the worker group broke%s%s; its job went back to the queue and the "
                  "server stops (start it again to re-form the group)\n",
