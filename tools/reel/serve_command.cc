@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "pipeline/generate/random_model.h"
 #include "pipeline/generate/renderer.h"
 #include "pipeline/parallel/worker_groups.h"
