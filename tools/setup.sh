@@ -24,6 +24,8 @@ DEV_PACKAGES=(
 PACKAGES=("${BUILD_PACKAGES[@]}")
 if [ "${REEL_PACKAGES:-all}" != build ]; then
   PACKAGES+=("${DEV_PACKAGES[@]}")
+  # Oracles of the HTTP/JSON API and browser tests (curl, a real headless browser).
+  PACKAGES+=(curl chromium)
   # The deploy/ schema check runs on Node.js; a machine image may bring its own (NodeSource), which
   # Debian's npm package would conflict with, so Debian's is only the fallback.
   command -v npm >/dev/null || PACKAGES+=(nodejs npm)

@@ -130,11 +130,19 @@ absl::StatusOr<Principal> TokenSet::Authorize(const grpc::ServerContext& context
   if (!enabled()) return Principal{};
   const auto& metadata = context.client_metadata();
   const auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
+  if (it == metadata.end()) return Authorize(nullptr, allowed);
+  const std::string value(it->second.data(), it->second.size());
+  return Authorize(&value, allowed);
+}
+
+absl::StatusOr<Principal> TokenSet::Authorize(const std::string* authorization,
+                                              std::initializer_list<Role> allowed) const {
+  if (!enabled()) return Principal{};
+  if (authorization == nullptr) {
     return absl::UnauthenticatedError(
         "this server requires `authorization: Bearer <token>` metadata");
   }
-  const absl::string_view value(it->second.data(), it->second.size());
+  const absl::string_view value(*authorization);
   constexpr absl::string_view kScheme = "Bearer ";
   const Entry* entry =
       absl::StartsWithIgnoreCase(value, kScheme) ? Find(value.substr(kScheme.size())) : nullptr;

@@ -61,6 +61,9 @@ class TokenSet {
   // for a known token of another role.
   absl::StatusOr<Principal> Authorize(const grpc::ServerContext& context,
                                       std::initializer_list<Role> allowed) const;
+  // The same for the value of an `authorization` header (HTTP); nullptr: no such header.
+  absl::StatusOr<Principal> Authorize(const std::string* authorization,
+                                      std::initializer_list<Role> allowed) const;
   // The entry that `token` is, or nullptr.
   const Entry* Find(absl::string_view token) const;
 

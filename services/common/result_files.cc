@@ -26,6 +26,10 @@ std::string FormatMimeType(absl::string_view format) {
   return "application/octet-stream";
 }
 
+std::string PartialResultFileName(absl::string_view job_id, int attempt, absl::string_view format) {
+  return absl::StrCat(ResultFileName(job_id, attempt, format), ".partial");
+}
+
 std::string ResultFileName(absl::string_view job_id, int attempt, absl::string_view format) {
   return absl::StrCat(job_id, "-", attempt, ".", FormatExtension(format));
 }

@@ -18,5 +18,9 @@ std::string FormatExtension(absl::string_view format);
 std::string FormatMimeType(absl::string_view format);
 // "<job_id>-<attempt>.<ext>"
 std::string ResultFileName(absl::string_view job_id, int attempt, absl::string_view format);
+// "<job_id>-<attempt>.<ext>.partial": where a progressive sink writes the result while it grows
+// (the encoder's ProgressivePartialPath of ResultFileName; tests/services checks they agree), so
+// that the gateway can stream it to followers while the job runs.
+std::string PartialResultFileName(absl::string_view job_id, int attempt, absl::string_view format);
 
 }  // namespace reel::service

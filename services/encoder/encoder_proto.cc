@@ -20,6 +20,7 @@ VideoSpec SpecFromProto(const v1::EncodeSpec& proto) {
 EncoderOptions EncoderOptionsFromProto(const v1::EncodeSpec& proto) {
   EncoderOptions options;
   options.bitrate_bps = proto.bitrate_bps();
+  options.progressive = proto.progressive();
   return options;
 }
 
@@ -34,6 +35,7 @@ v1::EncodeSpec SpecToProto(const VideoSpec& spec, const EncoderOptions& options)
   proto.set_preset(spec.preset);
   proto.mutable_metadata()->insert(spec.metadata.begin(), spec.metadata.end());
   proto.set_bitrate_bps(options.bitrate_bps);
+  proto.set_progressive(options.progressive);
   return proto;
 }
 

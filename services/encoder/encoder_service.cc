@@ -29,8 +29,9 @@ class ChunkWriter {
     return Send(/*all=*/false);
   }
 
-  // Sends whatever is pending, so bytes never wait for the next block.
-  absl::Status Flush() { return Send(/*all=*/true); }
+  // Sends whatever is pending, so bytes never wait for the next block; the last chunk is marked as
+  // the end of a message's bytes.
+  absl::Status Flush() { return Send(/*all=*/true, /*boundary=*/true); }
 
   // Sends what is left, then the summary.
   absl::Status Finish(const EncodeSummary& summary) {
@@ -47,13 +48,14 @@ class ChunkWriter {
   }
 
  private:
-  absl::Status Send(bool all) {
+  absl::Status Send(bool all, bool boundary = false) {
     size_t sent = 0;
     while (pending_.size() - sent >= chunk_bytes_ || (all && sent < pending_.size())) {
       const size_t n = std::min(chunk_bytes_, pending_.size() - sent);
       v1::EncodeResponse response;
       response.mutable_chunk()->set_offset(offset_);
       response.mutable_chunk()->set_data(pending_.data() + sent, n);
+      response.mutable_chunk()->set_boundary(boundary && sent + n == pending_.size());
       if (!stream_->Write(response)) return absl::CancelledError("the client stopped reading");
       offset_ += static_cast<int64_t>(n);
       sent += n;

@@ -20,7 +20,11 @@ class FileEncoderSink final : public FrameSink {
       return absl::InvalidArgumentError(
           absl::StrCat("an image sink writes png, jpeg or webp-image, not '", spec.format, "'"));
     }
-    REEL_ASSIGN_OR_RETURN(temp_, TempFile::CreateNextTo(path_));
+    if (options_.progressive) {
+      REEL_ASSIGN_OR_RETURN(temp_, TempFile::CreateAt(ProgressivePartialPath(path_)));
+    } else {
+      REEL_ASSIGN_OR_RETURN(temp_, TempFile::CreateNextTo(path_));
+    }
     auto encoder = NewMediaEncoderToFile(spec, temp_->path(), options_);
     if (!encoder.ok()) {
       temp_.reset();

@@ -11,7 +11,9 @@
 
 namespace reel {
 
-// Any format: mp4, webm, gif, webp (via libavcodec) or png, jpeg, webp-image (one frame).
+// Any format: mp4, webm, gif, webp (via libavcodec) or png, jpeg, webp-image (one frame). With
+// options.progressive the temporary file is ProgressivePartialPath(path) (temp_file.h), a name
+// readers can find, and each Write() leaves it a playable prefix of the result.
 std::unique_ptr<FrameSink> NewFileEncoderSink(std::string path, EncoderOptions options = {});
 
 // Only the single-image formats (png, jpeg, webp-image); Open() rejects a video format or a spec

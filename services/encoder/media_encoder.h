@@ -21,6 +21,16 @@ using ByteSink = std::function<absl::Status(const uint8_t* data, size_t size)>;
 struct EncoderOptions {
   int64_t bitrate_bps = 0;  // > 0: average bitrate target instead of constant quality (mp4, webm)
   int threads = 0;          // codec threads; 0: the codec decides
+  // mp4 and webm: a fragment (MP4 moof+mdat after an empty moov) or a cluster (WebM) per Write(),
+  // with the codec set for zero delay (below), written append-only (never seeked back): each
+  // Write() returns with that block's frames in the bytes written, every prefix cut at a Write()
+  // boundary is a playable file, and the finished file is exactly those bytes plus a trailer (the
+  // MP4 `mfra` index; WebM has no cue index). Other formats ignore it.
+  bool progressive = false;
+  // The codec settings of `progressive` alone: no B-frames or lookahead (x264 tune=zerolatency,
+  // libvpx lag-in-frames=0), so no frame waits for later ones. Decodes pixel-identically to a
+  // progressive encode of the same frames.
+  bool low_delay = false;
 };
 
 struct EncodeSummary {
@@ -62,7 +72,8 @@ class MediaEncoder {
   bool finished_ = false;
 };
 
-// Encodes into the file at `path` (created or truncated). MP4 gets +faststart (moov first).
+// Encodes into the file at `path` (created or truncated). MP4 gets +faststart (moov first), or
+// with options.progressive the fragmented layout above.
 absl::StatusOr<std::unique_ptr<MediaEncoder>> NewMediaEncoderToFile(const VideoSpec& spec,
                                                                     const std::string& path,
                                                                     const EncoderOptions& options);

@@ -32,7 +32,11 @@ class RemoteEncoderSink final : public FrameSink {
   absl::Status Open(const VideoSpec& spec) override {
     if (stream_ || closed_) return absl::FailedPreconditionError("the sink was already opened");
     REEL_RETURN_IF_ERROR(ValidateVideoSpec(spec));  // fail before a round trip
-    REEL_ASSIGN_OR_RETURN(temp_, TempFile::CreateNextTo(path_));
+    if (options_.encoder.progressive) {
+      REEL_ASSIGN_OR_RETURN(temp_, TempFile::CreateAt(ProgressivePartialPath(path_)));
+    } else {
+      REEL_ASSIGN_OR_RETURN(temp_, TempFile::CreateNextTo(path_));
+    }
     file_.reset(std::fopen(temp_->path().c_str(), "wb"));
     if (!file_) {
       temp_.reset();
@@ -135,10 +139,11 @@ class RemoteEncoderSink final : public FrameSink {
           reader_status_ =
               absl::DataLossError(absl::StrCat("the encoder service sent bytes at offset ",
                                                chunk.offset(), "; expected ", bytes_received_));
-        } else if (std::fwrite(chunk.data().data(), 1, chunk.data().size(), file_.get()) !=
-                   chunk.data().size()) {
-          reader_status_ = absl::DataLossError(
-              absl::StrCat("writing '", temp_->path(), "' failed: ", std::strerror(errno)));
+        } else {
+          // Progressive: the file grows only by whole messages' bytes, so that its size is always
+          // a playable prefix for whoever reads it meanwhile.
+          unwritten_.append(chunk.data());
+          if (!options_.encoder.progressive || chunk.boundary()) reader_status_ = WriteOut();
         }
         if (!reader_status_.ok()) {
           context_->TryCancel();
@@ -147,8 +152,19 @@ class RemoteEncoderSink final : public FrameSink {
         bytes_received_ += static_cast<int64_t>(chunk.data().size());
       } else if (response.has_summary()) {
         summary_ = response.summary();
+        reader_status_ = WriteOut();  // the container's trailer
       }
     }
+  }
+
+  absl::Status WriteOut() {
+    if (std::fwrite(unwritten_.data(), 1, unwritten_.size(), file_.get()) != unwritten_.size() ||
+        std::fflush(file_.get()) != 0) {
+      return absl::DataLossError(
+          absl::StrCat("writing '", temp_->path(), "' failed: ", std::strerror(errno)));
+    }
+    unwritten_.clear();
+    return absl::OkStatus();
   }
 
   const std::unique_ptr<v1::EncoderService::Stub> stub_;
@@ -165,6 +181,7 @@ class RemoteEncoderSink final : public FrameSink {
   // Written by the reader thread only; read after it is joined.
   absl::Status reader_status_;
   int64_t bytes_received_ = 0;
+  std::string unwritten_;  // received, not yet in the file (progressive: up to a boundary)
   std::optional<v1::EncodeSummary> summary_;
 };
 

@@ -17,7 +17,9 @@ struct RemoteSinkOptions {
   // Frames per request are limited so a message stays under this (gRPC's default receive limit is
   // 4 MiB); a single frame larger than this still goes as one message.
   int64_t max_message_bytes = 4 << 20;
-  EncoderOptions encoder;  // bitrate; codec threads are the server's business
+  // bitrate; progressive (the partial file is then ProgressivePartialPath(path) and grows by whole
+  // blocks); codec threads are the server's business
+  EncoderOptions encoder;
 };
 
 std::unique_ptr<FrameSink> NewRemoteEncoderSink(std::shared_ptr<grpc::Channel> channel,

@@ -1,5 +1,6 @@
 #include "services/encoder/temp_file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +30,21 @@ absl::StatusOr<std::unique_ptr<TempFile>> TempFile::CreateNextTo(const std::stri
   fchmod(fd, 0644);
   close(fd);
   return std::make_unique<TempFile>(buf.data());
+}
+
+std::string ProgressivePartialPath(const std::string& destination) {
+  return destination + ".partial";
+}
+
+absl::StatusOr<std::unique_ptr<TempFile>> TempFile::CreateAt(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    const std::string message = absl::StrCat("cannot create '", path, "': ", std::strerror(err));
+    return err == ENOENT ? absl::NotFoundError(message) : absl::PermissionDeniedError(message);
+  }
+  close(fd);
+  return std::make_unique<TempFile>(path);
 }
 
 TempFile::~TempFile() {

@@ -9,11 +9,19 @@
 
 namespace reel {
 
+// Where a progressive sink writes `destination` while it grows: a fixed name, so that readers
+// can find it (result names are unique per job attempt, so there is one writer).
+std::string ProgressivePartialPath(const std::string& destination);
+
 class TempFile {
  public:
   // Creates "<destination>.partial-XXXXXX" (empty, mode 0644) in the destination's directory, so
   // the final rename stays within one file system and is atomic.
   static absl::StatusOr<std::unique_ptr<TempFile>> CreateNextTo(const std::string& destination);
+
+  // Creates (or truncates) exactly `path`: a partial file others may look for while it grows,
+  // e.g. a progressive result the gateway streams while the job runs (ProgressivePartialPath).
+  static absl::StatusOr<std::unique_ptr<TempFile>> CreateAt(const std::string& path);
 
   explicit TempFile(std::string path) : path_(std::move(path)) {}
   TempFile(const TempFile&) = delete;

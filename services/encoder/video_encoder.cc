@@ -1,5 +1,8 @@
 #include "services/encoder/video_encoder.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -42,6 +45,54 @@ class Dictionary {
   AVDictionary* dict_ = nullptr;
 };
 
+// A file written append-only through FFmpeg's custom I/O (a progressive file is never seeked
+// back, so that bytes a reader already took stay valid). Closes itself.
+class AppendOnlyFile {
+ public:
+  AppendOnlyFile() = default;
+  AppendOnlyFile(const AppendOnlyFile&) = delete;
+  AppendOnlyFile& operator=(const AppendOnlyFile&) = delete;
+  ~AppendOnlyFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  absl::Status Open(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot open '", path, "' for writing: ", std::strerror(errno)));
+    }
+    path_ = path;
+    return absl::OkStatus();
+  }
+  absl::Status Append(const uint8_t* data, size_t size) {
+    while (size > 0) {
+      const ssize_t n = ::write(fd_, data, size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        const std::string message =
+            absl::StrCat("cannot write '", path_, "': ", std::strerror(err));
+        return err == ENOSPC ? absl::ResourceExhaustedError(message) : absl::InternalError(message);
+      }
+      data += n;
+      size -= static_cast<size_t>(n);
+    }
+    return absl::OkStatus();
+  }
+  absl::Status Close() {
+    const int fd = std::exchange(fd_, -1);
+    if (fd >= 0 && ::close(fd) != 0) {
+      return absl::InternalError(
+          absl::StrCat("cannot close '", path_, "': ", std::strerror(errno)));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
 class VideoEncoder final : public MediaEncoder {
  public:
   VideoEncoder(const VideoSpec& spec, const MediaFormat& format, std::string path, ByteSink sink)
@@ -62,6 +113,14 @@ class VideoEncoder final : public MediaEncoder {
   absl::Status Init(const EncoderOptions& options) {
     const VideoSpec& s = spec();
     is_gif_ = format_.name == "gif";
+    const bool fragmentable = format_.name == "mp4" || format_.name == "webm";
+    progressive_ = options.progressive && fragmentable;
+    low_delay_ = (options.low_delay || options.progressive) && fragmentable;
+    if (progressive_ && !path_.empty()) {
+      // The file gets the stream path's custom I/O, so that FFmpeg cannot seek back into it.
+      REEL_RETURN_IF_ERROR(file_.Open(path_));
+      sink_ = [this](const uint8_t* data, size_t size) { return file_.Append(data, size); };
+    }
     // libx264 rejects odd sides in 4:2:0; pad by one replicated row/column instead of failing.
     // VP9 codes odd sizes natively; GIF and WebP (from BGRA) have no chroma subsampling here.
     const bool pad_to_even = format_.name == "mp4";
@@ -112,6 +171,19 @@ class VideoEncoder final : public MediaEncoder {
       frame_->pts = PtsOf(next_index_++);
       REEL_RETURN_IF_ERROR(SendFrame(frame_.get()));
     }
+    if (progressive_) {
+      // Close the fragment (MP4, frag_custom) or cluster (WebM) at the block boundary and hand
+      // its bytes over, so that what was written so far plays up to this block's last frame.
+      if (const int err = av_interleaved_write_frame(mux_.get(), nullptr); err < 0) {
+        return AvError("flushing the interleaving queue", err);
+      }
+      if (const int err = av_write_frame(mux_.get(), nullptr); err < 0) {
+        return AvError("closing a fragment", err);
+      }
+      avio_flush(io_.get());
+      REEL_RETURN_IF_ERROR(sink_status_);
+      if (io_->error < 0) return AvError("flushing the stream", io_->error);
+    }
     return absl::OkStatus();
   }
 
@@ -133,6 +205,7 @@ class VideoEncoder final : public MediaEncoder {
       REEL_RETURN_IF_ERROR(sink_status_);
       if (io_->error < 0) return AvError("flushing the stream", io_->error);
       summary.bytes = bytes_streamed_;
+      if (progressive_) REEL_RETURN_IF_ERROR(file_.Close());
     }
     summary.frames = next_index_;
     summary.mime_type = std::string(format_.mime_type);
@@ -200,6 +273,8 @@ class VideoEncoder final : public MediaEncoder {
     Dictionary opts;
     if (format_.name == "mp4") {
       opts.Set("preset", s.preset.empty() ? "medium" : s.preset);
+      // No B-frames, lookahead or frame threads: a frame's packet leaves the codec with it.
+      if (low_delay_) opts.Set("tune", "zerolatency");
       if (options.bitrate_bps > 0) {
         c->bit_rate = options.bitrate_bps;
       } else {
@@ -221,6 +296,10 @@ class VideoEncoder final : public MediaEncoder {
       c->bit_rate = options.bitrate_bps;
       if (options.bitrate_bps <= 0 || s.crf >= 0) {
         opts.Set("crf", std::to_string(s.crf >= 0 ? s.crf : kDefaultVp9Crf));
+      }
+      if (low_delay_) {
+        opts.Set("lag-in-frames", "0");  // no frame waits for later ones...
+        opts.Set("auto-alt-ref", "0");   // ...which an alt-ref frame would need
       }
     } else if (format_.name == "webp") {
       opts.Set("quality", std::to_string(s.crf >= 0 ? 100 - s.crf : kDefaultWebpQuality));
@@ -244,7 +323,7 @@ class VideoEncoder final : public MediaEncoder {
     for (const auto& [key, value] : spec().metadata) {
       av_dict_set(&mux_->metadata, key.c_str(), value.c_str(), 0);
     }
-    if (!path_.empty()) {
+    if (!path_.empty() && !progressive_) {
       if (const int err = avio_open(&mux_->pb, path_.c_str(), AVIO_FLAG_WRITE); err < 0) {
         return absl::PermissionDeniedError(
             absl::StrCat("cannot open '", path_, "' for writing: ", av::ErrorString(err)));
@@ -268,8 +347,10 @@ class VideoEncoder final : public MediaEncoder {
     Dictionary mux_opts;
     if (format_.name == "mp4") {
       // use_metadata_tags keeps arbitrary keys (prompt, seed, model), not only the iTunes set.
-      mux_opts.Set("movflags", path_.empty()
-                                   ? "+frag_keyframe+empty_moov+default_base_moof+use_metadata_tags"
+      // Progressive: fragments end where EncodeFrames flushes (a block), not at keyframes.
+      mux_opts.Set("movflags",
+                   progressive_    ? "+frag_custom+empty_moov+default_base_moof+use_metadata_tags"
+                   : path_.empty() ? "+frag_keyframe+empty_moov+default_base_moof+use_metadata_tags"
                                    : "+faststart+use_metadata_tags");
     } else if (format_.name == "webp" || format_.name == "gif") {
       mux_opts.Set("loop", "0");  // loop forever, as viewers expect of an animation
@@ -342,7 +423,10 @@ class VideoEncoder final : public MediaEncoder {
 
   const MediaFormat& format_;
   const std::string path_;
-  const ByteSink sink_;
+  AppendOnlyFile file_;  // progressive_ with a path: where sink_ writes
+  ByteSink sink_;
+  bool progressive_ = false;
+  bool low_delay_ = false;
   absl::Status sink_status_;
   int64_t bytes_streamed_ = 0;
   bool is_gif_ = false;

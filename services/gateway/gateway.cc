@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -131,12 +132,12 @@ absl::Status Gateway::Init() {
     }
     metrics_->queue_depth.Set(metrics_->jobs[v1::Job::QUEUED]->value());
   });
-  if (options_.metrics_port >= 0) {
-    http_.Handle("/metrics", [this] {
+  auto add_probes = [this](service::HttpServer& server) {
+    server.Handle("/metrics", [this] {
       return service::HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
                                    registry_.Render()};
     });
-    http_.Handle("/healthz", [this] {
+    server.Handle("/healthz", [this] {
       if (scheduler_->stopping())
         return service::HttpResponse{503, "text/plain; charset=utf-8", "stopping\n"};
       if (!store_->Ping().ok()) {
@@ -144,7 +145,32 @@ absl::Status Gateway::Init() {
       }
       return service::HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
     });
+  };
+  if (options_.metrics_port >= 0) {
+    add_probes(http_);
     REEL_ASSIGN_OR_RETURN(metrics_port_, http_.Start(options_.metrics_host, options_.metrics_port));
+  }
+  if (!options_.http_listen.empty()) {
+    const size_t colon = options_.http_listen.rfind(':');
+    int port = -1;
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(options_.http_listen.substr(colon + 1), &port) || port < 0 ||
+        port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--http_listen: '", options_.http_listen, "' is not HOST:PORT"));
+    }
+    std::string host = options_.http_listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    http_api_ = std::make_unique<HttpApi>(*generation_);
+    add_probes(api_http_);
+    // Streams (events, a followed result) outlive the request deadline; a player that buffered
+    // ahead may pause reading for a while, hence the longer idle timeout.
+    api_http_.set_idle_timeout_seconds(60);
+    api_http_.HandleOthers(
+        [this](const service::HttpRequest& request) { return http_api_->Serve(request); });
+    REEL_ASSIGN_OR_RETURN(http_port_, api_http_.Start(host, port));
   }
   return absl::OkStatus();
 }
@@ -175,6 +201,7 @@ void Gateway::Shutdown(absl::Duration grace) {
     worker_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   }
   http_.Stop();
+  api_http_.Stop();
 }
 
 void Gateway::Wait() {

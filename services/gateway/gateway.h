@@ -16,6 +16,7 @@
 #include "services/common/metrics.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/generation_service.h"
+#include "services/gateway/http_api.h"
 #include "services/gateway/job_store_factory.h"
 #include "services/gateway/scheduler.h"
 #include "services/gateway/worker_service.h"
@@ -40,7 +41,10 @@ struct GatewayOptions {
   std::string tls_cert_file;                     // PEM; with tls_key_file: serve TLS only
   std::string tls_key_file;
   std::string metrics_host = "127.0.0.1";
-  int metrics_port = -1;                // -1: no HTTP port; 0: any free port
+  int metrics_port = -1;  // -1: no HTTP port; 0: any free port
+  // "": none. Otherwise host:port (port 0: any free port) of the HTTP/JSON API, its Server-Sent
+  // Events and progressive results, the page at `/`, and /metrics + /healthz (http_api.h).
+  std::string http_listen;
   int max_threads = 256;                // gRPC server threads (each Watch/Lease holds one)
   SchedulerOptions scheduler;           // result_dir is set to <data_dir>/results
   GenerationServiceOptions generation;  // per-client stream cap, cost budget
@@ -55,6 +59,7 @@ class Gateway {
   // WorkerService's port: worker_listen's, or port() when it shares the public one.
   int worker_port() const { return worker_server_ != nullptr ? worker_port_ : port_; }
   int metrics_port() const { return metrics_port_; }
+  int http_port() const { return http_port_; }  // -1 without http_listen
   std::string result_dir() const { return options_.scheduler.result_dir; }
   // A channel to the server with WorkerService that skips the network (the all-in-one worker).
   std::shared_ptr<grpc::Channel> InProcessChannel();
@@ -83,6 +88,9 @@ class Gateway {
   std::unique_ptr<grpc::Server> worker_server_;  // only with worker_listen
   int worker_port_ = 0;
   service::HttpServer http_;
+  std::unique_ptr<HttpApi> http_api_;
+  service::HttpServer api_http_;
+  int http_port_ = -1;
   int port_ = 0;
   int metrics_port_ = -1;
   bool shut_down_ = false;

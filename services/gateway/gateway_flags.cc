@@ -22,6 +22,9 @@ void AddGatewayFlags(service::FlagSet& flags, GatewayOptions& options, GatewayFl
                "address of the /metrics and /healthz HTTP port");
   flags.Int("metrics_port", &options.metrics_port,
             "HTTP port for /metrics and /healthz (-1: off, 0: any)");
+  flags.String("http_listen", &options.http_listen,
+               "HOST:PORT of the HTTP/JSON API and the page at / (port 0: any free port; empty: "
+               "off), e.g. 127.0.0.1:8080");
   flags.Int64("max_queued", &values.max_queued,
               "QUEUED jobs beyond which Submit is RESOURCE_EXHAUSTED");
   flags.Int64(

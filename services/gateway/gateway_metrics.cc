@@ -28,6 +28,10 @@ GatewayMetrics::GatewayMetrics(service::MetricsRegistry& r)
                                   service::ExponentialBuckets(0.001, 2.0, 18))),
       job_seconds(r.AddHistogram("reel_job_seconds", "Seconds from lease to SUCCEEDED.",
                                  service::ExponentialBuckets(0.01, 2.0, 20))),
+      time_to_first_frame_seconds(r.AddHistogram(
+          "reel_time_to_first_frame_seconds",
+          "Seconds from Submit to the first playable bytes of the result (first block encoded).",
+          service::ExponentialBuckets(0.01, 2.0, 20))),
       encoder_seconds(
           r.AddCounter("reel_encoder_seconds_total", "Seconds spent in the encoder sink.")),
       encoder_frames(

@@ -20,6 +20,7 @@ struct GatewayMetrics {
   service::Histogram& queue_wait_seconds;
   service::Histogram& step_seconds;
   service::Histogram& job_seconds;
+  service::Histogram& time_to_first_frame_seconds;
   service::Counter& encoder_seconds;
   service::Counter& encoder_frames;
   service::Histogram& encoder_frames_per_second;

@@ -1,16 +1,14 @@
 #include "services/gateway/generation_service.h"
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/message_differencer.h"
 #include "services/common/limits.h"
 #include "services/common/status.h"
 #include "services/gateway/budget.h"
 #include "services/gateway/job_convert.h"
+#include "services/gateway/job_events.h"
 #include "services/gateway/validation.h"
 
 namespace reel::gateway {
@@ -20,13 +18,16 @@ using service::ToGrpc;
 
 constexpr absl::Duration kWatchSlice = absl::Milliseconds(250);  // re-check the client this often
 
-v1::ProgressEvent ProgressOf(const v1::Job& job) {
-  v1::ProgressEvent e;
-  e.set_state(job.state());
-  *e.mutable_progress() = job.progress();
-  e.set_attempts(job.attempts());
-  e.set_cancel_requested(job.cancel_requested());
-  return e;
+const grpc::Status kClientGone(grpc::StatusCode::CANCELLED, "the client went away");
+
+// Runs `call` for the authorized caller and copies its answer into `response`.
+template <typename Response, typename Call>
+grpc::Status Answer(const absl::StatusOr<service::Principal>& who, Response* response, Call call) {
+  if (!who.ok()) return ToGrpc(who.status());
+  auto result = call(*who);
+  if (!result.ok()) return ToGrpc(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
 }
 
 }  // namespace
@@ -36,52 +37,60 @@ absl::StatusOr<service::Principal> GenerationServiceImpl::Caller(
   return tokens_.Authorize(context, {service::Role::kClient, service::Role::kAdmin});
 }
 
+absl::StatusOr<service::Principal> GenerationServiceImpl::Caller(
+    const std::string* authorization) const {
+  return tokens_.Authorize(authorization, {service::Role::kClient, service::Role::kAdmin});
+}
+
+absl::StatusOr<v1::Job> GenerationServiceImpl::Submit(const service::Principal& who,
+                                                      const v1::GenerateRequest& request) {
+  const std::vector<v1::ModelDescription> served = scheduler_.ServedModels();
+  if (absl::Status s = ValidateGenerateRequest(request, served); !s.ok()) return s;
+  if (absl::Status s = CheckJobBudget(request, served, options_.max_job_cost); !s.ok()) return s;
+  if (absl::Status s = CheckJobMemory(request, served); !s.ok()) return s;
+  return scheduler_.Submit(request, who);
+}
+
+absl::StatusOr<v1::Job> GenerationServiceImpl::Get(const service::Principal& who,
+                                                   const v1::GetJobRequest& request) {
+  if (absl::Status s = ValidateJobId(request.id()); !s.ok()) return s;
+  return scheduler_.Get(request.id(), who);
+}
+
+absl::StatusOr<v1::ListJobsResponse> GenerationServiceImpl::List(
+    const service::Principal& who, const v1::ListJobsRequest& request) {
+  return scheduler_.List(request, who);
+}
+
+absl::StatusOr<v1::Job> GenerationServiceImpl::Cancel(const service::Principal& who,
+                                                      const v1::CancelJobRequest& request) {
+  if (absl::Status s = ValidateJobId(request.id()); !s.ok()) return s;
+  return scheduler_.Cancel(request.id(), who);
+}
+
 grpc::Status GenerationServiceImpl::Submit(grpc::ServerContext* context,
                                            const v1::GenerateRequest* request, v1::Job* response) {
-  absl::StatusOr<service::Principal> who = Caller(*context);
-  if (!who.ok()) return ToGrpc(who.status());
-  const std::vector<v1::ModelDescription> served = scheduler_.ServedModels();
-  if (absl::Status s = ValidateGenerateRequest(*request, served); !s.ok()) return ToGrpc(s);
-  if (absl::Status s = CheckJobBudget(*request, served, options_.max_job_cost); !s.ok())
-    return ToGrpc(s);
-  if (absl::Status s = CheckJobMemory(*request, served); !s.ok()) return ToGrpc(s);
-  absl::StatusOr<v1::Job> job = scheduler_.Submit(*request, *who);
-  if (!job.ok()) return ToGrpc(job.status());
-  *response = *std::move(job);
-  return grpc::Status::OK;
+  return Answer(Caller(*context), response,
+                [&](const service::Principal& who) { return Submit(who, *request); });
 }
 
 grpc::Status GenerationServiceImpl::Get(grpc::ServerContext* context,
                                         const v1::GetJobRequest* request, v1::Job* response) {
-  absl::StatusOr<service::Principal> who = Caller(*context);
-  if (!who.ok()) return ToGrpc(who.status());
-  if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
-  absl::StatusOr<v1::Job> job = scheduler_.Get(request->id(), *who);
-  if (!job.ok()) return ToGrpc(job.status());
-  *response = *std::move(job);
-  return grpc::Status::OK;
+  return Answer(Caller(*context), response,
+                [&](const service::Principal& who) { return Get(who, *request); });
 }
 
 grpc::Status GenerationServiceImpl::List(grpc::ServerContext* context,
                                          const v1::ListJobsRequest* request,
                                          v1::ListJobsResponse* response) {
-  absl::StatusOr<service::Principal> who = Caller(*context);
-  if (!who.ok()) return ToGrpc(who.status());
-  absl::StatusOr<v1::ListJobsResponse> page = scheduler_.List(*request, *who);
-  if (!page.ok()) return ToGrpc(page.status());
-  *response = *std::move(page);
-  return grpc::Status::OK;
+  return Answer(Caller(*context), response,
+                [&](const service::Principal& who) { return List(who, *request); });
 }
 
 grpc::Status GenerationServiceImpl::Cancel(grpc::ServerContext* context,
                                            const v1::CancelJobRequest* request, v1::Job* response) {
-  absl::StatusOr<service::Principal> who = Caller(*context);
-  if (!who.ok()) return ToGrpc(who.status());
-  if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
-  absl::StatusOr<v1::Job> job = scheduler_.Cancel(request->id(), *who);
-  if (!job.ok()) return ToGrpc(job.status());
-  *response = *std::move(job);
-  return grpc::Status::OK;
+  return Answer(Caller(*context), response,
+                [&](const service::Principal& who) { return Cancel(who, *request); });
 }
 
 grpc::Status GenerationServiceImpl::Delete(grpc::ServerContext* context,
@@ -101,50 +110,14 @@ grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context,
   if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
   absl::StatusOr<StreamLimiter::Slot> slot = streams_.Acquire(who->name);
   if (!slot.ok()) return ToGrpc(slot.status());
-  const std::string& id = request->id();
-  // Read the version before the job, so that a change between the two is seen by the first wait.
-  uint64_t version = scheduler_.Version(id);
-  absl::StatusOr<v1::Job> job = scheduler_.Get(id, *who);
-  if (!job.ok()) return ToGrpc(job.status());
-  v1::JobEvent event;
-  *event.mutable_snapshot() = *job;
-  if (!writer->Write(event))
-    return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-  v1::ProgressEvent last = ProgressOf(*job);
-  size_t next_preview = 0;
-  for (;;) {
-    if (request->previews()) {
-      for (v1::Preview& p : scheduler_.PreviewsSince(id, next_preview, &next_preview)) {
-        event.Clear();
-        *event.mutable_preview() = std::move(p);
-        if (!writer->Write(event))
-          return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-      }
-    }
-    if (IsTerminal(job->state())) break;
-    const v1::ProgressEvent now = ProgressOf(*job);
-    if (!google::protobuf::util::MessageDifferencer::Equals(now, last)) {
-      event.Clear();
-      *event.mutable_progress() = now;
-      if (!writer->Write(event))
-        return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-      last = now;
-    }
-    // Wait for the next change, waking regularly to notice a client that left or a server stopping.
-    uint64_t seen = version;
-    while (seen == version) {
-      if (context->IsCancelled())
-        return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-      if (scheduler_.stopping())
-        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
-      version = scheduler_.WaitForChange(id, seen, absl::Now() + kWatchSlice);
-    }
-    job = scheduler_.Get(id, *who);
-    if (!job.ok()) return ToGrpc(job.status());
+  JobEventCursor events(scheduler_, request->id(), *who, request->previews());
+  while (!events.done()) {
+    // Wake regularly to notice a client that left.
+    if (context->IsCancelled()) return kClientGone;
+    absl::StatusOr<std::optional<v1::JobEvent>> event = events.Next(absl::Now() + kWatchSlice);
+    if (!event.ok()) return ToGrpc(event.status());
+    if (event->has_value() && !writer->Write(**event) && !events.done()) return kClientGone;
   }
-  event.Clear();
-  *event.mutable_final() = *job;
-  writer->Write(event);
   return grpc::Status::OK;
 }
 
@@ -162,54 +135,42 @@ grpc::Status GenerationServiceImpl::FetchResult(grpc::ServerContext* context,
   const int chunk_bytes = request->chunk_bytes() == 0
                               ? service::kDefaultChunkBytes
                               : std::min(request->chunk_bytes(), service::kMaxChunkBytes);
-  absl::StatusOr<std::pair<std::string, v1::Job>> result =
-      scheduler_.ResultPath(request->id(), *who);
-  if (!result.ok()) return ToGrpc(result.status());
-  const auto& [path, job] = *result;
-  std::ifstream in(path, std::ios::binary);
-  std::error_code ec;
-  const int64_t total = static_cast<int64_t>(std::filesystem::file_size(path, ec));
-  if (!in || ec) {
-    return grpc::Status(
-        grpc::StatusCode::DATA_LOSS,
-        absl::StrCat("the result of job ", request->id(), " is missing from the result store"));
-  }
-  int64_t offset = request->offset();
-  if (offset < 0 || offset > total) {
-    return grpc::Status(
-        grpc::StatusCode::OUT_OF_RANGE,
-        absl::StrCat("offset: ", offset, " is outside 0..", total, " (the result's size)"));
-  }
-  in.seekg(offset);
-  std::vector<char> buffer(static_cast<size_t>(chunk_bytes));
+  ResultReader reader(scheduler_, request->id(), *who, request->offset(), request->follow());
   v1::ResultChunk chunk;
-  do {
-    if (context->IsCancelled())
-      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-    const int64_t n = std::min<int64_t>(chunk_bytes, total - offset);
-    in.read(buffer.data(), n);
-    if (in.gcount() != n) {
-      return grpc::Status(grpc::StatusCode::DATA_LOSS, absl::StrCat("short read of ", path));
+  for (;;) {
+    if (context->IsCancelled()) return kClientGone;
+    const uint64_t version = scheduler_.Version(request->id());
+    absl::StatusOr<ResultReader::Piece> piece = reader.Next(chunk_bytes);
+    if (!piece.ok()) return ToGrpc(piece.status());
+    switch (piece->kind) {
+      case ResultReader::Piece::kEnd:
+        return grpc::Status::OK;
+      case ResultReader::Piece::kWait:
+        if (scheduler_.stopping()) {
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
+        }
+        scheduler_.WaitForChange(request->id(), version, absl::Now() + kWatchSlice);
+        continue;
+      case ResultReader::Piece::kRestart:
+      case ResultReader::Piece::kData:
+        break;
     }
-    chunk.set_offset(offset);
-    chunk.set_data(buffer.data(), static_cast<size_t>(n));
-    chunk.set_total_bytes(total);
-    chunk.set_mime_type(job.result().mime_type());
-    offset += n;
-    chunk.set_last(offset == total);
-    if (!writer->Write(chunk))
-      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-  } while (offset < total);
-  return grpc::Status::OK;
+    chunk.Clear();
+    chunk.set_offset(piece->offset);
+    chunk.set_data(std::move(piece->data));
+    chunk.set_total_bytes(piece->total_bytes);
+    chunk.set_mime_type(piece->mime_type);
+    chunk.set_last(piece->last);
+    chunk.set_attempt(piece->attempt);
+    chunk.set_restart(piece->kind == ResultReader::Piece::kRestart);
+    if (!writer->Write(chunk)) return kClientGone;
+  }
 }
 
-grpc::Status GenerationServiceImpl::ListModels(grpc::ServerContext* context,
-                                               const v1::ListModelsRequest* /*request*/,
-                                               v1::ListModelsResponse* response) {
-  absl::StatusOr<service::Principal> who = Caller(*context);
-  if (!who.ok()) return ToGrpc(who.status());
+v1::ListModelsResponse GenerationServiceImpl::ListModels() {
+  v1::ListModelsResponse response;
   for (const auto& [m, workers] : scheduler_.ModelsWithWorkers()) {
-    v1::ModelInfo* info = response->add_models();
+    v1::ModelInfo* info = response.add_models();
     info->set_name(m.name());
     info->set_default_width(m.default_width());
     info->set_default_height(m.default_height());
@@ -230,6 +191,15 @@ grpc::Status GenerationServiceImpl::ListModels(grpc::ServerContext* context,
     info->set_memory_bytes_per_pixel(m.memory_bytes_per_pixel());
     info->set_memory_limit_bytes(m.memory_limit_bytes());
   }
+  return response;
+}
+
+grpc::Status GenerationServiceImpl::ListModels(grpc::ServerContext* context,
+                                               const v1::ListModelsRequest* /*request*/,
+                                               v1::ListModelsResponse* response) {
+  absl::StatusOr<service::Principal> who = Caller(*context);
+  if (!who.ok()) return ToGrpc(who.status());
+  *response = ListModels();
   return grpc::Status::OK;
 }
 

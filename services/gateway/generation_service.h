@@ -1,8 +1,11 @@
 #pragma once
 // reel.v1.GenerationService over gRPC: authentication, edge validation, and the two streams (Watch,
-// FetchResult). Job logic lives in the Scheduler.
+// FetchResult). Job logic lives in the Scheduler. The unary calls are also public as plain
+// functions of (caller, request) for the HTTP/JSON front end (http_api.h), so both share
+// validation, limits and errors; the streams share JobEventCursor and ResultReader.
 #include "reel/v1/generation.grpc.pb.h"
 #include "services/common/auth.h"
+#include "services/gateway/result_reader.h"
 #include "services/gateway/scheduler.h"
 #include "services/gateway/stream_limiter.h"
 
@@ -38,6 +41,22 @@ class GenerationServiceImpl final : public v1::GenerationService::Service {
                            grpc::ServerWriter<v1::ResultChunk>* writer) override;
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
+
+  // --- the same calls for an authorized caller (HTTP/JSON) ---
+  // The caller of an `authorization` header value (nullptr: none), if it may use this service.
+  absl::StatusOr<service::Principal> Caller(const std::string* authorization) const;
+  absl::StatusOr<v1::Job> Submit(const service::Principal& who, const v1::GenerateRequest& request);
+  absl::StatusOr<v1::Job> Get(const service::Principal& who, const v1::GetJobRequest& request);
+  absl::StatusOr<v1::ListJobsResponse> List(const service::Principal& who,
+                                            const v1::ListJobsRequest& request);
+  absl::StatusOr<v1::Job> Cancel(const service::Principal& who,
+                                 const v1::CancelJobRequest& request);
+  v1::ListModelsResponse ListModels();
+  // A slot for one more open stream of `who` (RESOURCE_EXHAUSTED beyond the per-client cap).
+  absl::StatusOr<StreamLimiter::Slot> AcquireStream(const service::Principal& who) {
+    return streams_.Acquire(who.name);
+  }
+  Scheduler& scheduler() { return scheduler_; }
 
  private:
   // The caller, if its token may use this service (client or admin).

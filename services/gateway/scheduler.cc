@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"
@@ -352,11 +353,34 @@ absl::StatusOr<v1::ReportProgressResponse> Scheduler::ReportProgress(
   if (metrics_ != nullptr) {
     for (double s : request.step_seconds()) metrics_->step_seconds.Observe(s);
   }
+  // The first playable bytes of the job: time to first frame, measured from Submit (once; the
+  // store read happens only then).
+  std::optional<double> first_frame;
+  if (request.progress().playable_bytes() > 0) {
+    bool seen = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto it = live_.find(request.job_id());
+      seen = it != live_.end() && it->second.time_to_first_frame_seconds >= 0;
+    }
+    if (!seen) {
+      if (absl::StatusOr<JobRecord> job = store_.Get(request.job_id()); job.ok()) {
+        first_frame = std::max(0.0, absl::ToDoubleSeconds(absl::Now() - job->create_time));
+      }
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     LiveJob& live = live_[request.job_id()];
     live.has_progress = true;
     live.progress = request.progress();
+    if (first_frame.has_value() && live.time_to_first_frame_seconds < 0) {
+      live.time_to_first_frame_seconds = *first_frame;
+      if (metrics_ != nullptr) metrics_->time_to_first_frame_seconds.Observe(*first_frame);
+    }
+    if (live.time_to_first_frame_seconds >= 0) {
+      live.progress.set_time_to_first_frame_seconds(live.time_to_first_frame_seconds);
+    }
     for (const v1::Preview& p : request.previews()) live.previews.push_back(p);
     const size_t cap = static_cast<size_t>(std::max(1, options_.max_previews_per_job));
     if (live.previews.size() > cap) {

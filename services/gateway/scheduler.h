@@ -72,6 +72,9 @@ class Scheduler {
   absl::StatusOr<std::pair<std::string, v1::Job>> ResultPath(const std::string& id,
                                                              const service::Principal& who = {});
 
+  // Where workers write results (FetchResult follow reads partial files there).
+  const std::string& result_dir() const { return options_.result_dir; }
+
   // Watch support: a job's change counter (0 for a job never touched) and a wait for it to pass
   // `seen`.
   uint64_t Version(const std::string& id);
@@ -137,6 +140,9 @@ class Scheduler {
     std::vector<v1::Preview> previews;
     size_t previews_dropped = 0;  // previews before previews.front() that were dropped (cap)
     absl::Time ended = absl::InfiniteFuture();
+    // Submit → the first playable bytes of any attempt (Progress.time_to_first_frame_seconds);
+    // < 0 until then. Kept across re-leases, which clear `progress`.
+    double time_to_first_frame_seconds = -1;
   };
 
   // Bumps job `id`'s version and wakes watchers. Requires mu_.

@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   reel::worker::SinkFactory sinks = [](const std::string& path) {
-    return reel::NewFileEncoderSink(path);
+    return reel::NewFileEncoderSink(path, {.progressive = true});
   };
   if (!encoder_address.empty()) {
     // Frames go to the encoder service; the container bytes it streams back land in the same file
@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     sinks = [encoder = *encoder](const std::string& path) {
-      return reel::NewRemoteEncoderSink(encoder, path);
+      return reel::NewRemoteEncoderSink(encoder, path, {.encoder = {.progressive = true}});
     };
   }
   reel::worker::Worker worker(*channel, job_renderer, sinks, options);

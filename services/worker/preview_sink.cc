@@ -52,6 +52,7 @@ absl::Status PreviewSink::Write(const FrameBlock& block) {
   if (!status.ok()) return status;
   frames_ += block.count;
   ++blocks_;
+  if (on_block_) on_block_();
   if (on_preview_ && block.count > 0) {
     absl::StatusOr<v1::Preview> preview = MakePreview(block, block.count - 1, max_side_);
     // A preview is a courtesy: failing to make one must not fail the render.

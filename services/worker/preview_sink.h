@@ -25,6 +25,9 @@ class PreviewSink final : public FrameSink {
   absl::StatusOr<SinkResult> Close() override;
   void Abort() override { inner_.Abort(); }
 
+  // Called after each block the inner sink took (e.g. to report the bytes written so far).
+  void set_on_block(std::function<void()> on_block) { on_block_ = std::move(on_block); }
+
   double encode_seconds() const { return absl::ToDoubleSeconds(encode_time_); }
   int64_t frames() const { return frames_; }
 
@@ -32,6 +35,7 @@ class PreviewSink final : public FrameSink {
   FrameSink& inner_;
   const int max_side_;
   PreviewFn on_preview_;
+  std::function<void()> on_block_;
   absl::Duration encode_time_;
   int64_t frames_ = 0;
   int blocks_ = 0;

@@ -34,6 +34,13 @@ void ProgressReporter::AddPreview(v1::Preview preview) {
   cv_.notify_all();
 }
 
+void ProgressReporter::SetPlayableBytes(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  playable_bytes_ = bytes;
+  dirty_ = true;
+  cv_.notify_all();
+}
+
 void ProgressReporter::Finish(absl::Duration timeout) {
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -55,6 +62,7 @@ void ProgressReporter::Loop() {
     request.set_job_id(job_id_);
     request.set_attempt(attempt_);
     *request.mutable_progress() = pending_progress_;
+    request.mutable_progress()->set_playable_bytes(playable_bytes_);
     for (v1::Preview& p : pending_previews_) *request.add_previews() = std::move(p);
     for (double s : pending_steps_) request.add_step_seconds(s);
     pending_previews_.clear();

@@ -25,6 +25,9 @@ class ProgressReporter {
 
   void Update(const v1::Progress& progress, double step_seconds);
   void AddPreview(v1::Preview preview);
+  // Bytes of the progressive result file that play on their own (after each block); sent with
+  // every report from now on.
+  void SetPlayableBytes(int64_t bytes);
   // Sends what is pending and waits (at most `timeout`) until it was delivered, then stops the
   // thread.
   void Finish(absl::Duration timeout);
@@ -50,6 +53,7 @@ class ProgressReporter {
   v1::Progress pending_progress_;
   std::vector<v1::Preview> pending_previews_;
   std::vector<double> pending_steps_;
+  int64_t playable_bytes_ = 0;
   v1::Progress progress_;
   std::atomic<bool> cancel_{false};
   std::atomic<bool> lease_lost_{false};

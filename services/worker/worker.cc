@@ -261,6 +261,17 @@ void Worker::RunJob(const v1::LeaseJobResponse& lease) {
   std::unique_ptr<FrameSink> sink = sinks_(path);
   PreviewSink tee(*sink, options_.preview_max_side,
                   [&reporter](v1::Preview p) { reporter.AddPreview(std::move(p)); });
+  // A progressive sink (mp4/webm) leaves a playable prefix in the partial file after each block:
+  // its size tells followers (FetchResult follow) how far they can stream.
+  const std::string partial =
+      (std::filesystem::path(options_.result_dir) /
+       service::PartialResultFileName(lease.job_id(), lease.attempt(), format))
+          .string();
+  tee.set_on_block([&reporter, &partial] {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(partial, ec);
+    if (!ec) reporter.SetPlayableBytes(static_cast<int64_t>(bytes));
+  });
   absl::Status status = tee.Open(SpecFor(*resolved, renderer_.info(), format));
   absl::Time last_step = absl::Now();
   auto on_progress = [&](const RenderProgress& p) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -14,6 +15,7 @@
 #include "reel/v1/encoder.grpc.pb.h"
 #include "services/encoder/encoder_proto.h"
 #include "services/encoder/remote_sink.h"
+#include "services/encoder/temp_file.h"
 #include "tests/encoder/media_test_util.h"
 
 namespace reel {
@@ -357,6 +359,55 @@ TEST_F(EncoderServiceTest, MaxStreamsIsEnforced) {
   const Received got = first_reader.Join();
   EXPECT_TRUE(first->Finish().ok());
   EXPECT_TRUE(got.summary.has_value());
+}
+
+// A progressive remote sink: its partial file only ever holds whole blocks (the service marks the
+// chunk that ends each message's bytes; chunks here are 4 KiB, smaller than a block), every state
+// of it decodes to a whole number of blocks, and the finished file starts with each of them.
+TEST_F(EncoderServiceTest, ProgressiveRemoteSinkGrowsByWholeBlocks) {
+  const std::string path = TempPath("remote_progressive.mp4");
+  const std::string partial = ProgressivePartialPath(path);
+  RemoteSinkOptions options;
+  options.encoder.progressive = true;
+  auto sink = NewRemoteEncoderSink(channel_, path, options);
+  VideoSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  spec.fps = 8;
+  spec.frames = 16;
+  ASSERT_TRUE(sink->Open(spec).ok());
+  std::vector<std::string> seen;
+  for (int b = 0; b < 4; ++b) {
+    ASSERT_TRUE(sink->Write(SyntheticBlock(96, 64, b * 4, 4)).ok());
+    // The bytes come back asynchronously: wait (bounded) until this block's are in the file.
+    int64_t frames = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (frames < (b + 1) * 4 && std::chrono::steady_clock::now() < deadline) {
+      const std::string bytes = ::reel::testing::ReadFile(partial);
+      if (!bytes.empty() && (seen.empty() || bytes != seen.back())) {
+        seen.push_back(bytes);
+        const std::string cut = TempPath("remote_prefix.mp4");
+        std::ofstream(cut, std::ios::binary) << bytes;
+        absl::StatusOr<testing::ProbeResult> probe = Probe(cut);
+        ASSERT_TRUE(probe.ok()) << probe.status();
+        frames = probe->frames;
+        EXPECT_EQ(frames % 4, 0) << bytes.size() << " bytes decode to " << frames << " frames";
+        RemoveTestFile(cut);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(frames, (b + 1) * 4) << "block " << b + 1;
+  }
+  ASSERT_TRUE(sink->Close().ok());
+  const std::string final_bytes = ::reel::testing::ReadFile(path);
+  for (const std::string& prefix : seen) {
+    EXPECT_EQ(final_bytes.compare(0, prefix.size(), prefix), 0) << "a prefix was rewritten";
+  }
+  absl::StatusOr<testing::ProbeResult> probe = Probe(path);
+  ASSERT_TRUE(probe.ok());
+  EXPECT_EQ(probe->frames, 16);
+  EXPECT_FALSE(std::filesystem::exists(partial));
+  RemoveTestFile(path);
 }
 
 }  // namespace

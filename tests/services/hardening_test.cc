@@ -124,7 +124,9 @@ TEST_F(HardeningTest, DiskFullWhileAJobFinishesRequeuesItOnceSpaceReturns) {
   // heartbeating without the lease. The gateway takes the lease back (and cannot record that either
   // while the disk is full: the job still reads RUNNING).
   ASSERT_TRUE(WaitFor([&] { return workers_[0]->jobs_finished() >= 1; }, kJobTimeout));
-  absl::SleepFor(absl::Milliseconds(500));  // several heartbeats and liveness passes, still full
+  // Several heartbeats (100 ms) and liveness passes while still full; 500 ms proved too short on a
+  // loaded machine (the take-back came 0.6 s after the worker gave up, once the disk had space).
+  absl::SleepFor(absl::Seconds(2));
   v1::Job during;
   ASSERT_TRUE(GetJob(*stub_, job.id(), &during).ok());
   EXPECT_EQ(during.state(), v1::Job::RUNNING);

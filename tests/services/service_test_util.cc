@@ -162,6 +162,7 @@ absl::StatusOr<std::unique_ptr<gateway::Gateway>> StartGateway(const std::string
   g.tls_cert_file = options.tls_cert;
   g.tls_key_file = options.tls_key;
   g.metrics_port = options.metrics_port;
+  g.http_listen = options.http_listen;
   g.scheduler.max_queued_jobs = options.max_queued;
   g.scheduler.heartbeat_interval = options.heartbeat;
   g.scheduler.worker_timeout = options.worker_timeout;
@@ -201,7 +202,9 @@ std::unique_ptr<worker::Worker> StartWorkerAt(const std::string& target, Rendere
   options.memory_limit_bytes = memory_limit_bytes;
   auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   auto w = std::make_unique<worker::Worker>(
-      channel, renderer, [](const std::string& path) { return NewFileEncoderSink(path); }, options);
+      channel, renderer,
+      [](const std::string& path) { return NewFileEncoderSink(path, {.progressive = true}); },
+      options);
   w->Start();
   return w;
 }
@@ -232,6 +235,18 @@ grpc::Status GetJob(v1::GenerationService::Stub& stub, const std::string& id, v1
 bool Terminal(const v1::Job& job) {
   return job.state() == v1::Job::SUCCEEDED || job.state() == v1::Job::FAILED ||
          job.state() == v1::Job::CANCELLED;
+}
+
+std::string FetchResultBytes(v1::GenerationService::Stub& stub, const std::string& id) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::FetchResultRequest request;
+  request.set_id(id);
+  auto reader = stub.FetchResult(&context, request);
+  v1::ResultChunk chunk;
+  std::string bytes;
+  while (reader->Read(&chunk)) bytes += chunk.data();
+  return reader->Finish().ok() ? bytes : "";
 }
 
 v1::Job WaitForJob(v1::GenerationService::Stub& stub, const std::string& id,

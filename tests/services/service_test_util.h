@@ -63,6 +63,7 @@ struct StackOptions {
   std::string tls_cert, tls_key;
   int64_t max_queued = 1024;
   int metrics_port = -1;
+  std::string http_listen;  // e.g. "127.0.0.1:0": the HTTP/JSON API
   absl::Duration heartbeat = absl::Milliseconds(100);
   absl::Duration worker_timeout = absl::Seconds(2);
   int max_attempts = 3;
@@ -106,6 +107,9 @@ v1::Job WaitForJob(v1::GenerationService::Stub& stub, const std::string& id,
                    const std::function<bool(const v1::Job&)>& done, absl::Duration timeout,
                    const std::string& token = "");
 bool Terminal(const v1::Job& job);
+// Every byte of a SUCCEEDED job's result through FetchResult (a 20 s deadline); "" when the call
+// fails.
+std::string FetchResultBytes(v1::GenerationService::Stub& stub, const std::string& id);
 
 // One unary call of `method` (e.g. "/reel.v1.GenerationService/Submit") with `request` as the raw
 // message bytes: for requests no generated stub would send. *response gets the raw answer.

@@ -157,6 +157,18 @@ absl::StatusOr<v1::Job> WatchJob(const Connection& c, const std::string& id,
   return *final_job;
 }
 
+// Time to first frame (Submit → the first playable bytes, issue 17) against time to finish, once
+// the job is done: how much sooner a follower could start playing.
+void PrintTimeToFirstFrame(const v1::Job& job) {
+  const double first = job.progress().time_to_first_frame_seconds();
+  if (first <= 0 || !job.has_end_time()) return;
+  const auto seconds = [](const google::protobuf::Timestamp& t) {
+    return static_cast<double>(t.seconds()) + t.nanos() * 1e-9;
+  };
+  std::fprintf(stderr, "time to first frame %.2f s, to finish %.2f s\n", first,
+               seconds(job.end_time()) - seconds(job.create_time()));
+}
+
 std::string DefaultOutputName(const v1::Job& job) {
   const std::string& mime = job.result().mime_type();
   const std::string ext = mime == "video/mp4"    ? "mp4"
@@ -260,6 +272,7 @@ int RunSubmit(const std::vector<std::string_view>& args) {
   absl::StatusOr<v1::Job> done = WatchJob(c, job.id(), previews, false);
   if (!done.ok()) return Fail("submit", done.status());
   std::fprintf(stderr, "%s\n", Describe(*done).c_str());
+  PrintTimeToFirstFrame(*done);
   if (done->state() != v1::Job::SUCCEEDED) return 1;
   return output.empty() ? 0 : FetchTo(c, *done, output, "submit");
 }
@@ -280,6 +293,7 @@ int RunWatch(const std::vector<std::string_view>& args) {
   absl::StatusOr<v1::Job> done = WatchJob(c, ids[0], previews, quiet);
   if (!done.ok()) return Fail("watch", done.status());
   std::printf("%s\n", Describe(*done).c_str());
+  PrintTimeToFirstFrame(*done);
   return done->state() == v1::Job::SUCCEEDED ? 0 : 1;
 }
 

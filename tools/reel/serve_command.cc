@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "pipeline/generate/random_model.h"
 #include "pipeline/generate/renderer.h"
 #include "pipeline/parallel/worker_groups.h"
@@ -224,7 +226,8 @@ int RunServe(const std::vector<std::string_view>& args) {
     worker_options.token = options.token_file.empty() ? "" : internal_token;
     in_process = std::make_unique<worker::Worker>(
         (*gateway)->InProcessChannel(), leader ? *leader : *renderer,
-        [](const std::string& path) { return NewFileEncoderSink(path); }, worker_options);
+        [](const std::string& path) { return NewFileEncoderSink(path, {.progressive = true}); },
+        worker_options);
     in_process->Start();
   }
   if (absl::Status s = gateway::WritePortFile(values.port_file, (*gateway)->port()); !s.ok()) {
@@ -247,13 +250,24 @@ int RunServe(const std::vector<std::string_view>& args) {
     std::printf("reel serve: metrics on http://%s:%d/metrics\n", options.metrics_host.c_str(),
                 (*gateway)->metrics_port());
   }
+  if ((*gateway)->http_port() >= 0) {
+    const std::string http_host = options.http_listen.substr(0, options.http_listen.rfind(':'));
+    std::printf("reel serve: page and HTTP/JSON API on http://%s:%d/\n",
+                http_host.empty() ? "127.0.0.1" : http_host.c_str(), (*gateway)->http_port());
+  }
   std::fflush(stdout);
 
   const int signal = service::WaitForTerminationSignal();
   const bool broken = group_broke;
   if (broken) {
-    // Which rank ended, if it did (a hung one is killed with the rest below).
-    const std::string dead = local ? local->DeadRanks() : "";
+    // Which rank ended, if it did (a hung one is killed with the rest below). A killed rank's
+    // sockets close before the kernel lets its parent reap it, so the group can break a moment
+    // before the death can be read (waitpid WNOHANG): look for up to a second.
+    std::string dead;
+    const absl::Time give_up = absl::Now() + absl::Seconds(1);
+    while (local && (dead = local->DeadRanks()).empty() && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
     std::fprintf(stderr,
                  "reel serve: the worker group broke%s%s; its job went back to the queue and the "
                  "server stops (start it again to re-form the group)\n",
