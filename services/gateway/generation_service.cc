@@ -68,6 +68,12 @@ absl::StatusOr<v1::Job> GenerationServiceImpl::Cancel(const service::Principal& 
   return scheduler_.Cancel(request.id(), who);
 }
 
+absl::Status GenerationServiceImpl::Delete(const service::Principal& who,
+                                           const v1::DeleteJobRequest& request) {
+  if (absl::Status s = ValidateJobId(request.id()); !s.ok()) return s;
+  return scheduler_.Delete(request.id(), who);
+}
+
 grpc::Status GenerationServiceImpl::Submit(grpc::ServerContext* context,
                                            const v1::GenerateRequest* request, v1::Job* response) {
   return Answer(Caller(*context), response,
@@ -98,8 +104,7 @@ grpc::Status GenerationServiceImpl::Delete(grpc::ServerContext* context,
                                            google::protobuf::Empty* /*response*/) {
   absl::StatusOr<service::Principal> who = Caller(*context);
   if (!who.ok()) return ToGrpc(who.status());
-  if (absl::Status s = ValidateJobId(request->id()); !s.ok()) return ToGrpc(s);
-  return ToGrpc(scheduler_.Delete(request->id(), *who));
+  return ToGrpc(Delete(*who, *request));
 }
 
 grpc::Status GenerationServiceImpl::Watch(grpc::ServerContext* context,

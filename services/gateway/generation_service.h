@@ -51,6 +51,7 @@ class GenerationServiceImpl final : public v1::GenerationService::Service {
                                             const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> Cancel(const service::Principal& who,
                                  const v1::CancelJobRequest& request);
+  absl::Status Delete(const service::Principal& who, const v1::DeleteJobRequest& request);
   v1::ListModelsResponse ListModels();
   // A slot for one more open stream of `who` (RESOURCE_EXHAUSTED beyond the per-client cap).
   absl::StatusOr<StreamLimiter::Slot> AcquireStream(const service::Principal& who) {

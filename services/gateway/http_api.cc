@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/empty.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "services/common/limits.h"
@@ -321,14 +322,20 @@ HttpResponse HttpApi::Serve(const HttpRequest& request) {
   if (!absl::StartsWith(path, kJobs)) {
     return JsonError(absl::NotFoundError(absl::StrCat("no such resource: ", path)));
   }
-  // {id}, {id}:cancel, {id}/events, {id}/result
+  // {id} (GET, DELETE), {id}:cancel, {id}/events, {id}/result
   const std::string rest = path.substr(kJobs.size());
   const size_t cut = rest.find_first_of(":/");
   const std::string id = rest.substr(0, cut);
   const std::string tail = cut == std::string::npos ? "" : rest.substr(cut);
   if (absl::Status s = ValidateJobId(id); !s.ok()) return JsonError(s);
   if (tail.empty()) {
-    if (!get) return wrong_method("GET");
+    if (method == "DELETE") {  // AIP-135: an empty body on success
+      v1::DeleteJobRequest remove;
+      remove.set_id(id);
+      if (absl::Status s = service_.Delete(*who, remove); !s.ok()) return JsonError(s);
+      return JsonOk(google::protobuf::Empty());
+    }
+    if (!get) return wrong_method("GET, DELETE");
     v1::GetJobRequest get_request;
     get_request.set_id(id);
     return Reply(service_.Get(*who, get_request));

@@ -159,6 +159,14 @@ TEST_F(HttpApiTest, AValidJobEndToEndWithRange) {
   EXPECT_EQ(Http("GET", "/v1/jobs?states=NOPE").status, 400);
   const HttpAnswer models = Http("GET", "/v1/models");
   EXPECT_EQ(models.json()["models"][0]["name"], "fake-tiny");
+
+  // DELETE (AIP-135): an empty JSON object, then the job and its result are gone, as over gRPC.
+  const HttpAnswer deleted = Http("DELETE", "/v1/jobs/" + id);
+  EXPECT_EQ(deleted.status, 200) << deleted.body;
+  EXPECT_EQ(deleted.json(), nlohmann::json::object());
+  EXPECT_EQ(Http("GET", "/v1/jobs/" + id).status, 404);
+  EXPECT_EQ(Http("GET", "/v1/jobs/" + id + "/result").status, 404);
+  EXPECT_EQ(Http("DELETE", "/v1/jobs/" + id).json()["error"]["status"], "NOT_FOUND");
 }
 
 TEST_F(HttpApiTest, EveryInvalidArgumentCaseAnswersAsGrpcDoes) {
@@ -291,6 +299,11 @@ TEST_F(HttpApiTest, AFollowedResultIsTheFinishedFileAndCancelWorks) {
   EXPECT_EQ(none.json()["error"]["status"], "FAILED_PRECONDITION");
   EXPECT_EQ(Http("POST", "/v1/jobs/" + id + ":cancel").json()["error"]["status"],
             "FAILED_PRECONDITION");
+  // A running job cannot be deleted (cancel it first).
+  const std::string running = SubmitHttp(R"({"prompt": "still running", "frames": 16})");
+  const HttpAnswer refused = Http("DELETE", "/v1/jobs/" + running);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.json()["error"]["status"], "FAILED_PRECONDITION");
 }
 
 TEST_F(HttpApiTest, ThePageAndTheProbesAreServed) {
