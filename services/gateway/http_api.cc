@@ -13,6 +13,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "services/common/limits.h"
+#include "services/gateway/http_json.h"
 #include "services/gateway/http_range.h"
 #include "services/gateway/job_events.h"
 #include "services/gateway/result_reader.h"
@@ -44,28 +45,6 @@ HttpResponse JsonOk(const google::protobuf::Message& message) {
 }
 
 // The request body as `message` (protobuf's JSON mapping; unknown fields are errors).
-absl::Status ParseBody(const HttpRequest& request, google::protobuf::Message* message) {
-  if (request.body_too_large) {
-    return absl::InvalidArgumentError(absl::StrCat("request body: larger than the limit of ",
-                                                   service::HttpServer::kDefaultMaxBodyBytes,
-                                                   " bytes"));
-  }
-  if (absl::StripAsciiWhitespace(request.body).empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("request body: expected a JSON ",
-                                                   message->GetDescriptor()->name(),
-                                                   " object, got nothing"));
-  }
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  const auto status = google::protobuf::util::JsonStringToMessage(request.body, message, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("request body: not a JSON ",
-                                                   message->GetDescriptor()->name(), ": ",
-                                                   std::string(status.message())));
-  }
-  return absl::OkStatus();
-}
-
 template <typename T>
 HttpResponse Reply(const absl::StatusOr<T>& result) {
   return result.ok() ? JsonOk(*result) : JsonError(result.status());
@@ -310,7 +289,7 @@ HttpResponse HttpApi::Serve(const HttpRequest& request) {
   if (path == "/v1/jobs") {
     if (method == "POST") {
       v1::GenerateRequest submit;
-      if (absl::Status s = ParseBody(request, &submit); !s.ok()) return JsonError(s);
+      if (absl::Status s = ParseJsonBody(request, &submit); !s.ok()) return JsonError(s);
       return Reply(service_.Submit(*who, submit));
     }
     if (!get) return wrong_method("GET, POST");
