@@ -115,7 +115,7 @@ void Worker::LeaseLoop() {
     std::string worker_id;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return;
+      if (stop_ || retired_) return;
       registered = registered_;
       worker_id = worker_id_;
     }
@@ -319,8 +319,14 @@ void Worker::RunJob(const v1::LeaseJobResponse& lease) {
     }
   } else if (status.code() == absl::StatusCode::kAborted) {
     // The renderer cannot run jobs here any more (a worker group lost a rank): the job goes back
-    // to the queue without penalty, for a healthy worker.
+    // to the queue without penalty, for a healthy worker, and this one leases nothing more.
     finish.set_released(true);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      retired_ = true;
+    }
+    service::LogLine("reel-worker", absl::StrCat("the renderer can take no more jobs (",
+                                                 status.message(), "); leasing stopped"));
   } else {
     finish.mutable_error()->set_code(static_cast<int>(status.code()));
     finish.mutable_error()->set_message(std::string(status.message()));

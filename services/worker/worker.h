@@ -83,6 +83,9 @@ class Worker {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  // The renderer answered ABORTED (it can take no more jobs, e.g. a worker group lost a rank): no
+  // more leases, or each would come straight back and count an attempt until the process stops.
+  bool retired_ = false;
   bool registered_ = false;
   std::string worker_id_;
   absl::Duration heartbeat_interval_ = absl::Seconds(1);
