@@ -1,11 +1,13 @@
 #include "tools/reel/cli_group.h"
 
 #include <fcntl.h>
+#include <omp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -33,6 +35,10 @@ std::string Describe(int rank, pid_t pid, int status) {
 bool Failed(int status) { return !(WIFEXITED(status) && WEXITSTATUS(status) == 0); }
 
 }  // namespace
+
+int DefaultThreadsPerRank(int world) {
+  return world > 1 ? std::max(1, omp_get_num_procs() / world) : 0;
+}
 
 absl::StatusOr<LocalGroup> LocalGroup::Start(std::string_view command,
                                              const std::vector<std::string_view>& args, int world,

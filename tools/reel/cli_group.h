@@ -15,6 +15,10 @@
 
 namespace reel::cli {
 
+// Threads for each of `world` local ranks when the user names none: the cores shared out (at least
+// one each); 0 (all cores) for a world of one.
+int DefaultThreadsPerRank(int world);
+
 class LocalGroup {
  public:
   // Starts ranks 1..world−1 as `/proc/self/exe <command> <args...> --rank R --ranks world

@@ -1,6 +1,5 @@
 // `reel render "PROMPT" -o out.mp4`: text to video (or to an image) in this process, no server:
 // load the model, render block by block, encode each block as it finishes, report progress.
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
@@ -267,8 +266,7 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
                                    "(`reel models` lists the installed ones)")};
   }
   RendererOptions renderer_options;
-  renderer_options.threads = static_cast<int>(
-      o.threads.value_or(world > 1 ? std::max(1, omp_get_num_procs() / world) : 0));
+  renderer_options.threads = static_cast<int>(o.threads.value_or(DefaultThreadsPerRank(world)));
   std::optional<WorkerGroups> groups;
   if (group.options != nullptr) {
     absl::StatusOr<WorkerGroups> joined = WorkerGroups::Join(*group.options, o.cfg_parallel);

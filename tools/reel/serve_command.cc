@@ -2,7 +2,6 @@
 // (public API + SQLite job store + scheduler), one worker with the model loaded once, and the
 // encoder; the worker talks to the gateway through an in-process channel, so the code path is the
 // split deployment's without the network.
-#include <omp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -149,7 +148,7 @@ int RunServe(const std::vector<std::string_view>& args) {
     return 2;
   }
   gateway::ApplyGatewayFlags(values, options);
-  if (ranks > 1 && threads == 0) threads = std::max(1, omp_get_num_procs() / ranks);
+  if (threads == 0) threads = DefaultThreadsPerRank(ranks);
   if (follower.rank > 0) {
     follower.world_size = ranks;
     follower.timeout = absl::Seconds(group_timeout_s);
