@@ -14,38 +14,16 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/softmax.h"
+#include "pipeline/tensor/ops_internal.h"
 #include "pipeline/tensor/status_macros.h"
 
 namespace reel::ops {
 namespace cpu = kernels::cpu;
-namespace {
-
-// Every op runs on f32 CPU tensors today; CUDA tensors are rejected with a clear message rather
-// than silently copied (DefaultDevice() keeps generation on the CPU until the CUDA op set is
-// complete).
-absl::Status CheckF32Cpu(const Tensor& t, const char* op, const char* arg) {
-  if (!t.device().is_cpu()) {
-    return absl::UnimplementedError(absl::StrCat(op, ": ", arg, " is on ", DeviceName(t.device()),
-                                                 "; this op has no CUDA path yet"));
-  }
-  if (t.dtype() != DType::kF32) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(op, ": ", arg, " is ", DTypeName(t.dtype()), ", expected f32 (Cast first)"));
-  }
-  return absl::OkStatus();
-}
-
-// f32, CPU and row-major, copying only when the input is a strided view.
-absl::StatusOr<Tensor> Dense(const Tensor& t, const char* op, const char* arg) {
-  REEL_RETURN_IF_ERROR(CheckF32Cpu(t, op, arg));
-  return t.Contiguous();
-}
-
-absl::Status ShapeError(const char* op, const std::string& what) {
-  return absl::InvalidArgumentError(absl::StrCat(op, ": ", what));
-}
-
-}  // namespace
+using internal::CheckF32Cpu;
+using internal::Dense;
+using internal::OptionalVector;
+using internal::PtrOrNull;
+using internal::ShapeError;
 
 absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
                               Allocator* alloc) {
@@ -203,23 +181,6 @@ absl::StatusOr<Tensor> SiluGate(const Tensor& x, Allocator* alloc) {
                 shape.back());
   return y;
 }
-
-namespace {
-
-absl::StatusOr<Tensor> OptionalVector(const Tensor* t, int64_t n, const char* op, const char* arg) {
-  if (t == nullptr) return Tensor();
-  REEL_ASSIGN_OR_RETURN(Tensor c, Dense(*t, op, arg));
-  if (c.numel() != n) {
-    return ShapeError(op, absl::StrCat(arg, " ", ShapeString(t->shape()), " for width ", n));
-  }
-  return c;
-}
-
-const float* PtrOrNull(const Tensor* given, const Tensor& dense) {
-  return given == nullptr ? nullptr : dense.data<float>();
-}
-
-}  // namespace
 
 absl::StatusOr<Tensor> LayerNorm(const Tensor& x, float eps, const Tensor* gamma,
                                  const Tensor* beta, Allocator* alloc) {

@@ -2,18 +2,24 @@
 // Tensor-level ops: check shapes/dtypes/devices, then dispatch to kernels/cpu (or kernels/cuda).
 // Compute is f32; 16-bit tensors are converted with Cast first. Outputs come from `alloc`
 // (nullptr: the CPU heap), so a forward pass can run entirely inside an Arena.
+#include <cstdint>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/sparse_attention.h"
 #include "pipeline/tensor/tensor.h"
 
 namespace reel::ops {
 
 using kernels::cpu::Activation;
 using kernels::cpu::BinaryOp;
+// Declared in kernels/cpu/sparse_attention.h (raw kernels share them).
+using kernels::cpu::AttentionBlocks;
+using kernels::cpu::SparseAttentionOptions;
+using kernels::cpu::SparseAttentionStats;
 
 // y = x · wᵀ + b over the last dim of x: x (..., in), w (out, in), bias (out) or null → (..., out).
 absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
@@ -63,6 +69,52 @@ absl::StatusOr<Tensor> Softmax(const Tensor& x, Allocator* alloc = nullptr);
 absl::StatusOr<Tensor> SoftmaxAttention(const Tensor& q, const Tensor& k, const Tensor& v,
                                         const Tensor* key_mask, int64_t heads, float scale,
                                         Allocator* alloc = nullptr);
+
+// Tiled flash-style softmax attention (online softmax, never an nq x nk matrix):
+// softmax(q kT * scale) v over the keys allowed by `blocks` and key_mask (nk 0/1 or null); q (nq,
+// heads*d), k/v (nk, heads*d) → (nq, heads*d). A query row with no allowed key gets 0.
+absl::StatusOr<Tensor> FlashAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                      const Tensor* key_mask, int64_t heads, float scale,
+                                      const AttentionBlocks& blocks, Allocator* alloc = nullptr);
+
+// SLA's sparse branch (thu-ml/SLA): per head, the block map (mean-pooled q per query tile . mean-
+// pooled smooth-K per key tile, smooth-K = k minus the per-head mean over all keys; a partial last
+// tile pools over its true row count; key tiles are cut from key row 0), keeping the top
+// n = clamp(int(topk * allowed), 1, allowed) of the key tiles the block rule allows (ties: the
+// lower tile), then exact softmax over the selected tiles only, renormalized over them as the
+// official kernel; the block rule applies per token inside tiles. topk >= 1 == FlashAttention with
+// the same blocks. A row that sees no key in its selected tiles gets 0.
+absl::StatusOr<Tensor> BlockSparseAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                            int64_t heads, float scale,
+                                            const AttentionBlocks& blocks,
+                                            const SparseAttentionOptions& options,
+                                            SparseAttentionStats* stats = nullptr,
+                                            Allocator* alloc = nullptr);
+
+// The whole SLA op (SLA-1 formulation, no proj_l) for kernel-level invariants and benchmarks:
+// O = O_s + O_l, O_s as BlockSparseAttention (same block map), O_l = ReLU linear attention over the
+// allowed keys of the NON-selected tiles, phi(q) S / (phi(q) . z + 1e-6), by the subtraction trick.
+// n = all tiles: O == FlashAttention (O_l = 0). topk == 0 selects no tile (the n >= 1 clamp holds
+// only for topk > 0): O == ReLU linear attention over all allowed keys.
+absl::StatusOr<Tensor> SparseLinearAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             int64_t heads, float scale,
+                                             const AttentionBlocks& blocks,
+                                             const SparseAttentionOptions& options,
+                                             SparseAttentionStats* stats = nullptr,
+                                             Allocator* alloc = nullptr);
+
+// The tile map both ops above use: at_least_one is the n >= 1 clamp (BlockSparseAttention keeps it;
+// SparseLinearAttention keeps it for topk > 0 only).
+struct TileMap {
+  int64_t heads = 0, q_tiles = 0, k_tiles = 0;
+  std::vector<uint8_t> classes;  // (heads, q_tiles, k_tiles) of kernels::cpu::TileClass
+  uint8_t at(int64_t h, int64_t qt, int64_t kt) const {
+    return classes[(h * q_tiles + qt) * k_tiles + kt];
+  }
+};
+absl::StatusOr<TileMap> SparseTileMap(const Tensor& q, const Tensor& k, int64_t heads,
+                                      const AttentionBlocks& blocks,
+                                      const SparseAttentionOptions& options, bool at_least_one);
 
 // x (images, h, w, c) channels-last; weight (c, 1, 3, 3) or (c, 3, 3); bias (c) or null.
 absl::StatusOr<Tensor> DepthwiseConv2d3x3(const Tensor& x, const Tensor& weight, const Tensor* bias,
