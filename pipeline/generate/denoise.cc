@@ -123,6 +123,7 @@ absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
     options.state = &state;
     options.parallel = params.parallel;
     options.cache = params.cache;
+    options.attention = params.attention;
     auto on_step = [&](int step, int total) {
       if (progress) progress(b, step, total, blocks);
       return cancel == nullptr || !cancel->load();

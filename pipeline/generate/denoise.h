@@ -38,6 +38,7 @@ struct BlockGenerationParams {
   uint64_t seed = 0;
   ParallelContext parallel;      // the world the forwards run in
   CachePolicy* cache = nullptr;  // consulted by every denoising forward (steps restart per block)
+  AttentionOverrides attention;  // the request's exact-branch settings
 };
 
 // Noise for latent frames [first, first + count): (C, count, H, W).

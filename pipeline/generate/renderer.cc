@@ -96,6 +96,12 @@ class PipelineRenderer final : public Renderer {
     REEL_ASSIGN_OR_RETURN(const CacheOptions cache,
                           ResolveCacheOptions(info_.default_cache, r.cache));
     r.cache = ToCacheRequest(cache);
+    const DitConfig& model = config_.transformer;
+    REEL_ASSIGN_OR_RETURN(const DitConfig attention, WithAttentionOverrides(model, r.attention));
+    if (model.attention != AttentionKind::kLinear) {
+      r.attention.attention_window = attention.attention_window;
+    }
+    if (model.attention == AttentionKind::kSparseLinear) r.attention.sla_topk = attention.sla_topk;
     return r;
   }
 
@@ -120,6 +126,7 @@ class PipelineRenderer final : public Renderer {
     p.block_frames = config_.transformer.block_frames;
     p.seed = r.seed;
     p.parallel = parallel_;
+    p.attention = r.attention;
     // The gate's error is reduced over the sequence-parallel group (every rank of it decides
     // alike). Under CFG parallelism each branch's group decides for its own branch.
     REEL_ASSIGN_OR_RETURN(const CacheOptions cache_options,
@@ -215,6 +222,7 @@ class PipelineRenderer final : public Renderer {
     info_.temporal_factor = static_cast<int>(BlockPixelFrames());
     info_.default_steps = config_.sampler.steps;
     info_.attention = AttentionKindName(config_.transformer.attention);
+    info_.attention_description = DescribeAttention(config_.transformer);
     // Measured for reel-tiny (peak RSS of `reel render`, 4 frames, 1 step, 1 thread: 197 / 374 /
     // 1089 MB at 128² / 256² / 512², i.e. 3.7 KB per pixel over ~140 MB): the full-resolution stage
     // of the VAE decoder dominates, ~14.5 float tensors of (pixel frames per block × channels[0])
@@ -271,6 +279,10 @@ VideoSpec SpecFor(const RenderRequest& r, const ModelInfo& model, const std::str
   spec.metadata["steps"] = absl::StrCat(r.steps);
   spec.metadata["cfg_scale"] = absl::StrCat(r.cfg_scale);
   spec.metadata["sampler"] = r.sampler;
+  if (r.attention.attention_window >= 0) {
+    spec.metadata["attention_window"] = absl::StrCat(r.attention.attention_window);
+  }
+  if (r.attention.sla_topk >= 0) spec.metadata["sla_topk"] = absl::StrCat(r.attention.sla_topk);
   if (const auto cache = ResolveCacheOptions(model.default_cache, r.cache);
       cache.ok() && cache->policy != CachePolicyKind::kNone) {
     spec.metadata["cache"] = DescribeCacheOptions(*cache);

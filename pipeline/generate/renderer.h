@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "pipeline/cache/cache_options.h"
 #include "pipeline/frames/frame_sink.h"
+#include "pipeline/model/config.h"
 #include "pipeline/parallel/communicator.h"
 
 namespace reel {
@@ -27,6 +28,9 @@ struct RenderRequest {
   uint64_t seed = 0;
   std::string sampler;  // "euler" | "dpm++2m"; empty: the model's default
   CacheRequest cache;   // feature caching; unset fields: the model's default (config.json "cache")
+  // The exact attention branch (kinds softmax / sparse_linear): window and SLA top-k; negative: the
+  // model's. Resolve fills in what the render uses.
+  AttentionOverrides attention;
 };
 
 struct RenderProgress {
@@ -49,9 +53,10 @@ struct ModelInfo {
   double default_fps = 0;
   int spatial_factor = 0;   // width/height must be multiples of this
   int temporal_factor = 0;  // a video has a multiple of this many frames (one block); 1 = an image
-  CacheOptions default_cache;  // config.json "cache" (none when absent)
-  int default_steps = 0;    // denoising steps per block when a request leaves them 0
-  std::string attention;    // the self-attention kind's config name, e.g. "linear"
+  CacheOptions default_cache;         // config.json "cache" (none when absent)
+  int default_steps = 0;              // denoising steps per block when a request leaves them 0
+  std::string attention;              // the self-attention kind's config name, e.g. "linear"
+  std::string attention_description;  // with its settings (DescribeAttention)
   // Peak resident memory of a render ≈ base_memory_bytes + memory_bytes_per_pixel × width × height,
   // whatever the number of frames (the block-autoregressive loop keeps a constant-size state). 0:
   // unknown.

@@ -21,6 +21,10 @@ absl::StatusOr<ModelState> CloneState(const ModelState& state) {
     REEL_ASSIGN_OR_RETURN(c.kv, s.kv.Clone());
     REEL_ASSIGN_OR_RETURN(c.ksum, s.ksum.Clone());
     REEL_ASSIGN_OR_RETURN(c.conv_tail, s.conv_tail.Clone());
+    if (s.win_k.defined()) {
+      REEL_ASSIGN_OR_RETURN(c.win_k, s.win_k.Clone());
+      REEL_ASSIGN_OR_RETURN(c.win_v, s.win_v.Clone());
+    }
     c.frames_seen = s.frames_seen;
     out.push_back(std::move(c));
   }

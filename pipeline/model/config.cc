@@ -44,6 +44,10 @@ absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
   std::string attention = "linear";
   f.Optional("attention", attention);
   f.Optional("block_frames", c.block_frames);
+  f.Optional("attention_window", c.attention_window);
+  f.Optional("sla_topk", c.sla_topk);
+  f.Optional("sla_tile_q", c.sla_tile_q);
+  f.Optional("sla_tile_k", c.sla_tile_k);
   if (patch.size() != 3 || patch[0] < 1 || patch[1] < 1 || patch[2] < 1) {
     f.Error("'patch_size' must be three positive integers [t, h, w]");
   } else {
@@ -66,6 +70,9 @@ absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
     f.Error(absl::StrCat("'attention' is '", attention,
                          "', expected linear, sparse_linear or softmax"));
   }
+  if (c.attention_window < 0) f.Error("'attention_window' must be >= 0");
+  if (!(c.sla_topk > 0.0f && c.sla_topk <= 1.0f)) f.Error("'sla_topk' must be in (0, 1]");
+  if (c.sla_tile_q < 1 || c.sla_tile_k < 1) f.Error("'sla_tile_q' and 'sla_tile_k' must be >= 1");
   if (c.num_heads * c.head_dim != c.hidden_size) f.Error("num_heads * head_dim != hidden_size");
   if (c.cross_num_heads * c.cross_head_dim != c.hidden_size) {
     f.Error("cross_num_heads * cross_head_dim != hidden_size");
@@ -77,6 +84,54 @@ absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
   }
   absl::Status s = f.Finish();
   if (!s.ok()) return s;
+  return c;
+}
+
+std::string DescribeAttention(const DitConfig& c) {
+  const std::string window = c.attention_window == 0
+                                 ? "every earlier block"
+                                 : absl::StrCat("window ", c.attention_window, " blocks");
+  switch (c.attention) {
+    case AttentionKind::kLinear:
+      return "linear";
+    case AttentionKind::kSoftmax:
+      return absl::StrCat("softmax: ", window);
+    case AttentionKind::kSparseLinear:
+      if (c.attention_window == 0) return "sparse_linear: window 0 (pure linear)";
+      return absl::StrCat("sparse_linear: ", window, ", top-k ", c.sla_topk, " of ", c.sla_tile_q,
+                          "x", c.sla_tile_k, "-token tiles");
+  }
+  return "unknown";
+}
+
+absl::StatusOr<DitConfig> WithAttentionOverrides(const DitConfig& model,
+                                                 const AttentionOverrides& o) {
+  DitConfig c = model;
+  const bool exact = model.attention != AttentionKind::kLinear;
+  if (o.attention_window >= 0) {
+    if (!exact) {
+      return absl::InvalidArgumentError(
+          "attention_window: the model's attention is linear (it has no exact branch)");
+    }
+    if (o.attention_window > kMaxAttentionWindow) {
+      return absl::InvalidArgumentError(absl::StrCat("attention_window ", o.attention_window,
+                                                     " is above the limit of ", kMaxAttentionWindow,
+                                                     " blocks"));
+    }
+    c.attention_window = o.attention_window;
+  }
+  if (o.sla_topk >= 0.0f) {
+    if (model.attention != AttentionKind::kSparseLinear) {
+      return absl::InvalidArgumentError(absl::StrCat("sla_topk: the model's attention is ",
+                                                     AttentionKindName(model.attention),
+                                                     ", not sparse_linear"));
+    }
+    if (!(o.sla_topk > 0.0f && o.sla_topk <= 1.0f)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sla_topk ", o.sla_topk, " is outside (0, 1]"));
+    }
+    c.sla_topk = o.sla_topk;
+  }
   return c;
 }
 

@@ -7,16 +7,17 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "pipeline/model/attention_limits.h"
 
 namespace reel {
 
 enum class TemporalConvMode { kCausal, kCentered };
 
-// The self-attention of the blocks (ARCHITECTURE.md §3): ReLU linear attention (SANA-Video),
-// sparse-linear attention (SLA: exact softmax on critical blocks, linear on marginal ones, skip the
-// rest) and full softmax attention (the quality baseline). Config names: "linear",
-// "sparse_linear", "softmax". This engine computes kLinear; the others are recognized so that a
-// config asking for them gets a clear UNIMPLEMENTED rather than an unknown-key error.
+// The self-attention of the blocks (ARCHITECTURE.md §3, README "Attention kinds"): ReLU linear
+// attention (SANA-Video); sparse-linear attention (SLA: the linear attention over every key plus an
+// exact softmax branch over the critical key tiles of a window of recent blocks, entering through a
+// zero-initialized projection); full softmax attention (the quality baseline). Config names:
+// "linear", "sparse_linear", "softmax".
 enum class AttentionKind { kLinear, kSparseLinear, kSoftmax };
 const char* AttentionKindName(AttentionKind kind);
 
@@ -39,7 +40,29 @@ struct DitConfig {
   TemporalConvMode temporal_conv = TemporalConvMode::kCausal;
   AttentionKind attention = AttentionKind::kLinear;
   int block_frames = 1;  // latent token-frames per block-causal block
+  // Kinds with an exact branch. attention_window: video blocks it sees, the current one included
+  // (0: `softmax` sees every earlier block — memory grows with the video —, `sparse_linear` has no
+  // exact branch and is pure linear attention). sla_topk: share of key tiles each query tile keeps.
+  // sla_tile_q/k: tile sizes in tokens (with blocks, the largest divisor of a block's tokens not
+  // above them, so that tiles never straddle blocks).
+  int attention_window = 2;
+  float sla_topk = 0.1f;
+  int sla_tile_q = 64;
+  int sla_tile_k = 64;
 };
+
+inline constexpr int kMaxAttentionWindow = attention_limits::kMaxWindow;
+
+// The exact branch's settings a request may change (0 / negative: the model's).
+struct AttentionOverrides {
+  int attention_window = -1;
+  float sla_topk = -1.0f;
+};
+// One line for users, e.g. "sparse_linear: window 2 blocks, top-k 0.25 of 16x16-token tiles".
+std::string DescribeAttention(const DitConfig& config);
+// Checks and applies overrides to a copy of the model's config (INVALID_ARGUMENT names the field).
+absl::StatusOr<DitConfig> WithAttentionOverrides(const DitConfig& model,
+                                                 const AttentionOverrides& overrides);
 
 struct SamplerConfig {
   float flow_shift = 3.0f;

@@ -24,11 +24,6 @@ std::vector<float> TimestepSinusoid(float t) {
 }
 
 absl::StatusOr<LinearDit> LinearDit::Load(const DitConfig& c, WeightStore& s) {
-  if (c.attention != AttentionKind::kLinear) {
-    return absl::UnimplementedError(absl::StrCat("attention '", AttentionKindName(c.attention),
-                                                 "' is not implemented in this engine yet (linear "
-                                                 "only)"));
-  }
   LinearDit m;
   m.config_ = c;
   const int64_t d = c.hidden_size, cin = c.in_channels;
@@ -167,7 +162,7 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
     const Tensor& latents, absl::Span<const float> frame_timesteps,
     absl::Span<const PreparedCaption* const> captions, const ForwardOptions& options) const {
   REEL_RETURN_IF_ERROR(CheckLatentShape(latents.shape(), options.causal_block_frames));
-  const DitConfig& c = config_;
+  REEL_ASSIGN_OR_RETURN(const DitConfig c, WithAttentionOverrides(config_, options.attention));
   const int64_t pt = c.patch_size[0], ph = c.patch_size[1], pw = c.patch_size[2], d = c.hidden_size;
   const int64_t f2 = latents.dim(1) / pt, h2 = latents.dim(2) / ph, w2 = latents.dim(3) / pw;
   const int64_t spatial = h2 * w2;

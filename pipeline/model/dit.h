@@ -38,6 +38,7 @@ struct ForwardOptions {
   ParallelContext parallel;      // the world this forward runs in (default: one rank)
   CachePolicy* cache = nullptr;  // feature caching (cache_policy.h); null: compute every block
   int step = 0;                  // denoising step within the current block, for `cache`
+  AttentionOverrides attention;  // a request's exact-branch settings (config.h)
 };
 
 class LinearDit {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "pipeline/model/exact_attention.h"
 #include "pipeline/model/sequence_parallel.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
@@ -46,19 +47,15 @@ absl::StatusOr<Tensor> Branch(const Tensor& t, int b, int64_t rows) {
   return t.Slice(0, b * rows, (b + 1) * rows);
 }
 
-absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& c, const Tensor& n,
-                                     const RopeTables& rope, int64_t frames, int64_t spatial,
-                                     int branches, const AttentionScope& scope) {
+// The linear attention (README "Forward" step 4) of normalized q, k and v, before to_out.
+absl::StatusOr<Tensor> LinearBranch(const DitConfig& c, const Tensor& q_norm, const Tensor& k_norm,
+                                    const Tensor& v, const RopeTables& rope, int64_t frames,
+                                    int64_t spatial, int branches, const AttentionScope& scope) {
   const int64_t heads = c.num_heads, d = c.head_dim, rows = frames * spatial;
-  REEL_ASSIGN_OR_RETURN(Tensor q, ops::Linear(n, w.to_q, nullptr));
-  REEL_ASSIGN_OR_RETURN(Tensor k, ops::Linear(n, w.to_k, nullptr));
-  REEL_ASSIGN_OR_RETURN(Tensor v, ops::Linear(n, w.to_v, nullptr));
-  REEL_ASSIGN_OR_RETURN(q, ops::RmsNorm(q, c.qk_norm_eps, &w.norm_q));
-  REEL_ASSIGN_OR_RETURN(k, ops::RmsNorm(k, c.qk_norm_eps, &w.norm_k));
   // φ = ReLU before RoPE; RoPE only in the numerator (SANA-Video: the normalizer uses un-rotated q,
   // k).
-  REEL_ASSIGN_OR_RETURN(q, ops::Activate(q, ops::Activation::kRelu));
-  REEL_ASSIGN_OR_RETURN(k, ops::Activate(k, ops::Activation::kRelu));
+  REEL_ASSIGN_OR_RETURN(Tensor q, ops::Activate(q_norm, ops::Activation::kRelu));
+  REEL_ASSIGN_OR_RETURN(Tensor k, ops::Activate(k_norm, ops::Activation::kRelu));
 
   const int64_t group_frames = scope.causal_block_frames > 0 ? scope.causal_block_frames : frames;
   Communicator& comm = scope.parallel.communicator();
@@ -115,7 +112,7 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
       scope.state->kv = std::move(kv);
       scope.state->ksum = std::move(ksum);
     }
-    return ops::Linear(o, w.out_w, &w.out_b);
+    return o;
   }
   for (int64_t f0 = 0; f0 < frames; f0 += group_frames) {
     const int64_t r0 = f0 * spatial, r1 = std::min(frames, f0 + group_frames) * spatial;
@@ -150,9 +147,76 @@ absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& 
   for (BranchTensors& t : br) {
     for (Tensor& o : t.outs) outs.push_back(std::move(o));
   }
-  REEL_ASSIGN_OR_RETURN(Tensor out,
-                        outs.size() == 1 ? absl::StatusOr<Tensor>(outs[0]) : ops::Concat(outs, 0));
-  return ops::Linear(out, w.out_w, &w.out_b);
+  return outs.size() == 1 ? absl::StatusOr<Tensor>(outs[0]) : ops::Concat(outs, 0);
+}
+
+// The exact branch (exact_attention.h) of every guidance branch, before to_out / proj_s. The
+// window belongs to the video: every branch reads the same kept keys; a one-branch state-update
+// pass replaces them.
+absl::StatusOr<Tensor> ExactBranch(const DitConfig& c, const Tensor& q_norm, const Tensor& k_norm,
+                                   const Tensor& v, const RopeTables& rope, int64_t frames,
+                                   int64_t spatial, int branches, const AttentionScope& scope) {
+  if (scope.parallel.world_size() > 1) {
+    return absl::UnimplementedError(absl::StrCat(
+        "attention '", AttentionKindName(c.attention),
+        "' under sequence parallelism (more than one rank) is not supported yet: render with one "
+        "rank"));
+  }
+  const int64_t rows = frames * spatial;
+  // The call's blocks: block-causal groups, or the whole call when it is one block-AR block (it
+  // carries a state) or bidirectional.
+  int64_t block_tokens = 0;
+  if (scope.causal_block_frames > 0) {
+    block_tokens = scope.causal_block_frames * spatial;
+  } else if (scope.state != nullptr) {
+    block_tokens = rows;
+  }
+  const Tensor* past_k = scope.state != nullptr ? &scope.state->win_k : nullptr;
+  const Tensor* past_v = scope.state != nullptr ? &scope.state->win_v : nullptr;
+  REEL_ASSIGN_OR_RETURN(Tensor q_rot, ops::RopeApply(q_norm, rope.cos, rope.sin, c.num_heads));
+  REEL_ASSIGN_OR_RETURN(Tensor k_rot, ops::RopeApply(k_norm, rope.cos, rope.sin, c.num_heads));
+  std::vector<Tensor> outs;
+  for (int b = 0; b < branches; ++b) {
+    REEL_ASSIGN_OR_RETURN(Tensor qb, Branch(q_rot, b, rows));
+    REEL_ASSIGN_OR_RETURN(Tensor kb, Branch(k_rot, b, rows));
+    REEL_ASSIGN_OR_RETURN(Tensor vb, Branch(v, b, rows));
+    ExactAttentionInput in{&qb, &kb, &vb, past_k, past_v, block_tokens};
+    REEL_ASSIGN_OR_RETURN(ExactAttentionOutput o, ExactSelfAttention(c, in));
+    if (scope.update_state) {  // one branch (checked by DitBlockForward)
+      scope.state->win_k = std::move(o.kept_k);
+      scope.state->win_v = std::move(o.kept_v);
+    }
+    outs.push_back(std::move(o.out));
+  }
+  return outs.size() == 1 ? absl::StatusOr<Tensor>(outs[0]) : ops::Concat(outs, 0);
+}
+
+// The layer's attention kind (README "Attention kinds"), through to_out.
+absl::StatusOr<Tensor> SelfAttention(const DitBlockWeights& w, const DitConfig& c, const Tensor& n,
+                                     const RopeTables& rope, int64_t frames, int64_t spatial,
+                                     int branches, const AttentionScope& scope) {
+  REEL_ASSIGN_OR_RETURN(Tensor q, ops::Linear(n, w.to_q, nullptr));
+  REEL_ASSIGN_OR_RETURN(Tensor k, ops::Linear(n, w.to_k, nullptr));
+  REEL_ASSIGN_OR_RETURN(Tensor v, ops::Linear(n, w.to_v, nullptr));
+  REEL_ASSIGN_OR_RETURN(q, ops::RmsNorm(q, c.qk_norm_eps, &w.norm_q));
+  REEL_ASSIGN_OR_RETURN(k, ops::RmsNorm(k, c.qk_norm_eps, &w.norm_k));
+  Tensor mixed;
+  if (c.attention != AttentionKind::kSoftmax) {
+    REEL_ASSIGN_OR_RETURN(mixed, LinearBranch(c, q, k, v, rope, frames, spatial, branches, scope));
+  }
+  const bool exact = c.attention == AttentionKind::kSoftmax ||
+                     (c.attention == AttentionKind::kSparseLinear && c.attention_window > 0);
+  if (exact) {
+    REEL_ASSIGN_OR_RETURN(Tensor e,
+                          ExactBranch(c, q, k, v, rope, frames, spatial, branches, scope));
+    if (c.attention == AttentionKind::kSoftmax) {
+      mixed = std::move(e);
+    } else {
+      REEL_ASSIGN_OR_RETURN(Tensor p, ops::Linear(e, w.proj_s_w, &w.proj_s_b));
+      REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, mixed, p));
+    }
+  }
+  return ops::Linear(mixed, w.out_w, &w.out_b);
 }
 
 absl::StatusOr<Tensor> CrossAttention(const DitBlockWeights& w, const DitConfig& c, const Tensor& x,
@@ -259,6 +323,10 @@ DitBlockWeights DitBlockWeights::Take(WeightStore& s, const std::string& p, cons
   w.to_v = s.Take(p + "attn1.to_v.weight", {d, d});
   w.norm_q = s.Take(p + "attn1.norm_q.weight", {d});
   w.norm_k = s.Take(p + "attn1.norm_k.weight", {d});
+  if (c.attention == AttentionKind::kSparseLinear) {
+    w.proj_s_w = s.Take(p + "attn1.proj_s.weight", {d, d});
+    w.proj_s_b = s.Take(p + "attn1.proj_s.bias", {d});
+  }
   w.out_w = s.Take(p + "attn1.to_out.0.weight", {d, d});
   w.out_b = s.Take(p + "attn1.to_out.0.bias", {d});
   w.x_q_w = s.Take(p + "attn2.to_q.weight", {d, d});
@@ -312,16 +380,7 @@ absl::Status DitBlockForward(const DitBlockWeights& w, const DitConfig& c, const
 
   REEL_ASSIGN_OR_RETURN(Tensor n, ModulatedNorm(x, mod, kShiftMsa, c.norm_eps));
   Tensor attn;
-  switch (c.attention) {
-    case AttentionKind::kLinear: {
-      REEL_ASSIGN_OR_RETURN(attn, SelfAttention(w, c, n, rope, frames, spatial, branches, scope));
-      break;
-    }
-    case AttentionKind::kSparseLinear:
-    case AttentionKind::kSoftmax:
-      return absl::UnimplementedError(
-          absl::StrCat("attention '", AttentionKindName(c.attention), "' is not implemented yet"));
-  }
+  REEL_ASSIGN_OR_RETURN(attn, SelfAttention(w, c, n, rope, frames, spatial, branches, scope));
   REEL_RETURN_IF_ERROR(GatedAdd(x, attn, *Row(mod, kGateMsa)));
 
   REEL_ASSIGN_OR_RETURN(Tensor flat, x.Reshape({x.dim(0) * spatial, dim}));

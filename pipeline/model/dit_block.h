@@ -1,6 +1,6 @@
 #pragma once
-// One SANA-Video transformer block: modulated linear self-attention, cross-attention to the
-// caption, modulated Mix-FFN with a temporal conv (README "Forward" step 4).
+// One SANA-Video transformer block: modulated self-attention of the model's kind, cross-attention
+// to the caption, modulated Mix-FFN with a temporal conv (README "Forward" step 4).
 #include <string>
 
 #include "absl/status/status.h"
@@ -16,8 +16,9 @@
 namespace reel {
 
 struct DitBlockWeights {
-  Tensor scale_shift_table;                                                               // (6, D)
-  Tensor to_q, to_k, to_v, norm_q, norm_k, out_w, out_b;                                  // attn1
+  Tensor scale_shift_table;                               // (6, D)
+  Tensor to_q, to_k, to_v, norm_q, norm_k, out_w, out_b;  // attn1
+  Tensor proj_s_w, proj_s_b;  // attn1.proj_s: sparse_linear's exact branch (D, D), (D)
   Tensor x_q_w, x_q_b, x_k_w, x_k_b, x_v_w, x_v_b, x_norm_q, x_norm_k, x_out_w, x_out_b;  // attn2
   Tensor ff_in_w, ff_in_b, ff_dw_w, ff_dw_b, ff_point_w, ff_temp_w;                       // ff
 

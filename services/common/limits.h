@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "pipeline/cache/cache_limits.h"
+#include "pipeline/model/attention_limits.h"
 
 namespace reel::service {
 
@@ -24,6 +25,8 @@ inline constexpr int kMaxJobIdBytes = 64;
 inline constexpr auto& kCachePolicyNames = cache_limits::kPolicyNames;
 inline constexpr double kMaxCacheThreshold = cache_limits::kMaxThreshold;
 inline constexpr int kMaxCacheInterval = cache_limits::kMaxInterval;
+// The exact attention branch (attention_window, sla_topk in (0, 1]).
+inline constexpr int kMaxAttentionWindow = attention_limits::kMaxWindow;
 
 inline constexpr int kDefaultPageSize = 50;
 inline constexpr int kMaxPageSize = 1000;

@@ -13,6 +13,7 @@ namespace reel::gateway {
 namespace {
 
 using service::kCachePolicyNames;
+using service::kMaxAttentionWindow;
 using service::kMaxCacheInterval;
 using service::kMaxCacheThreshold;
 using service::kMaxCfgScale;
@@ -153,6 +154,25 @@ absl::Status ValidateGenerateRequest(const v1::GenerateRequest& r,
       (r.cache_interval() < 1 || r.cache_interval() > kMaxCacheInterval)) {
     return Invalid("cache_interval",
                    absl::StrCat(r.cache_interval(), " is outside 1..", kMaxCacheInterval));
+  }
+  if (r.has_attention_window() &&
+      (r.attention_window() < 0 || r.attention_window() > kMaxAttentionWindow)) {
+    return Invalid("attention_window",
+                   absl::StrCat(r.attention_window(), " is outside 0..", kMaxAttentionWindow));
+  }
+  if (r.has_sla_topk() && !(r.sla_topk() > 0 && r.sla_topk() <= 1)) {
+    return Invalid("sla_topk", absl::StrCat(r.sla_topk(), " is outside (0, 1]"));
+  }
+  // What a model's attention kind takes (the worker checks again against the model itself).
+  if (model != nullptr && !model->attention().empty()) {
+    if (r.has_attention_window() && model->attention() == "linear") {
+      return Invalid("attention_window", absl::StrCat("model '", model->name(),
+                                                      "' uses linear attention (no exact branch)"));
+    }
+    if (r.has_sla_topk() && model->attention() != "sparse_linear") {
+      return Invalid("sla_topk", absl::StrCat("model '", model->name(), "' uses ",
+                                              model->attention(), " attention, not sparse_linear"));
+    }
   }
   const std::string& f = r.output_format();
   if (IsVideo(r)) {

@@ -19,6 +19,8 @@ RenderRequest ToRenderRequest(const v1::GenerateRequest& r) {
   out.cache.policy = r.cache_policy();
   if (r.has_cache_threshold()) out.cache.threshold = r.cache_threshold();
   if (r.has_cache_interval()) out.cache.interval = r.cache_interval();
+  if (r.has_attention_window()) out.attention.attention_window = r.attention_window();
+  if (r.has_sla_topk()) out.attention.sla_topk = static_cast<float>(r.sla_topk());
   return out;
 }
 
@@ -37,6 +39,10 @@ v1::GenerateRequest WithResolved(const v1::GenerateRequest& request,
   out.set_cache_policy(resolved.cache.policy);
   if (resolved.cache.threshold) out.set_cache_threshold(*resolved.cache.threshold);
   if (resolved.cache.interval) out.set_cache_interval(*resolved.cache.interval);
+  if (resolved.attention.attention_window >= 0) {
+    out.set_attention_window(resolved.attention.attention_window);
+  }
+  if (resolved.attention.sla_topk >= 0) out.set_sla_topk(resolved.attention.sla_topk);
   return out;
 }
 

@@ -3,12 +3,14 @@
 // a CachePolicy after the first block, and picks the self-attention by its configured kind.
 #include <omp.h>
 
+#include <map>
 #include <random>
 #include <string>
 
 #include "gtest/gtest.h"
 #include "pipeline/generate/denoise.h"
 #include "pipeline/model/cache_policy.h"
+#include "pipeline/model/exact_attention.h"
 #include "pipeline/parallel/communicator.h"
 #include "tests/model/tiny_dit.h"
 
@@ -181,25 +183,81 @@ TEST(BlockGeneration, SmallModelsRunOnOneThreadAndRestoreTheCount) {
   EXPECT_EQ(omp_get_max_threads(), 2);
 }
 
-TEST(AttentionKinds, ConfigNamesTheKindAndOnlyLinearLoads) {
+TEST(AttentionKinds, ConfigNamesTheKindAndEveryKindLoads) {
   nlohmann::json j = testing::TinyDitJson();
   j["attention"] = "softmax";
   const absl::StatusOr<DitConfig> softmax = ParseDitConfig(j);
   ASSERT_TRUE(softmax.ok()) << softmax.status();
   EXPECT_EQ(softmax->attention, AttentionKind::kSoftmax);
   WeightStore w = WeightStore::RandomForTesting(1);
-  const absl::StatusOr<LinearDit> loaded = LinearDit::Load(*softmax, w);
-  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(std::string(loaded.status().message()).find("'softmax'"), std::string::npos);
+  EXPECT_TRUE(LinearDit::Load(*softmax, w).ok());
 
   j["attention"] = "sparse_linear";
-  EXPECT_EQ(ParseDitConfig(j)->attention, AttentionKind::kSparseLinear);
+  const absl::StatusOr<DitConfig> sla = ParseDitConfig(j);
+  ASSERT_TRUE(sla.ok()) << sla.status();
+  EXPECT_EQ(sla->attention, AttentionKind::kSparseLinear);
+  EXPECT_EQ(sla->attention_window, 2);
+  // A linear checkpoint lacks the exact branch's projection: the load names it.
+  std::map<std::string, Tensor> linear_weights;
+  {
+    WeightStore random = WeightStore::RandomForTesting(2);
+    ASSERT_TRUE(LinearDit::Load(*ParseDitConfig(testing::TinyDitJson()), random).ok());
+    linear_weights = random.invented();
+  }
+  WeightStore linear = WeightStore::FromTensors(linear_weights, "linear.safetensors");
+  const absl::StatusOr<LinearDit> missing = LinearDit::Load(*sla, linear);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(std::string(missing.status().message()).find("attn1.proj_s.weight"), std::string::npos)
+      << missing.status();
+
+  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"attention_window", -1}, {"sla_topk", 0.0}, {"sla_topk", 1.5}, {"sla_tile_q", 0}}) {
+    nlohmann::json bad = j;
+    bad[key] = value;
+    const absl::StatusOr<DitConfig> parsed = ParseDitConfig(bad);
+    ASSERT_FALSE(parsed.ok()) << key << " = " << value;
+    EXPECT_NE(std::string(parsed.status().message()).find(key), std::string::npos)
+        << parsed.status();
+  }
   j["attention"] = "quadratic";
   const absl::StatusOr<DitConfig> bad = ParseDitConfig(j);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(std::string(bad.status().message()).find("expected linear, sparse_linear or softmax"),
             std::string::npos);
   EXPECT_EQ(ParseDitConfig(testing::TinyDitJson())->attention, AttentionKind::kLinear);
+}
+
+TEST(AttentionKinds, RequestOverridesAreCheckedAgainstTheKind) {
+  nlohmann::json j = testing::TinyDitJson();
+  const DitConfig linear = *ParseDitConfig(j);
+  AttentionOverrides window;
+  window.attention_window = 3;
+  EXPECT_EQ(WithAttentionOverrides(linear, window).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  j["attention"] = "softmax";
+  const DitConfig softmax = *ParseDitConfig(j);
+  EXPECT_EQ(WithAttentionOverrides(softmax, window)->attention_window, 3);
+  AttentionOverrides topk;
+  topk.sla_topk = 0.5f;
+  EXPECT_FALSE(WithAttentionOverrides(softmax, topk).ok()) << "top-k is sparse_linear's";
+  j["attention"] = "sparse_linear";
+  const DitConfig sla = *ParseDitConfig(j);
+  EXPECT_FLOAT_EQ(WithAttentionOverrides(sla, topk)->sla_topk, 0.5f);
+  topk.sla_topk = 0.0f;
+  EXPECT_FALSE(WithAttentionOverrides(sla, topk).ok());
+  window.attention_window = kMaxAttentionWindow + 1;
+  EXPECT_FALSE(WithAttentionOverrides(sla, window).ok());
+  EXPECT_EQ(WithAttentionOverrides(sla, AttentionOverrides{})->attention_window,
+            sla.attention_window);
+}
+
+TEST(AttentionKinds, TileRules) {
+  EXPECT_EQ(SelectedTiles(0.1f, 8), 1);  // clamped to one
+  EXPECT_EQ(SelectedTiles(0.3f, 10), 3);
+  EXPECT_EQ(SelectedTiles(1.0f, 7), 7);
+  EXPECT_EQ(EffectiveTile(64, 64), 64);
+  EXPECT_EQ(EffectiveTile(16, 100), 10);
+  EXPECT_EQ(EffectiveTile(64, 0), 64);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "tools/eval/score.h"
 #include "tools/eval/video_io.h"
 #include "tools/reel/cli_args.h"
+#include "tools/reel/cli_attention_flags.h"
 #include "tools/reel/cli_cache_flags.h"
 #include "tools/reel/cli_eval_cache.h"
 #include "tools/reel/cli_models.h"
@@ -29,6 +30,7 @@ namespace fs = std::filesystem;
 constexpr char kUsage[] =
     "usage: reel eval --suite [--model DIR] [--steps N] [--cfg S] [--sampler euler|dpm++2m]\n"
     "                         [--long K] [--limit N] [--save DIR] [--verbose]\n"
+    "                         [--attention-window W] [--sla-topk K]\n"
     "Renders the fixed prompt suite (seen and held-out color/shape/motion combinations) and "
     "prints\n"
     "attribute accuracy; --long K also renders each held-out and seen prompt at K x the default\n"
@@ -129,6 +131,8 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
   absl::StatusOr<CacheRequest> cache = ParseCacheFlags(*args);
   if (!cache.ok()) return fail(cache.status());
   const std::string sweep = args->String("cache-sweep", "");
+  absl::StatusOr<AttentionOverrides> attention = ParseAttentionFlags(*args);
+  if (!attention.ok()) return fail(attention.status());
   if (absl::Status s = args->CheckAllUsed(); !s.ok()) return fail(s);
   if (compare_cache && (*long_factor > 0 || !save_dir.empty())) {
     return fail(absl::InvalidArgumentError("--cache/--cache-sweep do not take --long or --save"));
@@ -166,6 +170,7 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
       request.cfg_scale = *cfg;
       request.sampler = sampler;
       request.seed = 1000 + i;
+      request.attention = *attention;
       if (pass == 1)
         request.frames = static_cast<int>((*renderer)->info().default_frames * *long_factor);
       eval::FrameCollector sink;

@@ -204,7 +204,8 @@ int RunSubmit(const std::vector<std::string_view>& args) {
   v1::GenerateRequest r;
   std::string negative, kind = "video", sampler, model, format, key, seed, output, previews, cache;
   int width = 0, height = 0, frames = 0, steps = 0, priority = 0, cache_interval = 0;
-  double fps = 0, cfg = -1, cache_threshold = -1;
+  int attention_window = -1;
+  double fps = 0, cfg = -1, cache_threshold = -1, sla_topk = -1;
   bool watch = false;
   FlagSet flags("reel submit [options] PROMPT...");
   c.AddFlags(flags);
@@ -223,6 +224,12 @@ int RunSubmit(const std::vector<std::string_view>& args) {
   flags.Double("cache_threshold", &cache_threshold,
                "fbcache / cg-taylor threshold 0..1 (negative: the default)");
   flags.Int("cache_interval", &cache_interval, "taylorseer interval 1..100 (0: the default)");
+  flags.Int("attention_window", &attention_window,
+            "softmax / sparse_linear models: blocks the exact attention sees, 0..64 (negative: the "
+            "model's)");
+  flags.Double("sla_topk", &sla_topk,
+               "sparse_linear models: share of key tiles attended exactly, (0, 1] (negative: the "
+               "model's)");
   flags.String("seed", &seed, "noise seed (empty: the server picks one)");
   flags.String("model", &model, "model name (empty: any the workers serve)");
   flags.String("format", &format, "mp4, webm, gif, webp (video) / png, jpeg, webp (image)");
@@ -250,6 +257,8 @@ int RunSubmit(const std::vector<std::string_view>& args) {
   r.set_cache_policy(cache);
   if (cache_threshold >= 0) r.set_cache_threshold(cache_threshold);
   if (cache_interval != 0) r.set_cache_interval(cache_interval);
+  if (attention_window >= 0) r.set_attention_window(attention_window);
+  if (sla_topk >= 0) r.set_sla_topk(sla_topk);
   if (!seed.empty()) {
     uint64_t s = 0;
     if (!absl::SimpleAtoi(seed, &s))

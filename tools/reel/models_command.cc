@@ -112,6 +112,7 @@ int RunModels(const std::vector<std::string_view>& argv) {
     std::printf("%s %-16s %10s  %-26s %10d  %-9d %-11d %s\n", mark, m.name.c_str(),
                 HumanBytes(m.parameter_bytes).c_str(), video.c_str(), m.max_frames,
                 m.spatial_factor, m.temporal_factor, model_dir.c_str());
+    std::printf("  %-16s attention: %s\n", "", m.attention_description.c_str());
     std::printf("  %-16s feature cache: %s\n", "", DescribeCacheOptions(m.default_cache).c_str());
   }
   return failed == 0 ? 0 : 1;

@@ -26,6 +26,7 @@
 #include "services/encoder/file_sink.h"
 #include "services/encoder/media_format.h"
 #include "tools/reel/cli_args.h"
+#include "tools/reel/cli_attention_flags.h"
 #include "tools/reel/cli_cache_flags.h"
 #include "tools/reel/cli_group.h"
 #include "tools/reel/cli_models.h"
@@ -79,6 +80,7 @@ struct Options {
   std::string group_id, rendezvous;
   std::string stats_json;
   CacheRequest cache;
+  AttentionOverrides attention;
   bool quiet = false;
   bool cfg_parallel = false;
 };
@@ -128,6 +130,9 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string_view>& argv) 
   absl::StatusOr<CacheRequest> cache = ParseCacheFlags(a);
   if (!cache.ok()) return cache.status();
   o.cache = *cache;
+  absl::StatusOr<AttentionOverrides> attention = ParseAttentionFlags(a);
+  if (!attention.ok()) return attention.status();
+  o.attention = *attention;
   if (absl::Status s = a.CheckAllUsed(); !s.ok()) return s;
   if (a.positional().empty() || a.positional()[0].empty()) {
     return absl::InvalidArgumentError(
@@ -296,6 +301,7 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
   request.seed = o.seed ? static_cast<uint64_t>(*o.seed) : std::random_device{}() % 1000000000;
   request.frames = static_cast<int>(o.frames.value_or(0));
   request.cache = o.cache;
+  request.attention = o.attention;
   if (o.seconds) {
     // Whole blocks: the generator makes temporal_factor frames at a time.
     const double fps = o.fps.value_or(info.default_fps);
@@ -325,6 +331,12 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
     if (const absl::StatusOr<CacheOptions> cache = ResolveCacheOptions(info.default_cache, r.cache);
         cache.ok() && cache->policy != CachePolicyKind::kNone) {
       std::printf("feature cache: %s\n", DescribeCacheOptions(*cache).c_str());
+    }
+    if (r.attention.attention_window >= 0) {  // a kind with an exact branch
+      std::printf(
+          "attention: %s, window %d blocks%s\n", info.attention.c_str(),
+          r.attention.attention_window,
+          r.attention.sla_topk >= 0 ? absl::StrCat(", top-k ", r.attention.sla_topk).c_str() : "");
     }
     std::fflush(stdout);
   }
@@ -458,7 +470,7 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
 int RunRender(const std::vector<std::string_view>& args) {
   for (std::string_view a : args) {
     if (a == "-h" || a == "--help") {
-      std::printf(kUsageFormat, kCacheFlagsUsage);
+      std::printf(kUsageFormat, absl::StrCat(kCacheFlagsUsage, kAttentionFlagsUsage).c_str());
       return 0;
     }
   }

@@ -60,6 +60,7 @@ def main():
     ap.add_argument("--cfg-scale", type=float, default=4.0)
     ap.add_argument("--solver", default="dpm++2m")
     ap.add_argument("--flow-shift", type=float, default=3.0)
+    ap.add_argument("--name", default="reel-tiny", help="the model's name in config.json")
     args = ap.parse_args()
     dtype = torch.float16 if args.dtype == "f16" else torch.float32
     if not args.dit:
@@ -99,7 +100,7 @@ def main():
     mcfg = ModelConfig(transformer=dcfg,
                        sampler=SamplerConfig(flow_shift=args.flow_shift, steps=args.steps,
                                              cfg_scale=args.cfg_scale, solver=args.solver),
-                       name="reel-tiny", other=other)
+                       name=args.name, other=other)
     save_config(mcfg, args.out)
     meta = {"trained_steps": str(ck["step"]), "weights": "raw" if args.raw else "ema"}
 

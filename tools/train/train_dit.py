@@ -252,6 +252,14 @@ def parse_args():
                     help="teacher-forced: fraction of steps whose context is the model's own "
                          "one-step estimate of the clip instead of the clip (against long-video "
                          "drift; one extra forward without gradients; not yet measured)")
+    ap.add_argument("--attention", choices=["linear", "sparse_linear", "softmax"],
+                    help="the DiT's attention kind (default: the --init model's). From a linear "
+                         "model, sparse_linear adds the exact branch through proj_s, zero at "
+                         "first, so training starts exactly at the --init model")
+    ap.add_argument("--attention-window", type=int,
+                    help="video blocks the exact branch sees, the current one included")
+    ap.add_argument("--sla-topk", type=float, help="share of key tiles sparse_linear keeps")
+    ap.add_argument("--sla-tile", type=int, help="query and key tile of sparse_linear, tokens")
     ap.add_argument("--self-context-sigma", type=float, nargs=2, default=[0.2, 0.6],
                     metavar=("LO", "HI"),
                     help="noise range of that estimate: higher = larger context errors")
@@ -275,6 +283,16 @@ def parse_args():
                                          args.layers or DIT["num_layers"])
         except ValueError as e:
             ap.error(str(e))
+    overrides = {"attention": args.attention, "attention_window": args.attention_window,
+                 "sla_topk": args.sla_topk, "sla_tile_q": args.sla_tile, "sla_tile_k": args.sla_tile}
+    if args.init and not args.fresh_dit:
+        for k in ("attention_window", "sla_topk", "sla_tile_q", "sla_tile_k"):
+            args.dit_config[k] = getattr(shipped, k)
+    args.dit_config.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        DitConfig(**args.dit_config).validate()
+    except ValueError as e:
+        ap.error(str(e))
     if args.short_frames < 1:
         ap.error("--short-frames must be at least 1")
     if args.device == "auto":
@@ -327,7 +345,12 @@ def build_models(args, dit_cfg, log):
         parts = [(te, "text_encoder")] + ([] if args.fresh_dit else [(dit, "transformer")])
         for module, name in parts:
             weights = load_file(os.path.join(args.init, name + ".safetensors"))
-            module.load_state_dict({k: v.float() for k, v in weights.items()})
+            missing, unexpected = module.load_state_dict({k: v.float() for k, v in weights.items()},
+                                                         strict=False)
+            # A linear model grown into sparse_linear lacks only the zero-initialized proj_s.
+            missing = [k for k in missing if ".attn1.proj_s." not in k]
+            if missing or unexpected:
+                raise SystemExit(f"{args.init}/{name}: missing {missing}, unexpected {unexpected}")
         log(f"initialized {', '.join(n for _, n in parts)} from {args.init}")
     return dit, te, tok
 

@@ -32,8 +32,15 @@ class DitConfig:
     attn_eps: float = 1e-15
     rope_theta: float = 10000.0
     temporal_conv: str = "causal"  # "causal" | "centered"
-    attention: str = "linear"
+    attention: str = "linear"  # "linear" | "softmax" | "sparse_linear"
     block_frames: int = 1  # token frames per block of block-causal attention
+    # Kinds with an exact (softmax) branch: video blocks it sees, the current one included (0:
+    # `softmax` sees every earlier block, `sparse_linear` has no exact branch); SLA top-k share of
+    # key tiles and the tile sizes in tokens.
+    attention_window: int = 2
+    sla_topk: float = 0.1
+    sla_tile_q: int = 64
+    sla_tile_k: int = 64
 
     def validate(self) -> "DitConfig":
         errors = []
@@ -43,8 +50,16 @@ class DitConfig:
             errors.append("'patch_size' must be three positive integers [t, h, w]")
         if self.temporal_conv not in ("causal", "centered"):
             errors.append(f"'temporal_conv' is '{self.temporal_conv}', expected causal or centered")
-        if self.attention != "linear":
-            errors.append(f"'attention' is '{self.attention}'; supported: linear")
+        if self.attention not in ("linear", "softmax", "sparse_linear"):
+            errors.append(f"'attention' is '{self.attention}', expected linear, sparse_linear or "
+                          "softmax")
+        if isinstance(self.attention_window, bool) or not isinstance(self.attention_window, int) \
+                or self.attention_window < 0:
+            errors.append("'attention_window' must be an integer >= 0")
+        if not 0 < self.sla_topk <= 1:
+            errors.append("'sla_topk' must be in (0, 1]")
+        if min(self.sla_tile_q, self.sla_tile_k) < 1:
+            errors.append("'sla_tile_q' and 'sla_tile_k' must be positive")
         if self.num_heads * self.head_dim != self.hidden_size:
             errors.append("num_heads * head_dim != hidden_size")
         if self.cross_num_heads * self.cross_head_dim != self.hidden_size:

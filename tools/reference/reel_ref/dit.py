@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import DitConfig, ModelConfig, load_config, save_config
+from .exact_attention import exact_self_attention
 from .safetensors_io import load_file, save_file
 
 
@@ -34,6 +35,10 @@ class LayerState:
     kv: torch.Tensor
     ksum: torch.Tensor
     conv_tail: torch.Tensor
+    # Attention kinds with an exact branch (exact_attention.py): the rotated keys and the values of the
+    # blocks the next block's window reaches, (B, heads, tokens, d); None for `linear`.
+    win_k: Optional[torch.Tensor] = None
+    win_v: Optional[torch.Tensor] = None
 
 
 @dataclass
@@ -46,10 +51,13 @@ class BlockState:
               device=None) -> "BlockState":
         d, h, D = cfg.head_dim, cfg.num_heads, cfg.hidden_size
         acc = _attention_dtype(dtype)
+        exact = cfg.attention != "linear"
         return BlockState([
             LayerState(kv=torch.zeros(batch, h, d, d, dtype=acc, device=device),
                        ksum=torch.zeros(batch, h, d, dtype=acc, device=device),
-                       conv_tail=torch.zeros(batch, 2, tokens_per_frame, D, dtype=dtype, device=device))
+                       conv_tail=torch.zeros(batch, 2, tokens_per_frame, D, dtype=dtype, device=device),
+                       win_k=torch.zeros(batch, h, 0, d, dtype=acc, device=device) if exact else None,
+                       win_v=torch.zeros(batch, h, 0, d, dtype=acc, device=device) if exact else None)
             for _ in range(cfg.num_layers)
         ])
 
@@ -148,13 +156,17 @@ class _TimestepEmbed(nn.Module):
 
 
 class _Attention(nn.Module):
-    def __init__(self, D, bias):
+    def __init__(self, D, bias, sparse_branch=False):
         super().__init__()
         self.to_q = nn.Linear(D, D, bias=bias)
         self.to_k = nn.Linear(D, D, bias=bias)
         self.to_v = nn.Linear(D, D, bias=bias)
         self.norm_q = _NormWeight(D)
         self.norm_k = _NormWeight(D)
+        if sparse_branch:  # sparse_linear: the exact branch enters through proj_s, zero at init
+            self.proj_s = nn.Linear(D, D)
+            nn.init.zeros_(self.proj_s.weight)
+            nn.init.zeros_(self.proj_s.bias)
         self.to_out = nn.ModuleList([nn.Linear(D, D)])
 
 
@@ -172,7 +184,7 @@ class _Block(nn.Module):
         super().__init__()
         D = cfg.hidden_size
         self.scale_shift_table = nn.Parameter(torch.zeros(6, D))
-        self.attn1 = _Attention(D, bias=False)
+        self.attn1 = _Attention(D, bias=False, sparse_branch=cfg.attention == "sparse_linear")
         self.attn2 = _Attention(D, bias=True)
         self.ff = _MixFFN(D, cfg.ffn_hidden)
 
@@ -250,10 +262,10 @@ class LinearDiT(nn.Module):
         return o.reshape(B, Co, grid.frames * pt, grid.rows * ph, grid.cols * pw)
 
     # --- one transformer block -----------------------------------------------------------------------
-    def linear_self_attention(self, block: _Block, n: torch.Tensor, grid: Grid,
-                              block_frames: Optional[int], layer_state: Optional[LayerState]):
-        """Linear attention with RoPE on the numerator only. Returns (out (B,N,D), (kv, ksum) after all
-        tokens of this call were added to the incoming state)."""
+    def linear_branch(self, block: _Block, n: torch.Tensor, grid: Grid,
+                      block_frames: Optional[int], layer_state: Optional[LayerState]):
+        """Linear attention with RoPE on the numerator only, before to_out. Returns (out (B,N,D),
+        (kv, ksum) after all tokens of this call were added to the incoming state)."""
         cfg = self.cfg
         a = block.attn1
         B, N, D = n.shape
@@ -287,7 +299,62 @@ class LinearDiT(nn.Module):
             denom = torch.einsum("bhnj,bhj->bhn", phi_q[:, :, s], ksum) + cfg.attn_eps
             outs.append(numer / denom[..., None])
         out = torch.cat(outs, dim=2).transpose(1, 2).reshape(B, N, D).to(n.dtype)
-        return a.to_out[0](out), (kv, ksum)
+        return out, (kv, ksum)
+
+    def linear_self_attention(self, block: _Block, n: torch.Tensor, grid: Grid,
+                              block_frames: Optional[int], layer_state: Optional[LayerState]):
+        """The `linear` kind: linear_branch, then to_out."""
+        out, sums = self.linear_branch(block, n, grid, block_frames, layer_state)
+        return block.attn1.to_out[0](out), sums
+
+    def exact_branch(self, block: _Block, n: torch.Tensor, grid: Grid,
+                     block_frames: Optional[int], layer_state: Optional[LayerState]):
+        """Softmax attention (all of it for `softmax`, the SLA-selected tiles for `sparse_linear`)
+        on RoPE-rotated normalized q, k within the block window, before to_out. Returns (out (B,N,D),
+        kept keys, kept values) — see exact_attention.exact_self_attention."""
+        cfg = self.cfg
+        a = block.attn1
+        B, N, D = n.shape
+        heads, d = cfg.num_heads, cfg.head_dim
+        acc = _attention_dtype(n.dtype)
+
+        def heads_of(x):
+            return x.reshape(B, N, heads, d).transpose(1, 2).to(acc)
+
+        angles = rope_angles(d, torch.arange(grid.frames) + grid.frame_offset, grid.rows, grid.cols,
+                             cfg.rope_theta)
+        q = apply_rope(heads_of(rms_norm(a.to_q(n), a.norm_q.weight, cfg.qk_norm_eps)), angles)
+        k = apply_rope(heads_of(rms_norm(a.to_k(n), a.norm_k.weight, cfg.qk_norm_eps)), angles)
+        v = heads_of(a.to_v(n))
+        topk = cfg.sla_topk if cfg.attention == "sparse_linear" else None
+        if block_frames is None and layer_state is not None:
+            block_frames = cfg.block_frames  # a block-AR call: its blocks are the model's
+        past_k = layer_state.win_k if layer_state is not None else None
+        past_v = layer_state.win_v if layer_state is not None else None
+        out, win_k, win_v = exact_self_attention(
+            q, k, v, grid.frames, grid.tokens_per_frame, block_frames, cfg.attention_window, topk,
+            cfg.sla_tile_q, cfg.sla_tile_k, past_k, past_v)
+        return out.transpose(1, 2).reshape(B, N, D).to(n.dtype), win_k, win_v
+
+    def self_attention(self, block: _Block, n: torch.Tensor, grid: Grid,
+                       block_frames: Optional[int], layer_state: Optional[LayerState]):
+        """The layer's attention kind (README "Attention kinds"). Returns (out (B,N,D), (kv, ksum,
+        win_k, win_v)) for the next LayerState (None where a kind keeps nothing)."""
+        cfg = self.cfg
+        a = block.attn1
+        if cfg.attention == "linear":
+            out, (kv, ksum) = self.linear_branch(block, n, grid, block_frames, layer_state)
+            return a.to_out[0](out), (kv, ksum, None, None)
+        if cfg.attention == "softmax":
+            out, win_k, win_v = self.exact_branch(block, n, grid, block_frames, layer_state)
+            return a.to_out[0](out), (None, None, win_k, win_v)
+        # sparse_linear: the linear branch over every key + proj_s(the exact branch over the window).
+        out, (kv, ksum) = self.linear_branch(block, n, grid, block_frames, layer_state)
+        if cfg.attention_window == 0:  # no exact branch: pure linear attention
+            empty = layer_state.win_k if layer_state is not None else None
+            return a.to_out[0](out), (kv, ksum, empty, empty)
+        exact, win_k, win_v = self.exact_branch(block, n, grid, block_frames, layer_state)
+        return a.to_out[0](out + a.proj_s(exact)), (kv, ksum, win_k, win_v)
 
     def cross_attention(self, block: _Block, x: torch.Tensor, c: torch.Tensor,
                         caption_mask: torch.Tensor) -> torch.Tensor:
@@ -356,7 +423,8 @@ class LinearDiT(nn.Module):
         eps = self.cfg.norm_eps
 
         n = layer_norm(x, eps) * (1 + scale_msa) + shift_msa
-        attn, (kv, ksum) = self.linear_self_attention(block, n, grid, block_frames, layer_state)
+        attn, (kv, ksum, win_k, win_v) = self.self_attention(block, n, grid, block_frames,
+                                                             layer_state)
         x = x + gate_msa * attn
 
         x = x + self.cross_attention(block, x, c, caption_mask)
@@ -366,7 +434,10 @@ class LinearDiT(nn.Module):
                 else x.new_zeros(B, 2, grid.tokens_per_frame, D))
         y, new_tail = self.mix_ffn(block, n, grid, block_frames, tail)
         x = x + gate_mlp * y
-        return x, LayerState(kv=kv, ksum=ksum, conv_tail=new_tail)
+        if kv is None:  # softmax keeps no linear sums: carry the incoming (zero) ones
+            kv = layer_state.kv if layer_state is not None else None
+            ksum = layer_state.ksum if layer_state is not None else None
+        return x, LayerState(kv=kv, ksum=ksum, conv_tail=new_tail, win_k=win_k, win_v=win_v)
 
     # --- full forward ----------------------------------------------------------------------------------
     def forward(self, latents, timesteps, caption, caption_mask, causal_block_frames=None,

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from reel_ref.dit import layer_norm, rms_norm, rope_angles
+from reel_ref.exact_attention import window_attention
 
 
 def _rope_tables(cfg, frames, rows, cols, like):
@@ -110,6 +111,8 @@ def _output(model, x, embedded_t, grid):
 def forward(model, latents, timesteps, caption, caption_mask, block_frames):
     """Same as model(latents, timesteps (B, F'), caption, caption_mask, causal_block_frames=...)."""
     cfg = model.cfg
+    if cfg.attention != "linear":  # the exact kinds train teacher-forced; this path is the reference
+        return model(latents, timesteps, caption, caption_mask, causal_block_frames=block_frames)
     assert cfg.temporal_conv == "causal" and cfg.patch_size[0] == 1
     grid = model.grid_of(latents, 0)
     Fr, hw = grid.frames, grid.tokens_per_frame
@@ -151,12 +154,50 @@ def check(model, frames=4, block_frames=1, seed=0):
 # Teacher-forced training: every latent frame is a denoising target in one forward.
 # --------------------------------------------------------------------------------------------------
 def _linear_attention_two_stream(cfg, block, n, frames, hw, cos, sin):
+    """The layer's attention kind on the two streams (below), through to_out."""
+    a = block.attn1
+    if cfg.attention == "softmax":
+        return a.to_out[0](_exact_two_stream(cfg, block, n, frames, hw, cos, sin))
+    out = _linear_two_stream(cfg, block, n, frames, hw, cos, sin)
+    if cfg.attention == "sparse_linear" and cfg.attention_window > 0:
+        out = out + a.proj_s(_exact_two_stream(cfg, block, n, frames, hw, cos, sin))
+    return a.to_out[0](out)
+
+
+def _exact_two_stream(cfg, block, n, frames, hw, cos, sin):
+    """The exact branch (reel_ref.exact_attention, blocks of one frame) on the two streams: clean
+    frame f sees the clean frames of its window, noisy frame f the clean frames f-W+1 .. f-1 and
+    itself — the window block-AR generation keeps while it denoises frame f."""
+    a = block.attn1
+    B2, N, D = n.shape
+    B, h, d = B2 // 2, cfg.num_heads, cfg.head_dim
+    heads = lambda x: x.view(B2, N, h, d).transpose(1, 2)  # noqa: E731
+    q = _rotate(heads(rms_norm(a.to_q(n), a.norm_q.weight, cfg.qk_norm_eps)), cos, sin)
+    k = _rotate(heads(rms_norm(a.to_k(n), a.norm_k.weight, cfg.qk_norm_eps)), cos, sin)
+    v = heads(a.to_v(n))
+    topk = cfg.sla_topk if cfg.attention == "sparse_linear" else None
+    W = cfg.attention_window
+    outs = []
+    for f in range(frames):
+        first = 0 if W == 0 else max(0, f - W + 1)
+        own = slice(f * hw, (f + 1) * hw)
+        ctx = slice(first * hw, f * hw)
+        streams = []
+        for rows in (slice(0, B), slice(B, B2)):  # clean, noisy: both see the clean context
+            keys = torch.cat([k[:B, :, ctx], k[rows, :, own]], dim=2)
+            vals = torch.cat([v[:B, :, ctx], v[rows, :, own]], dim=2)
+            streams.append(window_attention(q[rows, :, own], keys, vals, topk, cfg.sla_tile_q,
+                                            cfg.sla_tile_k, hw))
+        outs.append(torch.cat(streams))
+    return torch.cat(outs, dim=2).transpose(1, 2).reshape(B2, N, D)
+
+
+def _linear_two_stream(cfg, block, n, frames, hw, cos, sin):
     """Self-attention for a (clean; noisy) pair of streams stacked on the batch (2B, N, D).
 
     Clean frame f sees clean frames <= f (block-causal, blocks of one frame). Noisy frame f sees the
     clean frames < f (the carried state of block-AR generation) plus itself, which is exactly what
     block f attends to while it is being denoised."""
-    a = block.attn1
     B2, N, D = n.shape
     B, h, d = B2 // 2, cfg.num_heads, cfg.head_dim
     q, k, v = (x.reshape(B2, h, frames, hw, d) for x in _phi_qkv(cfg, block, n))
@@ -170,8 +211,7 @@ def _linear_attention_two_stream(cfg, block, n, frames, hw, cos, sin):
     ks_state = torch.cat([ks_clean, before(ks_clean) + ks[B:]])
     numer = torch.einsum("bhnij,bhntj->bhnti", kv_state, rq)
     denom = torch.einsum("bhntj,bhnj->bhnt", q, ks_state) + cfg.attn_eps
-    out = (numer / denom[..., None]).reshape(B2, h, N, d).transpose(1, 2).reshape(B2, N, D)
-    return a.to_out[0](out)
+    return (numer / denom[..., None]).reshape(B2, h, N, d).transpose(1, 2).reshape(B2, N, D)
 
 
 def _mix_ffn_two_stream(block, n, frames, rows, cols):
