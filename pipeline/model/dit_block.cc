@@ -173,13 +173,13 @@ absl::StatusOr<Tensor> ExactBranch(const DitConfig& c, const Tensor& q_norm, con
   }
   const Tensor* past_k = scope.state != nullptr ? &scope.state->win_k : nullptr;
   const Tensor* past_v = scope.state != nullptr ? &scope.state->win_v : nullptr;
-  REEL_ASSIGN_OR_RETURN(Tensor q_rot, ops::RopeApply(q_norm, rope.cos, rope.sin, c.num_heads));
-  REEL_ASSIGN_OR_RETURN(Tensor k_rot, ops::RopeApply(k_norm, rope.cos, rope.sin, c.num_heads));
   std::vector<Tensor> outs;
   for (int b = 0; b < branches; ++b) {
-    REEL_ASSIGN_OR_RETURN(Tensor qb, Branch(q_rot, b, rows));
-    REEL_ASSIGN_OR_RETURN(Tensor kb, Branch(k_rot, b, rows));
+    REEL_ASSIGN_OR_RETURN(Tensor qb, Branch(q_norm, b, rows));
+    REEL_ASSIGN_OR_RETURN(Tensor kb, Branch(k_norm, b, rows));
     REEL_ASSIGN_OR_RETURN(Tensor vb, Branch(v, b, rows));
+    REEL_ASSIGN_OR_RETURN(qb, ops::RopeApply(qb, rope.cos, rope.sin, c.num_heads));
+    REEL_ASSIGN_OR_RETURN(kb, ops::RopeApply(kb, rope.cos, rope.sin, c.num_heads));
     ExactAttentionInput in{&qb, &kb, &vb, past_k, past_v, block_tokens};
     REEL_ASSIGN_OR_RETURN(ExactAttentionOutput o, ExactSelfAttention(c, in));
     if (scope.update_state) {  // one branch (checked by DitBlockForward)

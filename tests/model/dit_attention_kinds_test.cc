@@ -100,6 +100,24 @@ TEST_P(AttentionKindTest, BlockAutoregressiveWithTheWindowEqualsTheFullForward) 
   EXPECT_LE(MaxAbsDiff(*v, want), kTolerance);
 }
 
+// Classifier-free guidance batches the branches through one forward: each branch must equal its
+// own forward (the window is shared, read-only).
+TEST_P(AttentionKindTest, GuidanceBranchesEqualSeparateForwards) {
+  const PreparedCaption other =
+      *dit_->PrepareCaption(*Drop(G("input.caption")).Slice(0, 0, 3),
+                            *Tensor::FromVector({3}, std::vector<float>{1, 1, 0}));
+  const PreparedCaption* both[] = {&caption_, &other};
+  ForwardOptions causal;
+  causal.causal_block_frames = config_.block_frames;
+  absl::StatusOr<std::vector<Tensor>> batched = dit_->ForwardBranches(latents_, {t_}, both, causal);
+  ASSERT_TRUE(batched.ok()) << batched.status();
+  for (int b = 0; b < 2; ++b) {
+    absl::StatusOr<Tensor> alone = dit_->Forward(latents_, {t_}, *both[b], causal);
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    EXPECT_LE(MaxAbsDiff((*batched)[b], *alone), 1e-5) << "branch " << b;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, AttentionKindTest, ::testing::Values("softmax", "sparse_linear"));
 
 }  // namespace
