@@ -595,5 +595,51 @@ TEST_F(CliTest, ReelTinyRendersWhenTrained) {
   EXPECT_GT(probe->frames, 1);
 }
 
+// The shipped sparse-linear model: `reel models` shows its attention, it renders (ffprobe), and the
+// attention flags are checked against the model's kind. Window 0 makes it pure linear attention,
+// which must differ from the default window (its exact branch is trained: proj_s != 0).
+TEST_F(CliTest, ReelTinySlaRendersAndChecksItsAttentionFlags) {
+  const fs::path models = fs::path(REEL_SOURCE_DIR) / "models";
+  if (!fs::exists(models / "reel-tiny-sla" / "config.json")) {
+    GTEST_SKIP() << "models/reel-tiny-sla is not trained in this checkout (tools/train makes it)";
+  }
+  const ProcessResult listed = Reel({"models", "--dir", models.string()});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr("attention: sparse_linear: window 2 blocks, top-k 0.25"));
+  EXPECT_THAT(listed.out, HasSubstr("attention: linear"));  // reel-tiny
+
+  const std::string sla = (models / "reel-tiny-sla").string();
+  const std::vector<std::string> common = {"render",  "a red circle moving right",
+                                           "--model", sla,
+                                           "--steps", "2",
+                                           "--seed",  "1",
+                                           "--quiet", "--crf",
+                                           "0",       "--cache",
+                                           "none"};
+  auto render = [&](const std::string& path, std::vector<std::string> extra) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), {"-o", path});
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Reel(args);
+  };
+  const std::string a = Out("sla.mp4"), linear = Out("sla_w0.mp4");
+  const ProcessResult run = render(a, {});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto probe = Probe(a);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->frames, 16);
+  ASSERT_EQ(render(linear, {"--attention-window", "0"}).exit_code, 0);
+  EXPECT_GT(MaxLevelDifference(a, linear), 0) << "the exact branch must change the video";
+
+  const ProcessResult bad_topk = render(Out("x.mp4"), {"--sla-topk", "1.5"});
+  EXPECT_EQ(bad_topk.exit_code, 2);
+  EXPECT_THAT(bad_topk.err, HasSubstr("--sla-topk: 1.5 is outside (0, 1]"));
+  const ProcessResult linear_model =
+      Reel({"render", "x", "--model", (models / "reel-tiny").string(), "--attention-window", "3",
+            "-o", Out("y.mp4"), "--quiet"});
+  EXPECT_EQ(linear_model.exit_code, 2);
+  EXPECT_THAT(linear_model.err, HasSubstr("attention_window: the model's attention is linear"));
+}
+
 }  // namespace
 }  // namespace reel
