@@ -43,7 +43,10 @@ TEST(ValidationTest, AcceptsEveryLimitItself) {
   r.set_cache_policy("cg-taylor");
   r.set_cache_threshold(1);
   r.set_cache_interval(100);
+  r.set_attention_window(64);
+  r.set_sla_topk(1);
   EXPECT_TRUE(ValidateGenerateRequest(r, {}).ok()) << ValidateGenerateRequest(r, {});
+  r.set_attention_window(0);
   r.set_cfg_scale(0);
   r.set_priority(10);
   r.set_cache_threshold(0);
@@ -98,6 +101,28 @@ TEST(ValidationTest, ModelRulesApplyOnceAWorkerRegisteredTheModel) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("available: reel-tiny"), absl::string_view::npos) << s;
   EXPECT_TRUE(ValidateGenerateRequest(r, {}).ok());  // nobody registered yet: accepted, it waits
+}
+
+TEST(ValidationTest, AttentionSettingsMustFitTheModelsKind) {
+  v1::ModelDescription tiny, sla;
+  tiny.set_name("reel-tiny");
+  tiny.set_attention("linear");
+  sla.set_name("reel-tiny-sla");
+  sla.set_attention("sparse_linear");
+  const std::vector<v1::ModelDescription> served = {tiny, sla};
+  v1::GenerateRequest r = ValidRequest();
+  r.set_model("reel-tiny");
+  r.set_attention_window(2);
+  absl::Status s = ValidateGenerateRequest(r, served);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("uses linear attention"), absl::string_view::npos) << s;
+  r.set_model("reel-tiny-sla");
+  r.set_sla_topk(0.5);
+  EXPECT_TRUE(ValidateGenerateRequest(r, served).ok()) << ValidateGenerateRequest(r, served);
+  sla.set_attention("softmax");
+  s = ValidateGenerateRequest(r, {sla});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("not sparse_linear"), absl::string_view::npos) << s;
 }
 
 TEST(ValidationTest, JobIds) {
