@@ -91,6 +91,22 @@ struct Timing {
   double wall = 1e30, cpu = 1e30;
 };
 
+// Random N(0, 1) q, k, v of n tokens at head dim d, hidden / d heads; softmax scale 1/sqrt(d).
+struct Problem {
+  int64_t heads;
+  Tensor q, k, v;
+  float scale;
+};
+Problem MakeProblem(int64_t n, int64_t d, int64_t hidden) {
+  const int64_t heads = hidden / d;
+  return {heads, Random(n, heads * d, 1), Random(n, heads * d, 2), Random(n, heads * d, 3),
+          1.0f / std::sqrt(static_cast<float>(d))};
+}
+
+absl::StatusOr<Tensor> FlashOf(const Problem& p) {
+  return ops::FlashAttention(p.q, p.k, p.v, nullptr, p.heads, p.scale, {});
+}
+
 double CpuNow() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -132,10 +148,10 @@ void Compare(const Flags& f) {
       "|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const int64_t n : f.tokens) {
     for (const int64_t d : f.dims) {
-      const int64_t heads = f.hidden / d;
-      const Tensor q = Random(n, heads * d, 1), k = Random(n, heads * d, 2),
-                   v = Random(n, heads * d, 3);
-      const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+      const Problem p = MakeProblem(n, d, f.hidden);
+      const int64_t heads = p.heads;
+      const Tensor &q = p.q, &k = p.k, &v = p.v;
+      const float scale = p.scale;
       std::vector<std::function<void()>> variants = {
           [&] { Check(ops::FlashAttention(q, k, v, nullptr, heads, scale, {})); }};
       std::vector<ops::SparseAttentionStats> stats(f.topks.size());
@@ -168,10 +184,10 @@ void Compare(const Flags& f) {
       "\n| tokens | d | heads | ops::SoftmaxAttention s (cpu-s) | tiled softmax s (cpu-s) | "
       "ratio wall | ratio cpu |\n|---|---|---|---|---|---|---|\n");
   for (const int64_t d : f.dims) {
-    const int64_t heads = f.hidden / d;
-    const Tensor q = Random(n, heads * d, 1), k = Random(n, heads * d, 2),
-                 v = Random(n, heads * d, 3);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+    const Problem p = MakeProblem(n, d, f.hidden);
+    const int64_t heads = p.heads;
+    const Tensor &q = p.q, &k = p.k, &v = p.v;
+    const float scale = p.scale;
     const std::vector<Timing> s =
         BestOf(f.reps, {[&] { Check(ops::SoftmaxAttention(q, k, v, nullptr, heads, scale)); },
                         [&] { Check(ops::FlashAttention(q, k, v, nullptr, heads, scale, {})); }});
@@ -190,11 +206,11 @@ void Sweep(const Flags& f) {
   const std::vector<int64_t> sizes = {32, 64, 128, 256};
   for (const int64_t n : f.tokens) {
     for (const int64_t d : f.dims) {
-      const int64_t heads = f.hidden / d;
-      const Tensor q = Random(n, heads * d, 1), k = Random(n, heads * d, 2),
-                   v = Random(n, heads * d, 3);
+      const Problem p = MakeProblem(n, d, f.hidden);
+      const int64_t heads = p.heads;
+      const Tensor &q = p.q, &k = p.k, &v = p.v;
       Tensor out = *Tensor::Empty({n, heads * d});
-      const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+      const float scale = p.scale;
       std::vector<std::function<void()>> variants;
       for (const int64_t tq : sizes) {
         variants.push_back([&, tq] {
@@ -243,19 +259,17 @@ void Parts(const Flags& f) {
       "|---|---|---|---|---|---|---|\n");
   for (const int64_t n : f.tokens) {
     for (const int64_t d : f.dims) {
-      const int64_t heads = f.hidden / d;
-      const Tensor q = Random(n, heads * d, 1), k = Random(n, heads * d, 2),
-                   v = Random(n, heads * d, 3);
-      const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+      const Problem p = MakeProblem(n, d, f.hidden);
       for (const float topk : f.topks) {
         const ops::SparseAttentionOptions o{topk};
         const std::vector<Timing> s = BestOf(
-            f.reps, {[&] { Check(ops::FlashAttention(q, k, v, nullptr, heads, scale, {})); },
-                     [&] {
-                       if (!ops::SparseTileMap(q, k, heads, {}, o, true).ok()) std::exit(1);
-                     },
-                     [&] { Check(ops::BlockSparseAttention(q, k, v, heads, scale, {}, o)); },
-                     [&] { Check(ops::SparseLinearAttention(q, k, v, heads, scale, {}, o)); }});
+            f.reps,
+            {[&] { Check(FlashOf(p)); },
+             [&] {
+               if (!ops::SparseTileMap(p.q, p.k, p.heads, {}, o, true).ok()) std::exit(1);
+             },
+             [&] { Check(ops::BlockSparseAttention(p.q, p.k, p.v, p.heads, p.scale, {}, o)); },
+             [&] { Check(ops::SparseLinearAttention(p.q, p.k, p.v, p.heads, p.scale, {}, o)); }});
         std::printf("| %lld | %lld | %.2f | %.3f | %.3f | %.3f | %.3f |\n",
                     static_cast<long long>(n), static_cast<long long>(d), topk, s[0].cpu, s[1].cpu,
                     s[2].cpu, s[3].cpu);

@@ -49,21 +49,27 @@ constexpr bool KeyAllowed(const AttentionBlocks& blocks, int64_t i, int64_t j) {
   return kb <= qb && (blocks.window <= 0 || kb > qb - blocks.window);
 }
 
+// The video blocks that query rows [i0, i1) and key rows [j0, j1) span (rule on, rows non-empty).
+struct TileBlocks {
+  int64_t q_lo, q_hi, k_lo, k_hi;
+};
+constexpr TileBlocks BlocksOfTile(const AttentionBlocks& b, int64_t i0, int64_t i1, int64_t j0,
+                                  int64_t j1) {
+  return {b.q_first_block + i0 / b.block_tokens, b.q_first_block + (i1 - 1) / b.block_tokens,
+          b.k_first_block + j0 / b.block_tokens, b.k_first_block + (j1 - 1) / b.block_tokens};
+}
+
 // True when some row of query rows [i0, i1) may see some key of rows [j0, j1).
 constexpr bool TileAllowed(const AttentionBlocks& blocks, int64_t i0, int64_t i1, int64_t j0,
                            int64_t j1) {
   if (i1 <= i0 || j1 <= j0) return false;
   if (!blocks.causal || blocks.block_tokens <= 0) return true;
-  const int64_t bt = blocks.block_tokens;
-  const int64_t kb_lo = blocks.k_first_block + j0 / bt,
-                kb_hi = blocks.k_first_block + (j1 - 1) / bt;
-  const int64_t qb_lo = blocks.q_first_block + i0 / bt,
-                qb_hi = blocks.q_first_block + (i1 - 1) / bt;
+  const TileBlocks t = BlocksOfTile(blocks, i0, i1, j0, j1);
   // Some query block qb and key block kb with qb - window < kb <= qb.
-  for (int64_t qb = qb_lo; qb <= qb_hi; ++qb) {
+  for (int64_t qb = t.q_lo; qb <= t.q_hi; ++qb) {
     const int64_t lo =
-        blocks.window > 0 && qb - blocks.window + 1 > kb_lo ? qb - blocks.window + 1 : kb_lo;
-    if (lo <= (kb_hi < qb ? kb_hi : qb)) return true;
+        blocks.window > 0 && qb - blocks.window + 1 > t.k_lo ? qb - blocks.window + 1 : t.k_lo;
+    if (lo <= (t.k_hi < qb ? t.k_hi : qb)) return true;
   }
   return false;
 }
@@ -73,12 +79,8 @@ constexpr bool TileFullyAllowed(const AttentionBlocks& blocks, int64_t i0, int64
                                 int64_t j1) {
   if (i1 <= i0 || j1 <= j0) return false;
   if (!blocks.causal || blocks.block_tokens <= 0) return true;
-  const int64_t bt = blocks.block_tokens;
-  const int64_t kb_lo = blocks.k_first_block + j0 / bt,
-                kb_hi = blocks.k_first_block + (j1 - 1) / bt;
-  const int64_t qb_lo = blocks.q_first_block + i0 / bt,
-                qb_hi = blocks.q_first_block + (i1 - 1) / bt;
-  return kb_hi <= qb_lo && (blocks.window <= 0 || kb_lo > qb_hi - blocks.window);
+  const TileBlocks t = BlocksOfTile(blocks, i0, i1, j0, j1);
+  return t.k_hi <= t.q_lo && (blocks.window <= 0 || t.k_lo > t.q_hi - blocks.window);
 }
 
 constexpr int64_t TileCount(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }

@@ -11,6 +11,7 @@
 #include "kernels/cpu/sparse_attention.h"
 #include "kernels/cuda/sparse_attention.h"
 #include "tests/kernels/cuda/cuda_test_util.h"
+#include "tests/kernels/sparse_attention_reference.h"
 
 namespace reel::kernels::cuda {
 namespace {
@@ -19,17 +20,8 @@ using testing::CudaKernelTest;
 using testing::ExpectAllNear;
 using testing::RandomVector;
 
-struct Case {
-  int64_t nq, nk, heads, d;
-  AttentionBlocks blocks;
-  int64_t tile_q, tile_k;
-  std::string name;
-};
-
-AttentionBlocks Causal(int64_t block_tokens, int64_t window = 0, int64_t q_first = 0,
-                       int64_t k_first = 0) {
-  return AttentionBlocks{block_tokens, q_first, k_first, window, true};
-}
+using Case = cpu::reference::AttentionCase;
+using cpu::reference::Causal;
 
 std::vector<Case> Cases() {
   return {
