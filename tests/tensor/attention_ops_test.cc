@@ -173,7 +173,9 @@ TEST(AttentionOpsTest, RejectsBadArgumentsWithClearErrors) {
     EXPECT_EQ(ops::BlockSparseAttention(q, k, k, 2, 1.0f, {}, o).status().code(),
               absl::StatusCode::kInvalidArgument);
   }
-  auto msg = ops::BlockSparseAttention(q, k, k, 2, 1.0f, {}, {0.1f, 0, 64}).status().message();
+  const absl::Status status =
+      ops::BlockSparseAttention(q, k, k, 2, 1.0f, {}, {0.1f, 0, 64}).status();
+  const std::string msg(status.message());
   EXPECT_NE(msg.find("tile_q 0"), std::string::npos) << msg;
 }
 
