@@ -17,13 +17,6 @@ using internal::kParallelMinWork;
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// Block index of token `row` of a sequence starting at block `first`.
-int64_t BlockOf(const AttentionBlocks& b, int64_t first, int64_t row) {
-  return first + row / b.block_tokens;
-}
-
-bool RuleOn(const AttentionBlocks& b) { return b.causal && b.block_tokens > 0; }
-
 // Consecutive key tiles of a visit list are merged into one product of up to this many keys: a
 // 64 x 64 x 64 GEMM is too small for oneDNN to reach its peak on a CPU.
 constexpr int64_t kChunkKeys = 256;
@@ -84,32 +77,50 @@ REEL_CPU_MULTIVERSION void OnlineSoftmaxChunk(float* s, int64_t rows, int64_t co
   }
 }
 
-// Sets the scores of (row, key) pairs the block rule or the key mask forbids to -inf.
-void MaskChunk(float* s, int64_t rows, int64_t cols, int64_t ld, int64_t i0, int64_t j0,
+// Sets the scores of (row, key) pairs the block rule or the key mask forbids to -inf; key c of
+// the chunk is key row keys[c].
+void MaskChunk(float* s, int64_t rows, int64_t cols, int64_t i0, const int64_t* keys,
                const AttentionBlocks& blocks, const float* key_mask) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
-      if ((key_mask != nullptr && key_mask[j0 + c] == 0.0f) ||
-          !KeyAllowed(blocks, i0 + r, j0 + c)) {
-        s[r * ld + c] = kNegInf;
+      const int64_t j = keys[c];
+      if ((key_mask != nullptr && key_mask[j] == 0.0f) || !KeyAllowed(blocks, i0 + r, j)) {
+        s[r * cols + c] = kNegInf;
       }
     }
   }
 }
 
-// Scratch of one thread for one (head, query tile) task.
+// Scratch of one thread for one (head, query tile) task: the chunk's keys and values gathered
+// contiguous (scattered critical tiles become one product; rows are d floats apart, not heads*d).
 struct TileScratch {
-  std::vector<float> scores, acc, m, l, values;
+  std::vector<float> scores, acc, m, l, keys, values;
+  std::vector<int64_t> key_rows;
   TileScratch(int64_t tile_q, int64_t d)
       : scores(tile_q * kChunkKeys),
         acc(tile_q * d),
         m(tile_q),
         l(tile_q),
-        values(kChunkKeys * d) {}
+        keys(kChunkKeys * d),
+        values(kChunkKeys * d),
+        key_rows(kChunkKeys) {}
 };
 
+// One chunk of gathered keys into the running softmax of query rows [i0, i0 + rows).
+void AttendChunk(const float* qh, int64_t width, int64_t i0, int64_t rows, int64_t cols,
+                 bool needs_mask, int64_t d, float scale, const AttentionBlocks& blocks,
+                 const float* key_mask, TileScratch& t) {
+  float* s = t.scores.data();
+  GemmWith(GemmBackend::kOneDnn, false, true, rows, cols, d, scale, qh, width, t.keys.data(), d,
+           0.0f, s, cols);
+  if (needs_mask) MaskChunk(s, rows, cols, i0, t.key_rows.data(), blocks, key_mask);
+  OnlineSoftmaxChunk(s, rows, cols, cols, t.m.data(), t.l.data(), t.acc.data(), d);
+  GemmWith(GemmBackend::kOneDnn, false, false, rows, d, cols, 1.0f, s, cols, t.values.data(), d,
+           1.0f, t.acc.data(), d);
+}
+
 // Exact softmax attention of query rows [i0, i0 + rows) of head h over the key tiles listed in
-// `tiles` (ascending), online across chunks of consecutive tiles; writes out rows.
+// `tiles`, online across chunks of up to kChunkKeys gathered keys; writes out rows.
 void AttendTiles(const float* q, const float* k, const float* v, const float* key_mask,
                  const std::vector<int64_t>& tiles, int64_t i0, int64_t rows, int64_t nk,
                  int64_t width, int64_t h, int64_t d, float scale, const AttentionBlocks& blocks,
@@ -118,44 +129,39 @@ void AttendTiles(const float* q, const float* k, const float* v, const float* ke
   std::fill(t.m.begin(), t.m.begin() + rows, kNegInf);
   std::fill(t.l.begin(), t.l.begin() + rows, 0.0f);
   const float* qh = q + i0 * width + h * d;
-  const int64_t chunk_tiles = std::max<int64_t>(1, kChunkKeys / tile_k);
-  for (size_t a = 0; a < tiles.size();) {
-    size_t b = a + 1;  // [a, b): a run of consecutive tiles, at most chunk_tiles long.
-    while (b < tiles.size() && tiles[b] == tiles[b - 1] + 1 &&
-           static_cast<int64_t>(b - a) < chunk_tiles) {
-      ++b;
-    }
-    const int64_t j0 = tiles[a] * tile_k, j1 = std::min(nk, (tiles[b - 1] + 1) * tile_k);
-    const int64_t cols = j1 - j0;
-    for (int64_t c0 = 0; c0 < cols; c0 += kChunkKeys) {  // tile_k > kChunkKeys: split further.
-      const int64_t cc = std::min(kChunkKeys, cols - c0), jc = j0 + c0;
-      float* s = t.scores.data();
-      GemmWith(GemmBackend::kOneDnn, false, true, rows, cc, d, scale, qh, width,
-               k + jc * width + h * d, width, 0.0f, s, cc);
-      if (key_mask != nullptr || !TileFullyAllowed(blocks, i0, i0 + rows, jc, jc + cc)) {
-        MaskChunk(s, rows, cc, cc, i0, jc, blocks, key_mask);
-      }
-      OnlineSoftmaxChunk(s, rows, cc, cc, t.m.data(), t.l.data(), t.acc.data(), d);
-      const float* vc = v + jc * width + h * d;
-      int64_t ldv = width;
-      if (key_mask != nullptr && std::count(key_mask + jc, key_mask + jc + cc, 0.0f) > 0) {
-        // Padded rows are zeroed, not just weighted 0: 0 * NaN would still reach the output.
-        for (int64_t c = 0; c < cc; ++c) {
-          float* dst = t.values.data() + c * d;
-          if (key_mask[jc + c] == 0.0f) {
-            std::fill(dst, dst + d, 0.0f);
-          } else {
-            std::copy(vc + c * width, vc + c * width + d, dst);
-          }
+  int64_t cols = 0;
+  bool needs_mask = false;
+  for (const int64_t jt : tiles) {
+    const int64_t j1 = std::min(nk, (jt + 1) * tile_k);
+    for (int64_t j0 = jt * tile_k; j0 < j1;) {  // A tile larger than a chunk spans several.
+      const int64_t take = std::min(j1 - j0, kChunkKeys - cols);
+      needs_mask |= !TileFullyAllowed(blocks, i0, i0 + rows, j0, j0 + take);
+      for (int64_t c = 0; c < take; ++c) {
+        const int64_t j = j0 + c;
+        const float* kr = k + j * width + h * d;
+        const float* vr = v + j * width + h * d;
+        float* kd = t.keys.data() + (cols + c) * d;
+        float* vd = t.values.data() + (cols + c) * d;
+        t.key_rows[cols + c] = j;
+        std::copy(kr, kr + d, kd);
+        if (key_mask != nullptr && key_mask[j] == 0.0f) {
+          // A padded row is zeroed, not just weighted 0: 0 * NaN would still reach the output.
+          std::fill(vd, vd + d, 0.0f);
+          needs_mask = true;
+        } else {
+          std::copy(vr, vr + d, vd);
         }
-        vc = t.values.data();
-        ldv = d;
       }
-      GemmWith(GemmBackend::kOneDnn, false, false, rows, d, cc, 1.0f, s, cc, vc, ldv, 1.0f,
-               t.acc.data(), d);
+      cols += take;
+      j0 += take;
+      if (cols == kChunkKeys) {
+        AttendChunk(qh, width, i0, rows, cols, needs_mask, d, scale, blocks, key_mask, t);
+        cols = 0;
+        needs_mask = false;
+      }
     }
-    a = b;
   }
+  if (cols > 0) AttendChunk(qh, width, i0, rows, cols, needs_mask, d, scale, blocks, key_mask, t);
   for (int64_t r = 0; r < rows; ++r) {
     float* o = out + (i0 + r) * width + h * d;
     const float inv = t.l[r] > 0.0f ? 1.0f / t.l[r] : 0.0f;
@@ -165,41 +171,6 @@ void AttendTiles(const float* q, const float* k, const float* v, const float* ke
 }
 
 }  // namespace
-
-bool TileAllowed(const AttentionBlocks& blocks, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-  if (i1 <= i0 || j1 <= j0) return false;
-  if (!RuleOn(blocks)) return true;
-  const int64_t kb_lo = BlockOf(blocks, blocks.k_first_block, j0);
-  const int64_t kb_hi = BlockOf(blocks, blocks.k_first_block, j1 - 1);
-  const int64_t qb_lo = BlockOf(blocks, blocks.q_first_block, i0);
-  const int64_t qb_hi = BlockOf(blocks, blocks.q_first_block, i1 - 1);
-  // Some query block qb and key block kb with qb - window < kb <= qb.
-  for (int64_t qb = qb_lo; qb <= qb_hi; ++qb) {
-    const int64_t lo = blocks.window > 0 ? std::max(kb_lo, qb - blocks.window + 1) : kb_lo;
-    if (lo <= std::min(kb_hi, qb)) return true;
-  }
-  return false;
-}
-
-bool TileFullyAllowed(const AttentionBlocks& blocks, int64_t i0, int64_t i1, int64_t j0,
-                      int64_t j1) {
-  if (i1 <= i0 || j1 <= j0) return false;
-  if (!RuleOn(blocks)) return true;
-  const int64_t kb_lo = BlockOf(blocks, blocks.k_first_block, j0);
-  const int64_t kb_hi = BlockOf(blocks, blocks.k_first_block, j1 - 1);
-  const int64_t qb_lo = BlockOf(blocks, blocks.q_first_block, i0);
-  const int64_t qb_hi = BlockOf(blocks, blocks.q_first_block, i1 - 1);
-  // Every query block sees every key block: kb_hi <= qb_lo and kb_lo > qb_hi - window.
-  return kb_hi <= qb_lo && (blocks.window <= 0 || kb_lo > qb_hi - blocks.window);
-}
-
-int64_t CriticalTileCount(float topk, int64_t allowed, bool at_least_one) {
-  if (allowed <= 0) return 0;
-  if (topk >= 1.0f) return allowed;
-  const auto n = static_cast<int64_t>(
-      std::floor(static_cast<double>(std::max(topk, 0.0f)) * static_cast<double>(allowed) + 1e-6));
-  return std::clamp<int64_t>(n, at_least_one ? 1 : 0, allowed);
-}
 
 void SparseTileMap(const float* q, const float* k, int64_t nq, int64_t nk, int64_t heads, int64_t d,
                    const AttentionBlocks& blocks, const SparseAttentionOptions& options,

@@ -18,11 +18,19 @@ struct AttentionBlocks {
   bool causal = false;  // false: the block rule is off (bidirectional) even if block_tokens > 0
 };
 
+// CPU defaults by measurement (kernels/README.md "Performance": 8k tokens, top-k 0.1,
+// tiles 32..256; larger tiles ran faster, 128 x 64 is within ~15% of the fastest and is the
+// official kernel's BLOCK_M 128 / BLOCK_N 64, as FastVideo's SLA backend).
 struct SparseAttentionOptions {
-  float topk = 0.1f;    // fraction of the allowed key tiles each query tile keeps, per head
-  int64_t tile_q = 64;  // query tile (SLA BLKQ)
-  int64_t tile_k = 64;  // key tile (SLA BLKK)
+  float topk = 0.1f;     // fraction of the allowed key tiles each query tile keeps, per head
+  int64_t tile_q = 128;  // query tile (SLA BLKQ)
+  int64_t tile_k = 64;   // key tile (SLA BLKK)
 };
+
+// Tiles of ops::FlashAttention on the CPU, by the same measurement (256 query rows per task were
+// fastest; keys go in chunks of 256 whatever the key tile, which only bounds the block rule).
+inline constexpr int64_t kFlashTileQ = 256;
+inline constexpr int64_t kFlashTileK = 64;
 
 // Summed over heads and query tiles.
 struct SparseAttentionStats {
@@ -30,25 +38,64 @@ struct SparseAttentionStats {
   int64_t tiles_allowed = 0;   // tiles holding at least one (query, key) pair the block rule allows
 };
 
+// The rule helpers below are constexpr so that kernels/cuda calls the same code on the device
+// (nvcc --expt-relaxed-constexpr).
+
 // True when the block rule lets query row `i` see key row `j`.
-inline bool KeyAllowed(const AttentionBlocks& blocks, int64_t i, int64_t j) {
+constexpr bool KeyAllowed(const AttentionBlocks& blocks, int64_t i, int64_t j) {
   if (!blocks.causal || blocks.block_tokens <= 0) return true;
   const int64_t qb = blocks.q_first_block + i / blocks.block_tokens;
   const int64_t kb = blocks.k_first_block + j / blocks.block_tokens;
   return kb <= qb && (blocks.window <= 0 || kb > qb - blocks.window);
 }
 
-// True when some row of query rows [i0, i1) may see some key of rows [j0, j1).
-bool TileAllowed(const AttentionBlocks& blocks, int64_t i0, int64_t i1, int64_t j0, int64_t j1);
-// True when every row of [i0, i1) may see every key of [j0, j1) (no per-token mask needed).
-bool TileFullyAllowed(const AttentionBlocks& blocks, int64_t i0, int64_t i1, int64_t j0,
-                      int64_t j1);
+// The video blocks that query rows [i0, i1) and key rows [j0, j1) span (rule on, rows non-empty).
+struct TileBlocks {
+  int64_t q_lo, q_hi, k_lo, k_hi;
+};
+constexpr TileBlocks BlocksOfTile(const AttentionBlocks& b, int64_t i0, int64_t i1, int64_t j0,
+                                  int64_t j1) {
+  return {b.q_first_block + i0 / b.block_tokens, b.q_first_block + (i1 - 1) / b.block_tokens,
+          b.k_first_block + j0 / b.block_tokens, b.k_first_block + (j1 - 1) / b.block_tokens};
+}
 
-inline int64_t TileCount(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
+// True when some row of query rows [i0, i1) may see some key of rows [j0, j1).
+constexpr bool TileAllowed(const AttentionBlocks& blocks, int64_t i0, int64_t i1, int64_t j0,
+                           int64_t j1) {
+  if (i1 <= i0 || j1 <= j0) return false;
+  if (!blocks.causal || blocks.block_tokens <= 0) return true;
+  const TileBlocks t = BlocksOfTile(blocks, i0, i1, j0, j1);
+  // Some query block qb and key block kb with qb - window < kb <= qb.
+  for (int64_t qb = t.q_lo; qb <= t.q_hi; ++qb) {
+    const int64_t lo =
+        blocks.window > 0 && qb - blocks.window + 1 > t.k_lo ? qb - blocks.window + 1 : t.k_lo;
+    if (lo <= (t.k_hi < qb ? t.k_hi : qb)) return true;
+  }
+  return false;
+}
+
+// True when every row of [i0, i1) may see every key of [j0, j1) (no per-token mask needed).
+constexpr bool TileFullyAllowed(const AttentionBlocks& blocks, int64_t i0, int64_t i1, int64_t j0,
+                                int64_t j1) {
+  if (i1 <= i0 || j1 <= j0) return false;
+  if (!blocks.causal || blocks.block_tokens <= 0) return true;
+  const TileBlocks t = BlocksOfTile(blocks, i0, i1, j0, j1);
+  return t.k_hi <= t.q_lo && (blocks.window <= 0 || t.k_lo > t.q_hi - blocks.window);
+}
+
+constexpr int64_t TileCount(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
 
 // Critical tiles per query tile out of `allowed`: int(topk * allowed) clamped to [min_one, allowed]
 // (1e-6 slack so that a float topk such as 0.7f times 10 still keeps 7). topk >= 1 keeps all.
-int64_t CriticalTileCount(float topk, int64_t allowed, bool at_least_one);
+// (topk * allowed >= 0, so truncation is the floor.)
+constexpr int64_t CriticalTileCount(float topk, int64_t allowed, bool at_least_one) {
+  if (allowed <= 0) return 0;
+  if (topk >= 1.0f) return allowed;
+  const double r = topk > 0.0f ? static_cast<double>(topk) : 0.0;
+  int64_t n = static_cast<int64_t>(r * static_cast<double>(allowed) + 1e-6);
+  if (at_least_one && n < 1) n = 1;
+  return n < allowed ? n : allowed;
+}
 
 // Classes of the tile map (heads, q_tiles, k_tiles).
 enum TileClass : uint8_t {

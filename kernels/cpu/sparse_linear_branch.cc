@@ -1,5 +1,7 @@
 // SLA-1's linear branch (thu-ml/SLA@SLA-1 core.py / kernel.py): linear attention over the marginal
 // tiles through the subtraction trick. Part of sparse_attention.h.
+#include <omp.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -67,91 +69,130 @@ void AddRun(const TilePrefix& p, int64_t a, int64_t b, double sign, double* acc_
   for (int64_t c = 0; c < d; ++c) acc_z[c] += sign * (zb[c] - za[c]);
 }
 
+// Scratch of one thread for one query tile.
+struct QueryTileScratch {
+  std::vector<double> acc_s, acc_z;
+  std::vector<float> s, z, fq, num, den, a;
+  std::vector<int64_t> partial;
+  QueryTileScratch(int64_t d, int64_t tile_q, int64_t tile_k)
+      : acc_s(d * d),
+        acc_z(d),
+        s(d * d),
+        z(d),
+        fq(tile_q * d),
+        num(tile_q * d),
+        den(tile_q),
+        a(tile_q * tile_k) {}
+};
+
+// out rows [i0, i0 + rows) of head h += O_l over the marginal tiles of `row` (the tile map row).
+void LinearBranchTile(const float* q, const float* fk, const float* v, const uint8_t* row,
+                      const TilePrefix& prefix, int64_t i0, int64_t rows, int64_t nk, int64_t width,
+                      int64_t h, int64_t d, const AttentionBlocks& blocks, int64_t tile_k,
+                      QueryTileScratch& t, float* out) {
+  const int64_t k_tiles = TileCount(nk, tile_k);
+  std::fill(t.acc_s.begin(), t.acc_s.end(), 0.0);
+  std::fill(t.acc_z.begin(), t.acc_z.end(), 0.0);
+  t.partial.clear();
+  // Subtraction trick: every run of tiles the rule fully allows, minus the critical ones among
+  // them. Tiles the rule cuts through are added token by token below.
+  const auto full = [&](int64_t jt) {
+    return row[jt] != kTileMasked &&
+           TileFullyAllowed(blocks, i0, i0 + rows, jt * tile_k, std::min(nk, (jt + 1) * tile_k));
+  };
+  bool any_marginal = false;
+  for (int64_t jt = 0; jt < k_tiles;) {
+    if (!full(jt)) {
+      if (row[jt] == kTileMarginal) t.partial.push_back(jt);
+      ++jt;
+      continue;
+    }
+    int64_t end = jt + 1;
+    while (end < k_tiles && full(end)) ++end;
+    AddRun(prefix, jt, end, 1.0, t.acc_s.data(), t.acc_z.data());
+    for (int64_t u = jt; u < end; ++u) {
+      if (row[u] == kTileCritical) {
+        AddRun(prefix, u, u + 1, -1.0, t.acc_s.data(), t.acc_z.data());
+      } else {
+        any_marginal = true;
+      }
+    }
+    jt = end;
+  }
+  if (!any_marginal && t.partial.empty()) return;  // Every allowed tile is critical: O_l = 0.
+  for (int64_t e = 0; e < d * d; ++e) t.s[e] = static_cast<float>(t.acc_s[e]);
+  for (int64_t c = 0; c < d; ++c) t.z[c] = static_cast<float>(t.acc_z[c]);
+  Relu(q + i0 * width + h * d, rows, width, d, t.fq.data());
+  // num = phi(Q_I) S, den = phi(Q_I) . z.
+  GemmWith(GemmBackend::kOneDnn, false, false, rows, d, d, 1.0f, t.fq.data(), d, t.s.data(), d,
+           0.0f, t.num.data(), d);
+  for (int64_t r = 0; r < rows; ++r) {
+    float dot = 0.0f;
+    for (int64_t c = 0; c < d; ++c) dot += t.fq[r * d + c] * t.z[c];
+    t.den[r] = dot;
+  }
+  for (const int64_t jt : t.partial) {
+    const int64_t j0 = jt * tile_k, cols = std::min(tile_k, nk - j0);
+    // A = phi(Q_I) phi(K_J)^T with the forbidden pairs zeroed; num += A V_J, den += rowsum A.
+    GemmWith(GemmBackend::kOneDnn, false, true, rows, cols, d, 1.0f, t.fq.data(), d, fk + j0 * d, d,
+             0.0f, t.a.data(), cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) {
+        float& x = t.a[r * cols + c];
+        if (!KeyAllowed(blocks, i0 + r, j0 + c)) x = 0.0f;
+        t.den[r] += x;
+      }
+    }
+    GemmWith(GemmBackend::kOneDnn, false, false, rows, d, cols, 1.0f, t.a.data(), cols,
+             v + j0 * width + h * d, width, 1.0f, t.num.data(), d);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float* o = out + (i0 + r) * width + h * d;
+    const float inv = 1.0f / (t.den[r] + kSparseLinearEps);
+    for (int64_t c = 0; c < d; ++c) o[c] += t.num[r * d + c] * inv;
+  }
+}
+
+// The whole linear branch of head h; `parallel`: its key and query tiles spread over the threads
+// (one head at a time), else all on the calling thread (heads spread over the threads).
+void LinearBranchHead(const float* q, const float* k, const float* v, const uint8_t* map,
+                      int64_t nq, int64_t nk, int64_t heads, int64_t h, int64_t d,
+                      const AttentionBlocks& blocks, int64_t tile_q, int64_t tile_k, bool parallel,
+                      float* out) {
+  const int64_t width = heads * d;
+  const int64_t q_tiles = TileCount(nq, tile_q), k_tiles = TileCount(nk, tile_k);
+  std::vector<float> fk(nk * d);
+  Relu(k + h * d, nk, width, d, fk.data());
+  const TilePrefix prefix = BuildPrefix(fk.data(), v + h * d, nk, width, d, tile_k, parallel);
+#pragma omp parallel if (parallel && q_tiles > 1)
+  {
+    QueryTileScratch scratch(d, tile_q, tile_k);
+#pragma omp for schedule(dynamic)
+    for (int64_t it = 0; it < q_tiles; ++it) {
+      const int64_t i0 = it * tile_q, rows = std::min(tile_q, nq - i0);
+      LinearBranchTile(q, fk.data(), v, map + (h * q_tiles + it) * k_tiles, prefix, i0, rows, nk,
+                       width, h, d, blocks, tile_k, scratch, out);
+    }
+  }
+}
+
 }  // namespace
 
 void SparseLinearBranchAdd(const float* q, const float* k, const float* v, const uint8_t* map,
                            int64_t nq, int64_t nk, int64_t heads, int64_t d,
                            const AttentionBlocks& blocks, int64_t tile_q, int64_t tile_k,
                            float* out) {
-  const int64_t width = heads * d;
-  const int64_t q_tiles = TileCount(nq, tile_q), k_tiles = TileCount(nk, tile_k);
-  const bool parallel = (nq + nk) * width * d >= kParallelMinWork;
-  std::vector<float> fk(nk * d);
-  // Heads one after another (the prefix of one head is (k_tiles + 1) d^2 doubles), tiles in
-  // parallel inside.
-  for (int64_t h = 0; h < heads; ++h) {
-    Relu(k + h * d, nk, width, d, fk.data());
-    const TilePrefix prefix = BuildPrefix(fk.data(), v + h * d, nk, width, d, tile_k, parallel);
-#pragma omp parallel if (parallel && q_tiles > 1)
-    {
-      std::vector<double> acc_s(d * d), acc_z(d);
-      std::vector<float> s(d * d), z(d), fq(tile_q * d), num(tile_q * d), den(tile_q),
-          a(tile_q * tile_k);
-#pragma omp for schedule(dynamic)
-      for (int64_t it = 0; it < q_tiles; ++it) {
-        const int64_t i0 = it * tile_q, rows = std::min(tile_q, nq - i0);
-        const uint8_t* row = map + (h * q_tiles + it) * k_tiles;
-        std::fill(acc_s.begin(), acc_s.end(), 0.0);
-        std::fill(acc_z.begin(), acc_z.end(), 0.0);
-        // Subtraction trick: every run of tiles the rule fully allows, minus the critical ones
-        // among them. Tiles the rule cuts through are added token by token below.
-        bool any_marginal = false;
-        std::vector<int64_t> partial;
-        for (int64_t jt = 0; jt < k_tiles;) {
-          const auto full = [&](int64_t t) {
-            return row[t] != kTileMasked && TileFullyAllowed(blocks, i0, i0 + rows, t * tile_k,
-                                                             std::min(nk, (t + 1) * tile_k));
-          };
-          if (!full(jt)) {
-            if (row[jt] == kTileMarginal) partial.push_back(jt);
-            ++jt;
-            continue;
-          }
-          int64_t end = jt + 1;
-          while (end < k_tiles && full(end)) ++end;
-          AddRun(prefix, jt, end, 1.0, acc_s.data(), acc_z.data());
-          for (int64_t t = jt; t < end; ++t) {
-            if (row[t] == kTileCritical) {
-              AddRun(prefix, t, t + 1, -1.0, acc_s.data(), acc_z.data());
-            } else {
-              any_marginal = true;
-            }
-          }
-          jt = end;
-        }
-        if (!any_marginal && partial.empty()) continue;  // Every allowed tile is critical.
-        for (int64_t e = 0; e < d * d; ++e) s[e] = static_cast<float>(acc_s[e]);
-        for (int64_t c = 0; c < d; ++c) z[c] = static_cast<float>(acc_z[c]);
-        Relu(q + i0 * width + h * d, rows, width, d, fq.data());
-        // num = phi(Q_I) S, den = phi(Q_I) . z.
-        GemmWith(GemmBackend::kOneDnn, false, false, rows, d, d, 1.0f, fq.data(), d, s.data(), d,
-                 0.0f, num.data(), d);
-        for (int64_t r = 0; r < rows; ++r) {
-          float dot = 0.0f;
-          for (int64_t c = 0; c < d; ++c) dot += fq[r * d + c] * z[c];
-          den[r] = dot;
-        }
-        for (const int64_t jt : partial) {
-          const int64_t j0 = jt * tile_k, cols = std::min(tile_k, nk - j0);
-          // A = phi(Q_I) phi(K_J)^T with the forbidden pairs zeroed; num += A V_J, den += rowsum A.
-          GemmWith(GemmBackend::kOneDnn, false, true, rows, cols, d, 1.0f, fq.data(), d,
-                   fk.data() + j0 * d, d, 0.0f, a.data(), cols);
-          for (int64_t r = 0; r < rows; ++r) {
-            for (int64_t c = 0; c < cols; ++c) {
-              float& x = a[r * cols + c];
-              if (!KeyAllowed(blocks, i0 + r, j0 + c)) x = 0.0f;
-              den[r] += x;
-            }
-          }
-          GemmWith(GemmBackend::kOneDnn, false, false, rows, d, cols, 1.0f, a.data(), cols,
-                   v + j0 * width + h * d, width, 1.0f, num.data(), d);
-        }
-        for (int64_t r = 0; r < rows; ++r) {
-          float* o = out + (i0 + r) * width + h * d;
-          const float inv = 1.0f / (den[r] + kSparseLinearEps);
-          for (int64_t c = 0; c < d; ++c) o[c] += num[r * d + c] * inv;
-        }
-      }
+  const bool parallel = (nq + nk) * heads * d * d >= kParallelMinWork;
+  // Whole heads per thread when there are enough of them: one parallel region instead of two per
+  // head (on a loaded machine each region's wake-up can cost milliseconds).
+  if (parallel && heads >= omp_get_max_threads()) {
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t h = 0; h < heads; ++h) {
+      LinearBranchHead(q, k, v, map, nq, nk, heads, h, d, blocks, tile_q, tile_k, false, out);
+    }
+  } else {
+    for (int64_t h = 0; h < heads; ++h) {
+      LinearBranchHead(q, k, v, map, nq, nk, heads, h, d, blocks, tile_q, tile_k, parallel, out);
     }
   }
 }

@@ -114,10 +114,9 @@ absl::StatusOr<Tensor> FlashAttention(const Tensor& q, const Tensor& k, const Te
   REEL_ASSIGN_OR_RETURN(AttentionInputs in, CheckInputs("FlashAttention", q, k, v, heads, blocks));
   REEL_ASSIGN_OR_RETURN(Tensor m, OptionalVector(key_mask, in.nk, "FlashAttention", "key_mask"));
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(in.q.shape(), DType::kF32, alloc));
-  const SparseAttentionOptions tiles;  // Same tiles as the sparse ops (README "Performance").
   cpu::FlashAttention(in.q.data<float>(), in.k.data<float>(), in.v.data<float>(),
                       PtrOrNull(key_mask, m), in.nq, in.nk, heads, in.d, scale, blocks,
-                      tiles.tile_q, tiles.tile_k, y.data<float>());
+                      cpu::kFlashTileQ, cpu::kFlashTileK, y.data<float>());
   return y;
 }
 

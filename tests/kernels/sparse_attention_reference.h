@@ -3,11 +3,25 @@
 // (query, key) pair, written from the definitions (thu-ml/SLA get_block_map, _attn_fwd, SLA-1's
 // linear branch), not from the tiled kernels. Also the oracle the CUDA tests' CPU side trusts.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/sparse_attention.h"
 
 namespace reel::kernels::cpu::reference {
+
+// A test shape, shared by the CPU and CUDA tests.
+struct AttentionCase {
+  int64_t nq, nk, heads, d;
+  AttentionBlocks blocks;
+  int64_t tile_q, tile_k;
+  std::string name;
+};
+
+inline AttentionBlocks Causal(int64_t block_tokens, int64_t window = 0, int64_t q_first = 0,
+                              int64_t k_first = 0) {
+  return AttentionBlocks{block_tokens, q_first, k_first, window, true};
+}
 
 // The block rule of AttentionBlocks, restated for the oracle.
 bool Sees(const AttentionBlocks& b, int64_t i, int64_t j);

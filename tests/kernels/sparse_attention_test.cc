@@ -21,17 +21,8 @@ using testing::RandomVector;
 // f32 kernels against double oracles: outputs are O(1) convex combinations of values in [-1, 1].
 constexpr double kRel = 1e-5, kAbs = 1e-5;
 
-struct Shape {
-  int64_t nq, nk, heads, d;
-  AttentionBlocks blocks;
-  int64_t tile_q, tile_k;
-  std::string name;
-};
-
-AttentionBlocks Causal(int64_t block_tokens, int64_t window = 0, int64_t q_first = 0,
-                       int64_t k_first = 0) {
-  return AttentionBlocks{block_tokens, q_first, k_first, window, true};
-}
+using Shape = reference::AttentionCase;
+using reference::Causal;
 
 // Odd lengths (partial last tiles), nq != nk, block-causal with and without a window, offsets
 // (queries = the current block, keys = the window before it plus itself), tiles cut through blocks.

@@ -2,6 +2,7 @@
 // B.8) at the tensor level against the double oracles, stats, and clear errors for bad arguments.
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "pipeline/tensor/ops.h"
@@ -41,6 +42,7 @@ struct Case {
   int64_t nq, nk, heads, d;
   ops::AttentionBlocks blocks;
   int64_t tile;
+  const char* name;
 };
 
 class SparseLinearAttentionTest : public ::testing::TestWithParam<Case> {
@@ -127,10 +129,11 @@ TEST_P(SparseLinearAttentionTest, SumOfBranchesAndStatsMatchTheMap) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, SparseLinearAttentionTest,
-    ::testing::Values(Case{77, 77, 2, 16, {}, 16},                     // partial last tile
-                      Case{48, 130, 3, 8, {}, 32},                     // nq != nk
-                      Case{120, 120, 2, 8, {40, 0, 0, 0, true}, 16},   // block-causal, cut tiles
-                      Case{60, 180, 2, 8, {60, 2, 0, 2, true}, 32}));  // window 2, offsets
+    ::testing::Values(Case{77, 77, 2, 16, {}, 16, "PartialLastTile"},
+                      Case{48, 130, 3, 8, {}, 32, "QueriesFewerThanKeys"},
+                      Case{120, 120, 2, 8, {40, 0, 0, 0, true}, 16, "BlockCausalTilesCutBlocks"},
+                      Case{60, 180, 2, 8, {60, 2, 0, 2, true}, 32, "Window2WithOffsets"}),
+    [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 TEST(AttentionOpsTest, KeyMaskExcludesPaddedKeys) {
   const int64_t nq = 20, nk = 33, heads = 2, d = 4;
@@ -170,7 +173,9 @@ TEST(AttentionOpsTest, RejectsBadArgumentsWithClearErrors) {
     EXPECT_EQ(ops::BlockSparseAttention(q, k, k, 2, 1.0f, {}, o).status().code(),
               absl::StatusCode::kInvalidArgument);
   }
-  auto msg = ops::BlockSparseAttention(q, k, k, 2, 1.0f, {}, {0.1f, 0, 64}).status().message();
+  const absl::Status status =
+      ops::BlockSparseAttention(q, k, k, 2, 1.0f, {}, {0.1f, 0, 64}).status();
+  const std::string msg(status.message());
   EXPECT_NE(msg.find("tile_q 0"), std::string::npos) << msg;
 }
 
