@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <utility>
 
 #include "kernels/cuda/internal.cuh"
@@ -93,17 +94,21 @@ template <int kDims, int kChunk>
 __global__ void AttendKernel(const float* q, const float* k, const float* v, const float* key_mask,
                              const uint8_t* map, int64_t nq, int64_t nk, int64_t heads, int64_t d,
                              float scale, AttentionBlocks blocks, int64_t tile_q, int64_t tile_k,
-                             float* out) {
+                             int64_t rows_per_block, float* out) {
   extern __shared__ float staged[];  // kChunk keys (d each), then kChunk values
   float* ks = staged;
   float* vs = staged + kChunk * d;
   __shared__ uint8_t masked[kChunk];
-  const int64_t it = blockIdx.x, h = blockIdx.y, q_tiles = gridDim.x, width = heads * d;
+  // A query tile may span several blocks (row groups): the tile decides which key tiles are read,
+  // the group which of its rows this block computes.
+  const int64_t q_tiles = TileCount(nq, tile_q), groups = gridDim.x / q_tiles;
+  const int64_t it = blockIdx.x / groups, h = blockIdx.y, width = heads * d;
   const int64_t k_tiles = TileCount(nk, tile_k);
   const int64_t i0 = it * tile_q, i1 = min(nq, i0 + tile_q);
+  const int64_t r0 = i0 + (blockIdx.x % groups) * rows_per_block;
   const int lane = threadIdx.x % kRowThreads;
-  const int64_t i = i0 + threadIdx.x / kRowThreads;
-  const bool active = i < i1;
+  const int64_t i = r0 + threadIdx.x / kRowThreads;
+  const bool active = i < min(i1, r0 + rows_per_block);
   float qr[kDims], acc[kDims];
 #pragma unroll
   for (int u = 0; u < kDims; ++u) {
@@ -183,12 +188,19 @@ absl::Status LaunchAttend(const float* q, const float* k, const float* v, const 
                           const uint8_t* map, int64_t nq, int64_t nk, int64_t heads, int64_t d,
                           float scale, const AttentionBlocks& blocks, int64_t tile_q,
                           int64_t tile_k, float* out, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>(TileCount(nq, tile_q)), static_cast<unsigned>(heads));
+  // Registers bound the threads of a block: each holds 2·kDims floats of q and accumulator (an H200
+  // refused 128 rows × 4 threads at d 256: cudaErrorLaunchOutOfResources). Rows beyond the bound
+  // go to more blocks of the same tile.
+  const int64_t max_threads = kDims >= 64 ? 128 : (kDims >= 32 ? 256 : 512);
+  const int64_t rows_per_block = std::min<int64_t>(tile_q, max_threads / kRowThreads);
+  const int64_t groups = (tile_q + rows_per_block - 1) / rows_per_block;
+  const dim3 grid(static_cast<unsigned>(TileCount(nq, tile_q) * groups),
+                  static_cast<unsigned>(heads));
   // Whole warps (the row's 4 lanes reduce with full-warp shuffles); surplus rows stay inactive.
-  const auto threads = static_cast<unsigned>((tile_q * kRowThreads + 31) / 32 * 32);
+  const auto threads = static_cast<unsigned>((rows_per_block * kRowThreads + 31) / 32 * 32);
   const size_t shared = 2 * kChunk * static_cast<size_t>(d) * sizeof(float);
   AttendKernel<kDims, kChunk><<<grid, threads, shared, stream>>>(
-      q, k, v, key_mask, map, nq, nk, heads, d, scale, blocks, tile_q, tile_k, out);
+      q, k, v, key_mask, map, nq, nk, heads, d, scale, blocks, tile_q, tile_k, rows_per_block, out);
   return internal::LaunchStatus("Attend");
 }
 
