@@ -1,0 +1,43 @@
+#pragma once
+// Gemma's tokenizer: Debian's libsentencepiece on the checkpoint's tokenizer/tokenizer.model, with
+// the model's own normalizer settings (GemmaTokenizer's slow path is sentencepiece itself).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace sentencepiece {
+class SentencePieceProcessor;
+}
+
+namespace reel {
+
+class SentencePieceTokenizer {
+ public:
+  SentencePieceTokenizer(SentencePieceTokenizer&&) noexcept;
+  SentencePieceTokenizer& operator=(SentencePieceTokenizer&&) noexcept;
+  ~SentencePieceTokenizer();
+
+  // A missing, unreadable or malformed model is an error naming the path.
+  static absl::StatusOr<SentencePieceTokenizer> Load(const std::string& model_path);
+
+  // Piece ids of `text` (UTF-8), no special tokens added. Invalid UTF-8 is an error.
+  absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text) const;
+  // The ids back to text (for messages and tests).
+  absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids) const;
+
+  int32_t bos_id() const;
+  int32_t eos_id() const;
+  int32_t pad_id() const;
+  int32_t vocab_size() const;
+
+ private:
+  explicit SentencePieceTokenizer(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp);
+  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+};
+
+}  // namespace reel
