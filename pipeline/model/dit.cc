@@ -72,7 +72,7 @@ absl::StatusOr<PreparedCaption> LinearDit::PrepareCaption(const Tensor& caption,
   REEL_ASSIGN_OR_RETURN(Tensor h, ops::Linear(caption, cap1_w_, &cap1_b_));
   REEL_ASSIGN_OR_RETURN(h, ops::Activate(h, ops::Activation::kGeluTanh));
   REEL_ASSIGN_OR_RETURN(h, ops::Linear(h, cap2_w_, &cap2_b_));
-  REEL_ASSIGN_OR_RETURN(p.projected, ops::RmsNorm(h, config_.qk_norm_eps, &cap_norm_));
+  REEL_ASSIGN_OR_RETURN(p.projected, ops::RmsNorm(h, config_.caption_norm_eps, &cap_norm_));
   REEL_ASSIGN_OR_RETURN(p.mask, mask.Reshape({mask.numel()}));
   for (const DitBlockWeights& b : blocks_) {
     REEL_ASSIGN_OR_RETURN(CrossKV kv, PrepareCrossKV(b, config_, p.projected));
@@ -280,7 +280,7 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
     REEL_ASSIGN_OR_RETURN(Tensor ss, shift_scale.Slice(0, bf % f2, bf % f2 + 1));
     REEL_ASSIGN_OR_RETURN(
         Tensor y, ops::LayerNormModulate(*x.Slice(0, bf, bf + 1)->Reshape({band_spatial, d}),
-                                         c.norm_eps, *ss.Slice(1, 0, 1), *ss.Slice(1, 1, 2)));
+                                         c.out_norm_eps, *ss.Slice(1, 0, 1), *ss.Slice(1, 1, 2)));
     REEL_ASSIGN_OR_RETURN(Tensor dst, normed.Slice(0, bf * band_spatial, (bf + 1) * band_spatial));
     REEL_RETURN_IF_ERROR(ops::Copy(y, dst));
   }

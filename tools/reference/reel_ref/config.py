@@ -29,11 +29,14 @@ class DitConfig:
     patch_size: List[int] = field(default_factory=lambda: [1, 2, 2])  # (t, h, w)
     norm_eps: float = 1e-6
     qk_norm_eps: float = 1e-5
+    caption_norm_eps: float = 1e-5  # diffusers: caption_norm's own 1e-5
+    out_norm_eps: float = 1e-6  # diffusers: norm_out's own 1e-6
     attn_eps: float = 1e-15
     rope_theta: float = 10000.0
     temporal_conv: str = "causal"  # "causal" | "centered"
     attention: str = "linear"
     block_frames: int = 1  # token frames per block of block-causal attention
+    rope_max_seq_len: int = 1024
 
     def validate(self) -> "DitConfig":
         errors = []
@@ -99,6 +102,8 @@ class ModelConfig:
         if self.name:
             out["name"] = self.name
         out["transformer"] = dataclasses.asdict(self.transformer)
+        if self.transformer.temporal_conv == "centered":  # bidirectional: no blocks
+            out["transformer"].pop("block_frames")
         out["sampler"] = dataclasses.asdict(self.sampler)
         out.update(self.other)
         return out
