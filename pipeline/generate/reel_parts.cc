@@ -1,6 +1,9 @@
 #include "pipeline/generate/reel_parts.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
+#include "pipeline/model/json_fields.h"
 #include "pipeline/model/text_encoder.h"
 #include "pipeline/model/tokenizer.h"
 #include "pipeline/model/vae_decoder.h"
@@ -69,6 +72,18 @@ class ReelLatentDecoder final : public LatentDecoder {
   int64_t bytes_;
 };
 
+absl::StatusOr<VideoDefaults> ParseVideoDefaults(const nlohmann::json& j) {
+  VideoDefaults v;
+  if (j.is_null()) return v;
+  JsonFields f(j, "config.json video");
+  f.Optional("width", v.width);
+  f.Optional("height", v.height);
+  f.Optional("frames", v.frames);
+  f.Optional("fps", v.fps);
+  REEL_RETURN_IF_ERROR(f.Finish());
+  return v;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CaptionEncoder>> LoadReelCaptionEncoder(
@@ -92,6 +107,33 @@ absl::StatusOr<std::unique_ptr<LatentDecoder>> LoadReelLatentDecoder(
   REEL_ASSIGN_OR_RETURN(WeightStore weights, WeightStore::Open(dir + "/vae.safetensors"));
   REEL_ASSIGN_OR_RETURN(VaeDecoder vae, VaeDecoder::Load(vc, weights));
   return std::make_unique<ReelLatentDecoder>(std::move(vae), weights.parameter_bytes());
+}
+
+absl::StatusOr<RendererParts> LoadReelParts(const std::string& dir) {
+  RendererParts p;
+  REEL_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig(dir));
+  p.name = config.name.empty() ? std::filesystem::path(dir).filename().string() : config.name;
+  p.transformer = config.transformer;
+  p.sampler = config.sampler;
+  REEL_ASSIGN_OR_RETURN(p.defaults, ParseVideoDefaults(config.video));
+  REEL_ASSIGN_OR_RETURN(p.default_cache, ParseCacheConfig(config.cache));
+  REEL_ASSIGN_OR_RETURN(WeightStore dit_weights,
+                        WeightStore::Open(dir + "/transformer.safetensors"));
+  REEL_ASSIGN_OR_RETURN(p.dit, LinearDit::Load(config.transformer, dit_weights));
+  p.dit_parameter_bytes = dit_weights.parameter_bytes();
+  REEL_ASSIGN_OR_RETURN(p.text, LoadReelCaptionEncoder(dir, config.text_encoder));
+  if (p.text->dim() != config.transformer.caption_dim) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": text_encoder.dim ", p.text->dim(),
+                                                   " != transformer.caption_dim ",
+                                                   config.transformer.caption_dim));
+  }
+  REEL_ASSIGN_OR_RETURN(p.vae, LoadReelLatentDecoder(dir, config.vae));
+  if (p.vae->latent_channels() != config.transformer.in_channels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, ": vae.latent_channels ", p.vae->latent_channels(),
+                     " != transformer.in_channels ", config.transformer.in_channels));
+  }
+  return p;
 }
 
 }  // namespace reel

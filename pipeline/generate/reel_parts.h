@@ -9,6 +9,7 @@
 #include "nlohmann/json.hpp"
 #include "pipeline/generate/caption_encoder.h"
 #include "pipeline/generate/latent_decoder.h"
+#include "pipeline/generate/parts.h"
 
 namespace reel {
 
@@ -16,5 +17,7 @@ absl::StatusOr<std::unique_ptr<CaptionEncoder>> LoadReelCaptionEncoder(
     const std::string& dir, const nlohmann::json& text_encoder_config);
 absl::StatusOr<std::unique_ptr<LatentDecoder>> LoadReelLatentDecoder(
     const std::string& dir, const nlohmann::json& vae_config);
+// The whole models/reel-tiny-style directory.
+absl::StatusOr<RendererParts> LoadReelParts(const std::string& dir);
 
 }  // namespace reel

@@ -1,6 +1,8 @@
 #include "pipeline/model/diffusers_config.h"
 
 #include <fstream>
+#include <iterator>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -39,12 +41,47 @@ void OptionalOrNull(JsonFields& f, const nlohmann::json& j, const std::string& k
   f.Optional(key, out);
 }
 
+// Python's json.dump (which diffusers and transformers use) writes the non-standard tokens NaN,
+// Infinity and -Infinity (e.g. DPMSolverMultistepScheduler's "lambda_min_clipped": -Infinity).
+// They become null outside strings; every field that may hold one is one reel does not use.
+std::string ReplacePythonNumbers(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size()) {
+        out += text[++i];
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') in_string = true;
+    bool replaced = false;
+    for (const std::string_view token : {"-Infinity", "Infinity", "NaN"}) {
+      if (text.compare(i, token.size(), token) == 0) {
+        out += "null";
+        i += token.size() - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("no file '", path, "'"));
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  nlohmann::json j =
+      nlohmann::json::parse(ReplacePythonNumbers(text), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON"));
   return j;
 }

@@ -66,11 +66,27 @@ Tensor WeightStore::TakeAs(const std::string& name, const Shape& stored, const S
     return Tensor();
   }
   absl::StatusOr<Tensor> f32 = ops::Cast(it->second, DType::kF32);
+  if (f32.ok() && it->second.dtype() != DType::kF32) converted_bytes_ += f32->bytes();
   if (!f32.ok()) {
     errors_.push_back(absl::StrCat("weight '", name, "': ", f32.status().message()));
     return Tensor();
   }
   absl::StatusOr<Tensor> shaped = f32->Reshape(as);
+  if (!shaped.ok()) {
+    errors_.push_back(absl::StrCat("weight '", name, "': ", shaped.status().message()));
+    return Tensor();
+  }
+  return *shaped;
+}
+
+Tensor WeightStore::TakeMatrix(const std::string& name, const Shape& stored, const Shape& as) {
+  auto it = tensors_.find(name);
+  if (random_ || it == tensors_.end() || it->second.dtype() != DType::kBF16 ||
+      it->second.shape() != stored) {
+    return TakeAs(name, stored, as);  // the f32 path records every error
+  }
+  taken_.insert(name);
+  absl::StatusOr<Tensor> shaped = it->second.Reshape(as);
   if (!shaped.ok()) {
     errors_.push_back(absl::StrCat("weight '", name, "': ", shaped.status().message()));
     return Tensor();

@@ -45,12 +45,33 @@ absl::Status ShapeError(const char* op, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(op, ": ", what));
 }
 
+// A bf16 weight (e.g. mapped from a checkpoint) is widened panel by panel of output rows into one
+// reused f32 buffer, so a call never holds a 4-byte copy of the whole matrix (CHECKPOINT.md
+// "Memory"); each panel is one GEMM into its columns of y.
+constexpr int64_t kBf16PanelRows = 256;
+
+absl::Status GemmBf16Weight(const Tensor& xc, const Tensor& wc, int64_t rows, float beta,
+                            Tensor& y) {
+  const int64_t in = wc.dim(1), out_features = wc.dim(0);
+  const int64_t panel = std::min(kBf16PanelRows, out_features);
+  REEL_ASSIGN_OR_RETURN(Tensor buffer, Tensor::Empty({panel, in}));
+  const uint16_t* w = wc.data<uint16_t>();
+  for (int64_t o0 = 0; o0 < out_features; o0 += panel) {
+    const int64_t n = std::min(panel, out_features - o0);
+    cpu::Bf16ToF32(w + o0 * in, buffer.data<float>(), n * in);
+    cpu::Gemm(false, true, rows, n, in, 1.0f, xc.data<float>(), in, buffer.data<float>(), in, beta,
+              y.data<float>() + o0, out_features);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
                               Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Linear", "x"));
-  REEL_ASSIGN_OR_RETURN(Tensor wc, Dense(w, "Linear", "weight"));
+  const bool bf16 = w.dtype() == DType::kBF16 && w.device().is_cpu();
+  REEL_ASSIGN_OR_RETURN(Tensor wc, bf16 ? w.Contiguous() : Dense(w, "Linear", "weight"));
   if (wc.rank() != 2 || xc.rank() < 1 || xc.dim(-1) != wc.dim(1)) {
     return ShapeError("Linear", absl::StrCat("x ", ShapeString(x.shape()), " does not fit weight ",
                                              ShapeString(w.shape())));
@@ -71,6 +92,10 @@ absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bi
     const float* bp = bc.data<float>();
     for (int64_t r = 0; r < rows; ++r) std::memcpy(yp + r * out_features, bp, out_features * 4);
     beta = 1.0f;
+  }
+  if (bf16) {
+    REEL_RETURN_IF_ERROR(GemmBf16Weight(xc, wc, rows, beta, y));
+    return y;
   }
   cpu::Gemm(false, true, rows, out_features, in, 1.0f, xc.data<float>(), in, wc.data<float>(), in,
             beta, y.data<float>(), out_features);
@@ -309,7 +334,14 @@ absl::StatusOr<Tensor> DepthwiseConv2d3x3(const Tensor& x, const Tensor& weight,
 absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, const Tensor& weight,
                                      int pad_front, Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "TemporalConv3", "x"));
-  REEL_ASSIGN_OR_RETURN(Tensor wc, Dense(weight, "TemporalConv3", "weight"));
+  // The kernel re-lays the weight out per call anyway (one f32 copy per tap order), so a bf16
+  // weight is widened for the call only.
+  Tensor wc;
+  if (weight.dtype() == DType::kBF16) {
+    REEL_ASSIGN_OR_RETURN(wc, Cast(weight, DType::kF32));
+  } else {
+    REEL_ASSIGN_OR_RETURN(wc, Dense(weight, "TemporalConv3", "weight"));
+  }
   if (xc.rank() != 3 || wc.dim(1) != xc.dim(2) || wc.numel() != wc.dim(0) * xc.dim(2) * 3 ||
       (pad_front != 1 && pad_front != 2)) {
     return ShapeError("TemporalConv3",

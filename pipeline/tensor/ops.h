@@ -16,6 +16,7 @@ using kernels::cpu::Activation;
 using kernels::cpu::BinaryOp;
 
 // y = x · wᵀ + b over the last dim of x: x (..., in), w (out, in), bias (out) or null → (..., out).
+// w may be bf16 (a mapped checkpoint weight): widened 256 rows at a time, never copied whole.
 absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
                               Allocator* alloc = nullptr);
 // (m, k) x (k, n), or batched (b, m, k) x (b, k, n), with optional transposes of the last two dims.
@@ -68,7 +69,8 @@ absl::StatusOr<Tensor> SoftmaxAttention(const Tensor& q, const Tensor& k, const 
 absl::StatusOr<Tensor> DepthwiseConv2d3x3(const Tensor& x, const Tensor& weight, const Tensor* bias,
                                           Allocator* alloc = nullptr);
 // x (frames, spatial, cin); history (h, spatial, cin) or undefined; weight (cout, cin, 3[, 1]).
-// pad_front = 2: causal, 1: centered. → (frames, spatial, cout).
+// pad_front = 2: causal, 1: centered. → (frames, spatial, cout). weight may be bf16 (widened for
+// the call).
 absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, const Tensor& weight,
                                      int pad_front, Allocator* alloc = nullptr);
 

@@ -73,6 +73,7 @@ class SamplerConfig:
     steps: int = 20
     cfg_scale: float = 4.5
     solver: str = "dpm++2m"  # "euler" | "dpm++2m"
+    num_train_timesteps: int = 0  # > 0: diffusers' flow-sigma schedule (reel_ref/dpm_flow.py)
 
     def validate(self) -> "SamplerConfig":
         errors = []
