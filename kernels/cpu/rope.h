@@ -9,4 +9,10 @@ namespace reel::kernels::cpu {
 void RopeApply(const float* x, float* y, int64_t rows, int64_t heads, int64_t d, const float* cos,
                const float* sin);
 
+// Rotate-half rotary embedding (transformers' Llama/Gemma convention): column j of a head pairs with
+// column j + d/2 and rotates by angle[r, j]: out[j] = x[j]cos - x[j+d/2]sin,
+// out[j+d/2] = x[j+d/2]cos + x[j]sin. Same layout and tables as RopeApply; x and y may alias.
+void RopeApplyHalf(const float* x, float* y, int64_t rows, int64_t heads, int64_t d,
+                   const float* cos, const float* sin);
+
 }  // namespace reel::kernels::cpu

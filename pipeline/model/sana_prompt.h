@@ -24,6 +24,10 @@ struct SanaPromptOptions {
   int max_sequence_length = 300;
 };
 
+// _text_preprocessing with clean_caption=False: Python's str.lower().strip() (full Unicode lower
+// case, e.g. "İ" → "i̇", final sigma; Unicode white space), via ICU.
+absl::StatusOr<std::string> PreprocessSanaPrompt(const std::string& prompt);
+
 // The tokenizer half of EncodeSanaPrompt, for tests and for callers that cache embeddings.
 struct SanaPromptTokens {
   std::vector<int32_t> ids;             // (max_length_all): BOS, tokens, pad_id padding
@@ -40,7 +44,7 @@ struct SanaCaption {
   Tensor mask;    // (max_sequence_length) f32 of 0/1: the DiT's caption mask
 };
 // TokenizeSanaPrompt, the encoder over all max_length_all tokens, then the selected rows of the
-// hidden states and of the mask. Invalid UTF-8 or max_sequence_length < 2 are errors.
+// hidden states and of the mask. Invalid UTF-8 or max_sequence_length < 1 are errors.
 absl::StatusOr<SanaCaption> EncodeSanaPrompt(const Gemma2Encoder& encoder,
                                              const SentencePieceTokenizer& tokenizer,
                                              const std::string& prompt,

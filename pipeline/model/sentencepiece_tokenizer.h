@@ -9,10 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
+#include "pipeline/model/sentencepiece_backend.h"
 
 namespace reel {
 
@@ -36,8 +33,8 @@ class SentencePieceTokenizer {
   int32_t vocab_size() const;
 
  private:
-  explicit SentencePieceTokenizer(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp);
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  explicit SentencePieceTokenizer(spm_backend::ModelPtr sp);
+  spm_backend::ModelPtr sp_;
 };
 
 }  // namespace reel

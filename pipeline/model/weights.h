@@ -44,6 +44,8 @@ class WeightStore {
   // Marks every stored weight whose name starts with `prefix` as used without loading it (weights a
   // checkpoint carries for another consumer, e.g. the VAE encoder the engine never runs).
   void Ignore(const std::string& prefix);
+  // Whether `name` is stored (to tell apart layouts of one model, e.g. a "model." prefix).
+  bool Contains(const std::string& name) const { return tensors_.count(name) > 0; }
   // OK if every Take succeeded and no stored weight was left unused (misnamed weights are caught).
   absl::Status Finish() const;
   // Bytes of the weights as stored (mapped files) and of the f32 copies Take made.

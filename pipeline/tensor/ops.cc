@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/causal_attention.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/cast.h"
 #include "kernels/cpu/conv.h"
@@ -366,20 +367,62 @@ absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, con
   return y;
 }
 
-absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin,
-                                 int64_t heads, Allocator* alloc) {
-  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "RopeApply", "x"));
-  REEL_ASSIGN_OR_RETURN(Tensor cc, Dense(cos, "RopeApply", "cos"));
-  REEL_ASSIGN_OR_RETURN(Tensor sc, Dense(sin, "RopeApply", "sin"));
+namespace {
+
+using RopeKernel = void (*)(const float*, float*, int64_t, int64_t, int64_t, const float*,
+                            const float*);
+
+absl::StatusOr<Tensor> RopeWith(RopeKernel kernel, const char* op, const Tensor& x,
+                                const Tensor& cos, const Tensor& sin, int64_t heads,
+                                Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, op, "x"));
+  REEL_ASSIGN_OR_RETURN(Tensor cc, Dense(cos, op, "cos"));
+  REEL_ASSIGN_OR_RETURN(Tensor sc, Dense(sin, op, "sin"));
   const int64_t rows = xc.dim(0), d = heads > 0 ? xc.dim(1) / heads : 0;
   if (xc.rank() != 2 || d % 2 != 0 || d * heads != xc.dim(1) || cc.numel() != rows * d / 2 ||
       sc.numel() != cc.numel()) {
-    return ShapeError("RopeApply", absl::StrCat("x ", ShapeString(x.shape()), " cos ",
-                                                ShapeString(cos.shape()), " heads ", heads));
+    return ShapeError(op, absl::StrCat("x ", ShapeString(x.shape()), " cos ",
+                                       ShapeString(cos.shape()), " heads ", heads));
   }
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  cpu::RopeApply(xc.data<float>(), y.data<float>(), rows, heads, d, cc.data<float>(),
-                 sc.data<float>());
+  kernel(xc.data<float>(), y.data<float>(), rows, heads, d, cc.data<float>(), sc.data<float>());
+  return y;
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin,
+                                 int64_t heads, Allocator* alloc) {
+  return RopeWith(cpu::RopeApply, "RopeApply", x, cos, sin, heads, alloc);
+}
+
+absl::StatusOr<Tensor> RopeApplyHalf(const Tensor& x, const Tensor& cos, const Tensor& sin,
+                                     int64_t heads, Allocator* alloc) {
+  return RopeWith(cpu::RopeApplyHalf, "RopeApplyHalf", x, cos, sin, heads, alloc);
+}
+
+absl::StatusOr<Tensor> CausalSoftmaxAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                              const Tensor* key_mask,
+                                              const CausalAttentionParams& params,
+                                              Allocator* alloc) {
+  const char* op = "CausalSoftmaxAttention";
+  REEL_ASSIGN_OR_RETURN(Tensor qc, Dense(q, op, "q"));
+  REEL_ASSIGN_OR_RETURN(Tensor kc, Dense(k, op, "k"));
+  REEL_ASSIGN_OR_RETURN(Tensor vc, Dense(v, op, "v"));
+  const int64_t heads = params.heads, kv_heads = params.kv_heads;
+  const int64_t d = heads > 0 ? qc.dim(-1) / heads : 0;
+  if (qc.rank() != 2 || kc.rank() != 2 || kc.shape() != vc.shape() || qc.dim(0) != kc.dim(0) ||
+      heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || d * heads != qc.dim(1) ||
+      d * kv_heads != kc.dim(1) || params.window < 0) {
+    return ShapeError(op, absl::StrCat("q ", ShapeString(q.shape()), " k ", ShapeString(k.shape()),
+                                       " v ", ShapeString(v.shape()), " heads ", heads, "/",
+                                       kv_heads, " window ", params.window));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor m, OptionalVector(key_mask, kc.dim(0), op, "key_mask"));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(qc.shape(), DType::kF32, alloc));
+  cpu::CausalSoftmaxAttention(qc.data<float>(), kc.data<float>(), vc.data<float>(),
+                              PtrOrNull(key_mask, m), qc.dim(0), heads, kv_heads, d, params.window,
+                              params.scale, params.softcap, y.data<float>());
   return y;
 }
 

@@ -77,6 +77,23 @@ absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, con
 // x (rows, heads*d); cos/sin (rows, d/2).
 absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin,
                                  int64_t heads, Allocator* alloc = nullptr);
+// The rotate-half convention (column j pairs with j + d/2; transformers' Llama/Gemma).
+absl::StatusOr<Tensor> RopeApplyHalf(const Tensor& x, const Tensor& cos, const Tensor& sin,
+                                     int64_t heads, Allocator* alloc = nullptr);
+
+// Decoder self-attention (kernels/cpu/causal_attention.h): q (n, heads*d), k/v (n, kv_heads*d),
+// key_mask (n) of 0/1 or null → (n, heads*d).
+struct CausalAttentionParams {
+  int64_t heads = 1;
+  int64_t kv_heads = 1;
+  int64_t window = 0;    // keys j > i - window; 0 = unlimited
+  float scale = 1.0f;    // on q·k
+  float softcap = 0.0f;  // cap·tanh(logit/cap) when > 0
+};
+absl::StatusOr<Tensor> CausalSoftmaxAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                              const Tensor* key_mask,
+                                              const CausalAttentionParams& params,
+                                              Allocator* alloc = nullptr);
 
 // kv (heads, d, d) and ksum (heads, d) are accumulated in place.
 absl::Status LinearAttentionAccumulate(const Tensor& k_rot, const Tensor& k, const Tensor& v,

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reel_ref.gemma2 import small_gemma2_config, write_random_text_encoder  # noqa: E402
 from reel_ref.safetensors_io import save_file  # noqa: E402
 from reel_ref.sana_prompt import (SANA_VIDEO_CHI, GemmaSentencePiece, encode_prompt,  # noqa: E402
-                                  tokenize_prompt, train_tokenizer)
+                                  preprocess, tokenize_prompt, train_tokenizer)
 
 CORPUS = SANA_VIDEO_CHI + [
     "A small fluffy white cat sleeping on a warm sunny windowsill.",
@@ -52,6 +52,18 @@ TOKENIZER_TEXTS = [
     "unknownwordzzqx xyzzy plugh",
     "a long prompt " + " ".join(["with many many words about a cat and a busy city street"] * 20),
     "\u00e9 vs e\u0301 (composed vs decomposed)",
+]
+
+# Python's str.lower().strip() where a byte-wise or ASCII-only version would differ.
+PREPROCESS_TEXTS = [
+    "  A Cat  ",
+    "\t\n\u00a0\u2003\u00c9COLE\u3000",  # NBSP, em space, ideographic space
+    "\u039f\u0394\u039f\u03a3 \u03a3\u039f\u03a6\u038a\u0391",  # final sigma
+    "\u0130stanbul",  # İ lower-cases to two code points
+    "\u1e9e Stra\u00dfe \u01c5 \u0149",
+    "\u200bzero width\u200b\x1c\x1f\x85",  # ZWSP is no white space; FS/US/NEL are
+    "",
+    "   ",
 ]
 
 # (name, prompt, use CHI, max_sequence_length)
@@ -85,6 +97,7 @@ def main():
     golden = {"bos_id": tok.bos_id, "eos_id": tok.eos_id, "pad_id": tok.pad_id,
               "vocab_size": tok.sp.get_piece_size(), "tokenizer": [], "encoder": [], "prompt": []}
     tensors = {}
+    golden["preprocess"] = [{"text": t, "want": preprocess(t)} for t in PREPROCESS_TEXTS]
     for text in TOKENIZER_TEXTS:
         golden["tokenizer"].append({"text": text, "ids": tok.encode_plain(text)})
 
