@@ -1,5 +1,6 @@
 #include "pipeline/model/checkpoint_weights.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>

@@ -1,5 +1,6 @@
 #include "pipeline/model/diffusers_config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <string_view>

@@ -11,9 +11,16 @@ with flow sigmas, written by json.dump as diffusers does, -Infinity included); t
 vae/ (AutoencoderKLWan, reel_ref.wan_vae, f32).
 DIR/<fault>: the same with one fault each: wrong_shape, missing_tensor, truncated_shard,
 missing_shard, unknown_field.
+
+    /usr/bin/python3 tools/reference/write_sana_checkpoint.py --transformer-2b DIR
+
+DIR/transformer only, with the released 2B shapes (hidden 2240, 20 layers, mlp_ratio 3, caption
+2304) and random bf16 weights in ~1 GB shards (~4.2 GB; for bench/checkpoint_memory.sh). Tensors are
+drawn one at a time, so the writer never holds the model in f32.
 """
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -178,13 +185,69 @@ def break_copies(out: str):
     write_json(path, config)
 
 
+def write_transformer_2b(out: str, seed: int):
+    from reel_ref.config import DitConfig
+    from reel_ref.dit import LinearDiT
+    layers = 20
+    full = dict(in_channels=16, out_channels=16, patch_size=[1, 2, 2], hidden_size=2240,
+                num_layers=layers, num_heads=20, head_dim=112, cross_num_heads=20,
+                cross_head_dim=112, caption_dim=2304, ffn_hidden=6720, temporal_conv="centered")
+    # Names and shapes from a one-block model (0.5 GB in f32), block 0 repeated.
+    one = LinearDiT(DitConfig(**dict(full, num_layers=1)).validate())
+    shapes = {}
+    for name, t in one.state_dict().items():
+        if name.startswith("transformer_blocks.0."):
+            for i in range(layers):
+                shapes[name.replace(".0.", f".{i}.", 1)] = tuple(t.shape)
+        else:
+            shapes[name] = tuple(t.shape)
+    del one
+    tdir = os.path.join(out, "transformer")
+    os.makedirs(tdir, exist_ok=True)
+    write_json(os.path.join(tdir, "config.json"),
+               dict(transformer_config(DitConfig(**full).validate()), sample_size=30))
+    g = torch.Generator().manual_seed(seed)
+    names = sorted(shapes)
+    groups, current, size = [], [], 0
+    for n in names:  # ~1 GB shards
+        current.append(n)
+        size += 2 * math.prod(shapes[n])
+        if size > (1 << 30):
+            groups.append(current)
+            current, size = [], 0
+    if current:
+        groups.append(current)
+    weight_map, total = {}, 0
+    for s, group in enumerate(groups):
+        tensors = {}
+        for n in group:
+            shape = shapes[n]
+            fan_in = math.prod(shape[1:]) if len(shape) > 1 else 1
+            t = torch.randn(shape, generator=g) / math.sqrt(fan_in)
+            tensors[n] = (t + 1.0 if "norm" in n else t).to(torch.bfloat16)
+            total += 2 * t.numel()
+        file = SHARD.format(s + 1, len(groups))
+        save_file(tensors, os.path.join(tdir, file), metadata={"format": "pt"})
+        weight_map.update({n: file for n in group})
+        print(f"  {file}: {len(group)} tensors", flush=True)
+    write_json(os.path.join(tdir, INDEX), {"metadata": {"total_size": total},
+                                           "weight_map": weight_map})
+    print(f"{len(names)} tensors, {total / 2 ** 30:.2f} GiB of bf16 in {tdir}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--transformer-2b", metavar="DIR")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     start = time.time()
     torch.set_num_threads(1)
+    if args.transformer_2b:
+        write_transformer_2b(args.transformer_2b, args.seed)
+        return
+    if not args.out:
+        ap.error("--out or --transformer-2b is required")
     good = os.path.join(args.out, "good")
     shutil.rmtree(good, ignore_errors=True)
     write_good(good, args.seed)
