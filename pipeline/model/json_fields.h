@@ -41,6 +41,13 @@ class JsonFields {
         if (!e.is_number_integer()) return Fail(key, "an array of integers");
         out.push_back(e.get<int>());
       }
+    } else if constexpr (std::is_same_v<T, std::vector<float>>) {
+      if (!v.is_array()) return Fail(key, "an array of numbers");
+      out.clear();
+      for (const auto& e : v) {
+        if (!e.is_number()) return Fail(key, "an array of numbers");
+        out.push_back(e.get<float>());
+      }
     } else {
       out = v;  // nlohmann::json: kept raw for the section's own parser
     }
