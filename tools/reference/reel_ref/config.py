@@ -106,6 +106,15 @@ class ModelConfig:
         if self.transformer.temporal_conv == "centered":  # bidirectional: no blocks
             out["transformer"].pop("block_frames")
         out["sampler"] = dataclasses.asdict(self.sampler)
+        # Fields added for the official checkpoint are written only when they say something, so
+        # that configs written before them round-trip unchanged.
+        for section, key in (("transformer", "caption_norm_eps"), ("transformer", "out_norm_eps"),
+                             ("transformer", "rope_max_seq_len"),
+                             ("sampler", "num_train_timesteps")):
+            cls = DitConfig if section == "transformer" else SamplerConfig
+            default = {f.name: f.default for f in dataclasses.fields(cls)}[key]
+            if out[section][key] == default:
+                del out[section][key]
         out.update(self.other)
         return out
 
