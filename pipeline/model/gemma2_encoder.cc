@@ -61,10 +61,7 @@ absl::StatusOr<Gemma2Encoder> Gemma2Encoder::Load(const Gemma2Config& c, WeightS
   const int64_t hidden = c.hidden_size, ffn = c.intermediate_size, d = c.head_dim;
   const int64_t q_width = c.num_attention_heads * d, kv_width = c.num_key_value_heads * d;
   std::vector<Tensor*> norms;
-  // The embedding table and the projections stay mapped when the checkpoint stores them in bf16
-  // (TakeMatrix; 2.6B parameters would be 10 GB in f32): ops::Linear widens them in panels, the
-  // lookup below one row at a time.
-  m.embed_tokens_ = s.TakeMatrix(p0 + "embed_tokens.weight", {c.vocab_size, hidden});
+  m.embed_tokens_ = s.Take(p0 + "embed_tokens.weight", {c.vocab_size, hidden});
   m.layers_.resize(c.num_hidden_layers);
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = absl::StrCat(p0, "layers.", i, ".");
@@ -73,13 +70,13 @@ absl::StatusOr<Gemma2Encoder> Gemma2Encoder::Load(const Gemma2Config& c, WeightS
     l.post_attention_norm = s.Take(p + "post_attention_layernorm.weight", {hidden});
     l.pre_feedforward_norm = s.Take(p + "pre_feedforward_layernorm.weight", {hidden});
     l.post_feedforward_norm = s.Take(p + "post_feedforward_layernorm.weight", {hidden});
-    l.q_proj = s.TakeMatrix(p + "self_attn.q_proj.weight", {q_width, hidden});
-    l.k_proj = s.TakeMatrix(p + "self_attn.k_proj.weight", {kv_width, hidden});
-    l.v_proj = s.TakeMatrix(p + "self_attn.v_proj.weight", {kv_width, hidden});
-    l.o_proj = s.TakeMatrix(p + "self_attn.o_proj.weight", {hidden, q_width});
-    l.gate_proj = s.TakeMatrix(p + "mlp.gate_proj.weight", {ffn, hidden});
-    l.up_proj = s.TakeMatrix(p + "mlp.up_proj.weight", {ffn, hidden});
-    l.down_proj = s.TakeMatrix(p + "mlp.down_proj.weight", {hidden, ffn});
+    l.q_proj = s.Take(p + "self_attn.q_proj.weight", {q_width, hidden});
+    l.k_proj = s.Take(p + "self_attn.k_proj.weight", {kv_width, hidden});
+    l.v_proj = s.Take(p + "self_attn.v_proj.weight", {kv_width, hidden});
+    l.o_proj = s.Take(p + "self_attn.o_proj.weight", {hidden, q_width});
+    l.gate_proj = s.Take(p + "mlp.gate_proj.weight", {ffn, hidden});
+    l.up_proj = s.Take(p + "mlp.up_proj.weight", {ffn, hidden});
+    l.down_proj = s.Take(p + "mlp.down_proj.weight", {hidden, ffn});
     for (Tensor* t : {&l.input_norm, &l.post_attention_norm, &l.pre_feedforward_norm,
                       &l.post_feedforward_norm}) {
       norms.push_back(t);
@@ -123,17 +120,9 @@ absl::StatusOr<Tensor> Gemma2Encoder::Forward(absl::Span<const int32_t> ids,
   // Embedding × sqrt(hidden_size), the factor rounded to the activations' dtype (f32) first.
   const float normalizer = static_cast<float>(std::sqrt(static_cast<double>(hidden)));
   REEL_ASSIGN_OR_RETURN(Tensor x, Tensor::Empty({length, hidden}));
-  const bool bf16_table = embed_tokens_.dtype() == DType::kBF16;
+  const float* table = embed_tokens_.data<float>();
   for (int64_t i = 0; i < length; ++i) {
-    Tensor widened;
-    const float* row = nullptr;
-    if (bf16_table) {
-      REEL_ASSIGN_OR_RETURN(Tensor slice, embed_tokens_.Slice(0, ids[i], ids[i] + 1));
-      REEL_ASSIGN_OR_RETURN(widened, ops::Cast(slice, DType::kF32));
-      row = widened.data<float>();
-    } else {
-      row = embed_tokens_.data<float>() + static_cast<int64_t>(ids[i]) * hidden;
-    }
+    const float* row = table + static_cast<int64_t>(ids[i]) * hidden;
     float* out = x.data<float>() + i * hidden;
     for (int64_t e = 0; e < hidden; ++e) out[e] = row[e] * normalizer;
   }
