@@ -16,16 +16,16 @@ using internal::kParallelMinWork;
 
 constexpr int64_t kQueryBlock = 64;
 
-// One row of scores over keys [k_lo, k_lo + cols): scale, cap, mask, softmax in place. Returns false
-// when no key is allowed (the caller substitutes the uniform average).
+// One row of scores over keys [k_lo, k_lo + cols): scale, cap, mask, softmax in place. Returns
+// false when no key is allowed (the caller substitutes the uniform average).
 bool MaskedSoftmaxRow(float* s, int64_t i, int64_t k_lo, int64_t cols, int64_t window,
                       const float* key_mask, float scale, float softcap) {
   constexpr float kMasked = -std::numeric_limits<float>::infinity();
   float mx = kMasked;
   for (int64_t c = 0; c < cols; ++c) {
     const int64_t j = k_lo + c;
-    const bool allowed = j <= i && (window <= 0 || j > i - window) &&
-                         (key_mask == nullptr || key_mask[j] != 0.0f);
+    const bool allowed =
+        j <= i && (window <= 0 || j > i - window) && (key_mask == nullptr || key_mask[j] != 0.0f);
     if (!allowed) {
       s[c] = kMasked;
       continue;
@@ -83,8 +83,7 @@ void CausalSoftmaxAttention(const float* q, const float* k, const float* v, cons
                q_width, k + k_lo * kv_width + g * d, kv_width, 0.0f, s, cols);
       std::vector<int64_t> empty_rows;
       for (int64_t r = 0; r < rows; ++r) {
-        if (!MaskedSoftmaxRow(s + r * cols, q0 + r, k_lo, cols, window, key_mask, scale,
-                              softcap)) {
+        if (!MaskedSoftmaxRow(s + r * cols, q0 + r, k_lo, cols, window, key_mask, scale, softcap)) {
           std::fill(s + r * cols, s + (r + 1) * cols, 0.0f);
           empty_rows.push_back(r);
         }

@@ -10,20 +10,41 @@
 namespace reel {
 namespace {
 
-// Fields that never change the encoder's forward.
-constexpr const char* kIrrelevantFields[] = {
-    "architectures",            // Gemma2Model or Gemma2ForCausalLM: the weight names tell (Load)
-    "torch_dtype", "dtype",     // the stored dtype: weights are read in whatever dtype they have
-    "transformers_version", "_name_or_path",
-    "initializer_range",        // training-time initialisation
-    "use_cache", "cache_implementation",  // KV cache for generation; one forward pass here
-    "final_logit_softcapping",  // caps the LM head's logits, which an encoder never computes
-    "tie_word_embeddings",      // the LM head again
-    "attention_dropout",        // dropout is off at inference
-    "max_position_embeddings",  // RoPE is computed for any position; transformers does not clip
-    "hidden_act",               // Gemma2MLP reads hidden_activation only (legacy Gemma-1 field)
-    "bos_token_id", "eos_token_id", "pad_token_id",  // kept in Gemma2Config; the tokenizer's decide
+// Fields that never change the encoder's forward, and why.
+struct IrrelevantField {
+  const char* name;
+  const char* why;
 };
+constexpr IrrelevantField kIrrelevantFields[] = {
+    {"architectures", "Gemma2Model or Gemma2ForCausalLM: the weight names tell (Load)"},
+    {"torch_dtype", "the stored tensors' dtype is what is read"},
+    {"dtype", "newer transformers' name for torch_dtype"},
+    {"transformers_version", "bookkeeping"},
+    {"_name_or_path", "bookkeeping"},
+    {"initializer_range", "training-time initialisation"},
+    {"use_cache", "KV cache for generation; the encoder runs one forward pass"},
+    {"cache_implementation", "KV cache for generation"},
+    {"final_logit_softcapping", "caps the LM head's logits, which an encoder never computes"},
+    {"tie_word_embeddings", "the LM head again"},
+    {"attention_dropout", "dropout is off at inference"},
+    {"max_position_embeddings", "RoPE is computed for any position; transformers does not clip"},
+    {"hidden_act", "Gemma2MLP reads hidden_activation only (a Gemma-1 legacy field)"},
+};
+
+// A token id as transformers types it: an integer, null (none: -1), or for eos a list (the first).
+void TokenId(JsonFields& f, const nlohmann::json& j, const std::string& key, int& out) {
+  nlohmann::json v;
+  f.Optional(key, v);
+  if (!j.is_object() || !j.contains(key)) return;
+  if (v.is_array() && !v.empty()) v = v.front();
+  if (v.is_null()) {
+    out = -1;
+  } else if (v.is_number_integer()) {
+    out = v.get<int>();
+  } else {
+    f.Error(absl::StrCat("'", key, "' must be an integer, a list of integers or null"));
+  }
+}
 
 // A JSON value that may be null: null → `if_null`, a number → its value, else an error.
 void NullableNumber(JsonFields& f, const nlohmann::json& j, const std::string& key, float& out,
@@ -120,9 +141,11 @@ absl::StatusOr<Gemma2Config> ParseGemma2Config(const nlohmann::json& j) {
   f.Optional("head_dim", c.head_dim);
   f.Optional("rms_norm_eps", c.rms_norm_eps);
   f.Optional("query_pre_attn_scalar", c.query_pre_attn_scalar);
-  f.Optional("pad_token_id", c.pad_token_id);
-  f.Optional("bos_token_id", c.bos_token_id);
-  f.Optional("eos_token_id", c.eos_token_id);
+  // Kept in the config like transformers does; the forward does not use them (the tokenizer's ids
+  // are what the prompt processing uses).
+  TokenId(f, j, "pad_token_id", c.pad_token_id);
+  TokenId(f, j, "bos_token_id", c.bos_token_id);
+  TokenId(f, j, "eos_token_id", c.eos_token_id);
   float window = static_cast<float>(c.sliding_window);
   NullableNumber(f, j, "sliding_window", window, 0.0f);
   c.sliding_window = static_cast<int>(window);
@@ -133,11 +156,10 @@ absl::StatusOr<Gemma2Config> ParseGemma2Config(const nlohmann::json& j) {
   OnlyValue(f, j, "hidden_activation", std::string("gelu_pytorch_tanh"), true,
             "Gemma-2's GeGLU uses the tanh GELU");
   OnlyValue(f, j, "attention_bias", false, false, "Gemma-2 projections have no bias");
-  OnlyValue(f, j, "use_bidirectional_attention", false, true,
-            "SANA-Video's encoder is causal");
-  for (const char* key : kIrrelevantFields) {
+  OnlyValue(f, j, "use_bidirectional_attention", false, true, "SANA-Video's encoder is causal");
+  for (const IrrelevantField& field : kIrrelevantFields) {
     nlohmann::json ignored;
-    f.Optional(key, ignored);
+    f.Optional(field.name, ignored);
   }
   if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.intermediate_size <= 0 ||
       c.num_hidden_layers <= 0 || c.num_attention_heads <= 0 || c.num_key_value_heads <= 0 ||

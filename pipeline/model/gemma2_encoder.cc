@@ -44,6 +44,14 @@ absl::StatusOr<Tensor> Norm(const Tensor& x, float eps, const Tensor& one_plus_w
   return ops::RmsNorm(x, eps, &one_plus_w);
 }
 
+// y = x · wᵀ with w in its stored dtype: a bf16 weight is converted for this one product only, so
+// at most one matrix exists in f32 at a time next to the mapped bf16 file.
+absl::StatusOr<Tensor> Project(const Tensor& x, const Tensor& w) {
+  if (w.dtype() == DType::kF32) return ops::Linear(x, w, nullptr);
+  REEL_ASSIGN_OR_RETURN(Tensor w32, ops::Cast(w, DType::kF32));
+  return ops::Linear(x, w32, nullptr);
+}
+
 }  // namespace
 
 absl::StatusOr<Gemma2Encoder> Gemma2Encoder::Load(const Gemma2Config& c, WeightStore& s) {
@@ -61,7 +69,8 @@ absl::StatusOr<Gemma2Encoder> Gemma2Encoder::Load(const Gemma2Config& c, WeightS
   const int64_t hidden = c.hidden_size, ffn = c.intermediate_size, d = c.head_dim;
   const int64_t q_width = c.num_attention_heads * d, kv_width = c.num_key_value_heads * d;
   std::vector<Tensor*> norms;
-  m.embed_tokens_ = s.Take(p0 + "embed_tokens.weight", {c.vocab_size, hidden});
+  // Matrices stay in the stored dtype (a view of the mapped file); Project converts them per use.
+  m.embed_tokens_ = s.TakeStored(p0 + "embed_tokens.weight", {c.vocab_size, hidden});
   m.layers_.resize(c.num_hidden_layers);
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = absl::StrCat(p0, "layers.", i, ".");
@@ -70,13 +79,13 @@ absl::StatusOr<Gemma2Encoder> Gemma2Encoder::Load(const Gemma2Config& c, WeightS
     l.post_attention_norm = s.Take(p + "post_attention_layernorm.weight", {hidden});
     l.pre_feedforward_norm = s.Take(p + "pre_feedforward_layernorm.weight", {hidden});
     l.post_feedforward_norm = s.Take(p + "post_feedforward_layernorm.weight", {hidden});
-    l.q_proj = s.Take(p + "self_attn.q_proj.weight", {q_width, hidden});
-    l.k_proj = s.Take(p + "self_attn.k_proj.weight", {kv_width, hidden});
-    l.v_proj = s.Take(p + "self_attn.v_proj.weight", {kv_width, hidden});
-    l.o_proj = s.Take(p + "self_attn.o_proj.weight", {hidden, q_width});
-    l.gate_proj = s.Take(p + "mlp.gate_proj.weight", {ffn, hidden});
-    l.up_proj = s.Take(p + "mlp.up_proj.weight", {ffn, hidden});
-    l.down_proj = s.Take(p + "mlp.down_proj.weight", {hidden, ffn});
+    l.q_proj = s.TakeStored(p + "self_attn.q_proj.weight", {q_width, hidden});
+    l.k_proj = s.TakeStored(p + "self_attn.k_proj.weight", {kv_width, hidden});
+    l.v_proj = s.TakeStored(p + "self_attn.v_proj.weight", {kv_width, hidden});
+    l.o_proj = s.TakeStored(p + "self_attn.o_proj.weight", {hidden, q_width});
+    l.gate_proj = s.TakeStored(p + "mlp.gate_proj.weight", {ffn, hidden});
+    l.up_proj = s.TakeStored(p + "mlp.up_proj.weight", {ffn, hidden});
+    l.down_proj = s.TakeStored(p + "mlp.down_proj.weight", {hidden, ffn});
     for (Tensor* t : {&l.input_norm, &l.post_attention_norm, &l.pre_feedforward_norm,
                       &l.post_feedforward_norm}) {
       norms.push_back(t);
@@ -85,6 +94,15 @@ absl::StatusOr<Gemma2Encoder> Gemma2Encoder::Load(const Gemma2Config& c, WeightS
   m.final_norm_ = s.Take(p0 + "norm.weight", {hidden});
   norms.push_back(&m.final_norm_);
   REEL_RETURN_IF_ERROR(s.Finish());
+  for (const Tensor* t : {&m.embed_tokens_}) m.parameter_bytes_ += static_cast<int64_t>(t->bytes());
+  for (const Layer& l : m.layers_) {
+    for (const Tensor* t : {&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj,
+                            &l.down_proj, &l.input_norm, &l.post_attention_norm,
+                            &l.pre_feedforward_norm, &l.post_feedforward_norm}) {
+      m.parameter_bytes_ += static_cast<int64_t>(t->bytes());
+    }
+  }
+  m.parameter_bytes_ += static_cast<int64_t>(m.final_norm_.bytes());
   for (Tensor* t : norms) {
     REEL_ASSIGN_OR_RETURN(Tensor folded, OnePlus(*t));
     *t = std::move(folded);
@@ -110,8 +128,8 @@ absl::StatusOr<Tensor> Gemma2Encoder::Forward(absl::Span<const int32_t> ids,
                                                      c.vocab_size, ")"));
     }
     if (attention_mask[i] != 0 && attention_mask[i] != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Gemma-2 encoder: attention_mask[", i, "] is ", attention_mask[i], ", expected 0 or 1"));
+      return absl::InvalidArgumentError(absl::StrCat("Gemma-2 encoder: attention_mask[", i, "] is ",
+                                                     attention_mask[i], ", expected 0 or 1"));
     }
     key_mask[i] = static_cast<float>(attention_mask[i]);
     padded |= attention_mask[i] == 0;
@@ -120,11 +138,12 @@ absl::StatusOr<Tensor> Gemma2Encoder::Forward(absl::Span<const int32_t> ids,
   // Embedding × sqrt(hidden_size), the factor rounded to the activations' dtype (f32) first.
   const float normalizer = static_cast<float>(std::sqrt(static_cast<double>(hidden)));
   REEL_ASSIGN_OR_RETURN(Tensor x, Tensor::Empty({length, hidden}));
-  const float* table = embed_tokens_.data<float>();
   for (int64_t i = 0; i < length; ++i) {
-    const float* row = table + static_cast<int64_t>(ids[i]) * hidden;
+    REEL_ASSIGN_OR_RETURN(Tensor stored, embed_tokens_.Slice(0, ids[i], ids[i] + 1));
+    REEL_ASSIGN_OR_RETURN(Tensor row, ops::Cast(stored, DType::kF32));
+    const float* in = row.data<float>();
     float* out = x.data<float>() + i * hidden;
-    for (int64_t e = 0; e < hidden; ++e) out[e] = row[e] * normalizer;
+    for (int64_t e = 0; e < hidden; ++e) out[e] = in[e] * normalizer;
   }
   Tensor cos, sin;
   REEL_RETURN_IF_ERROR(RopeTables(length, c.head_dim, c.rope_theta, cos, sin));
@@ -140,24 +159,24 @@ absl::StatusOr<Tensor> Gemma2Encoder::Forward(absl::Span<const int32_t> ids,
     const Layer& l = layers_[i];
     attn.window = c.layer_is_sliding[i] ? c.sliding_window : 0;
     REEL_ASSIGN_OR_RETURN(Tensor h, Norm(x, eps, l.input_norm));
-    REEL_ASSIGN_OR_RETURN(Tensor q, ops::Linear(h, l.q_proj, nullptr));
-    REEL_ASSIGN_OR_RETURN(Tensor k, ops::Linear(h, l.k_proj, nullptr));
-    REEL_ASSIGN_OR_RETURN(Tensor v, ops::Linear(h, l.v_proj, nullptr));
+    REEL_ASSIGN_OR_RETURN(Tensor q, Project(h, l.q_proj));
+    REEL_ASSIGN_OR_RETURN(Tensor k, Project(h, l.k_proj));
+    REEL_ASSIGN_OR_RETURN(Tensor v, Project(h, l.v_proj));
     REEL_ASSIGN_OR_RETURN(q, ops::RopeApplyHalf(q, cos, sin, c.num_attention_heads));
     REEL_ASSIGN_OR_RETURN(k, ops::RopeApplyHalf(k, cos, sin, c.num_key_value_heads));
     REEL_ASSIGN_OR_RETURN(Tensor a,
                           ops::CausalSoftmaxAttention(q, k, v, padded ? &mask : nullptr, attn));
-    REEL_ASSIGN_OR_RETURN(Tensor o, ops::Linear(a, l.o_proj, nullptr));
+    REEL_ASSIGN_OR_RETURN(Tensor o, Project(a, l.o_proj));
     REEL_ASSIGN_OR_RETURN(o, Norm(o, eps, l.post_attention_norm));
     REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, x, o));
 
     // GeGLU: down(gelu_tanh(gate(h)) · up(h)).
     REEL_ASSIGN_OR_RETURN(h, Norm(x, eps, l.pre_feedforward_norm));
-    REEL_ASSIGN_OR_RETURN(Tensor gate, ops::Linear(h, l.gate_proj, nullptr));
+    REEL_ASSIGN_OR_RETURN(Tensor gate, Project(h, l.gate_proj));
     REEL_ASSIGN_OR_RETURN(gate, ops::Activate(gate, ops::Activation::kGeluTanh));
-    REEL_ASSIGN_OR_RETURN(Tensor up, ops::Linear(h, l.up_proj, nullptr));
+    REEL_ASSIGN_OR_RETURN(Tensor up, Project(h, l.up_proj));
     REEL_ASSIGN_OR_RETURN(Tensor gated, ops::Mul(gate, up));
-    REEL_ASSIGN_OR_RETURN(Tensor f, ops::Linear(gated, l.down_proj, nullptr));
+    REEL_ASSIGN_OR_RETURN(Tensor f, Project(gated, l.down_proj));
     REEL_ASSIGN_OR_RETURN(f, Norm(f, eps, l.post_feedforward_norm));
     REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, x, f));
   }

@@ -1,7 +1,8 @@
 #pragma once
 // Gemma-2 as SANA-Video's text encoder (GEMMA2.md): transformers' Gemma2Model forward up to the
 // final norm, the `last_hidden_state` the official pipeline takes as `text_encoder(ids, mask)[0]`.
-// f32 compute; weights under the official text_encoder/ names.
+// f32 compute; weights under the official text_encoder/ names, matrices kept in their stored dtype
+// (bf16 stays mapped, converted one matrix at a time during Forward).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ struct Gemma2Config {
   // One entry per layer: true = sliding-window attention, false = global. From `layer_types`, or
   // transformers' rule when absent: even layers (0, 2, ...) slide.
   std::vector<bool> layer_is_sliding;
+  // As transformers keeps them (-1 = null; eos: the first of a list). Not used by the forward.
   int pad_token_id = 0;
   int bos_token_id = 2;
   int eos_token_id = 1;
@@ -59,6 +61,9 @@ class Gemma2Encoder {
   absl::StatusOr<Tensor> Forward(absl::Span<const int32_t> ids,
                                  absl::Span<const int32_t> attention_mask) const;
   const Gemma2Config& config() const { return config_; }
+  // Bytes of the weights as held: matrices in their stored dtype (bf16 checkpoints stay bf16,
+  // mapped), norms in f32.
+  int64_t parameter_bytes() const { return parameter_bytes_; }
 
  private:
   struct Layer {
@@ -71,6 +76,7 @@ class Gemma2Encoder {
   Tensor embed_tokens_;
   std::vector<Layer> layers_;
   Tensor final_norm_;
+  int64_t parameter_bytes_ = 0;
 };
 
 }  // namespace reel

@@ -17,8 +17,8 @@ namespace {
 // Python's str.isspace(): bidirectional class WS, B or S, or general category Zs.
 bool IsPythonSpace(UChar32 c) {
   const UCharDirection dir = u_charDirection(c);
-  return dir == U_WHITE_SPACE_NEUTRAL || dir == U_BLOCK_SEPARATOR ||
-         dir == U_SEGMENT_SEPARATOR || u_charType(c) == U_SPACE_SEPARATOR;
+  return dir == U_WHITE_SPACE_NEUTRAL || dir == U_BLOCK_SEPARATOR || dir == U_SEGMENT_SEPARATOR ||
+         u_charType(c) == U_SPACE_SEPARATOR;
 }
 
 absl::Status IcuError(UErrorCode e, const char* what) {
@@ -120,9 +120,9 @@ absl::StatusOr<SanaPromptTokens> TokenizeSanaPrompt(const SentencePieceTokenizer
   }
   if (max_length < msl - 1) {
     // Python's prompt_embeds[:, [0] + range(-msl + 1, 0)] would index past the start.
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the instruction prefix is too short for max_sequence_length ", msl, " (sequence of ",
-        max_length, " tokens)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the instruction prefix is too short for max_sequence_length ", msl,
+                     " (sequence of ", max_length, " tokens)"));
   }
   REEL_ASSIGN_OR_RETURN(std::vector<int32_t> pieces, tokenizer.Encode(text));
   SanaPromptTokens t;

@@ -1,8 +1,8 @@
 #pragma once
 // SANA-Video's prompt processing (diffusers SanaVideoPipeline.encode_prompt, GEMMA2.md "Prompt"):
 // lower-case + strip, the complex-human-instruction (CHI) prefix, Gemma tokenization with BOS,
-// truncation and right padding to num_chi_tokens + max_sequence_length - 2, the Gemma-2 forward, and
-// the selection of the BOS row plus the last max_sequence_length - 1 rows.
+// truncation and right padding to num_chi_tokens + max_sequence_length - 2, the Gemma-2 forward,
+// and the selection of the BOS row plus the last max_sequence_length - 1 rows.
 #include <cstdint>
 #include <string>
 #include <vector>

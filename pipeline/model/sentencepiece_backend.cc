@@ -11,7 +11,8 @@ struct Model {
 void ModelDeleter::operator()(Model* m) const { delete m; }
 
 ModelPtr Load(const std::string& path, std::string* error) {
-  ModelPtr m(new Model);  // the custom deleter pairs with this new (opaque type across the boundary)
+  ModelPtr m(
+      new Model);  // the custom deleter pairs with this new (opaque type across the boundary)
   const sentencepiece::util::Status s = m->sp.Load(path);
   if (!s.ok()) {
     *error = s.ToString();

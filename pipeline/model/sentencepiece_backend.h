@@ -1,7 +1,7 @@
 #pragma once
 // The only code that includes libsentencepiece's header. That header declares its own
-// `absl::string_view` (= std::string_view), which collides with Abseil's, so this pair of files uses
-// std types only and sentencepiece_tokenizer.cc (Abseil) talks to it through this interface.
+// `absl::string_view` (= std::string_view), which collides with Abseil's, so this pair of files
+// uses std types only and sentencepiece_tokenizer.cc (Abseil) talks to it through this interface.
 #include <memory>
 #include <string>
 #include <string_view>

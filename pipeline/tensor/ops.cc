@@ -5,9 +5,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "kernels/cpu/causal_attention.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/cast.h"
+#include "kernels/cpu/causal_attention.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"

@@ -53,8 +53,8 @@ TEST(RopeApplyTest, RotatesPairsPerRowSameAngleForEveryHead) {
   }
 }
 
-// Rotate-half pairs column j with j + d/2; moving column j to 2j and j + d/2 to 2j + 1 turns it into
-// the interleaved rotation, so RopeApply on the moved columns is an independent oracle.
+// Rotate-half pairs column j with j + d/2; moving column j to 2j and j + d/2 to 2j + 1 turns it
+// into the interleaved rotation, so RopeApply on the moved columns is an independent oracle.
 TEST(RopeApplyHalfTest, EqualsInterleavedRopeOnDeinterleavedColumns) {
   struct Case {
     int64_t rows, heads, d;

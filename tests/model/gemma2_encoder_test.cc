@@ -1,8 +1,11 @@
 // The Gemma-2 encoder, Gemma tokenizer and SANA-Video prompt processing against the PyTorch
-// reference (tools/reference/make_gemma_golden.py, run live by ctest as a fixture): a tokenizer.model
-// trained by spm_train, token ids from python3-sentencepiece, hidden states computed in float64 from
-// the same f32 weights (3 layers: sliding/global/sliding, window 5, GQA 4/2, head_dim 24 != hidden/
-// heads, soft-cap 3). Hidden states within 1e-4 (f32), ids and masks exactly.
+// reference (tools/reference/make_gemma_golden.py, run live by ctest as a fixture): a
+// tokenizer.model trained by spm_train, token ids from python3-sentencepiece, hidden states
+// computed in float64 from the same f32 weights (3 layers: sliding/global/sliding, window 5, GQA
+// 4/2, head_dim 24 != hidden/ heads, soft-cap 3). Hidden states within 1e-4 (f32), ids and masks
+// exactly.
+#include "pipeline/model/gemma2_encoder.h"
+
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -12,7 +15,6 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "pipeline/model/gemma2_encoder.h"
 #include "pipeline/model/sana_prompt.h"
 #include "pipeline/model/sentencepiece_tokenizer.h"
 #include "pipeline/tensor/safetensors.h"
@@ -104,7 +106,7 @@ TEST_F(Gemma2Test, TokenizerMatchesPythonSentencepiece) {
 
 TEST_F(Gemma2Test, TokenizerRefusesInvalidUtf8AndMissingModel) {
   for (const std::string& bad : {std::string("\xff"), std::string("a\xc3"),
-                                std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
+                                 std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
     absl::StatusOr<std::vector<int32_t>> ids = tokenizer_->Encode(bad);
     EXPECT_FALSE(ids.ok());
     EXPECT_NE(ids.status().message().find("UTF-8"), std::string::npos) << ids.status();
@@ -132,12 +134,37 @@ TEST_F(Gemma2Test, EncoderMatchesReferencePaddedAndUnpadded) {
   }
 }
 
+// A bf16 checkpoint: the matrices stay bf16 views of the mapped file (half the bytes) and the
+// forward equals the reference evaluated from the bf16-rounded weights.
+TEST_F(Gemma2Test, Bf16WeightsStayMappedAndMatchReference) {
+  absl::StatusOr<Gemma2Config> config =
+      ParseGemma2Config(ReadJson(kDir + "/text_encoder_bf16/config.json"));
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<WeightStore> w = WeightStore::Open(kDir + "/text_encoder_bf16/model.safetensors");
+  ASSERT_TRUE(w.ok()) << w.status();
+  absl::StatusOr<Gemma2Encoder> enc = Gemma2Encoder::Load(*config, *w);
+  ASSERT_TRUE(enc.ok()) << enc.status();
+  const int64_t norm_bytes = (4 * 3 + 1) * 64 * 4;  // 13 norms of 64, folded to f32
+  EXPECT_EQ(enc->parameter_bytes() - norm_bytes, (encoder_->parameter_bytes() - norm_bytes) / 2);
+  for (const auto& r : golden_["encoder"]) {
+    const std::string name = r["name"].get<std::string>();
+    absl::StatusOr<Tensor> hidden =
+        enc->Forward(r["ids"].get<std::vector<int32_t>>(), r["mask"].get<std::vector<int32_t>>());
+    ASSERT_TRUE(hidden.ok()) << hidden.status();
+    const double err = MaxAbsDiff(*hidden, hidden_.tensors.at("encoder_bf16." + name));
+    EXPECT_LE(err, kTolerance) << name;
+    // Not the f32 model's answer: the bf16 rounding of the weights shows.
+    EXPECT_GT(MaxAbsDiff(*hidden, hidden_.tensors.at("encoder." + name)), 1e-3) << name;
+  }
+}
+
 TEST_F(Gemma2Test, SanaPromptIdsMaskAndHiddenMatchReference) {
   ASSERT_GE(golden_["prompt"].size(), 5u);
   for (const auto& r : golden_["prompt"]) {
     const std::string name = r["name"].get<std::string>();
     SanaPromptOptions options;
-    if (r["chi"].get<bool>()) options.complex_human_instruction = SanaVideoComplexHumanInstruction();
+    if (r["chi"].get<bool>())
+      options.complex_human_instruction = SanaVideoComplexHumanInstruction();
     options.max_sequence_length = r["max_sequence_length"].get<int>();
     const std::string prompt = r["prompt"].get<std::string>();
     absl::StatusOr<SanaPromptTokens> t = TokenizeSanaPrompt(*tokenizer_, prompt, options);
@@ -171,10 +198,10 @@ TEST_F(Gemma2Test, PreprocessLowersAndStripsAsPython) {
 }
 
 TEST(Gemma2ConfigTest, RefusesUnknownAndUnsupportedFieldsNamingThem) {
-  const nlohmann::json base = {{"vocab_size", 10},         {"hidden_size", 8},
-                               {"intermediate_size", 16},  {"num_hidden_layers", 2},
-                               {"num_attention_heads", 2}, {"num_key_value_heads", 1},
-                               {"head_dim", 4},            {"model_type", "gemma2"}};
+  const nlohmann::json base = {
+      {"vocab_size", 10},       {"hidden_size", 8},         {"intermediate_size", 16},
+      {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"num_key_value_heads", 1},
+      {"head_dim", 4},          {"model_type", "gemma2"}};
   ASSERT_TRUE(ParseGemma2Config(base).ok()) << ParseGemma2Config(base).status();
   const std::pair<nlohmann::json, std::string> bad[] = {
       {{{"hidden_activation", "gelu"}}, "hidden_activation"},
@@ -199,30 +226,35 @@ TEST(Gemma2ConfigTest, RefusesUnknownAndUnsupportedFieldsNamingThem) {
 }
 
 TEST(Gemma2ConfigTest, NullsNewerRopeFieldsAndLayerTypesAreRead) {
-  const nlohmann::json j = {{"vocab_size", 10},
-                            {"hidden_size", 8},
-                            {"intermediate_size", 16},
-                            {"num_hidden_layers", 3},
-                            {"num_attention_heads", 2},
-                            {"num_key_value_heads", 2},
-                            {"head_dim", 4},
-                            {"sliding_window", nullptr},
-                            {"attn_logit_softcapping", nullptr},
-                            {"final_logit_softcapping", nullptr},
-                            {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 500.0}}},
-                            {"layer_types", {"full_attention", "sliding_attention", "full_attention"}},
-                            {"architectures", {"Gemma2ForCausalLM"}},
-                            {"dtype", "bfloat16"}};
+  const nlohmann::json j = {
+      {"vocab_size", 10},
+      {"hidden_size", 8},
+      {"intermediate_size", 16},
+      {"num_hidden_layers", 3},
+      {"num_attention_heads", 2},
+      {"num_key_value_heads", 2},
+      {"head_dim", 4},
+      {"sliding_window", nullptr},
+      {"attn_logit_softcapping", nullptr},
+      {"final_logit_softcapping", nullptr},
+      {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 500.0}}},
+      {"layer_types", {"full_attention", "sliding_attention", "full_attention"}},
+      {"architectures", {"Gemma2ForCausalLM"}},
+      {"eos_token_id", {1, 107}},
+      {"pad_token_id", nullptr},
+      {"dtype", "bfloat16"}};
   absl::StatusOr<Gemma2Config> c = ParseGemma2Config(j);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->sliding_window, 0);
   EXPECT_EQ(c->attn_logit_softcapping, 0.0f);
   EXPECT_EQ(c->rope_theta, 500.0f);
   EXPECT_EQ(c->layer_is_sliding, (std::vector<bool>{false, true, false}));
+  EXPECT_EQ(c->eos_token_id, 1);
+  EXPECT_EQ(c->pad_token_id, -1);
 }
 
-// Weights under "model." (a Gemma2ForCausalLM export) load too; a wrong shape or a missing tensor is
-// reported by name.
+// Weights under "model." (a Gemma2ForCausalLM export) load too; a wrong shape or a missing tensor
+// is reported by name.
 TEST(Gemma2LoadTest, AcceptsCausalLmPrefixAndNamesBadWeights) {
   Gemma2Config c;
   c.vocab_size = 12, c.hidden_size = 8, c.intermediate_size = 16, c.num_hidden_layers = 1;
@@ -240,7 +272,7 @@ TEST(Gemma2LoadTest, AcceptsCausalLmPrefixAndNamesBadWeights) {
   ASSERT_TRUE(h.ok()) << h.status();
   EXPECT_EQ(ShapeString(h->shape()), "[3,8]");
   EXPECT_FALSE(enc->Forward({2, 99}, {1, 1}).ok());  // id past the vocabulary
-  EXPECT_FALSE(enc->Forward({2, 5}, {1}).ok());       // mask length
+  EXPECT_FALSE(enc->Forward({2, 5}, {1}).ok());      // mask length
   EXPECT_FALSE(enc->Forward({}, {}).ok());
 
   std::map<std::string, Tensor> broken = random.invented();

@@ -6,12 +6,15 @@
 DIR/tokenizer/tokenizer.model   BPE trained here by Debian's spm_train (Gemma's settings, byte fallback)
 DIR/text_encoder/config.json    transformers' Gemma2Config field names (small_gemma2_config)
 DIR/text_encoder/model.safetensors   f32 random weights, Gemma2Model names
+DIR/text_encoder_bf16/          the same weights stored in bf16
 DIR/golden.json                 tokenizer ids (python3-sentencepiece), encoder inputs, prompt ids/masks
 DIR/golden.safetensors          f32 hidden states computed in float64 from the f32 weights:
-                                "encoder.<case>" (L, hidden), "prompt.<case>.hidden" / ".mask"
+                                "encoder.<case>" (L, hidden), "encoder_bf16.<case>" (from the
+                                bf16-rounded weights), "prompt.<case>.hidden" / ".mask"
 Takes ~2 s.
 """
 import argparse
+import copy
 import json
 import os
 import sys
@@ -19,7 +22,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reel_ref.gemma2 import small_gemma2_config, write_random_text_encoder  # noqa: E402
+from reel_ref.gemma2 import (small_gemma2_config, write_random_text_encoder,  # noqa: E402
+                             write_text_encoder)
 from reel_ref.safetensors_io import save_file  # noqa: E402
 from reel_ref.sana_prompt import (SANA_VIDEO_CHI, GemmaSentencePiece, encode_prompt,  # noqa: E402
                                   preprocess, tokenize_prompt, train_tokenizer)
@@ -93,6 +97,10 @@ def main():
     cfg = small_gemma2_config(vocab_size=tok.sp.get_piece_size())
     model32 = write_random_text_encoder(os.path.join(args.out, "text_encoder"), cfg, args.seed)
     model = model32.to(torch.float64)  # f32-rounded weights, evaluated in f64
+    # The same model stored in bf16 (as the official checkpoint is), evaluated in f64 from the
+    # bf16-rounded weights: the C++ keeps those mapped and converts them per use.
+    write_text_encoder(model32, os.path.join(args.out, "text_encoder_bf16"), torch.bfloat16)
+    model_bf16 = copy.deepcopy(model32).to(torch.bfloat16).to(torch.float64)
 
     golden = {"bos_id": tok.bos_id, "eos_id": tok.eos_id, "pad_id": tok.pad_id,
               "vocab_size": tok.sp.get_piece_size(), "tokenizer": [], "encoder": [], "prompt": []}
@@ -112,6 +120,7 @@ def main():
             hidden = model(ids[None], mask[None])[0]
             golden["encoder"].append({"name": name, "ids": ids.tolist(), "mask": mask.tolist()})
             tensors[f"encoder.{name}"] = hidden.float()
+            tensors[f"encoder_bf16.{name}"] = model_bf16(ids[None], mask[None])[0].float()
 
         for name, prompt, use_chi, max_len in PROMPT_CASES:
             chi = SANA_VIDEO_CHI if use_chi else []
