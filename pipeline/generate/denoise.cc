@@ -60,9 +60,9 @@ absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise,
   if (guided && uncond == nullptr) {
     return absl::InvalidArgumentError("cfg_scale != 1 needs an unconditional caption");
   }
-  REEL_ASSIGN_OR_RETURN(std::unique_ptr<FlowSolver> solver,
-                        MakeFlowSolver(params.solver, params.steps, params.flow_shift,
-                                       params.num_train_timesteps));
+  REEL_ASSIGN_OR_RETURN(
+      std::unique_ptr<FlowSolver> solver,
+      MakeFlowSolver(params.solver, params.steps, params.flow_shift, params.num_train_timesteps));
   ForwardOptions read_only = options;
   read_only.update_state = false;
   REEL_ASSIGN_OR_RETURN(Tensor x, noise.Clone());

@@ -60,8 +60,8 @@ absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
 // Bidirectional models (DitConfig::bidirectional(): centered temporal conv): all latent frames are
 // denoised together as one sequence, no state (the official SANA-Video sampling). Uses
 // params.block_frames = 0 and returns the clean latents (C, latent_frames, H, W); progress reports
-// one block. noise = null draws LatentNoise(seed, ...) for frames [0, latent_frames), the same noise
-// block-autoregressive generation draws frame by frame.
+// one block. noise = null draws LatentNoise(seed, ...) for frames [0, latent_frames), the same
+// noise block-autoregressive generation draws frame by frame.
 absl::StatusOr<Tensor> GenerateSequence(const LinearDit& dit, const PreparedCaption& cond,
                                         const PreparedCaption* uncond,
                                         const BlockGenerationParams& params,

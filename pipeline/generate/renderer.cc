@@ -13,10 +13,10 @@
 #include "pipeline/cache/make_feature_cache.h"
 #include "pipeline/generate/denoise.h"
 #include "pipeline/generate/frames.h"
-#include "pipeline/model/config.h"
-#include "pipeline/model/dit.h"
 #include "pipeline/generate/reel_parts.h"
 #include "pipeline/generate/sana_parts.h"
+#include "pipeline/model/config.h"
+#include "pipeline/model/dit.h"
 #include "pipeline/tensor/status_macros.h"
 
 namespace reel {
@@ -113,9 +113,9 @@ class PipelineRenderer final : public Renderer {
     // alike). Under CFG parallelism each branch's group decides for its own branch.
     REEL_ASSIGN_OR_RETURN(const CacheOptions cache_options,
                           ResolveCacheOptions(info_.default_cache, r.cache));
-    REEL_ASSIGN_OR_RETURN(std::unique_ptr<FeatureCache> cache,
-                          MakeFeatureCache(cache_options, r.steps, dc.num_layers,
-                                           p.parallel.communicator()));
+    REEL_ASSIGN_OR_RETURN(
+        std::unique_ptr<FeatureCache> cache,
+        MakeFeatureCache(cache_options, r.steps, dc.num_layers, p.parallel.communicator()));
     p.cache = cache.get();
     int64_t forwards_done = 0;  // counts the forwards when no policy does
     REEL_ASSIGN_OR_RETURN(std::unique_ptr<LatentStream> stream,
@@ -184,8 +184,8 @@ class PipelineRenderer final : public Renderer {
     const DitConfig& dc = parts_.transformer;
     info_.name = parts_.name;
     info_.dir = dir;
-    info_.parameter_bytes = parts_.dit_parameter_bytes + parts_.text->parameter_bytes() +
-                            parts_.vae->parameter_bytes();
+    info_.parameter_bytes =
+        parts_.dit_parameter_bytes + parts_.text->parameter_bytes() + parts_.vae->parameter_bytes();
     info_.default_width = parts_.defaults.width;
     info_.default_height = parts_.defaults.height;
     info_.default_frames = parts_.defaults.frames;
@@ -199,12 +199,11 @@ class PipelineRenderer final : public Renderer {
     info_.bidirectional = dc.bidirectional();
     // A bidirectional model holds its whole video in one sequence: its RoPE tables bound the
     // token frames (diffusers' rope_max_seq_len).
-    info_.max_frames =
-        dc.bidirectional()
-            ? static_cast<int>(std::min<int64_t>(
-                  kMaxFrames, parts_.vae->PixelFrames(int64_t{dc.rope_max_seq_len} *
-                                                      dc.patch_size[0])))
-            : kMaxFrames;
+    info_.max_frames = dc.bidirectional()
+                           ? static_cast<int>(std::min<int64_t>(
+                                 kMaxFrames, parts_.vae->PixelFrames(int64_t{dc.rope_max_seq_len} *
+                                                                     dc.patch_size[0])))
+                           : kMaxFrames;
     info_.sampling =
         dc.bidirectional()
             ? absl::StrCat("bidirectional: all latent frames denoised together, up to ",

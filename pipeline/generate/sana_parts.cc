@@ -75,13 +75,6 @@ absl::StatusOr<nlohmann::json> ComponentConfig(const std::string& dir, const cha
   return ReadJsonFile(absl::StrCat(dir, "/", component, "/config.json"));
 }
 
-// Prefixes every error of one component with the checkpoint directory, so that a message read in
-// a log says which download is broken.
-absl::Status InCheckpoint(const std::string& dir, const absl::Status& s) {
-  if (s.ok()) return s;
-  return absl::Status(s.code(), absl::StrCat(dir, ": ", s.message()));
-}
-
 absl::StatusOr<RendererParts> Load(const std::string& dir) {
   RendererParts p;
   REEL_ASSIGN_OR_RETURN(nlohmann::json index_json, ReadJsonFile(dir + "/model_index.json"));
@@ -107,8 +100,7 @@ absl::StatusOr<RendererParts> Load(const std::string& dir) {
   }
   if (vc.z_dim != p.transformer.in_channels || vc.z_dim != p.transformer.out_channels) {
     mismatches.push_back(absl::StrCat("vae z_dim ", vc.z_dim, " != transformer in/out_channels ",
-                                      p.transformer.in_channels, "/",
-                                      p.transformer.out_channels));
+                                      p.transformer.in_channels, "/", p.transformer.out_channels));
   }
   if (!mismatches.empty()) {
     return absl::InvalidArgumentError(
@@ -117,9 +109,7 @@ absl::StatusOr<RendererParts> Load(const std::string& dir) {
 
   // Then every component's weights, all problems of one component in one message.
   REEL_ASSIGN_OR_RETURN(WeightStore dit_weights, OpenComponentWeights(dir + "/transformer"));
-  absl::StatusOr<LinearDit> dit = LinearDit::Load(p.transformer, dit_weights);
-  REEL_RETURN_IF_ERROR(InCheckpoint(dir, dit.status()));
-  p.dit = *std::move(dit);
+  REEL_ASSIGN_OR_RETURN(p.dit, LinearDit::Load(p.transformer, dit_weights));
   p.dit_parameter_bytes = dit_weights.parameter_bytes();
 
   REEL_ASSIGN_OR_RETURN(SentencePieceTokenizer tokenizer,
@@ -130,18 +120,16 @@ absl::StatusOr<RendererParts> Load(const std::string& dir) {
                      " pieces, more than the text encoder's vocab_size ", gc.vocab_size));
   }
   REEL_ASSIGN_OR_RETURN(WeightStore text_weights, OpenComponentWeights(dir + "/text_encoder"));
-  absl::StatusOr<Gemma2Encoder> gemma = Gemma2Encoder::Load(gc, text_weights);
-  REEL_RETURN_IF_ERROR(InCheckpoint(dir, gemma.status()));
-  p.text = std::make_unique<SanaCaptionEncoder>(*std::move(gemma), std::move(tokenizer),
+  REEL_ASSIGN_OR_RETURN(Gemma2Encoder gemma, Gemma2Encoder::Load(gc, text_weights));
+  p.text = std::make_unique<SanaCaptionEncoder>(std::move(gemma), std::move(tokenizer),
                                                 text_weights.parameter_bytes());
 
   REEL_ASSIGN_OR_RETURN(WeightStore vae_weights, OpenComponentWeights(dir + "/vae"));
-  absl::StatusOr<WanVaeDecoder> vae = WanVaeDecoder::Load(vc, vae_weights);
-  REEL_RETURN_IF_ERROR(InCheckpoint(dir, vae.status()));
-  p.vae = std::make_unique<WanLatentDecoder>(*std::move(vae), vae_weights.parameter_bytes());
+  REEL_ASSIGN_OR_RETURN(WanVaeDecoder vae, WanVaeDecoder::Load(vc, vae_weights));
+  p.vae = std::make_unique<WanLatentDecoder>(std::move(vae), vae_weights.parameter_bytes());
 
-  const SanaVideoDefaults d = SanaVideoDefaultsFor(sample_size, p.transformer.patch_size[1],
-                                                   p.vae->spatial_factor());
+  const SanaVideoDefaults d =
+      SanaVideoDefaultsFor(sample_size, p.transformer.patch_size[1], p.vae->spatial_factor());
   p.defaults.width = d.width;
   p.defaults.height = d.height;
   p.defaults.frames = d.frames;

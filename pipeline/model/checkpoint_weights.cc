@@ -67,14 +67,14 @@ absl::StatusOr<WeightStore> OpenComponentWeights(const std::string& dir) {
   std::sort(indexes.begin(), indexes.end());
   std::sort(files.begin(), files.end());
   if (indexes.size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(dir, ": several weight indexes (",
-                                                   absl::StrJoin(indexes, ", "), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, ": several weight indexes (", absl::StrJoin(indexes, ", "), ")"));
   }
   if (indexes.empty()) {
     if (files.size() != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          dir, ": expected one .safetensors file or a *", kIndexSuffix, ", found ",
-          files.empty() ? std::string("none") : absl::StrJoin(files, ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat(dir, ": expected one .safetensors file or a *", kIndexSuffix, ", found ",
+                       files.empty() ? std::string("none") : absl::StrJoin(files, ", ")));
     }
     const std::string path = absl::StrCat(dir, "/", files[0]);
     absl::StatusOr<SafetensorsFile> file = ReadSafetensors(path);

@@ -57,8 +57,9 @@ absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
   } else if (temporal == "centered") {
     c.temporal_conv = TemporalConvMode::kCentered;
     if (j.is_object() && j.contains("block_frames")) {
-      f.Error("'block_frames' is for causal models; a centered temporal conv is bidirectional "
-              "(sampled as one full sequence)");
+      f.Error(
+          "'block_frames' is for causal models; a centered temporal conv is bidirectional "
+          "(sampled as one full sequence)");
     }
   } else {
     f.Error(absl::StrCat("'temporal_conv' is '", temporal, "', expected causal or centered"));

@@ -32,8 +32,8 @@ struct DitConfig {
   int cross_head_dim = 0;
   int caption_dim = 0;
   int ffn_hidden = 0;
-  float norm_eps = 1e-6f;       // the blocks' two LayerNorms
-  float qk_norm_eps = 1e-5f;    // RMSNorm of q and k (self- and cross-attention)
+  float norm_eps = 1e-6f;     // the blocks' two LayerNorms
+  float qk_norm_eps = 1e-5f;  // RMSNorm of q and k (self- and cross-attention)
   // diffusers hard-codes these two apart from norm_eps (caption_norm: 1e-5, norm_out: 1e-6), so
   // they are fields of their own: a config that changes norm_eps does not move them.
   float caption_norm_eps = 1e-5f;

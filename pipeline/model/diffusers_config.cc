@@ -19,8 +19,8 @@ void Expect(JsonFields& f, const nlohmann::json& j, const std::string& key, cons
   T value = wanted;
   f.Optional(key, value);
   if (value != wanted) {
-    f.Error(absl::StrCat("'", key, "' = ", nlohmann::json(value).dump(), " is not supported (",
-                         why, "); expected ", nlohmann::json(wanted).dump()));
+    f.Error(absl::StrCat("'", key, "' = ", nlohmann::json(value).dump(), " is not supported (", why,
+                         "); expected ", nlohmann::json(wanted).dump()));
   }
   (void)j;
 }
@@ -93,8 +93,9 @@ absl::StatusOr<DitConfig> ParseSanaVideoTransformerConfig(const nlohmann::json& 
   std::string cls;
   f.Required("_class_name", cls);
   if (cls == "SanaVideoCausalTransformer3DModel") {
-    f.Error("'_class_name' SanaVideoCausalTransformer3DModel (LongSANA, block-causal) is not "
-            "supported yet: reel serves the bidirectional SanaVideoTransformer3DModel");
+    f.Error(
+        "'_class_name' SanaVideoCausalTransformer3DModel (LongSANA, block-causal) is not "
+        "supported yet: reel serves the bidirectional SanaVideoTransformer3DModel");
   } else if (!cls.empty() && cls != "SanaVideoTransformer3DModel") {
     f.Error(absl::StrCat("'_class_name' is '", cls, "', expected SanaVideoTransformer3DModel"));
   }
@@ -155,8 +156,10 @@ absl::StatusOr<DitConfig> ParseSanaVideoTransformerConfig(const nlohmann::json& 
     c.patch_size = {patch[0], patch[1], patch[2]};
   }
   if (cross_dim != c.hidden_size) {
-    f.Error(absl::StrCat("'cross_attention_dim' ", cross_dim, " != num_attention_heads × "
-                         "attention_head_dim (", c.hidden_size, ") is not supported"));
+    f.Error(absl::StrCat("'cross_attention_dim' ", cross_dim,
+                         " != num_attention_heads × "
+                         "attention_head_dim (",
+                         c.hidden_size, ") is not supported"));
   }
   if (cross_heads * cross_head_dim != c.hidden_size) {
     f.Error("num_cross_attention_heads × cross_attention_head_dim must equal the hidden size");
@@ -182,7 +185,8 @@ absl::StatusOr<SamplerConfig> ParseFlowDpmSchedulerConfig(const nlohmann::json& 
   std::string cls;
   f.Required("_class_name", cls);
   if (cls == "FlowMatchEulerDiscreteScheduler" || cls == "UniPCMultistepScheduler") {
-    f.Error(absl::StrCat("'_class_name' ", cls, " is not supported yet; reel runs the "
+    f.Error(absl::StrCat("'_class_name' ", cls,
+                         " is not supported yet; reel runs the "
                          "DPMSolverMultistepScheduler the SANA-Video checkpoint ships"));
   } else if (!cls.empty() && cls != "DPMSolverMultistepScheduler") {
     f.Error(absl::StrCat("'_class_name' is '", cls, "', expected DPMSolverMultistepScheduler"));
@@ -273,8 +277,8 @@ absl::StatusOr<SanaVideoIndex> ParseSanaVideoIndex(const nlohmann::json& j) {
     }
     const std::string cls = entry[1].get<std::string>();
     if (std::find(c.classes.begin(), c.classes.end(), cls) == c.classes.end()) {
-      f.Error(absl::StrCat("'", c.name, "' is ", cls, "; supported: ",
-                           nlohmann::json(c.classes).dump()));
+      f.Error(absl::StrCat("'", c.name, "' is ", cls,
+                           "; supported: ", nlohmann::json(c.classes).dump()));
     }
     index.components.push_back(c.name);
   }

@@ -32,7 +32,7 @@ absl::StatusOr<SanaVideoIndex> ParseSanaVideoIndex(const nlohmann::json& j);
 // The official pipeline's defaults (pipeline_sana_video.py __call__).
 struct SanaVideoDefaults {
   int width = 832, height = 480, frames = 81;
-  double fps = 16;  // the pipeline's export_to_video example
+  double fps = 16;              // the pipeline's export_to_video example
   std::string negative_prompt;  // ""
 };
 // sample_size 30 → the 480p bin's 832x480; 22 → 1280x704; other sizes: a square of

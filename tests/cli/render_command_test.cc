@@ -166,9 +166,9 @@ std::string SanaDir(const std::string& variant) {
 
 TEST_F(CliTest, RendersTheOfficialCheckpointLayout) {
   const std::string path = Out("sana.mp4");
-  const ProcessResult run = Reel({"render", "A red circle moves to the right", "--model",
-                                  SanaDir("good"), "-o", path, "--width", "64", "--height", "48",
-                                  "--frames", "9", "--steps", "3", "--seed", "5"});
+  const ProcessResult run =
+      Reel({"render", "A red circle moves to the right", "--model", SanaDir("good"), "-o", path,
+            "--width", "64", "--height", "48", "--frames", "9", "--steps", "3", "--seed", "5"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const auto probe = Probe(path);
   ASSERT_TRUE(probe.ok()) << probe.status();
@@ -180,9 +180,8 @@ TEST_F(CliTest, RendersTheOfficialCheckpointLayout) {
                                     Out("sana8.mp4"), "--frames", "8", "--steps", "1"});
   EXPECT_EQ(eight.exit_code, 2) << eight.err;
   EXPECT_THAT(eight.err, HasSubstr("1 + 4·k frames, e.g. 9"));
-  const ProcessResult long_video =
-      Reel({"render", "a cat", "--model", SanaDir("good"), "-o", Out("sana_long.mp4"), "--frames",
-            "4097", "--steps", "1"});
+  const ProcessResult long_video = Reel({"render", "a cat", "--model", SanaDir("good"), "-o",
+                                         Out("sana_long.mp4"), "--frames", "4097", "--steps", "1"});
   EXPECT_EQ(long_video.exit_code, 2) << long_video.err;
   EXPECT_THAT(long_video.err, HasSubstr("rope_max_seq_len = 1024"));
 }

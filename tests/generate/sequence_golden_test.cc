@@ -11,6 +11,7 @@
 #include "pipeline/model/dit.h"
 #include "pipeline/sampler/solver.h"
 #include "pipeline/tensor/safetensors.h"
+#include "tests/model/golden_dir.h"
 
 namespace reel {
 namespace {
@@ -36,19 +37,13 @@ double MaxAbsDiff(const Tensor& got, const Tensor& want) {
 class SequenceGoldenTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<SafetensorsFile> g = ReadSafetensors(std::string(kDir) + "/golden.safetensors");
-    ASSERT_TRUE(g.ok()) << g.status() << " (run through ctest: make_sequence_golden writes it)";
-    golden_ = *std::move(g);
-    absl::StatusOr<ModelConfig> config = LoadModelConfig(std::string(kDir) + "/model");
-    ASSERT_TRUE(config.ok()) << config.status();
-    config_ = *config;
-    absl::StatusOr<WeightStore> w =
-        WeightStore::Open(std::string(kDir) + "/model/transformer.safetensors");
-    ASSERT_TRUE(w.ok()) << w.status();
-    absl::StatusOr<LinearDit> dit = LinearDit::Load(config_.transformer, *w);
-    ASSERT_TRUE(dit.ok()) << dit.status();
-    dit_ = std::make_unique<LinearDit>(*std::move(dit));
-    cond_ = *dit_->PrepareCaption(DropBatch(G("input.caption")), DropBatch(G("input.caption_mask")));
+    absl::StatusOr<testing::GoldenDir> dir = testing::LoadGoldenDir(kDir);
+    ASSERT_TRUE(dir.ok()) << dir.status() << " (run through ctest: make_sequence_golden writes it)";
+    golden_ = std::move(dir->golden);
+    config_ = dir->config;
+    dit_ = std::move(dir->dit);
+    cond_ =
+        *dit_->PrepareCaption(DropBatch(G("input.caption")), DropBatch(G("input.caption_mask")));
     uncond_ = *dit_->PrepareCaption(DropBatch(G("input.neg_caption")),
                                     DropBatch(G("input.neg_caption_mask")));
     noise_ = DropBatch(G("input.noise"));
@@ -96,20 +91,17 @@ TEST_F(SequenceGoldenTest, ScheduleIsDiffusers) {
   EXPECT_LT(solver->sigma(0), 1.0);  // diffusers starts at shift(1 − 1/1000), not at σ = 1
 }
 
-TEST_F(SequenceGoldenTest, FullSequenceDpmSolverMatchesReference) {
-  absl::StatusOr<Tensor> x = GenerateSequence(*dit_, cond_, &uncond_, Params("dpm++2m"), Noise());
-  ASSERT_TRUE(x.ok()) << x.status();
-  const double err = MaxAbsDiff(*x, DropBatch(G("sample.order2")));
-  std::printf("  dpm++2m (solver_order 2) max abs err %.3g\n", err);
-  EXPECT_LE(err, kTolerance);
-}
-
-TEST_F(SequenceGoldenTest, FullSequenceFirstOrderIsEuler) {
-  absl::StatusOr<Tensor> x = GenerateSequence(*dit_, cond_, &uncond_, Params("euler"), Noise());
-  ASSERT_TRUE(x.ok()) << x.status();
-  const double err = MaxAbsDiff(*x, DropBatch(G("sample.order1")));
-  std::printf("  euler (solver_order 1) max abs err %.3g\n", err);
-  EXPECT_LE(err, kTolerance);
+// solver_order 2 is reel's dpm++2m; solver_order 1 is exactly reel's euler step.
+TEST_F(SequenceGoldenTest, FullSequenceSamplingMatchesReference) {
+  for (const auto& [solver, golden] :
+       {std::pair<std::string, std::string>{"dpm++2m", "sample.order2"},
+        {"euler", "sample.order1"}}) {
+    absl::StatusOr<Tensor> x = GenerateSequence(*dit_, cond_, &uncond_, Params(solver), Noise());
+    ASSERT_TRUE(x.ok()) << x.status();
+    const double err = MaxAbsDiff(*x, DropBatch(G(golden)));
+    std::printf("  %s (%s) max abs err %.3g\n", solver.c_str(), golden.c_str(), err);
+    EXPECT_LE(err, kTolerance) << solver;
+  }
 }
 
 TEST_F(SequenceGoldenTest, RefusesMoreFramesThanTheRopeTables) {

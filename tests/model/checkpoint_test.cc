@@ -66,12 +66,9 @@ TEST(CheckpointTest, OfficialDefaultsFillMissingFields) {
 TEST(CheckpointTest, RefusesFieldsReelDoesNotCompute) {
   const nlohmann::json base = Json(Dir("good") + "/transformer/config.json");
   const std::pair<const char*, nlohmann::json> cases[] = {
-      {"attention_bias", true},
-      {"norm_elementwise_affine", true},
-      {"guidance_embeds", true},
-      {"qk_norm", nullptr},
-      {"use_magic_attention", 1},
-      {"_class_name", "SanaVideoCausalTransformer3DModel"},
+      {"attention_bias", true},   {"norm_elementwise_affine", true},
+      {"guidance_embeds", true},  {"qk_norm", nullptr},
+      {"use_magic_attention", 1}, {"_class_name", "SanaVideoCausalTransformer3DModel"},
   };
   for (const auto& [key, value] : cases) {
     nlohmann::json j = base;
@@ -93,11 +90,16 @@ TEST(CheckpointTest, SchedulerConfigIsTheFlowDpmSolver) {
   EXPECT_EQ(s->cfg_scale, 6.0f);
   const nlohmann::json base = Json(Dir("good") + "/scheduler/config.json");
   const std::pair<const char*, nlohmann::json> refused[] = {
-      {"use_flow_sigmas", false},         {"prediction_type", "epsilon"},
-      {"algorithm_type", "sde-dpmsolver++"}, {"solver_type", "heun"},
-      {"final_sigmas_type", "sigma_min"}, {"use_karras_sigmas", true},
-      {"solver_order", 3},                {"thresholding", true},
-      {"use_dynamic_shifting", true},     {"variance_type", "learned"},
+      {"use_flow_sigmas", false},
+      {"prediction_type", "epsilon"},
+      {"algorithm_type", "sde-dpmsolver++"},
+      {"solver_type", "heun"},
+      {"final_sigmas_type", "sigma_min"},
+      {"use_karras_sigmas", true},
+      {"solver_order", 3},
+      {"thresholding", true},
+      {"use_dynamic_shifting", true},
+      {"variance_type", "learned"},
   };
   for (const auto& [key, value] : refused) {
     nlohmann::json j = base;
@@ -112,7 +114,8 @@ TEST(CheckpointTest, SchedulerConfigIsTheFlowDpmSolver) {
 }
 
 TEST(CheckpointTest, ModelIndexNamesTheComponents) {
-  absl::StatusOr<SanaVideoIndex> index = ParseSanaVideoIndex(Json(Dir("good") + "/model_index.json"));
+  absl::StatusOr<SanaVideoIndex> index =
+      ParseSanaVideoIndex(Json(Dir("good") + "/model_index.json"));
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_EQ(index->components.size(), 5u);
   nlohmann::json j = Json(Dir("good") + "/model_index.json");
