@@ -1,3 +1,5 @@
+// The plugin libreel_spm_backend.so (see sentencepiece_backend.h): the only code that includes
+// libsentencepiece's header.
 #include "pipeline/model/sentencepiece_backend.h"
 
 #include <sentencepiece_processor.h>
@@ -8,18 +10,19 @@ struct Model {
   sentencepiece::SentencePieceProcessor sp;
 };
 
-void ModelDeleter::operator()(Model* m) const { delete m; }
+namespace {
 
-ModelPtr Load(const std::string& path, std::string* error) {
-  ModelPtr m(
-      new Model);  // the custom deleter pairs with this new (opaque type across the boundary)
+Model* Load(const std::string& path, std::string* error) {
+  auto m = std::make_unique<Model>();
   const sentencepiece::util::Status s = m->sp.Load(path);
   if (!s.ok()) {
     *error = s.ToString();
     return nullptr;
   }
-  return m;
+  return m.release();  // owned by the caller's ModelPtr, freed through Free
 }
+
+void Free(Model* m) { std::unique_ptr<Model> owned(m); }
 
 bool Encode(const Model& m, std::string_view text, std::vector<int>* ids, std::string* error) {
   const sentencepiece::util::Status s = m.sp.Encode(text, ids);
@@ -38,4 +41,12 @@ int EosId(const Model& m) { return m.sp.eos_id(); }
 int PadId(const Model& m) { return m.sp.pad_id(); }
 int PieceSize(const Model& m) { return m.sp.GetPieceSize(); }
 
+constexpr Api kApi = {kApiVersion, Load, Free, Encode, Decode, BosId, EosId, PadId, PieceSize};
+
+}  // namespace
 }  // namespace reel::spm_backend
+
+extern "C" __attribute__((visibility("default"))) const reel::spm_backend::Api*
+reel_spm_backend_api() {
+  return &reel::spm_backend::kApi;
+}
