@@ -1,5 +1,6 @@
 // ParseGemma2Config: transformers' Gemma2Config fields (configuration_gemma2.py, 4.42 to today),
 // each used, known-irrelevant (the reason next to it), or refused. GEMMA2.md has the table.
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -148,7 +149,11 @@ absl::StatusOr<Gemma2Config> ParseGemma2Config(const nlohmann::json& j) {
   TokenId(f, j, "eos_token_id", c.eos_token_id);
   float window = static_cast<float>(c.sliding_window);
   NullableNumber(f, j, "sliding_window", window, 0.0f);
-  c.sliding_window = static_cast<int>(window);
+  if (!(window >= 0.0f && window <= 1e9f) || window != std::floor(window)) {
+    f.Error("'sliding_window' must be a non-negative integer or null");
+  } else {
+    c.sliding_window = static_cast<int>(window);
+  }
   NullableNumber(f, j, "attn_logit_softcapping", c.attn_logit_softcapping, 0.0f);
   ParseRope(f, j, c);
   ParseLayerTypes(f, j, c);
@@ -173,7 +178,6 @@ absl::StatusOr<Gemma2Config> ParseGemma2Config(const nlohmann::json& j) {
   if (!(c.rms_norm_eps > 0.0f)) f.Error("'rms_norm_eps' must be positive");
   if (!(c.rope_theta > 0.0f)) f.Error("'rope_theta' must be positive");
   if (!(c.query_pre_attn_scalar > 0.0f)) f.Error("'query_pre_attn_scalar' must be positive");
-  if (c.sliding_window < 0) f.Error("'sliding_window' must be positive or null");
   if (c.attn_logit_softcapping < 0.0f) f.Error("'attn_logit_softcapping' must be positive");
   absl::Status s = f.Finish();
   if (!s.ok()) return s;

@@ -29,7 +29,7 @@ absl::Status IcuError(UErrorCode e, const char* what) {
 
 const std::vector<std::string>& SanaVideoComplexHumanInstruction() {
   // diffusers SanaVideoPipeline.__call__'s default complex_human_instruction (a prompt: data).
-  static const std::vector<std::string>* const kLines = new std::vector<std::string>{
+  static const std::vector<std::string> kLines{
       "Given a user prompt, generate an 'Enhanced prompt' that provides detailed visual "
       "descriptions suitable for video generation. Evaluate the level of detail in the user "
       "prompt:",
@@ -49,7 +49,7 @@ const std::vector<std::string>& SanaVideoComplexHumanInstruction() {
       "any additional commentary or evaluations:",
       "User Prompt: ",
   };
-  return *kLines;
+  return kLines;
 }
 
 absl::StatusOr<std::string> PreprocessSanaPrompt(const std::string& prompt) {

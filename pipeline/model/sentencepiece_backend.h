@@ -1,14 +1,12 @@
 #pragma once
-// The only code that includes libsentencepiece's header. That header declares its own
-// `absl::string_view` (= std::string_view), which collides with Abseil's, so this pair of files
-// uses std types only and sentencepiece_tokenizer.cc (Abseil) talks to it through this interface.
+// libsentencepiece behind a private plugin (libreel_spm_backend.so, sentencepiece_backend.cc).
 //
-// sentencepiece_backend.cc is built as its own module (reel_spm_backend.so) that
-// sentencepiece_loader.cc loads on first use with dlopen(RTLD_LOCAL | RTLD_DEEPBIND): Debian's
-// libsentencepiece embeds protobuf 3.14 and exports its symbols, which clash with the system
-// libprotobuf 3.21 that every gRPC binary (reel, the worker) links; linked into one executable the
-// two crash it during static initialization. Inside the module libsentencepiece binds to its own
-// copy. The functions below are the loader's, forwarding through the module's Api table.
+// Why a plugin: Debian's libsentencepiece.so.0 carries its own copy of protobuf-lite and exports
+// its symbols (1,602 of them). In a process that also links the system libprotobuf (every gRPC
+// service) the two interpose and libprotobuf crashes in its static initialisers. The plugin is
+// dlopen'ed with RTLD_LOCAL | RTLD_DEEPBIND, so sentencepiece binds to its own protobuf copy and
+// nothing of it reaches the global symbol scope. (Its header also declares an `absl::string_view`
+// of its own that collides with Abseil's: std types only on this interface.)
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,25 +14,12 @@
 
 namespace reel::spm_backend {
 
-struct Model;
-struct ModelDeleter {
-  void operator()(Model* m) const;
-};
-using ModelPtr = std::unique_ptr<Model, ModelDeleter>;
+struct Model;  // a SentencePieceProcessor, inside the plugin
 
-// nullptr and `error` set on failure.
-ModelPtr Load(const std::string& path, std::string* error);
-bool Encode(const Model& m, std::string_view text, std::vector<int>* ids, std::string* error);
-bool Decode(const Model& m, const std::vector<int>& ids, std::string* text, std::string* error);
-int BosId(const Model& m);
-int EosId(const Model& m);
-int PadId(const Model& m);
-int PieceSize(const Model& m);
-
-// The module's C entry point `reel_spm_backend_api` returns this table (kApiVersion must match).
-constexpr int kApiVersion = 1;
+// The plugin's entry points (one table, looked up by name; the plugin is built by this build, with
+// this compiler, so std types cross the boundary safely).
 struct Api {
-  int version;
+  int version;  // kApiVersion
   Model* (*load)(const std::string& path, std::string* error);
   void (*free)(Model* m);
   bool (*encode)(const Model& m, std::string_view text, std::vector<int>* ids, std::string* error);
@@ -45,5 +30,18 @@ struct Api {
   int (*pad_id)(const Model& m);
   int (*piece_size)(const Model& m);
 };
+inline constexpr int kApiVersion = 1;
+inline constexpr const char kApiSymbol[] = "reel_spm_backend_api";
+inline constexpr const char kPluginName[] = "libreel_spm_backend.so";
+
+// The plugin's table, loaded once per process; nullptr and `error` (where it looked, what failed)
+// when it cannot be loaded. Looks in $REEL_SPM_BACKEND (a file), next to the executable, in
+// <exe dir>/../lib/reel/, then where this build wrote it.
+const Api* LoadApi(std::string* error);
+
+struct ModelDeleter {
+  void operator()(Model* m) const;
+};
+using ModelPtr = std::unique_ptr<Model, ModelDeleter>;
 
 }  // namespace reel::spm_backend

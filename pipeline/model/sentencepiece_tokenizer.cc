@@ -23,7 +23,9 @@ bool IsValidUtf8(absl::string_view s) {
 
 }  // namespace
 
-SentencePieceTokenizer::SentencePieceTokenizer(spm_backend::ModelPtr sp) : sp_(std::move(sp)) {}
+SentencePieceTokenizer::SentencePieceTokenizer(const spm_backend::Api* api,
+                                               spm_backend::ModelPtr sp)
+    : api_(api), sp_(std::move(sp)) {}
 SentencePieceTokenizer::SentencePieceTokenizer(SentencePieceTokenizer&&) noexcept = default;
 SentencePieceTokenizer& SentencePieceTokenizer::operator=(SentencePieceTokenizer&&) noexcept =
     default;
@@ -35,12 +37,14 @@ absl::StatusOr<SentencePieceTokenizer> SentencePieceTokenizer::Load(const std::s
     return absl::NotFoundError(absl::StrCat("tokenizer model '", model_path, "' not found"));
   }
   std::string error;
-  spm_backend::ModelPtr sp = spm_backend::Load(model_path, &error);
+  const spm_backend::Api* api = spm_backend::LoadApi(&error);
+  if (api == nullptr) return absl::FailedPreconditionError(error);
+  spm_backend::ModelPtr sp(api->load(model_path, &error));
   if (sp == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("tokenizer model '", model_path, "' is not a sentencepiece model: ", error));
   }
-  return SentencePieceTokenizer(std::move(sp));
+  return SentencePieceTokenizer(api, std::move(sp));
 }
 
 absl::StatusOr<std::vector<int32_t>> SentencePieceTokenizer::Encode(absl::string_view text) const {
@@ -49,7 +53,7 @@ absl::StatusOr<std::vector<int32_t>> SentencePieceTokenizer::Encode(absl::string
   if (!IsValidUtf8(text)) return absl::InvalidArgumentError("prompt is not valid UTF-8");
   std::vector<int> ids;
   std::string error;
-  if (!spm_backend::Encode(*sp_, std::string_view(text.data(), text.size()), &ids, &error)) {
+  if (!api_->encode(*sp_, std::string_view(text.data(), text.size()), &ids, &error)) {
     return absl::InvalidArgumentError(absl::StrCat("tokenizing the prompt: ", error));
   }
   return std::vector<int32_t>(ids.begin(), ids.end());
@@ -64,15 +68,15 @@ absl::StatusOr<std::string> SentencePieceTokenizer::Decode(absl::Span<const int3
     }
   }
   std::string text, error;
-  if (!spm_backend::Decode(*sp_, v, &text, &error)) {
+  if (!api_->decode(*sp_, v, &text, &error)) {
     return absl::InvalidArgumentError(absl::StrCat("decoding token ids: ", error));
   }
   return text;
 }
 
-int32_t SentencePieceTokenizer::bos_id() const { return spm_backend::BosId(*sp_); }
-int32_t SentencePieceTokenizer::eos_id() const { return spm_backend::EosId(*sp_); }
-int32_t SentencePieceTokenizer::pad_id() const { return spm_backend::PadId(*sp_); }
-int32_t SentencePieceTokenizer::vocab_size() const { return spm_backend::PieceSize(*sp_); }
+int32_t SentencePieceTokenizer::bos_id() const { return api_->bos_id(*sp_); }
+int32_t SentencePieceTokenizer::eos_id() const { return api_->eos_id(*sp_); }
+int32_t SentencePieceTokenizer::pad_id() const { return api_->pad_id(*sp_); }
+int32_t SentencePieceTokenizer::vocab_size() const { return api_->piece_size(*sp_); }
 
 }  // namespace reel

@@ -1,6 +1,7 @@
 #pragma once
 // Gemma's tokenizer: Debian's libsentencepiece on the checkpoint's tokenizer/tokenizer.model, with
-// the model's own normalizer settings (GemmaTokenizer's slow path is sentencepiece itself).
+// the model's own normalizer settings (GemmaTokenizer's slow path is sentencepiece itself). The
+// library runs inside a plugin (sentencepiece_backend.h says why).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,7 +20,7 @@ class SentencePieceTokenizer {
   SentencePieceTokenizer& operator=(SentencePieceTokenizer&&) noexcept;
   ~SentencePieceTokenizer();
 
-  // A missing, unreadable or malformed model is an error naming the path.
+  // A missing, unreadable or malformed model is an error naming the path; so is a missing plugin.
   static absl::StatusOr<SentencePieceTokenizer> Load(const std::string& model_path);
 
   // Piece ids of `text` (UTF-8), no special tokens added. Invalid UTF-8 is an error.
@@ -33,7 +34,8 @@ class SentencePieceTokenizer {
   int32_t vocab_size() const;
 
  private:
-  explicit SentencePieceTokenizer(spm_backend::ModelPtr sp);
+  SentencePieceTokenizer(const spm_backend::Api* api, spm_backend::ModelPtr sp);
+  const spm_backend::Api* api_;
   spm_backend::ModelPtr sp_;
 };
 

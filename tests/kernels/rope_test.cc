@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "tests/kernels/kernel_test_util.h"
@@ -15,6 +16,17 @@ namespace {
 using testing::ExpectAllNear;
 using testing::RandomVector;
 
+// cos and sin of n random angles in [-10, 10].
+std::pair<std::vector<float>, std::vector<float>> RandomAngles(int64_t n, uint32_t seed) {
+  const auto angle = RandomVector(n, seed, -10.0f, 10.0f);
+  std::vector<float> cs(n), sn(n);
+  for (int64_t i = 0; i < n; ++i) {
+    cs[i] = std::cos(angle[i]);
+    sn[i] = std::sin(angle[i]);
+  }
+  return {cs, sn};
+}
+
 TEST(RopeApplyTest, RotatesPairsPerRowSameAngleForEveryHead) {
   struct Case {
     int64_t rows, heads, d;
@@ -23,12 +35,7 @@ TEST(RopeApplyTest, RotatesPairsPerRowSameAngleForEveryHead) {
   for (const Case c : {Case{1, 1, 2}, Case{3, 2, 6}, Case{17, 4, 32}, Case{256, 8, 64}}) {
     const int64_t w = c.heads * c.d, half = c.d / 2;
     const auto x = RandomVector(c.rows * w, ++seed);
-    const auto angle = RandomVector(c.rows * half, ++seed, -10.0f, 10.0f);
-    std::vector<float> cs(angle.size()), sn(angle.size());
-    for (size_t i = 0; i < angle.size(); ++i) {
-      cs[i] = std::cos(angle[i]);
-      sn[i] = std::sin(angle[i]);
-    }
+    const auto [cs, sn] = RandomAngles(c.rows * half, ++seed);
     std::vector<double> want(x.size());
     for (int64_t r = 0; r < c.rows; ++r) {
       for (int64_t h = 0; h < c.heads; ++h) {
@@ -63,12 +70,7 @@ TEST(RopeApplyHalfTest, EqualsInterleavedRopeOnDeinterleavedColumns) {
   for (const Case c : {Case{1, 1, 2}, Case{5, 2, 24}, Case{33, 4, 64}}) {
     const int64_t w = c.heads * c.d, half = c.d / 2;
     const auto x = RandomVector(c.rows * w, ++seed);
-    const auto angle = RandomVector(c.rows * half, ++seed, -10.0f, 10.0f);
-    std::vector<float> cs(angle.size()), sn(angle.size());
-    for (size_t i = 0; i < angle.size(); ++i) {
-      cs[i] = std::cos(angle[i]);
-      sn[i] = std::sin(angle[i]);
-    }
+    const auto [cs, sn] = RandomAngles(c.rows * half, ++seed);
     auto moved = x;
     for (int64_t r = 0; r < c.rows; ++r) {
       for (int64_t h = 0; h < c.heads; ++h) {

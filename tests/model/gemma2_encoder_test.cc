@@ -212,6 +212,8 @@ TEST(Gemma2ConfigTest, RefusesUnknownAndUnsupportedFieldsNamingThem) {
       {{{"quantization_config", {{"bits", 4}}}}, "quantization_config"},
       {{{"layer_types", {"full_attention"}}}, "layer_types"},
       {{{"sliding_window", "big"}}, "sliding_window"},
+      {{{"sliding_window", 1e30}}, "sliding_window"},
+      {{{"eos_token_id", "</s>"}}, "eos_token_id"},
   };
   for (const auto& [patch, field] : bad) {
     nlohmann::json j = base;
