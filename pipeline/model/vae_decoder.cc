@@ -2,21 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/activation.h"
-#include "kernels/cpu/conv3d.h"
 #include "pipeline/model/json_fields.h"
+#include "pipeline/model/video_ops.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
 
 namespace reel {
 namespace {
-
-// Frames of the input each cached conv keeps: kt − 1 for the only temporal kernel (3) that occurs.
-constexpr int64_t kCacheFrames = 2;
 
 // An array of numbers (JsonFields reads integer arrays only); errors go to `f`.
 void ReadFloats(JsonFields& f, const nlohmann::json& v, const char* key, std::vector<float>& out) {
@@ -57,25 +53,8 @@ VaeDecoder::ResBlock TakeResBlock(WeightStore& s, const std::string& name, int64
 // Causal conv of x (cin, T, H, W) with the conv's cache (if any) as the frames before x; then the
 // cache becomes the last 2 frames of concat(cache, x).
 absl::StatusOr<Tensor> RunConv(const VaeDecoder::Conv& c, const Tensor& x, VaeStream& stream) {
-  const int64_t t = x.dim(1), h = x.dim(2), w = x.dim(3), hw = h * w;
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty({c.cout, t, h, w}));
-  float* cache = c.cache >= 0 ? stream.caches[c.cache].data<float>() : nullptr;
-  kernels::cpu::CausalConv3d(x.data<float>(), cache, c.cin, t, h, w, c.weight.data<float>(),
-                             c.bias.data<float>(), c.cout, c.kt, c.kk, y.data<float>());
-  if (cache != nullptr) {
-    const float* xd = x.data<float>();
-    for (int64_t i = 0; i < c.cin; ++i) {
-      float* ci = cache + i * kCacheFrames * hw;
-      const float* xi = xd + i * t * hw;
-      if (t >= kCacheFrames) {
-        std::memcpy(ci, xi + (t - kCacheFrames) * hw, sizeof(float) * kCacheFrames * hw);
-      } else {  // t == 1: the newer cached frame moves back, x's frame comes in
-        std::memmove(ci, ci + hw, sizeof(float) * hw);
-        std::memcpy(ci + hw, xi, sizeof(float) * hw);
-      }
-    }
-  }
-  return y;
+  return video::CausalConv(x, c.cache >= 0 ? &stream.caches[c.cache] : nullptr, c.weight, c.bias,
+                           c.cout, c.kt, c.kk);
 }
 
 // SiLU(RMSNorm over channels) of x (C, T, H, W): y = silu(x / sqrt(mean_c(x²) + eps) · gamma[c]).
@@ -104,56 +83,24 @@ absl::StatusOr<Tensor> NormSilu(const Tensor& x, const Tensor& gamma, float eps)
   return y;
 }
 
-// x += r, same shapes.
-void AddInPlace(Tensor& x, const Tensor& r) {
-  float* xd = x.data<float>();
-  const float* rd = r.data<float>();
-  const int64_t n = x.numel();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) xd[i] += rd[i];
-}
-
 absl::Status RunResBlock(const VaeDecoder::ResBlock& r, float eps, Tensor& x, VaeStream& stream) {
   REEL_ASSIGN_OR_RETURN(Tensor h, NormSilu(x, r.norm1, eps));
   REEL_ASSIGN_OR_RETURN(h, RunConv(r.conv1, h, stream));
   REEL_ASSIGN_OR_RETURN(h, NormSilu(h, r.norm2, eps));
   REEL_ASSIGN_OR_RETURN(h, RunConv(r.conv2, h, stream));
-  AddInPlace(x, h);
+  video::AddInPlace(x, h);
   return absl::OkStatus();
 }
 
 // TimeUp: conv to 2C channels, then output frame 2t + j = channels j·C..j·C+C−1 of frame t.
 absl::StatusOr<Tensor> RunTimeUp(const VaeDecoder::Conv& c, const Tensor& x, VaeStream& stream) {
   REEL_ASSIGN_OR_RETURN(Tensor y, RunConv(c, x, stream));
-  const int64_t ch = c.cin, t = x.dim(1), h = x.dim(2), w = x.dim(3), hw = h * w;
-  REEL_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({ch, 2 * t, h, w}));
-  const float* yd = y.data<float>();
-  float* od = out.data<float>();
-  for (int j = 0; j < 2; ++j) {
-    for (int64_t i = 0; i < ch; ++i) {
-      for (int64_t f = 0; f < t; ++f) {
-        std::memcpy(od + (i * 2 * t + 2 * f + j) * hw, yd + ((j * ch + i) * t + f) * hw,
-                    sizeof(float) * hw);
-      }
-    }
-  }
-  return out;
+  return video::InterleaveTimeHalves(y);
 }
 
 // SpaceUp: nearest ×2 in H and W, then the (1, 3, 3) conv (no cache).
 absl::StatusOr<Tensor> RunSpaceUp(const VaeDecoder::Conv& c, const Tensor& x, VaeStream& stream) {
-  const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
-  REEL_ASSIGN_OR_RETURN(Tensor up, Tensor::Empty({x.dim(0), x.dim(1), 2 * h, 2 * w}));
-  const float* xd = x.data<float>();
-  float* ud = up.data<float>();
-  for (int64_t p = 0; p < planes; ++p) {
-    for (int64_t i = 0; i < h; ++i) {
-      const float* src = xd + (p * h + i) * w;
-      float* dst = ud + (p * 2 * h + 2 * i) * 2 * w;
-      for (int64_t j = 0; j < w; ++j) dst[2 * j] = dst[2 * j + 1] = src[j];
-      std::memcpy(dst + 2 * w, dst, sizeof(float) * 2 * w);
-    }
-  }
+  REEL_ASSIGN_OR_RETURN(Tensor up, video::NearestUp2(x));
   return RunConv(c, up, stream);
 }
 
@@ -253,8 +200,9 @@ absl::StatusOr<VaeStream> VaeDecoder::NewStream(int64_t latent_height, int64_t l
   if (static_cast<int>(specs.size()) != num_caches_)
     return absl::InternalError("VAE cache list mismatch");
   for (const auto& [ch, scale] : specs) {
-    REEL_ASSIGN_OR_RETURN(Tensor cache, Tensor::Zeros({ch, kCacheFrames, latent_height * scale,
-                                                       latent_width * scale}));
+    REEL_ASSIGN_OR_RETURN(
+        Tensor cache,
+        Tensor::Zeros({ch, video::kCacheFrames, latent_height * scale, latent_width * scale}));
     s.caches.push_back(std::move(cache));
   }
   return s;
