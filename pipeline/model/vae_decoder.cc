@@ -64,21 +64,7 @@ absl::StatusOr<Tensor> NormSilu(const Tensor& x, const Tensor& gamma, float eps)
   const float* xd = x.data<float>();
   const float* g = gamma.data<float>();
   float* yd = y.data<float>();
-  std::vector<float> inv(n, 0.0f);
-  for (int64_t c = 0; c < ch; ++c) {
-    const float* xc = xd + c * n;
-#pragma omp simd
-    for (int64_t p = 0; p < n; ++p) inv[p] += xc[p] * xc[p];
-  }
-  const float inv_ch = 1.0f / static_cast<float>(ch);
-  for (int64_t p = 0; p < n; ++p) inv[p] = 1.0f / std::sqrt(inv[p] * inv_ch + eps);
-  for (int64_t c = 0; c < ch; ++c) {
-    const float* xc = xd + c * n;
-    float* yc = yd + c * n;
-    const float gc = g[c];
-#pragma omp simd
-    for (int64_t p = 0; p < n; ++p) yc[p] = xc[p] * inv[p] * gc;
-  }
+  video::ChannelRmsNorm(xd, n, ch, n, g, eps, /*floor=*/0.0f, yd);
   kernels::cpu::Activate(kernels::cpu::Activation::kSilu, yd, yd, y.numel());
   return y;
 }
@@ -209,34 +195,16 @@ absl::StatusOr<VaeStream> VaeDecoder::NewStream(int64_t latent_height, int64_t l
 }
 
 int64_t VaeDecoder::cache_bytes(const VaeStream& stream) const {
-  int64_t bytes = 0;
-  for (const Tensor& t : stream.caches) bytes += static_cast<int64_t>(t.bytes());
-  return bytes;
+  return video::TotalBytes(stream.caches);
 }
 
 absl::StatusOr<Tensor> VaeDecoder::DecodeUnclamped(VaeStream& stream, const Tensor& latents) const {
-  const int64_t z = config_.latent_channels;
-  if (latents.rank() != 4 || latents.dim(0) != z || latents.dim(1) < 1 ||
-      latents.dim(2) != stream.latent_height || latents.dim(3) != stream.latent_width) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("VAE latents ", ShapeString(latents.shape()), ": expected (", z, ", n >= 1, ",
-                     stream.latent_height, ", ", stream.latent_width, ") for this stream"));
-  }
   if (static_cast<int>(stream.caches.size()) != num_caches_) {
     return absl::InvalidArgumentError("VAE stream was not made by this decoder's NewStream");
   }
-  if (!latents.device().is_cpu())
-    return absl::UnimplementedError("the VAE decoder runs on the CPU");
-  // De-normalize into a fresh contiguous f32 tensor (the caller's latents stay untouched).
-  REEL_ASSIGN_OR_RETURN(
-      Tensor x, latents.dtype() == DType::kF32 ? latents.Clone() : ops::Cast(latents, DType::kF32));
-  const int64_t per_channel = x.numel() / z;
-  float* xd = x.data<float>();
-  for (int64_t c = 0; c < z; ++c) {
-    const float sd = config_.latents_std[c], mu = config_.latents_mean[c];
-    for (int64_t i = 0; i < per_channel; ++i)
-      xd[c * per_channel + i] = xd[c * per_channel + i] * sd + mu;
-  }
+  REEL_ASSIGN_OR_RETURN(Tensor x,
+                        video::Denormalize(latents, config_.latents_mean, config_.latents_std,
+                                           stream.latent_height, stream.latent_width, "VAE"));
   const float eps = config_.rms_eps;
   REEL_ASSIGN_OR_RETURN(Tensor h, RunConv(conv_in_, x, stream));
   REEL_RETURN_IF_ERROR(RunResBlock(res0_, eps, h, stream));
@@ -255,10 +223,7 @@ absl::StatusOr<Tensor> VaeDecoder::DecodeUnclamped(VaeStream& stream, const Tens
 
 absl::StatusOr<Tensor> VaeDecoder::Decode(VaeStream& stream, const Tensor& latents) const {
   REEL_ASSIGN_OR_RETURN(Tensor out, DecodeUnclamped(stream, latents));
-  float* d = out.data<float>();
-  const int64_t n = out.numel();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) d[i] = std::clamp(d[i], -1.0f, 1.0f);
+  video::ClampInPlace(out, -1.0f, 1.0f);
   return out;
 }
 
