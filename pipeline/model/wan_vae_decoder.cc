@@ -193,9 +193,7 @@ absl::StatusOr<WanVaeStream> WanVaeDecoder::NewStream(int64_t latent_height,
 }
 
 int64_t WanVaeDecoder::cache_bytes(const WanVaeStream& stream) const {
-  int64_t bytes = 0;
-  for (const Tensor& t : stream.caches) bytes += static_cast<int64_t>(t.bytes());
-  return bytes;
+  return video::TotalBytes(stream.caches);
 }
 
 int64_t WanVaeDecoder::frames_for_latents(int64_t latent_frames) const {
@@ -204,13 +202,6 @@ int64_t WanVaeDecoder::frames_for_latents(int64_t latent_frames) const {
 
 absl::StatusOr<Tensor> WanVaeDecoder::DecodeUnclamped(WanVaeStream& stream,
                                                       const Tensor& latents) const {
-  const int64_t z = config_.z_dim;
-  if (latents.rank() != 4 || latents.dim(0) != z || latents.dim(1) < 1 ||
-      latents.dim(2) != stream.latent_height || latents.dim(3) != stream.latent_width) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Wan VAE latents ", ShapeString(latents.shape()), ": expected (", z, ", n >= 1, ",
-        stream.latent_height, ", ", stream.latent_width, ") for this stream"));
-  }
   if (stream.caches.size() != cache_specs_.size()) {
     return absl::InvalidArgumentError("Wan VAE stream was not made by this decoder's NewStream");
   }
@@ -222,20 +213,10 @@ absl::StatusOr<Tensor> WanVaeDecoder::DecodeUnclamped(WanVaeStream& stream,
       return absl::InvalidArgumentError("Wan VAE stream was not made by this decoder's NewStream");
     }
   }
-  if (!latents.device().is_cpu()) {
-    return absl::UnimplementedError("the Wan VAE decoder runs on the CPU");
-  }
-  // De-normalize into a fresh contiguous f32 tensor: z = z_n / (1 / std) + mean, as the pipeline.
-  REEL_ASSIGN_OR_RETURN(
-      Tensor x, latents.dtype() == DType::kF32 ? latents.Clone() : ops::Cast(latents, DType::kF32));
-  const int64_t per_channel = x.numel() / z;
-  float* xd = x.data<float>();
-  for (int64_t c = 0; c < z; ++c) {
-    const float sd = config_.latents_std[c], mu = config_.latents_mean[c];
-    for (int64_t i = 0; i < per_channel; ++i) {
-      xd[c * per_channel + i] = xd[c * per_channel + i] * sd + mu;
-    }
-  }
+  // z = z_n / (1 / std) + mean, as the pipeline does before vae.decode.
+  REEL_ASSIGN_OR_RETURN(Tensor x,
+                        video::Denormalize(latents, config_.latents_mean, config_.latents_std,
+                                           stream.latent_height, stream.latent_width, "Wan VAE"));
   const bool starts_video = stream.frames_decoded == 0;
   REEL_ASSIGN_OR_RETURN(Tensor h, Run(post_quant_, x, stream));
   REEL_ASSIGN_OR_RETURN(h, Run(conv_in_, h, stream));
@@ -264,10 +245,7 @@ absl::StatusOr<Tensor> WanVaeDecoder::DecodeUnclamped(WanVaeStream& stream,
 
 absl::StatusOr<Tensor> WanVaeDecoder::Decode(WanVaeStream& stream, const Tensor& latents) const {
   REEL_ASSIGN_OR_RETURN(Tensor out, DecodeUnclamped(stream, latents));
-  float* d = out.data<float>();
-  const int64_t n = out.numel();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) d[i] = std::clamp(d[i], -1.0f, 1.0f);
+  video::ClampInPlace(out, -1.0f, 1.0f);
   return out;
 }
 

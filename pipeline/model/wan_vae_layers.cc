@@ -8,6 +8,7 @@
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/softmax.h"
+#include "pipeline/model/video_ops.h"
 #include "pipeline/tensor/status_macros.h"
 
 namespace reel::wan_vae {
@@ -16,24 +17,12 @@ namespace {
 // Query rows per block of the attention scores: 512 × 6240 pixels (480x832 latents) is 12.8 MB.
 constexpr int64_t kQueryBlock = 512;
 
-// ChannelNorm of `ch` planes of `n` values each (plane c at src + c·stride) into dst (ch, n).
+// ChannelNorm of `ch` planes of `n` values each (plane c at src + c·stride) into dst (ch, n):
+// F.normalize's ‖x‖₂ floor of 1e-12 is an RMS floor of 1e-12 / sqrt(C).
 void NormPlanes(const float* src, int64_t stride, int64_t ch, int64_t n, const float* gamma,
                 float* dst) {
-  std::vector<float> scale(n, 0.0f);
-  for (int64_t c = 0; c < ch; ++c) {
-    const float* xc = src + c * stride;
-#pragma omp simd
-    for (int64_t p = 0; p < n; ++p) scale[p] += xc[p] * xc[p];
-  }
-  const float root_ch = std::sqrt(static_cast<float>(ch));
-  for (int64_t p = 0; p < n; ++p) scale[p] = root_ch / std::max(std::sqrt(scale[p]), 1e-12f);
-  for (int64_t c = 0; c < ch; ++c) {
-    const float* xc = src + c * stride;
-    float* yc = dst + c * n;
-    const float gc = gamma[c];
-#pragma omp simd
-    for (int64_t p = 0; p < n; ++p) yc[p] = xc[p] * scale[p] * gc;
-  }
+  video::ChannelRmsNorm(src, stride, ch, n, gamma, /*eps=*/0.0f,
+                        /*floor=*/1e-12f / std::sqrt(static_cast<float>(ch)), dst);
 }
 
 // out (rows, n) = w (rows, k) · x (k, n) + bias[row].
