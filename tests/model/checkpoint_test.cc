@@ -170,6 +170,27 @@ TEST(CheckpointTest, IndexNamingAFileElsewhereIsRefused) {
   std::filesystem::remove_all(d);
 }
 
+// reel's own config.json must say which temporal conv it means (the two compute different models)
+// and a bidirectional (centered) model takes no blocks; the norms' eps fields default to
+// diffusers' values.
+TEST(CheckpointTest, ReelConfigStatesItsTemporalConv) {
+  nlohmann::json j = {{"in_channels", 4},     {"out_channels", 4},    {"hidden_size", 64},
+                      {"num_layers", 2},      {"num_heads", 2},       {"head_dim", 32},
+                      {"cross_num_heads", 2}, {"cross_head_dim", 32}, {"caption_dim", 24},
+                      {"ffn_hidden", 96}};
+  EXPECT_THAT(std::string(ParseDitConfig(j).status().message()), HasSubstr("'temporal_conv'"));
+  j["temporal_conv"] = "centered";
+  absl::StatusOr<DitConfig> centered = ParseDitConfig(j);
+  ASSERT_TRUE(centered.ok()) << centered.status();
+  EXPECT_TRUE(centered->bidirectional());
+  EXPECT_EQ(centered->out_norm_eps, 1e-6f);
+  EXPECT_EQ(centered->caption_norm_eps, 1e-5f);
+  j["block_frames"] = 2;
+  EXPECT_THAT(std::string(ParseDitConfig(j).status().message()), HasSubstr("'block_frames'"));
+  j["temporal_conv"] = "causal";
+  EXPECT_FALSE(ParseDitConfig(j)->bidirectional());
+}
+
 TEST(CheckpointTest, PythonNonStandardNumbersAreRead) {
   const nlohmann::json j = Json(Dir("good") + "/scheduler/config.json");
   ASSERT_TRUE(j.contains("lambda_min_clipped"));  // written as -Infinity by json.dump
