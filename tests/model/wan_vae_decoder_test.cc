@@ -150,6 +150,21 @@ TEST(WanVaeDecoderTest, OneTimeUpsamplerVariantMatchesTheReference) {
   }
 }
 
+// The released config's layout and statistics (2 res blocks, dim_mult [1, 2, 4, 4], z 16) at a
+// 1/24 of the width (base_dim 4).
+TEST(WanVaeDecoderTest, ReleasedLayoutMatchesTheReference) {
+  absl::StatusOr<Case> c = LoadCase("released_layout");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->decoder.config().num_res_blocks, 2);
+  EXPECT_FLOAT_EQ(c->decoder.config().latents_std[0], 2.8184f);
+  const Tensor& latents = c->G("input.latents");  // (16, 2, 3, 4)
+  for (const std::vector<int>& chunks : std::vector<std::vector<int>>{{2}, {1, 1}}) {
+    Tensor raw = DecodeChunks(c->decoder, latents, chunks);
+    EXPECT_EQ(ShapeString(raw.shape()), "[3,5,24,32]");
+    EXPECT_LE(MaxAbsDiff(raw, c->G("output.raw")), 1e-4f);
+  }
+}
+
 TEST(WanVaeDecoderTest, FrameCountIsOnePlusFourPerLaterLatentFrame) {
   absl::StatusOr<Case> c = LoadCase("vae");
   ASSERT_TRUE(c.ok()) << c.status();
