@@ -1,11 +1,13 @@
-// Memory and time of the Wan2.1 VAE decoder (WAN_VAE.md "Cost") for a config with random weights
-// (the released 2B pipeline's VAE by default): one stream, latent frames decoded `--chunk` at a
-// time as the renderer does. Prints the stream's cache bytes (constant over a video), the weights'
-// bytes, the seconds per latent frame (the first frame, which yields 1 pixel frame, separately) and
-// the process's peak resident memory. An absolute figure for the docs on this machine, not a test.
+// Memory and time of the Wan2.1 VAE decoder (WAN_VAE.md "Cost") for a config (the released 2B
+// pipeline's VAE by default) with random weights or a vae/ directory's: one stream, latent frames
+// decoded `--chunk` at a time as the renderer does. Prints the stream's cache bytes (constant over
+// a video), the weights' bytes, the seconds per latent frame (the first frame, which yields 1 pixel
+// frame, separately) and the process's peak resident memory. An absolute figure for the docs on
+// this machine, not a test.
 //
 //   reel_bench_wan_vae [--latent_height 60] [--latent_width 104] [--latent_frames 2] [--chunk 1]
-//                      [--config vae/config.json]
+//                      [--config vae/config.json] [--weights
+//                      vae/diffusion_pytorch_model.safetensors]
 #include <sys/resource.h>
 
 #include <chrono>
@@ -44,7 +46,7 @@ int Fail(const std::string& what) {
 
 int main(int argc, char** argv) {
   int64_t height = 60, width = 104, frames = 2, chunk = 1;
-  std::string config_path;
+  std::string config_path, weights_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const char* v = argv[i + 1];
@@ -58,6 +60,8 @@ int main(int argc, char** argv) {
       chunk = std::atoll(v);
     else if (flag == "--config")
       config_path = v;
+    else if (flag == "--weights")
+      weights_path = v;
     else
       return Fail("unknown flag " + flag);
   }
@@ -69,7 +73,11 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<reel::WanVaeConfig> config = reel::ParseWanVaeConfig(j);
   if (!config.ok()) return Fail(std::string(config.status().message()));
-  reel::WeightStore weights = reel::WeightStore::RandomForTesting(1);
+  absl::StatusOr<reel::WeightStore> opened = weights_path.empty()
+                                                 ? reel::WeightStore::RandomForTesting(1)
+                                                 : reel::WeightStore::Open(weights_path);
+  if (!opened.ok()) return Fail(std::string(opened.status().message()));
+  reel::WeightStore& weights = *opened;
   absl::StatusOr<reel::WanVaeDecoder> decoder = reel::WanVaeDecoder::Load(*config, weights);
   if (!decoder.ok()) return Fail(std::string(decoder.status().message()));
   absl::StatusOr<reel::WanVaeStream> stream = decoder->NewStream(height, width);

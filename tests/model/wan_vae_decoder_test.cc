@@ -138,16 +138,31 @@ TEST(WanVaeDecoderTest, AnyChunkingEqualsDecodingAllAtOnce) {
   }
 }
 
+// Every chunking of the case's latents decodes to its reference pixels (shape `shape`) within 1e-4.
+void ExpectChunkingsMatch(const Case& c, const std::vector<std::vector<int>>& chunkings,
+                          const std::string& shape) {
+  for (const std::vector<int>& chunks : chunkings) {
+    Tensor raw = DecodeChunks(c.decoder, c.G("input.latents"), chunks);
+    EXPECT_EQ(ShapeString(raw.shape()), shape);
+    EXPECT_LE(MaxAbsDiff(raw, c.G("output.raw")), 1e-4f) << chunks.size() << " chunks";
+  }
+}
+
 TEST(WanVaeDecoderTest, OneTimeUpsamplerVariantMatchesTheReference) {
-  absl::StatusOr<Case> c = LoadCase("t2");
+  absl::StatusOr<Case> c = LoadCase("t2");  // latents (6, 3, 4, 4)
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->decoder.config().temporal_factor(), 2);
-  const Tensor& latents = c->G("input.latents");  // (6, 3, 4, 4)
-  for (const std::vector<int>& chunks : std::vector<std::vector<int>>{{3}, {1, 1, 1}, {2, 1}}) {
-    Tensor raw = DecodeChunks(c->decoder, latents, chunks);
-    EXPECT_EQ(ShapeString(raw.shape()), "[3,5,32,32]");
-    EXPECT_LE(MaxAbsDiff(raw, c->G("output.raw")), 1e-4f);
-  }
+  ExpectChunkingsMatch(*c, {{3}, {1, 1, 1}, {2, 1}}, "[3,5,32,32]");
+}
+
+// The released config's layout and statistics (2 res blocks, dim_mult [1, 2, 4, 4], z 16) at 1/24
+// of the width (base_dim 4).
+TEST(WanVaeDecoderTest, ReleasedLayoutMatchesTheReference) {
+  absl::StatusOr<Case> c = LoadCase("released_layout");  // latents (16, 2, 3, 4)
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->decoder.config().num_res_blocks, 2);
+  EXPECT_FLOAT_EQ(c->decoder.config().latents_std[0], 2.8184f);
+  ExpectChunkingsMatch(*c, {{2}, {1, 1}}, "[3,5,24,32]");
 }
 
 TEST(WanVaeDecoderTest, FrameCountIsOnePlusFourPerLaterLatentFrame) {

@@ -11,6 +11,8 @@ inputs (so a C++ f32 decoder sees only its own rounding):
   output.clamped  (3, 9, 32, 48) the same clamped to [-1, 1]
 DIR/t2/ and DIR/wan_vae_golden_t2.safetensors: the same for a variant with one time up-sampler
 (temperal_downsample [false, false, true], 2x in time) and z_dim 6, latents (6, 3, 4, 4).
+DIR/released_layout/ and DIR/wan_vae_golden_released_layout.safetensors: the released config (dim_mult
+[1, 2, 4, 4], 2 res blocks, z_dim 16, its latents_mean/std) at base_dim 4, latents (16, 2, 3, 4).
 """
 import argparse
 import os
@@ -46,6 +48,11 @@ def main():
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
     raw = write_case(args.out, "vae", wan_vae.small_config(), (4, 3, 4, 6), args.seed)
+    # The released layout (dim_mult [1, 2, 4, 4], 2 res blocks, z 16 with the Wan2.1 statistics,
+    # config fields as the released file has them) at base_dim 4 instead of 96.
+    released = wan_vae.wan21_config()
+    released["base_dim"] = 4
+    write_case(args.out, "released_layout", released, (16, 2, 3, 4), args.seed + 20)
     write_case(args.out, "t2", wan_vae.small_config(
         z_dim=6, temperal_downsample=[False, False, True], scale_factor_temporal=2),
         (6, 3, 4, 4), args.seed + 10)
