@@ -28,6 +28,9 @@ pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 # The /metrics + /healthz HTTP server (event-driven: a slow client cannot hold the probe).
 pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd)
+# Gemma's tokenizer.model (libsentencepiece) and Unicode lower-casing of prompts as Python does (ICU).
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+pkg_check_modules(ICU_UC REQUIRED IMPORTED_TARGET icu-uc)
 # Checking TLS certificate/key files before gRPC gets them (it reports only "cannot listen").
 find_package(OpenSSL REQUIRED)
 find_package(Gloo CONFIG REQUIRED)  # libgloo-dev: the CPU worker-group backend

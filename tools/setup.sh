@@ -14,12 +14,14 @@ BUILD_PACKAGES=(
   libopencv-dev libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libgloo-dev libopenblas-dev libopenblas-openmp-dev libdnnl-dev
   libsqlite3-dev libpq-dev libmicrohttpd-dev libssl-dev nlohmann-json3-dev
+  libsentencepiece-dev libicu-dev
 )
 # Tests, benchmarks, fuzzing, formatting, the PyTorch reference and the deploy/ checks.
 DEV_PACKAGES=(
   ccache git clang libclang-rt-14-dev clang-format clang-tidy ffmpeg openssl unzip postgresql-15
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy python3-grpcio python3-protobuf
+  sentencepiece python3-sentencepiece
 )
 PACKAGES=("${BUILD_PACKAGES[@]}")
 if [ "${REEL_PACKAGES:-all}" != build ]; then

@@ -60,13 +60,14 @@ absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise,
   if (guided && uncond == nullptr) {
     return absl::InvalidArgumentError("cfg_scale != 1 needs an unconditional caption");
   }
-  REEL_ASSIGN_OR_RETURN(std::unique_ptr<FlowSolver> solver,
-                        MakeFlowSolver(params.solver, params.steps, params.flow_shift));
+  REEL_ASSIGN_OR_RETURN(
+      std::unique_ptr<FlowSolver> solver,
+      MakeFlowSolver(params.solver, params.steps, params.flow_shift, params.num_train_timesteps));
   ForwardOptions read_only = options;
   read_only.update_state = false;
   REEL_ASSIGN_OR_RETURN(Tensor x, noise.Clone());
   for (int i = 0; i < solver->steps(); ++i) {
-    const float t = static_cast<float>(1000.0 * solver->sigma(i));
+    const float t = static_cast<float>(solver->timestep(i));
     read_only.step = i;
     Tensor v;
     if (guided && options.parallel.cfg != nullptr && options.parallel.cfg->world_size() == 2) {
@@ -140,6 +141,48 @@ absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
     REEL_RETURN_IF_ERROR(sink(first, clean));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> GenerateSequence(const LinearDit& dit, const PreparedCaption& cond,
+                                        const PreparedCaption* uncond,
+                                        const BlockGenerationParams& params,
+                                        const NoiseSource& noise, const BlockProgress& progress,
+                                        const std::atomic<bool>* cancel) {
+  const DitConfig& c = dit.config();
+  if (!c.bidirectional()) {
+    return absl::FailedPreconditionError(
+        "full-sequence sampling is for bidirectional models (temporal_conv centered); a causal "
+        "model is generated block by block");
+  }
+  REEL_RETURN_IF_ERROR(dit.CheckLatentShape(
+      {c.in_channels, params.latent_frames, params.latent_height, params.latent_width}, 0));
+  const int64_t token_frames = params.latent_frames / c.patch_size[0];
+  if (token_frames > c.rope_max_seq_len) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        token_frames, " latent token frames exceed the model's rope_max_seq_len (",
+        c.rope_max_seq_len, "): a bidirectional model takes its whole video in one sequence"));
+  }
+  const int64_t spatial =
+      (params.latent_height / c.patch_size[1]) * (params.latent_width / c.patch_size[2]);
+  const int64_t branches = uncond != nullptr && params.sampling.cfg_scale != 1.0 ? 2 : 1;
+  const SingleThreadScope small_work(branches * token_frames * spatial * c.hidden_size <
+                                     kMultiThreadActivations);
+  Tensor x0;
+  if (noise) {
+    REEL_ASSIGN_OR_RETURN(x0, noise(0, params.latent_frames));
+  } else {
+    REEL_ASSIGN_OR_RETURN(x0, LatentNoise(params.seed, c.in_channels, 0, params.latent_frames,
+                                          params.latent_height, params.latent_width));
+  }
+  ForwardOptions options;  // bidirectional over every frame, no state
+  options.parallel = params.parallel;
+  options.cache = params.cache;
+  options.attention = params.attention;
+  auto on_step = [&](int step, int total) {
+    if (progress) progress(0, step, total, 1);
+    return cancel == nullptr || !cancel->load();
+  };
+  return Denoise(dit, x0, cond, uncond, params.sampling, options, on_step);
 }
 
 }  // namespace reel

@@ -17,6 +17,7 @@ struct SamplingParams {
   double cfg_scale = 4.5;  // 1: conditional branch only
   std::string solver = "dpm++2m";
   double flow_shift = 3.0;
+  int num_train_timesteps = 0;  // > 0: diffusers' flow-sigma schedule (SamplerConfig)
 };
 
 // Called after every denoising step with (step done, total). Returning false cancels.
@@ -56,5 +57,17 @@ absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
                             const NoiseSource& noise, const BlockSink& sink,
                             const BlockProgress& progress = nullptr,
                             const std::atomic<bool>* cancel = nullptr);
+
+// Bidirectional models (DitConfig::bidirectional(): centered temporal conv): all latent frames are
+// denoised together as one sequence, no state (the official SANA-Video sampling). Uses
+// params.block_frames = 0 and returns the clean latents (C, latent_frames, H, W); progress reports
+// one block. noise = null draws LatentNoise(seed, ...) for frames [0, latent_frames), the same
+// noise block-autoregressive generation draws frame by frame.
+absl::StatusOr<Tensor> GenerateSequence(const LinearDit& dit, const PreparedCaption& cond,
+                                        const PreparedCaption* uncond,
+                                        const BlockGenerationParams& params,
+                                        const NoiseSource& noise,
+                                        const BlockProgress& progress = nullptr,
+                                        const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace reel

@@ -1,5 +1,5 @@
-// LoadRenderer: text encoder → block-autoregressive DiT sampling → streaming VAE decode →
-// FrameSink.
+// LoadRenderer: text encoder → DiT sampling (block-autoregressive for causal models, one full
+// sequence for bidirectional ones) → streaming VAE decode → FrameSink.
 #include "pipeline/generate/renderer.h"
 
 #include <omp.h>
@@ -13,12 +13,10 @@
 #include "pipeline/cache/make_feature_cache.h"
 #include "pipeline/generate/denoise.h"
 #include "pipeline/generate/frames.h"
+#include "pipeline/generate/reel_parts.h"
+#include "pipeline/generate/sana_parts.h"
 #include "pipeline/model/config.h"
 #include "pipeline/model/dit.h"
-#include "pipeline/model/json_fields.h"
-#include "pipeline/model/text_encoder.h"
-#include "pipeline/model/tokenizer.h"
-#include "pipeline/model/vae_decoder.h"
 #include "pipeline/tensor/status_macros.h"
 
 namespace reel {
@@ -31,36 +29,21 @@ constexpr int kMaxSteps = 200;
 constexpr double kMaxCfg = 30.0;
 constexpr size_t kMaxPromptBytes = 4096;
 
-struct VideoDefaults {
-  int width = 64, height = 64, frames = 16;
-  double fps = 8.0;
-};
-
-absl::StatusOr<VideoDefaults> ParseVideoDefaults(const nlohmann::json& j) {
-  VideoDefaults v;
-  if (j.is_null()) return v;
-  JsonFields f(j, "config.json video");
-  f.Optional("width", v.width);
-  f.Optional("height", v.height);
-  f.Optional("frames", v.frames);
-  f.Optional("fps", v.fps);
-  REEL_RETURN_IF_ERROR(f.Finish());
-  return v;
-}
-
 class PipelineRenderer final : public Renderer {
  public:
   const ModelInfo& info() const override { return info_; }
 
   absl::StatusOr<RenderRequest> Resolve(const RenderRequest& in) const override {
     RenderRequest r = in;
-    if (r.width == 0) r.width = defaults_.width;
-    if (r.height == 0) r.height = defaults_.height;
-    if (r.frames == 0) r.frames = defaults_.frames;
-    if (r.fps == 0) r.fps = defaults_.fps;
-    if (r.steps == 0) r.steps = config_.sampler.steps;
-    if (r.cfg_scale < 0) r.cfg_scale = config_.sampler.cfg_scale;
-    if (r.sampler.empty()) r.sampler = config_.sampler.solver;
+    const VideoDefaults& d = parts_.defaults;
+    if (r.width == 0) r.width = d.width;
+    if (r.height == 0) r.height = d.height;
+    if (r.frames == 0) r.frames = d.frames;
+    if (r.fps == 0) r.fps = d.fps;
+    if (r.steps == 0) r.steps = parts_.sampler.steps;
+    if (r.cfg_scale < 0) r.cfg_scale = parts_.sampler.cfg_scale;
+    if (r.sampler.empty()) r.sampler = parts_.sampler.solver;
+    if (r.negative_prompt.empty()) r.negative_prompt = d.negative_prompt;
     const int sf = info_.spatial_factor;
     if (r.prompt.size() > kMaxPromptBytes) {
       return absl::InvalidArgumentError(
@@ -72,14 +55,19 @@ class PipelineRenderer final : public Renderer {
                                                      " must be positive ", "multiples of ", sf,
                                                      " and at most ", kMaxSide));
     }
-    if (r.frames < 1 || r.frames > kMaxFrames) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("frames must be 1..", kMaxFrames, ", got ", r.frames));
+    if (r.frames < 1 || r.frames > info_.max_frames) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "frames must be 1..", info_.max_frames, ", got ", r.frames,
+          parts_.transformer.bidirectional()
+              ? absl::StrCat(" (a bidirectional model takes its whole video in one sequence of at "
+                             "most rope_max_seq_len = ",
+                             parts_.transformer.rope_max_seq_len, " token frames)")
+              : ""));
     }
-    if (r.frames > 1 && r.frames % info_.temporal_factor != 0) {
+    if (r.frames > 1 && LatentFramesFor(r.frames) < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat(r.frames, " frames: a video needs a multiple of ", info_.temporal_factor,
-                       " frames (one block), e.g. ", RoundUp(r.frames)));
+          absl::StrCat(r.frames, " frames: a video of this model has ", FramesRule(),
+                       " frames, e.g. ", RoundUp(r.frames)));
     }
     if (!(r.fps > 0) || r.fps > 240) return absl::InvalidArgumentError("fps must be in (0, 240]");
     if (r.steps < 1 || r.steps > kMaxSteps) {
@@ -96,7 +84,7 @@ class PipelineRenderer final : public Renderer {
     REEL_ASSIGN_OR_RETURN(const CacheOptions cache,
                           ResolveCacheOptions(info_.default_cache, r.cache));
     r.cache = ToCacheRequest(cache);
-    const DitConfig& model = config_.transformer;
+    const DitConfig& model = parts_.transformer;
     REEL_ASSIGN_OR_RETURN(const DitConfig attention, WithAttentionOverrides(model, r.attention));
     if (model.attention != AttentionKind::kLinear) {
       r.attention.attention_window = attention.attention_window;
@@ -110,20 +98,21 @@ class PipelineRenderer final : public Renderer {
                       const std::atomic<bool>* cancel) override {
     REEL_ASSIGN_OR_RETURN(RenderRequest r, Resolve(request));
     const auto start = std::chrono::steady_clock::now();
-    REEL_ASSIGN_OR_RETURN(PreparedCaption cond, Caption(r.prompt));
+    const bool guided = r.cfg_scale != 1.0;
+    REEL_ASSIGN_OR_RETURN(PreparedCaption cond, Caption(r.prompt, /*negative=*/false));
     PreparedCaption uncond;
-    if (r.cfg_scale != 1.0) {
-      REEL_ASSIGN_OR_RETURN(uncond, Caption(r.negative_prompt));
+    if (guided) {
+      REEL_ASSIGN_OR_RETURN(uncond, Caption(r.negative_prompt, /*negative=*/true));
     }
-    const int tf = vae_.config().temporal_factor, sf = vae_.config().spatial_factor;
-    const int64_t block_pixels = BlockPixelFrames();
-    const int64_t pixel_frames = (r.frames + block_pixels - 1) / block_pixels * block_pixels;
+    const DitConfig& dc = parts_.transformer;
+    const int sf = parts_.vae->spatial_factor();
     BlockGenerationParams p;
-    p.sampling = {r.steps, r.cfg_scale, r.sampler, config_.sampler.flow_shift};
-    p.latent_frames = pixel_frames / tf;
+    p.sampling = {r.steps, r.cfg_scale, r.sampler, parts_.sampler.flow_shift,
+                  parts_.sampler.num_train_timesteps};
+    p.latent_frames = r.frames == 1 ? LatentChunk() : LatentFramesFor(r.frames);
     p.latent_height = r.height / sf;
     p.latent_width = r.width / sf;
-    p.block_frames = config_.transformer.block_frames;
+    p.block_frames = dc.bidirectional() ? 0 : dc.block_frames;
     p.seed = r.seed;
     p.parallel = parallel_;
     p.attention = r.attention;
@@ -131,24 +120,28 @@ class PipelineRenderer final : public Renderer {
     // alike). Under CFG parallelism each branch's group decides for its own branch.
     REEL_ASSIGN_OR_RETURN(const CacheOptions cache_options,
                           ResolveCacheOptions(info_.default_cache, r.cache));
-    REEL_ASSIGN_OR_RETURN(std::unique_ptr<FeatureCache> cache,
-                          MakeFeatureCache(cache_options, r.steps, config_.transformer.num_layers,
-                                           p.parallel.communicator()));
+    REEL_ASSIGN_OR_RETURN(
+        std::unique_ptr<FeatureCache> cache,
+        MakeFeatureCache(cache_options, r.steps, dc.num_layers, p.parallel.communicator()));
     p.cache = cache.get();
     int64_t forwards_done = 0;  // counts the forwards when no policy does
-    REEL_ASSIGN_OR_RETURN(VaeStream stream, vae_.NewStream(p.latent_height, p.latent_width));
+    REEL_ASSIGN_OR_RETURN(std::unique_ptr<LatentStream> stream,
+                          parts_.vae->NewStream(p.latent_height, p.latent_width));
 
-    auto on_block = [&](int64_t first_latent, const Tensor& latents) -> absl::Status {
-      // Rank 0 decodes the group's video.
-      if (p.parallel.rank() != 0 || (p.parallel.cfg != nullptr && p.parallel.cfg->rank() != 0)) {
-        return absl::OkStatus();
-      }
-      REEL_ASSIGN_OR_RETURN(Tensor pixels, vae_.Decode(stream, latents));
-      const int64_t first = first_latent * tf;
-      const int64_t count = std::min<int64_t>(pixels.dim(1), r.frames - first);
+    int64_t written = 0;  // pixel frames decoded so far
+    auto decode = [&](const Tensor& latents) -> absl::Status {
+      REEL_ASSIGN_OR_RETURN(Tensor pixels, parts_.vae->Decode(*stream, latents));
+      const int64_t count = std::min<int64_t>(pixels.dim(1), r.frames - written);
+      const int64_t first = written;
+      written += pixels.dim(1);
       if (count <= 0) return absl::OkStatus();
       REEL_ASSIGN_OR_RETURN(FrameBlock block, ToFrameBlock(pixels, first, count));
       return sink.Write(block);
+    };
+    const bool decodes =
+        p.parallel.rank() == 0 && (p.parallel.cfg == nullptr || p.parallel.cfg->rank() == 0);
+    auto on_block = [&](int64_t, const Tensor& latents) -> absl::Status {
+      return decodes ? decode(latents) : absl::OkStatus();  // rank 0 decodes the group's video
     };
     auto on_progress = [&](int block, int step, int steps, int blocks) {
       if (!progress) return;
@@ -166,99 +159,104 @@ class PipelineRenderer final : public Renderer {
         pr.block_forwards_computed = cache->stats().block_forwards_computed;
         pr.block_forwards_skipped = cache->stats().block_forwards_skipped;
       } else {
-        pr.block_forwards_computed = ++forwards_done * config_.transformer.num_layers;
+        pr.block_forwards_computed = ++forwards_done * dc.num_layers;
       }
       progress(pr);
     };
-    return GenerateBlocks(dit_, cond, r.cfg_scale != 1.0 ? &uncond : nullptr, p, nullptr, on_block,
-                          on_progress, cancel);
+    const PreparedCaption* negative = guided ? &uncond : nullptr;
+    if (!dc.bidirectional()) {
+      return GenerateBlocks(parts_.dit, cond, negative, p, nullptr, on_block, on_progress, cancel);
+    }
+    // One sequence, then the VAE streams it chunk by chunk (memory bounded by its cache).
+    REEL_ASSIGN_OR_RETURN(Tensor clean, GenerateSequence(parts_.dit, cond, negative, p, nullptr,
+                                                         on_progress, cancel));
+    if (!decodes) return absl::OkStatus();
+    const int64_t chunk = LatentChunk();
+    for (int64_t f = 0; f < clean.dim(1) && written < r.frames; f += chunk) {
+      if (cancel != nullptr && cancel->load()) return absl::CancelledError("cancelled");
+      REEL_ASSIGN_OR_RETURN(Tensor part, clean.Slice(1, f, std::min(f + chunk, clean.dim(1))));
+      REEL_RETURN_IF_ERROR(decode(part));
+    }
+    return absl::OkStatus();
   }
 
   absl::Status Init(const std::string& dir, const RendererOptions& options) {
     if (options.threads > 0) omp_set_num_threads(options.threads);
     parallel_ = options.parallel;
-    REEL_ASSIGN_OR_RETURN(config_, LoadModelConfig(dir));
-    REEL_ASSIGN_OR_RETURN(defaults_, ParseVideoDefaults(config_.video));
-    REEL_ASSIGN_OR_RETURN(WeightStore dit_weights,
-                          WeightStore::Open(dir + "/transformer.safetensors"));
-    REEL_ASSIGN_OR_RETURN(dit_, LinearDit::Load(config_.transformer, dit_weights));
-    REEL_ASSIGN_OR_RETURN(tokenizer_, Tokenizer::Load(dir + "/tokenizer.json"));
-    REEL_ASSIGN_OR_RETURN(TextEncoderConfig tc, ParseTextEncoderConfig(config_.text_encoder));
-    if (tc.dim != config_.transformer.caption_dim) {
-      return absl::InvalidArgumentError(absl::StrCat(dir, ": text_encoder.dim ", tc.dim,
-                                                     " != transformer.caption_dim ",
-                                                     config_.transformer.caption_dim));
+    if (std::filesystem::exists(dir + "/model_index.json")) {
+      REEL_ASSIGN_OR_RETURN(parts_, LoadSanaVideoParts(dir));
+    } else {
+      REEL_ASSIGN_OR_RETURN(parts_, LoadReelParts(dir));
     }
-    if (tokenizer_.vocab_size() != tc.vocab_size || tokenizer_.max_tokens() != tc.max_tokens) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          dir, ": tokenizer.json (", tokenizer_.vocab_size(), " words, ", tokenizer_.max_tokens(),
-          " tokens) does not match text_encoder (", tc.vocab_size, ", ", tc.max_tokens, ")"));
-    }
-    REEL_ASSIGN_OR_RETURN(WeightStore text_weights,
-                          WeightStore::Open(dir + "/text_encoder.safetensors"));
-    REEL_ASSIGN_OR_RETURN(text_, TextEncoder::Load(tc, text_weights));
-    REEL_ASSIGN_OR_RETURN(info_.default_cache, ParseCacheConfig(config_.cache));
-    REEL_ASSIGN_OR_RETURN(VaeConfig vc, ParseVaeConfig(config_.vae));
-    if (vc.latent_channels != config_.transformer.in_channels) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(dir, ": vae.latent_channels ", vc.latent_channels,
-                       " != transformer.in_channels ", config_.transformer.in_channels));
-    }
-    REEL_ASSIGN_OR_RETURN(WeightStore vae_weights, WeightStore::Open(dir + "/vae.safetensors"));
-    REEL_ASSIGN_OR_RETURN(vae_, VaeDecoder::Load(vc, vae_weights));
-
-    info_.name =
-        config_.name.empty() ? std::filesystem::path(dir).filename().string() : config_.name;
+    const DitConfig& dc = parts_.transformer;
+    info_.name = parts_.name;
     info_.dir = dir;
-    info_.parameter_bytes = dit_weights.parameter_bytes() + text_weights.parameter_bytes() +
-                            vae_weights.parameter_bytes();
-    info_.default_width = defaults_.width;
-    info_.default_height = defaults_.height;
-    info_.default_frames = defaults_.frames;
-    info_.default_fps = defaults_.fps;
-    info_.max_frames = kMaxFrames;
-    info_.spatial_factor = vc.spatial_factor * std::max(config_.transformer.patch_size[1],
-                                                        config_.transformer.patch_size[2]);
-    info_.temporal_factor = static_cast<int>(BlockPixelFrames());
-    info_.default_steps = config_.sampler.steps;
-    info_.attention = AttentionKindName(config_.transformer.attention);
-    info_.attention_description = DescribeAttention(config_.transformer);
-    // Measured for reel-tiny (peak RSS of `reel render`, 4 frames, 1 step, 1 thread: 197 / 374 /
-    // 1089 MB at 128² / 256² / 512², i.e. 3.7 KB per pixel over ~140 MB): the full-resolution stage
-    // of the VAE decoder dominates, ~14.5 float tensors of (pixel frames per block × channels[0])
-    // per pixel (its 3×3×3 convolutions' im2col buffers). 16 leaves a margin for other models.
-    constexpr int64_t kFullResolutionTensors = 16;
-    info_.memory_bytes_per_pixel = kFullResolutionTensors * BlockPixelFrames() *
-                                   (vc.channels.empty() ? 1 : vc.channels.front()) *
-                                   static_cast<int64_t>(sizeof(float));
+    info_.parameter_bytes =
+        parts_.dit_parameter_bytes + parts_.text->parameter_bytes() + parts_.vae->parameter_bytes();
+    info_.default_width = parts_.defaults.width;
+    info_.default_height = parts_.defaults.height;
+    info_.default_frames = parts_.defaults.frames;
+    info_.default_fps = parts_.defaults.fps;
+    info_.default_cache = parts_.default_cache;
+    info_.spatial_factor =
+        parts_.vae->spatial_factor() * std::max(dc.patch_size[1], dc.patch_size[2]);
+    info_.temporal_factor = static_cast<int>(parts_.vae->PixelFrames(LatentChunk()));
+    info_.default_steps = parts_.sampler.steps;
+    info_.attention = AttentionKindName(dc.attention);
+    info_.attention_description = DescribeAttention(dc);
+    info_.bidirectional = dc.bidirectional();
+    // A bidirectional model holds its whole video in one sequence: its RoPE tables bound the
+    // token frames (diffusers' rope_max_seq_len).
+    info_.max_frames = dc.bidirectional()
+                           ? static_cast<int>(std::min<int64_t>(
+                                 kMaxFrames, parts_.vae->PixelFrames(int64_t{dc.rope_max_seq_len} *
+                                                                     dc.patch_size[0])))
+                           : kMaxFrames;
+    info_.sampling =
+        dc.bidirectional()
+            ? absl::StrCat("bidirectional: all latent frames denoised together, up to ",
+                           info_.max_frames, " frames")
+            : absl::StrCat("block-autoregressive: ", dc.block_frames,
+                           " latent token frame(s) per block, constant-size state");
+    info_.memory_bytes_per_pixel = parts_.vae->memory_bytes_per_pixel() * LatentChunk();
     info_.base_memory_bytes = info_.parameter_bytes + (int64_t{128} << 20);
     return absl::OkStatus();
   }
 
  private:
-  int64_t BlockPixelFrames() const {
-    return static_cast<int64_t>(config_.transformer.block_frames) *
-           config_.transformer.patch_size[0] * vae_.config().temporal_factor;
+  // Latent frames per generated block (causal) or per decode call (bidirectional).
+  int64_t LatentChunk() const {
+    const DitConfig& dc = parts_.transformer;
+    return static_cast<int64_t>(dc.bidirectional() ? 1 : dc.block_frames) * dc.patch_size[0];
   }
-  int RoundUp(int frames) const {
-    const int b = static_cast<int>(BlockPixelFrames());
-    return (frames + b - 1) / b * b;
+  // The latent frames whose decode is exactly `frames` pixel frames in whole chunks; −1 if none.
+  int64_t LatentFramesFor(int64_t frames) const {
+    const int64_t chunk = LatentChunk();
+    for (int64_t n = chunk;; n += chunk) {
+      const int64_t pixels = parts_.vae->PixelFrames(n);
+      if (pixels == frames) return n;
+      if (pixels > frames) return -1;
+    }
+  }
+  std::string FramesRule() const {
+    const int64_t c = LatentChunk(), first = parts_.vae->PixelFrames(c),
+                  step = parts_.vae->PixelFrames(2 * c) - first;
+    if (first == step) return absl::StrCat("a multiple of ", step);
+    return absl::StrCat(first, " + ", step, "·k");
+  }
+  int64_t RoundUp(int64_t frames) const {
+    const int64_t chunk = LatentChunk();
+    int64_t n = chunk;
+    while (parts_.vae->PixelFrames(n) < frames) n += chunk;
+    return parts_.vae->PixelFrames(n);
   }
 
-  absl::StatusOr<PreparedCaption> Caption(const std::string& text) const {
-    const TokenizedPrompt tokens = tokenizer_.Encode(text);
-    REEL_ASSIGN_OR_RETURN(Tensor hidden, text_.Encode(tokens));
-    REEL_ASSIGN_OR_RETURN(
-        Tensor mask, Tensor::FromVector({static_cast<int64_t>(tokens.mask.size())}, tokens.mask));
-    return dit_.PrepareCaption(hidden, mask);
+  absl::StatusOr<PreparedCaption> Caption(const std::string& text, bool negative) const {
+    REEL_ASSIGN_OR_RETURN(EncodedCaption c, parts_.text->Encode(text, negative));
+    return parts_.dit.PrepareCaption(c.hidden, c.mask);
   }
 
-  ModelConfig config_;
-  VideoDefaults defaults_;
-  LinearDit dit_;
-  Tokenizer tokenizer_;
-  TextEncoder text_;
-  VaeDecoder vae_;
+  RendererParts parts_;
   ModelInfo info_;
   ParallelContext parallel_;
 };

@@ -51,12 +51,18 @@ struct ModelInfo {
   int64_t parameter_bytes = 0;
   int default_width = 0, default_height = 0, default_frames = 0, max_frames = 0;
   double default_fps = 0;
-  int spatial_factor = 0;   // width/height must be multiples of this
-  int temporal_factor = 0;  // a video has a multiple of this many frames (one block); 1 = an image
-  CacheOptions default_cache;         // config.json "cache" (none when absent)
-  int default_steps = 0;              // denoising steps per block when a request leaves them 0
-  std::string attention;              // the self-attention kind's config name, e.g. "linear"
+  int spatial_factor = 0;  // width/height must be multiples of this
+  // A video has a multiple of this many frames (one block) — for a Wan-VAE model (1 + 4k frames)
+  // the frames of its first latent chunk; 1 = an image.
+  int temporal_factor = 0;
+  CacheOptions default_cache;  // config.json "cache" (none when absent)
+  int default_steps = 0;       // denoising steps per block when a request leaves them 0
+  std::string attention;       // the self-attention kind's config name, e.g. "linear"
   std::string attention_description;  // with its settings (DescribeAttention)
+  // Bidirectional (one full sequence; max_frames from the model's RoPE length) or
+  // block-autoregressive (any length); `sampling` says so in words for `reel models`.
+  bool bidirectional = false;
+  std::string sampling;
   // Peak resident memory of a render ≈ base_memory_bytes + memory_bytes_per_pixel × width × height,
   // whatever the number of frames (the block-autoregressive loop keeps a constant-size state). 0:
   // unknown.

@@ -38,9 +38,11 @@ absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
   f.Required("ffn_hidden", c.ffn_hidden);
   f.Optional("norm_eps", c.norm_eps);
   f.Optional("qk_norm_eps", c.qk_norm_eps);
+  f.Optional("caption_norm_eps", c.caption_norm_eps);
+  f.Optional("out_norm_eps", c.out_norm_eps);
   f.Optional("attn_eps", c.attn_eps);
   f.Optional("rope_theta", c.rope_theta);
-  f.Optional("temporal_conv", temporal);
+  f.Required("temporal_conv", temporal);
   std::string attention = "linear";
   f.Optional("attention", attention);
   f.Optional("block_frames", c.block_frames);
@@ -48,6 +50,7 @@ absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
   f.Optional("sla_topk", c.sla_topk);
   f.Optional("sla_tile_q", c.sla_tile_q);
   f.Optional("sla_tile_k", c.sla_tile_k);
+  f.Optional("rope_max_seq_len", c.rope_max_seq_len);
   if (patch.size() != 3 || patch[0] < 1 || patch[1] < 1 || patch[2] < 1) {
     f.Error("'patch_size' must be three positive integers [t, h, w]");
   } else {
@@ -57,6 +60,11 @@ absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
     c.temporal_conv = TemporalConvMode::kCausal;
   } else if (temporal == "centered") {
     c.temporal_conv = TemporalConvMode::kCentered;
+    if (j.is_object() && j.contains("block_frames")) {
+      f.Error(
+          "'block_frames' is for causal models; a centered temporal conv is bidirectional "
+          "(sampled as one full sequence)");
+    }
   } else {
     f.Error(absl::StrCat("'temporal_conv' is '", temporal, "', expected causal or centered"));
   }
@@ -79,7 +87,7 @@ absl::StatusOr<DitConfig> ParseDitConfig(const nlohmann::json& j) {
   }
   if (c.head_dim % 2 != 0 || c.head_dim < 6) f.Error("head_dim must be even and >= 6 (3D RoPE)");
   if (c.in_channels <= 0 || c.out_channels <= 0 || c.num_layers <= 0 || c.ffn_hidden <= 0 ||
-      c.caption_dim <= 0 || c.block_frames <= 0) {
+      c.caption_dim <= 0 || c.block_frames <= 0 || c.rope_max_seq_len <= 0) {
     f.Error("sizes must be positive");
   }
   absl::Status s = f.Finish();
@@ -142,11 +150,13 @@ absl::StatusOr<SamplerConfig> ParseSamplerConfig(const nlohmann::json& j) {
   f.Optional("steps", c.steps);
   f.Optional("cfg_scale", c.cfg_scale);
   f.Optional("solver", c.solver);
+  f.Optional("num_train_timesteps", c.num_train_timesteps);
   if (c.solver != "euler" && c.solver != "dpm++2m") {
     f.Error(absl::StrCat("'solver' is '", c.solver, "', expected euler or dpm++2m"));
   }
   if (c.steps <= 0) f.Error("'steps' must be positive");
   if (c.flow_shift <= 0) f.Error("'flow_shift' must be positive");
+  if (c.num_train_timesteps < 0) f.Error("'num_train_timesteps' must be >= 0");
   absl::Status s = f.Finish();
   if (!s.ok()) return s;
   return c;

@@ -33,13 +33,19 @@ struct DitConfig {
   int cross_head_dim = 0;
   int caption_dim = 0;
   int ffn_hidden = 0;
-  float norm_eps = 1e-6f;
-  float qk_norm_eps = 1e-5f;
+  float norm_eps = 1e-6f;     // the blocks' two LayerNorms
+  float qk_norm_eps = 1e-5f;  // RMSNorm of q and k (self- and cross-attention)
+  // diffusers hard-codes these two apart from norm_eps (caption_norm: 1e-5, norm_out: 1e-6), so
+  // they are fields of their own: a config that changes norm_eps does not move them.
+  float caption_norm_eps = 1e-5f;
+  float out_norm_eps = 1e-6f;
   float attn_eps = 1e-15f;
   float rope_theta = 10000.0f;
+  // Required in config.json: causal (block-autoregressive, LongSANA-style) or centered (the
+  // official bidirectional model). Left out, the two would compute different models.
   TemporalConvMode temporal_conv = TemporalConvMode::kCausal;
   AttentionKind attention = AttentionKind::kLinear;
-  int block_frames = 1;  // latent token-frames per block-causal block
+  int block_frames = 1;  // latent token-frames per block-causal block (causal models only)
   // Kinds with an exact branch. attention_window: video blocks it sees, the current one included
   // (0: `softmax` sees every earlier block — memory grows with the video —, `sparse_linear` has no
   // exact branch and is pure linear attention). sla_topk: share of key tiles each query tile keeps.
@@ -49,6 +55,13 @@ struct DitConfig {
   float sla_topk = 0.1f;
   int sla_tile_q = 64;
   int sla_tile_k = 64;
+  // Positions of the RoPE tables (diffusers rope_max_seq_len): a sequence may have at most this
+  // many token frames, rows and columns.
+  int rope_max_seq_len = 1024;
+
+  // A centered temporal conv sees the next frame, so such a model is sampled as one full sequence
+  // (all latent frames together); a causal one block by block with the carried state.
+  bool bidirectional() const { return temporal_conv == TemporalConvMode::kCentered; }
 };
 
 inline constexpr int kMaxAttentionWindow = attention_limits::kMaxWindow;
@@ -66,6 +79,10 @@ absl::StatusOr<DitConfig> WithAttentionOverrides(const DitConfig& model,
 
 struct SamplerConfig {
   float flow_shift = 3.0f;
+  // 0: reel's σ schedule (σ_0 = 1). N > 0: diffusers' DPMSolverMultistepScheduler with
+  // use_flow_sigmas over N training timesteps (σ_0 = shift(1 − 1/N), the model sees the integer
+  // timestep ⌊1000·σ⌋); pipeline/sampler/schedule.h.
+  int num_train_timesteps = 0;
   int steps = 20;
   float cfg_scale = 4.5f;
   std::string solver = "dpm++2m";  // "euler" | "dpm++2m"

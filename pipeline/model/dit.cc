@@ -28,21 +28,22 @@ absl::StatusOr<LinearDit> LinearDit::Load(const DitConfig& c, WeightStore& s) {
   m.config_ = c;
   const int64_t d = c.hidden_size, cin = c.in_channels;
   const int64_t pt = c.patch_size[0], ph = c.patch_size[1], pw = c.patch_size[2];
-  m.patch_w_ = s.TakeAs("patch_embedding.weight", {d, cin, pt, ph, pw}, {d, cin * pt * ph * pw});
+  m.patch_w_ =
+      s.TakeMatrix("patch_embedding.weight", {d, cin, pt, ph, pw}, {d, cin * pt * ph * pw});
   m.patch_b_ = s.Take("patch_embedding.bias", {d});
-  m.t_lin1_w_ = s.Take("time_embed.emb.timestep_embedder.linear_1.weight", {d, 256});
+  m.t_lin1_w_ = s.TakeMatrix("time_embed.emb.timestep_embedder.linear_1.weight", {d, 256});
   m.t_lin1_b_ = s.Take("time_embed.emb.timestep_embedder.linear_1.bias", {d});
-  m.t_lin2_w_ = s.Take("time_embed.emb.timestep_embedder.linear_2.weight", {d, d});
+  m.t_lin2_w_ = s.TakeMatrix("time_embed.emb.timestep_embedder.linear_2.weight", {d, d});
   m.t_lin2_b_ = s.Take("time_embed.emb.timestep_embedder.linear_2.bias", {d});
-  m.t_proj_w_ = s.Take("time_embed.linear.weight", {6 * d, d});
+  m.t_proj_w_ = s.TakeMatrix("time_embed.linear.weight", {6 * d, d});
   m.t_proj_b_ = s.Take("time_embed.linear.bias", {6 * d});
-  m.cap1_w_ = s.Take("caption_projection.linear_1.weight", {d, c.caption_dim});
+  m.cap1_w_ = s.TakeMatrix("caption_projection.linear_1.weight", {d, c.caption_dim});
   m.cap1_b_ = s.Take("caption_projection.linear_1.bias", {d});
-  m.cap2_w_ = s.Take("caption_projection.linear_2.weight", {d, d});
+  m.cap2_w_ = s.TakeMatrix("caption_projection.linear_2.weight", {d, d});
   m.cap2_b_ = s.Take("caption_projection.linear_2.bias", {d});
   m.cap_norm_ = s.Take("caption_norm.weight", {d});
   m.out_table_ = s.Take("scale_shift_table", {2, d});
-  m.proj_out_w_ = s.Take("proj_out.weight", {pt * ph * pw * c.out_channels, d});
+  m.proj_out_w_ = s.TakeMatrix("proj_out.weight", {pt * ph * pw * c.out_channels, d});
   m.proj_out_b_ = s.Take("proj_out.bias", {pt * ph * pw * c.out_channels});
   for (int i = 0; i < c.num_layers; ++i) {
     m.blocks_.push_back(DitBlockWeights::Take(s, absl::StrCat("transformer_blocks.", i, "."), c));
@@ -67,7 +68,7 @@ absl::StatusOr<PreparedCaption> LinearDit::PrepareCaption(const Tensor& caption,
   REEL_ASSIGN_OR_RETURN(Tensor h, ops::Linear(caption, cap1_w_, &cap1_b_));
   REEL_ASSIGN_OR_RETURN(h, ops::Activate(h, ops::Activation::kGeluTanh));
   REEL_ASSIGN_OR_RETURN(h, ops::Linear(h, cap2_w_, &cap2_b_));
-  REEL_ASSIGN_OR_RETURN(p.projected, ops::RmsNorm(h, config_.qk_norm_eps, &cap_norm_));
+  REEL_ASSIGN_OR_RETURN(p.projected, ops::RmsNorm(h, config_.caption_norm_eps, &cap_norm_));
   REEL_ASSIGN_OR_RETURN(p.mask, mask.Reshape({mask.numel()}));
   for (const DitBlockWeights& b : blocks_) {
     REEL_ASSIGN_OR_RETURN(CrossKV kv, PrepareCrossKV(b, config_, p.projected));
@@ -275,7 +276,7 @@ absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
     REEL_ASSIGN_OR_RETURN(Tensor ss, shift_scale.Slice(0, bf % f2, bf % f2 + 1));
     REEL_ASSIGN_OR_RETURN(
         Tensor y, ops::LayerNormModulate(*x.Slice(0, bf, bf + 1)->Reshape({band_spatial, d}),
-                                         c.norm_eps, *ss.Slice(1, 0, 1), *ss.Slice(1, 1, 2)));
+                                         c.out_norm_eps, *ss.Slice(1, 0, 1), *ss.Slice(1, 1, 2)));
     REEL_ASSIGN_OR_RETURN(Tensor dst, normed.Slice(0, bf * band_spatial, (bf + 1) * band_spatial));
     REEL_RETURN_IF_ERROR(ops::Copy(y, dst));
   }

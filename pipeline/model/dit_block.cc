@@ -318,33 +318,33 @@ DitBlockWeights DitBlockWeights::Take(WeightStore& s, const std::string& p, cons
   const int64_t d = c.hidden_size, hf = c.ffn_hidden;
   DitBlockWeights w;
   w.scale_shift_table = s.Take(p + "scale_shift_table", {6, d});
-  w.to_q = s.Take(p + "attn1.to_q.weight", {d, d});
-  w.to_k = s.Take(p + "attn1.to_k.weight", {d, d});
-  w.to_v = s.Take(p + "attn1.to_v.weight", {d, d});
+  w.to_q = s.TakeMatrix(p + "attn1.to_q.weight", {d, d});
+  w.to_k = s.TakeMatrix(p + "attn1.to_k.weight", {d, d});
+  w.to_v = s.TakeMatrix(p + "attn1.to_v.weight", {d, d});
   w.norm_q = s.Take(p + "attn1.norm_q.weight", {d});
   w.norm_k = s.Take(p + "attn1.norm_k.weight", {d});
   if (c.attention == AttentionKind::kSparseLinear) {
-    w.proj_s_w = s.Take(p + "attn1.proj_s.weight", {d, d});
+    w.proj_s_w = s.TakeMatrix(p + "attn1.proj_s.weight", {d, d});
     w.proj_s_b = s.Take(p + "attn1.proj_s.bias", {d});
   }
-  w.out_w = s.Take(p + "attn1.to_out.0.weight", {d, d});
+  w.out_w = s.TakeMatrix(p + "attn1.to_out.0.weight", {d, d});
   w.out_b = s.Take(p + "attn1.to_out.0.bias", {d});
-  w.x_q_w = s.Take(p + "attn2.to_q.weight", {d, d});
+  w.x_q_w = s.TakeMatrix(p + "attn2.to_q.weight", {d, d});
   w.x_q_b = s.Take(p + "attn2.to_q.bias", {d});
-  w.x_k_w = s.Take(p + "attn2.to_k.weight", {d, d});
+  w.x_k_w = s.TakeMatrix(p + "attn2.to_k.weight", {d, d});
   w.x_k_b = s.Take(p + "attn2.to_k.bias", {d});
-  w.x_v_w = s.Take(p + "attn2.to_v.weight", {d, d});
+  w.x_v_w = s.TakeMatrix(p + "attn2.to_v.weight", {d, d});
   w.x_v_b = s.Take(p + "attn2.to_v.bias", {d});
   w.x_norm_q = s.Take(p + "attn2.norm_q.weight", {d});
   w.x_norm_k = s.Take(p + "attn2.norm_k.weight", {d});
-  w.x_out_w = s.Take(p + "attn2.to_out.0.weight", {d, d});
+  w.x_out_w = s.TakeMatrix(p + "attn2.to_out.0.weight", {d, d});
   w.x_out_b = s.Take(p + "attn2.to_out.0.bias", {d});
-  w.ff_in_w = s.TakeAs(p + "ff.conv_inverted.weight", {2 * hf, d, 1, 1}, {2 * hf, d});
+  w.ff_in_w = s.TakeMatrix(p + "ff.conv_inverted.weight", {2 * hf, d, 1, 1}, {2 * hf, d});
   w.ff_in_b = s.Take(p + "ff.conv_inverted.bias", {2 * hf});
   w.ff_dw_w = s.TakeAs(p + "ff.conv_depth.weight", {2 * hf, 1, 3, 3}, {2 * hf, 3, 3});
   w.ff_dw_b = s.Take(p + "ff.conv_depth.bias", {2 * hf});
-  w.ff_point_w = s.TakeAs(p + "ff.conv_point.weight", {d, hf, 1, 1}, {d, hf});
-  w.ff_temp_w = s.TakeAs(p + "ff.conv_temp.weight", {d, d, 3, 1}, {d, d, 3});
+  w.ff_point_w = s.TakeMatrix(p + "ff.conv_point.weight", {d, hf, 1, 1}, {d, hf});
+  w.ff_temp_w = s.TakeMatrix(p + "ff.conv_temp.weight", {d, d, 3, 1}, {d, d, 3});
   return w;
 }
 

@@ -34,12 +34,16 @@ class JsonFields {
     } else if constexpr (std::is_floating_point_v<T>) {
       if (!v.is_number()) return Fail(key, "a number");
       out = v.get<T>();
-    } else if constexpr (std::is_same_v<T, std::vector<int>>) {
-      if (!v.is_array()) return Fail(key, "an array of integers");
+    } else if constexpr (std::is_same_v<T, std::vector<int>> ||
+                         std::is_same_v<T, std::vector<float>>) {
+      using Element = typename T::value_type;
+      constexpr bool kInts = std::is_integral_v<Element>;
+      const char* expected = kInts ? "an array of integers" : "an array of numbers";
+      if (!v.is_array()) return Fail(key, expected);
       out.clear();
       for (const auto& e : v) {
-        if (!e.is_number_integer()) return Fail(key, "an array of integers");
-        out.push_back(e.get<int>());
+        if (kInts ? !e.is_number_integer() : !e.is_number()) return Fail(key, expected);
+        out.push_back(e.get<Element>());
       }
     } else {
       out = v;  // nlohmann::json: kept raw for the section's own parser

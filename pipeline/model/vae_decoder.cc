@@ -2,21 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/activation.h"
-#include "kernels/cpu/conv3d.h"
 #include "pipeline/model/json_fields.h"
+#include "pipeline/model/video_ops.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
 
 namespace reel {
 namespace {
-
-// Frames of the input each cached conv keeps: kt − 1 for the only temporal kernel (3) that occurs.
-constexpr int64_t kCacheFrames = 2;
 
 // An array of numbers (JsonFields reads integer arrays only); errors go to `f`.
 void ReadFloats(JsonFields& f, const nlohmann::json& v, const char* key, std::vector<float>& out) {
@@ -57,25 +53,8 @@ VaeDecoder::ResBlock TakeResBlock(WeightStore& s, const std::string& name, int64
 // Causal conv of x (cin, T, H, W) with the conv's cache (if any) as the frames before x; then the
 // cache becomes the last 2 frames of concat(cache, x).
 absl::StatusOr<Tensor> RunConv(const VaeDecoder::Conv& c, const Tensor& x, VaeStream& stream) {
-  const int64_t t = x.dim(1), h = x.dim(2), w = x.dim(3), hw = h * w;
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty({c.cout, t, h, w}));
-  float* cache = c.cache >= 0 ? stream.caches[c.cache].data<float>() : nullptr;
-  kernels::cpu::CausalConv3d(x.data<float>(), cache, c.cin, t, h, w, c.weight.data<float>(),
-                             c.bias.data<float>(), c.cout, c.kt, c.kk, y.data<float>());
-  if (cache != nullptr) {
-    const float* xd = x.data<float>();
-    for (int64_t i = 0; i < c.cin; ++i) {
-      float* ci = cache + i * kCacheFrames * hw;
-      const float* xi = xd + i * t * hw;
-      if (t >= kCacheFrames) {
-        std::memcpy(ci, xi + (t - kCacheFrames) * hw, sizeof(float) * kCacheFrames * hw);
-      } else {  // t == 1: the newer cached frame moves back, x's frame comes in
-        std::memmove(ci, ci + hw, sizeof(float) * hw);
-        std::memcpy(ci + hw, xi, sizeof(float) * hw);
-      }
-    }
-  }
-  return y;
+  return video::CausalConv(x, c.cache >= 0 ? &stream.caches[c.cache] : nullptr, c.weight, c.bias,
+                           c.cout, c.kt, c.kk);
 }
 
 // SiLU(RMSNorm over channels) of x (C, T, H, W): y = silu(x / sqrt(mean_c(x²) + eps) · gamma[c]).
@@ -85,32 +64,9 @@ absl::StatusOr<Tensor> NormSilu(const Tensor& x, const Tensor& gamma, float eps)
   const float* xd = x.data<float>();
   const float* g = gamma.data<float>();
   float* yd = y.data<float>();
-  std::vector<float> inv(n, 0.0f);
-  for (int64_t c = 0; c < ch; ++c) {
-    const float* xc = xd + c * n;
-#pragma omp simd
-    for (int64_t p = 0; p < n; ++p) inv[p] += xc[p] * xc[p];
-  }
-  const float inv_ch = 1.0f / static_cast<float>(ch);
-  for (int64_t p = 0; p < n; ++p) inv[p] = 1.0f / std::sqrt(inv[p] * inv_ch + eps);
-  for (int64_t c = 0; c < ch; ++c) {
-    const float* xc = xd + c * n;
-    float* yc = yd + c * n;
-    const float gc = g[c];
-#pragma omp simd
-    for (int64_t p = 0; p < n; ++p) yc[p] = xc[p] * inv[p] * gc;
-  }
+  video::ChannelRmsNorm(xd, n, ch, n, g, eps, /*floor=*/0.0f, yd);
   kernels::cpu::Activate(kernels::cpu::Activation::kSilu, yd, yd, y.numel());
   return y;
-}
-
-// x += r, same shapes.
-void AddInPlace(Tensor& x, const Tensor& r) {
-  float* xd = x.data<float>();
-  const float* rd = r.data<float>();
-  const int64_t n = x.numel();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) xd[i] += rd[i];
 }
 
 absl::Status RunResBlock(const VaeDecoder::ResBlock& r, float eps, Tensor& x, VaeStream& stream) {
@@ -118,42 +74,19 @@ absl::Status RunResBlock(const VaeDecoder::ResBlock& r, float eps, Tensor& x, Va
   REEL_ASSIGN_OR_RETURN(h, RunConv(r.conv1, h, stream));
   REEL_ASSIGN_OR_RETURN(h, NormSilu(h, r.norm2, eps));
   REEL_ASSIGN_OR_RETURN(h, RunConv(r.conv2, h, stream));
-  AddInPlace(x, h);
+  video::AddInPlace(x, h);
   return absl::OkStatus();
 }
 
 // TimeUp: conv to 2C channels, then output frame 2t + j = channels j·C..j·C+C−1 of frame t.
 absl::StatusOr<Tensor> RunTimeUp(const VaeDecoder::Conv& c, const Tensor& x, VaeStream& stream) {
   REEL_ASSIGN_OR_RETURN(Tensor y, RunConv(c, x, stream));
-  const int64_t ch = c.cin, t = x.dim(1), h = x.dim(2), w = x.dim(3), hw = h * w;
-  REEL_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({ch, 2 * t, h, w}));
-  const float* yd = y.data<float>();
-  float* od = out.data<float>();
-  for (int j = 0; j < 2; ++j) {
-    for (int64_t i = 0; i < ch; ++i) {
-      for (int64_t f = 0; f < t; ++f) {
-        std::memcpy(od + (i * 2 * t + 2 * f + j) * hw, yd + ((j * ch + i) * t + f) * hw,
-                    sizeof(float) * hw);
-      }
-    }
-  }
-  return out;
+  return video::InterleaveTimeHalves(y);
 }
 
 // SpaceUp: nearest ×2 in H and W, then the (1, 3, 3) conv (no cache).
 absl::StatusOr<Tensor> RunSpaceUp(const VaeDecoder::Conv& c, const Tensor& x, VaeStream& stream) {
-  const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
-  REEL_ASSIGN_OR_RETURN(Tensor up, Tensor::Empty({x.dim(0), x.dim(1), 2 * h, 2 * w}));
-  const float* xd = x.data<float>();
-  float* ud = up.data<float>();
-  for (int64_t p = 0; p < planes; ++p) {
-    for (int64_t i = 0; i < h; ++i) {
-      const float* src = xd + (p * h + i) * w;
-      float* dst = ud + (p * 2 * h + 2 * i) * 2 * w;
-      for (int64_t j = 0; j < w; ++j) dst[2 * j] = dst[2 * j + 1] = src[j];
-      std::memcpy(dst + 2 * w, dst, sizeof(float) * 2 * w);
-    }
-  }
+  REEL_ASSIGN_OR_RETURN(Tensor up, video::NearestUp2(x));
   return RunConv(c, up, stream);
 }
 
@@ -253,42 +186,25 @@ absl::StatusOr<VaeStream> VaeDecoder::NewStream(int64_t latent_height, int64_t l
   if (static_cast<int>(specs.size()) != num_caches_)
     return absl::InternalError("VAE cache list mismatch");
   for (const auto& [ch, scale] : specs) {
-    REEL_ASSIGN_OR_RETURN(Tensor cache, Tensor::Zeros({ch, kCacheFrames, latent_height * scale,
-                                                       latent_width * scale}));
+    REEL_ASSIGN_OR_RETURN(
+        Tensor cache,
+        Tensor::Zeros({ch, video::kCacheFrames, latent_height * scale, latent_width * scale}));
     s.caches.push_back(std::move(cache));
   }
   return s;
 }
 
 int64_t VaeDecoder::cache_bytes(const VaeStream& stream) const {
-  int64_t bytes = 0;
-  for (const Tensor& t : stream.caches) bytes += static_cast<int64_t>(t.bytes());
-  return bytes;
+  return video::TotalBytes(stream.caches);
 }
 
 absl::StatusOr<Tensor> VaeDecoder::DecodeUnclamped(VaeStream& stream, const Tensor& latents) const {
-  const int64_t z = config_.latent_channels;
-  if (latents.rank() != 4 || latents.dim(0) != z || latents.dim(1) < 1 ||
-      latents.dim(2) != stream.latent_height || latents.dim(3) != stream.latent_width) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("VAE latents ", ShapeString(latents.shape()), ": expected (", z, ", n >= 1, ",
-                     stream.latent_height, ", ", stream.latent_width, ") for this stream"));
-  }
   if (static_cast<int>(stream.caches.size()) != num_caches_) {
     return absl::InvalidArgumentError("VAE stream was not made by this decoder's NewStream");
   }
-  if (!latents.device().is_cpu())
-    return absl::UnimplementedError("the VAE decoder runs on the CPU");
-  // De-normalize into a fresh contiguous f32 tensor (the caller's latents stay untouched).
-  REEL_ASSIGN_OR_RETURN(
-      Tensor x, latents.dtype() == DType::kF32 ? latents.Clone() : ops::Cast(latents, DType::kF32));
-  const int64_t per_channel = x.numel() / z;
-  float* xd = x.data<float>();
-  for (int64_t c = 0; c < z; ++c) {
-    const float sd = config_.latents_std[c], mu = config_.latents_mean[c];
-    for (int64_t i = 0; i < per_channel; ++i)
-      xd[c * per_channel + i] = xd[c * per_channel + i] * sd + mu;
-  }
+  REEL_ASSIGN_OR_RETURN(Tensor x,
+                        video::Denormalize(latents, config_.latents_mean, config_.latents_std,
+                                           stream.latent_height, stream.latent_width, "VAE"));
   const float eps = config_.rms_eps;
   REEL_ASSIGN_OR_RETURN(Tensor h, RunConv(conv_in_, x, stream));
   REEL_RETURN_IF_ERROR(RunResBlock(res0_, eps, h, stream));
@@ -307,10 +223,7 @@ absl::StatusOr<Tensor> VaeDecoder::DecodeUnclamped(VaeStream& stream, const Tens
 
 absl::StatusOr<Tensor> VaeDecoder::Decode(VaeStream& stream, const Tensor& latents) const {
   REEL_ASSIGN_OR_RETURN(Tensor out, DecodeUnclamped(stream, latents));
-  float* d = out.data<float>();
-  const int64_t n = out.numel();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) d[i] = std::clamp(d[i], -1.0f, 1.0f);
+  video::ClampInPlace(out, -1.0f, 1.0f);
   return out;
 }
 

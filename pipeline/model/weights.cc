@@ -39,6 +39,15 @@ WeightStore WeightStore::RandomForTesting(uint32_t seed) {
 }
 
 Tensor WeightStore::TakeAs(const std::string& name, const Shape& stored, const Shape& as) {
+  return TakeImpl(name, stored, as, /*to_f32=*/true);
+}
+
+Tensor WeightStore::TakeStored(const std::string& name, const Shape& shape) {
+  return TakeImpl(name, shape, shape, /*to_f32=*/false);
+}
+
+Tensor WeightStore::TakeImpl(const std::string& name, const Shape& stored, const Shape& as,
+                             bool to_f32) {
   if (random_) {
     std::seed_seq seq{seed_, static_cast<uint32_t>(std::hash<std::string>{}(name))};
     std::mt19937 gen(seq);
@@ -65,17 +74,25 @@ Tensor WeightStore::TakeAs(const std::string& name, const Shape& stored, const S
                                    ", expected ", ShapeString(stored)));
     return Tensor();
   }
-  absl::StatusOr<Tensor> f32 = ops::Cast(it->second, DType::kF32);
-  if (!f32.ok()) {
-    errors_.push_back(absl::StrCat("weight '", name, "': ", f32.status().message()));
+  absl::StatusOr<Tensor> value =
+      to_f32 ? ops::Cast(it->second, DType::kF32) : absl::StatusOr<Tensor>(it->second);
+  if (value.ok() && to_f32 && it->second.dtype() != DType::kF32) converted_bytes_ += value->bytes();
+  if (!value.ok()) {
+    errors_.push_back(absl::StrCat("weight '", name, "': ", value.status().message()));
     return Tensor();
   }
-  absl::StatusOr<Tensor> shaped = f32->Reshape(as);
+  absl::StatusOr<Tensor> shaped = value->Reshape(as);
   if (!shaped.ok()) {
     errors_.push_back(absl::StrCat("weight '", name, "': ", shaped.status().message()));
     return Tensor();
   }
   return *shaped;
+}
+
+Tensor WeightStore::TakeMatrix(const std::string& name, const Shape& stored, const Shape& as) {
+  auto it = tensors_.find(name);
+  const bool bf16 = !random_ && it != tensors_.end() && it->second.dtype() == DType::kBF16;
+  return TakeImpl(name, stored, as, /*to_f32=*/!bf16);
 }
 
 void WeightStore::Ignore(const std::string& prefix) {

@@ -61,13 +61,26 @@ class DpmSolver2M final : public FlowSolver {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FlowSolver>> MakeFlowSolver(std::string_view name, int steps,
-                                                           double shift) {
+                                                           double shift, int num_train_timesteps) {
   if (steps <= 0)
     return absl::InvalidArgumentError(absl::StrCat("steps must be positive, got ", steps));
   if (!(shift > 0)) return absl::InvalidArgumentError("flow shift must be positive");
-  std::vector<double> sigmas = FlowSigmas(steps, shift);
-  if (name == "euler") return std::make_unique<EulerSolver>(std::move(sigmas));
-  if (name == "dpm++2m") return std::make_unique<DpmSolver2M>(std::move(sigmas));
+  if (num_train_timesteps < 0) return absl::InvalidArgumentError("num_train_timesteps < 0");
+  std::vector<double> sigmas, timesteps;
+  if (num_train_timesteps > 0) {
+    DiffusersFlowSchedule s = DiffusersFlowSigmas(steps, shift, num_train_timesteps);
+    sigmas = std::move(s.sigmas);
+    timesteps = std::move(s.timesteps);
+  } else {
+    sigmas = FlowSigmas(steps, shift);
+  }
+  std::unique_ptr<FlowSolver> solver;
+  if (name == "euler") solver = std::make_unique<EulerSolver>(std::move(sigmas));
+  if (name == "dpm++2m") solver = std::make_unique<DpmSolver2M>(std::move(sigmas));
+  if (solver != nullptr) {
+    solver->set_timesteps(std::move(timesteps));
+    return solver;
+  }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown sampler '", std::string(name), "': expected euler or dpm++2m"));
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/cast.h"
+#include "kernels/cpu/causal_attention.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
@@ -25,10 +26,35 @@ using internal::OptionalVector;
 using internal::PtrOrNull;
 using internal::ShapeError;
 
+namespace {
+
+// A bf16 weight (e.g. mapped from a checkpoint) is widened panel by panel of output rows into one
+// reused f32 buffer, so a call never holds a 4-byte copy of the whole matrix (CHECKPOINT.md
+// "Memory"); each panel is one GEMM into its columns of y.
+constexpr int64_t kBf16PanelRows = 256;
+
+absl::Status GemmBf16Weight(const Tensor& xc, const Tensor& wc, int64_t rows, float beta,
+                            Tensor& y) {
+  const int64_t in = wc.dim(1), out_features = wc.dim(0);
+  const int64_t panel = std::min(kBf16PanelRows, out_features);
+  REEL_ASSIGN_OR_RETURN(Tensor buffer, Tensor::Empty({panel, in}));
+  const uint16_t* w = wc.data<uint16_t>();
+  for (int64_t o0 = 0; o0 < out_features; o0 += panel) {
+    const int64_t n = std::min(panel, out_features - o0);
+    cpu::Bf16ToF32(w + o0 * in, buffer.data<float>(), n * in);
+    cpu::Gemm(false, true, rows, n, in, 1.0f, xc.data<float>(), in, buffer.data<float>(), in, beta,
+              y.data<float>() + o0, out_features);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
                               Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Linear", "x"));
-  REEL_ASSIGN_OR_RETURN(Tensor wc, Dense(w, "Linear", "weight"));
+  const bool bf16 = w.dtype() == DType::kBF16 && w.device().is_cpu();
+  REEL_ASSIGN_OR_RETURN(Tensor wc, bf16 ? w.Contiguous() : Dense(w, "Linear", "weight"));
   if (wc.rank() != 2 || xc.rank() < 1 || xc.dim(-1) != wc.dim(1)) {
     return ShapeError("Linear", absl::StrCat("x ", ShapeString(x.shape()), " does not fit weight ",
                                              ShapeString(w.shape())));
@@ -49,6 +75,10 @@ absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bi
     const float* bp = bc.data<float>();
     for (int64_t r = 0; r < rows; ++r) std::memcpy(yp + r * out_features, bp, out_features * 4);
     beta = 1.0f;
+  }
+  if (bf16) {
+    REEL_RETURN_IF_ERROR(GemmBf16Weight(xc, wc, rows, beta, y));
+    return y;
   }
   cpu::Gemm(false, true, rows, out_features, in, 1.0f, xc.data<float>(), in, wc.data<float>(), in,
             beta, y.data<float>(), out_features);
@@ -270,7 +300,14 @@ absl::StatusOr<Tensor> DepthwiseConv2d3x3(const Tensor& x, const Tensor& weight,
 absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, const Tensor& weight,
                                      int pad_front, Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "TemporalConv3", "x"));
-  REEL_ASSIGN_OR_RETURN(Tensor wc, Dense(weight, "TemporalConv3", "weight"));
+  // The kernel re-lays the weight out per call anyway (one f32 copy per tap order), so a bf16
+  // weight is widened for the call only.
+  Tensor wc;
+  if (weight.dtype() == DType::kBF16) {
+    REEL_ASSIGN_OR_RETURN(wc, Cast(weight, DType::kF32));
+  } else {
+    REEL_ASSIGN_OR_RETURN(wc, Dense(weight, "TemporalConv3", "weight"));
+  }
   if (xc.rank() != 3 || wc.dim(1) != xc.dim(2) || wc.numel() != wc.dim(0) * xc.dim(2) * 3 ||
       (pad_front != 1 && pad_front != 2)) {
     return ShapeError("TemporalConv3",
@@ -295,20 +332,62 @@ absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, con
   return y;
 }
 
-absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin,
-                                 int64_t heads, Allocator* alloc) {
-  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "RopeApply", "x"));
-  REEL_ASSIGN_OR_RETURN(Tensor cc, Dense(cos, "RopeApply", "cos"));
-  REEL_ASSIGN_OR_RETURN(Tensor sc, Dense(sin, "RopeApply", "sin"));
+namespace {
+
+using RopeKernel = void (*)(const float*, float*, int64_t, int64_t, int64_t, const float*,
+                            const float*);
+
+absl::StatusOr<Tensor> RopeWith(RopeKernel kernel, const char* op, const Tensor& x,
+                                const Tensor& cos, const Tensor& sin, int64_t heads,
+                                Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, op, "x"));
+  REEL_ASSIGN_OR_RETURN(Tensor cc, Dense(cos, op, "cos"));
+  REEL_ASSIGN_OR_RETURN(Tensor sc, Dense(sin, op, "sin"));
   const int64_t rows = xc.dim(0), d = heads > 0 ? xc.dim(1) / heads : 0;
   if (xc.rank() != 2 || d % 2 != 0 || d * heads != xc.dim(1) || cc.numel() != rows * d / 2 ||
       sc.numel() != cc.numel()) {
-    return ShapeError("RopeApply", absl::StrCat("x ", ShapeString(x.shape()), " cos ",
-                                                ShapeString(cos.shape()), " heads ", heads));
+    return ShapeError(op, absl::StrCat("x ", ShapeString(x.shape()), " cos ",
+                                       ShapeString(cos.shape()), " heads ", heads));
   }
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  cpu::RopeApply(xc.data<float>(), y.data<float>(), rows, heads, d, cc.data<float>(),
-                 sc.data<float>());
+  kernel(xc.data<float>(), y.data<float>(), rows, heads, d, cc.data<float>(), sc.data<float>());
+  return y;
+}
+
+}  // namespace
+
+absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin,
+                                 int64_t heads, Allocator* alloc) {
+  return RopeWith(cpu::RopeApply, "RopeApply", x, cos, sin, heads, alloc);
+}
+
+absl::StatusOr<Tensor> RopeApplyHalf(const Tensor& x, const Tensor& cos, const Tensor& sin,
+                                     int64_t heads, Allocator* alloc) {
+  return RopeWith(cpu::RopeApplyHalf, "RopeApplyHalf", x, cos, sin, heads, alloc);
+}
+
+absl::StatusOr<Tensor> CausalSoftmaxAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                              const Tensor* key_mask,
+                                              const CausalAttentionParams& params,
+                                              Allocator* alloc) {
+  const char* op = "CausalSoftmaxAttention";
+  REEL_ASSIGN_OR_RETURN(Tensor qc, Dense(q, op, "q"));
+  REEL_ASSIGN_OR_RETURN(Tensor kc, Dense(k, op, "k"));
+  REEL_ASSIGN_OR_RETURN(Tensor vc, Dense(v, op, "v"));
+  const int64_t heads = params.heads, kv_heads = params.kv_heads;
+  const int64_t d = heads > 0 ? qc.dim(-1) / heads : 0;
+  if (qc.rank() != 2 || kc.rank() != 2 || kc.shape() != vc.shape() || qc.dim(0) != kc.dim(0) ||
+      heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || d * heads != qc.dim(1) ||
+      d * kv_heads != kc.dim(1) || params.window < 0) {
+    return ShapeError(op, absl::StrCat("q ", ShapeString(q.shape()), " k ", ShapeString(k.shape()),
+                                       " v ", ShapeString(v.shape()), " heads ", heads, "/",
+                                       kv_heads, " window ", params.window));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor m, OptionalVector(key_mask, kc.dim(0), op, "key_mask"));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(qc.shape(), DType::kF32, alloc));
+  cpu::CausalSoftmaxAttention(qc.data<float>(), kc.data<float>(), vc.data<float>(),
+                              PtrOrNull(key_mask, m), qc.dim(0), heads, kv_heads, d, params.window,
+                              params.scale, params.softcap, y.data<float>());
   return y;
 }
 

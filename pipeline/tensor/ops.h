@@ -22,6 +22,7 @@ using kernels::cpu::SparseAttentionOptions;
 using kernels::cpu::SparseAttentionStats;
 
 // y = x · wᵀ + b over the last dim of x: x (..., in), w (out, in), bias (out) or null → (..., out).
+// w may be bf16 (a mapped checkpoint weight): widened 256 rows at a time, never copied whole.
 absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
                               Allocator* alloc = nullptr);
 // (m, k) x (k, n), or batched (b, m, k) x (b, k, n), with optional transposes of the last two dims.
@@ -120,13 +121,31 @@ absl::StatusOr<TileMap> SparseTileMap(const Tensor& q, const Tensor& k, int64_t 
 absl::StatusOr<Tensor> DepthwiseConv2d3x3(const Tensor& x, const Tensor& weight, const Tensor* bias,
                                           Allocator* alloc = nullptr);
 // x (frames, spatial, cin); history (h, spatial, cin) or undefined; weight (cout, cin, 3[, 1]).
-// pad_front = 2: causal, 1: centered. → (frames, spatial, cout).
+// pad_front = 2: causal, 1: centered. → (frames, spatial, cout). weight may be bf16 (widened for
+// the call).
 absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, const Tensor& weight,
                                      int pad_front, Allocator* alloc = nullptr);
 
 // x (rows, heads*d); cos/sin (rows, d/2).
 absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin,
                                  int64_t heads, Allocator* alloc = nullptr);
+// The rotate-half convention (column j pairs with j + d/2; transformers' Llama/Gemma).
+absl::StatusOr<Tensor> RopeApplyHalf(const Tensor& x, const Tensor& cos, const Tensor& sin,
+                                     int64_t heads, Allocator* alloc = nullptr);
+
+// Decoder self-attention (kernels/cpu/causal_attention.h): q (n, heads*d), k/v (n, kv_heads*d),
+// key_mask (n) of 0/1 or null → (n, heads*d).
+struct CausalAttentionParams {
+  int64_t heads = 1;
+  int64_t kv_heads = 1;
+  int64_t window = 0;    // keys j > i - window; 0 = unlimited
+  float scale = 1.0f;    // on q·k
+  float softcap = 0.0f;  // cap·tanh(logit/cap) when > 0
+};
+absl::StatusOr<Tensor> CausalSoftmaxAttention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                              const Tensor* key_mask,
+                                              const CausalAttentionParams& params,
+                                              Allocator* alloc = nullptr);
 
 // kv (heads, d, d) and ksum (heads, d) are accumulated in place.
 absl::Status LinearAttentionAccumulate(const Tensor& k_rot, const Tensor& k, const Tensor& v,

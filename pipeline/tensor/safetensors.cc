@@ -109,10 +109,15 @@ absl::StatusOr<SafetensorsFile> ParseMapped(std::shared_ptr<Mapping> map,
     }
     const uint64_t begin = jo[0].get<uint64_t>();
     const uint64_t end = jo[1].get<uint64_t>();
-    if (begin > end || end > data_size) {
-      return absl::InvalidArgumentError(absl::StrCat(ctx, ": data_offsets [", begin, ", ", end,
-                                                     ") outside the data section of ", data_size,
-                                                     " bytes"));
+    if (begin > end) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ctx, ": data_offsets [", begin, ", ", end, ") are reversed"));
+    }
+    if (end > data_size) {
+      // The usual cause is an interrupted download or copy: say so in those words.
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": truncated: tensor '", name, "' ends at byte ", end, " of the data section, ",
+          "which has only ", data_size, " bytes (the file is ", map->size, " bytes)"));
     }
     if (end - begin != count * DTypeSize(*dtype)) {
       return absl::InvalidArgumentError(absl::StrCat(ctx, ": ", end - begin, " bytes for shape ",

@@ -158,6 +158,63 @@ TEST_F(CliTest, RenderWithACacheSaysWhatItSkipped) {
   EXPECT_EQ(probe->frames, 8);
 }
 
+// The official diffusers layout (tools/reference/write_sana_checkpoint.py, ctest fixture
+// sana_checkpoint): a bidirectional model with Gemma-2 and the Wan VAE, sharded bf16 transformer.
+std::string SanaDir(const std::string& variant) {
+  return std::string(REEL_SANA_CHECKPOINT) + "/" + variant;
+}
+
+TEST_F(CliTest, RendersTheOfficialCheckpointLayout) {
+  const std::string path = Out("sana.mp4");
+  const ProcessResult run =
+      Reel({"render", "A red circle moves to the right", "--model", SanaDir("good"), "-o", path,
+            "--width", "64", "--height", "48", "--frames", "9", "--steps", "3", "--seed", "5"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const auto probe = Probe(path);
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  EXPECT_EQ(probe->width, 64);
+  EXPECT_EQ(probe->height, 48);
+  EXPECT_EQ(probe->frames, 9);  // 3 latent frames: 1 + 4·(3 − 1)
+  // The Wan VAE makes 1 + 4k frames; anything else is refused before any compute.
+  const ProcessResult eight = Reel({"render", "a cat", "--model", SanaDir("good"), "-o",
+                                    Out("sana8.mp4"), "--frames", "8", "--steps", "1"});
+  EXPECT_EQ(eight.exit_code, 2) << eight.err;
+  EXPECT_THAT(eight.err, HasSubstr("1 + 4·k frames, e.g. 9"));
+  const ProcessResult long_video = Reel({"render", "a cat", "--model", SanaDir("good"), "-o",
+                                         Out("sana_long.mp4"), "--frames", "4097", "--steps", "1"});
+  EXPECT_EQ(long_video.exit_code, 2) << long_video.err;
+  EXPECT_THAT(long_video.err, HasSubstr("rope_max_seq_len = 1024"));
+}
+
+TEST_F(CliTest, ModelsDescribesTheOfficialCheckpoint) {
+  const ProcessResult run = Reel({"models", SanaDir("good")});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("64x64, 81 frames @ 16 fps"));
+  EXPECT_THAT(run.out, HasSubstr("4093"));  // max frames: 1 + 4·(1024 − 1)
+  EXPECT_THAT(run.out, HasSubstr("sampling: bidirectional"));
+  const ProcessResult tiny = Reel({"models", ModelDir()});
+  ASSERT_EQ(tiny.exit_code, 0) << tiny.err;
+  EXPECT_THAT(tiny.out, HasSubstr("sampling: block-autoregressive"));
+}
+
+TEST_F(CliTest, BrokenOfficialCheckpointsFailWithOneClearMessage) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"wrong_shape", "weight 'proj_out.weight': shape [8,64], expected [16,64]"},
+      {"missing_tensor", "weight 'proj_out.bias' missing (expected shape [16])"},
+      {"truncated_shard", "truncated: tensor"},
+      {"missing_shard", "which is missing"},
+      {"unknown_field", "unknown key 'use_magic_attention'"},
+  };
+  for (const auto& [variant, message] : cases) {
+    const ProcessResult run = Reel({"render", "a cat", "--model", SanaDir(variant), "-o",
+                                    Out(absl::StrCat(variant, ".mp4")), "--steps", "1"});
+    EXPECT_NE(run.exit_code, 0) << variant;
+    EXPECT_THAT(run.err, HasSubstr(message)) << variant;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << variant << ": " << run.err;
+    EXPECT_FALSE(fs::exists(Out(absl::StrCat(variant, ".mp4")))) << variant;
+  }
+}
+
 TEST_F(CliTest, EvalComparesCacheSettingsWithNoCache) {
   const ProcessResult run = Reel({"eval", "--suite", "--model", ModelDir(), "--limit", "1",
                                   "--steps", "6", "--cache-sweep", "cg-taylor@0,taylorseer@2"});

@@ -1,12 +1,14 @@
 // libFuzzer target for a model directory's config.json: the model section and the sections each
-// checkpoint's loader parses (transformer, sampler, vae, text_encoder, cache). Any byte string must
-// give a config or an error status, never a crash, an uncaught exception or a leak.
+// checkpoint's loader parses (transformer, sampler, vae, text_encoder, cache), and a diffusers
+// checkpoint's Gemma-2 text_encoder/config.json. Any byte string must give a config or an error
+// status, never a crash, an uncaught exception or a leak.
 #include <cstddef>
 #include <cstdint>
 
 #include "nlohmann/json.hpp"
 #include "pipeline/cache/cache_options.h"
 #include "pipeline/model/config.h"
+#include "pipeline/model/gemma2_encoder.h"
 #include "pipeline/model/text_encoder.h"
 #include "pipeline/model/vae_decoder.h"
 
@@ -22,6 +24,7 @@ void ParseSections(const nlohmann::json& j) {
     (void)reel::ParseVaeConfig(section);
     (void)reel::ParseTextEncoderConfig(section);
     (void)reel::ParseCacheConfig(section);
+    (void)reel::ParseGemma2Config(section);  // a diffusers checkpoint's text_encoder/config.json
   }
 }
 

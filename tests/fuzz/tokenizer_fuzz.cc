@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "pipeline/model/sana_prompt.h"
 #include "pipeline/model/tokenizer.h"
 
 namespace {
@@ -41,6 +42,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t nul = input.find('\0');
   if (nul == std::string::npos) {
     Check(Tiny(), input);
+    // SANA-Video's prompt preprocessing (ICU lower-casing and stripping of arbitrary bytes): valid
+    // UTF-8 in gives valid UTF-8 out, anything else an error.
+    absl::StatusOr<std::string> pre = reel::PreprocessSanaPrompt(input);
+    if (pre.ok() && !reel::PreprocessSanaPrompt(*pre).ok()) std::abort();
     return 0;
   }
   const std::string prompt = input.substr(nul + 1);

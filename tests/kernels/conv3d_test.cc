@@ -66,6 +66,16 @@ TEST(CausalConv3dTest, MatchesReferenceAcrossFrameGroups) {
   CheckCase({16, 4, 5, 64, 64, 3, 3, true, true}, 99);
 }
 
+// One frame of 16 channels at 100x121 with a 3x3x3 kernel needs more columns than the workspace
+// holds, so each frame runs in bands of rows (80 rows, then 20): band edges must not change the
+// result, including the rows whose 3x3 window straddles two bands. kt 1 and kk 1 rows too.
+TEST(CausalConv3dTest, MatchesReferenceAcrossRowBands) {
+  CheckCase({16, 3, 2, 100, 121, 3, 3, true, true}, 7);
+  CheckCase({16, 3, 2, 100, 121, 3, 3, false, true}, 8);
+  CheckCase({48, 2, 1, 100, 121, 1, 3, false, true}, 9);
+  CheckCase({150, 2, 1, 100, 121, 3, 1, true, true}, 10);
+}
+
 TEST(CausalConv3dTest, ChunkedWithHistoryEqualsWhole) {
   const int64_t cin = 6, cout = 4, frames = 7, height = 5, width = 6, hw = height * width;
   for (int kk : {1, 3}) {

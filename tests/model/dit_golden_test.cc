@@ -12,6 +12,7 @@
 #include "pipeline/sampler/solver.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/safetensors.h"
+#include "tests/model/golden_dir.h"
 
 namespace reel {
 namespace {
@@ -21,19 +22,11 @@ constexpr double kTolerance = 1e-4;
 class DitGoldenTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<SafetensorsFile> g = ReadSafetensors(std::string(kDir) + "/golden.safetensors");
-    ASSERT_TRUE(g.ok()) << g.status()
-                        << " (run through ctest: the make_dit_golden fixture writes it)";
-    golden_ = *std::move(g);
-    absl::StatusOr<ModelConfig> config = LoadModelConfig(std::string(kDir) + "/model");
-    ASSERT_TRUE(config.ok()) << config.status();
-    config_ = *config;
-    absl::StatusOr<WeightStore> w =
-        WeightStore::Open(std::string(kDir) + "/model/transformer.safetensors");
-    ASSERT_TRUE(w.ok()) << w.status();
-    absl::StatusOr<LinearDit> dit = LinearDit::Load(config_.transformer, *w);
-    ASSERT_TRUE(dit.ok()) << dit.status();
-    dit_ = std::make_unique<LinearDit>(*std::move(dit));
+    absl::StatusOr<testing::GoldenDir> dir = testing::LoadGoldenDir(kDir);
+    ASSERT_TRUE(dir.ok()) << dir.status() << " (run through ctest: make_dit_golden writes it)";
+    golden_ = std::move(dir->golden);
+    config_ = dir->config;
+    dit_ = std::move(dir->dit);
     bf_ = std::stoi(golden_.metadata.at("block_frames"));
     t_ = (*G("input.timestep").ToVector())[0];
     cond_ = *dit_->PrepareCaption(Drop(G("input.caption")), Drop(G("input.caption_mask")));

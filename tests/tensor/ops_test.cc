@@ -35,6 +35,36 @@ TEST(OpsTest, LinearMatchesScalarOracle) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// A bf16 weight (mapped from a checkpoint) computes what its f32 widening computes, over several
+// 256-row panels (600 outputs: two whole panels and a partial one), with and without bias; the
+// oracle is the f32 Linear on ops::Cast's widening (bf16 → f32 is exact).
+TEST(OpsTest, LinearWithBf16WeightEqualsItsF32Widening) {
+  const Tensor x = Random({7, 70}, 11), b = Random({600}, 13);
+  const Tensor w16 = *ops::Cast(Random({600, 70}, 12), DType::kBF16);
+  const Tensor w32 = *ops::Cast(w16, DType::kF32);
+  for (const Tensor* bias : {static_cast<const Tensor*>(nullptr), &b}) {
+    absl::StatusOr<Tensor> got = ops::Linear(x, w16, bias);
+    ASSERT_TRUE(got.ok()) << got.status();
+    const std::vector<float> g = *got->ToVector(), want = *ops::Linear(x, w32, bias)->ToVector();
+    ASSERT_EQ(g.size(), want.size());
+    for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], want[i], 1e-5) << i;
+  }
+  EXPECT_EQ(ops::Linear(x, *ops::Cast(Random({4, 71}, 14), DType::kBF16), nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(OpsTest, TemporalConv3WithBf16WeightEqualsItsF32Widening) {
+  const Tensor x = Random({4, 3, 6}, 21);
+  const Tensor w16 = *ops::Cast(Random({5, 6, 3}, 22), DType::kBF16);
+  const Tensor w32 = *ops::Cast(w16, DType::kF32);
+  for (int pad : {1, 2}) {
+    const std::vector<float> g = *ops::TemporalConv3(x, Tensor(), w16, pad)->ToVector();
+    const std::vector<float> want = *ops::TemporalConv3(x, Tensor(), w32, pad)->ToVector();
+    ASSERT_EQ(g.size(), want.size());
+    for (size_t i = 0; i < g.size(); ++i) EXPECT_EQ(g[i], want[i]) << i;
+  }
+}
+
 TEST(OpsTest, LinearAcceptsStridedInput) {
   Tensor x = Random({5, 3}, 5), w = Random({2, 5}, 6);
   Tensor xt = *x.Permute({1, 0});  // (3, 5) view

@@ -20,11 +20,18 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kUsage[] =
-    R"(usage: reel models [--dir DIR]
-Lists model directories (DIR/*/config.json; default: models/ of this checkout and ./models) with
-their parameter size, default video and the steps sizes and lengths must follow. The model marked
-* is the one `reel render` uses without --model ($REEL_MODEL or models/reel-tiny).
+    R"(usage: reel models [--dir DIR] [MODEL_DIR...]
+Lists model directories (DIR/*/ holding config.json, or model_index.json for a diffusers
+SANA-Video checkpoint; default: models/ of this checkout and ./models) with their parameter size,
+default video, the steps sizes and lengths must follow, and how the model samples (bidirectional
+or block-autoregressive). MODEL_DIR arguments describe those directories only. The model marked *
+is the one `reel render` uses without --model ($REEL_MODEL or models/reel-tiny).
 )";
+
+bool IsModelDir(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p / "config.json", ec) || fs::exists(p / "model_index.json", ec);
+}
 
 std::string HumanBytes(int64_t bytes) {
   if (bytes < (1 << 20)) return absl::StrFormat("%.1f KB", bytes / 1024.0);
@@ -51,12 +58,22 @@ int RunModels(const std::vector<std::string_view>& argv) {
     return 2;
   }
   const std::string dir = args->String("dir", "");
-  if (absl::Status s = args->CheckAllUsed(); !s.ok() || !args->positional().empty()) {
+  if (absl::Status s = args->CheckAllUsed(); !s.ok()) {
     std::fprintf(stderr, "reel models: %s (see reel models --help)\n",
-                 !s.ok()
-                     ? std::string(s.message()).c_str()
-                     : absl::StrCat("unexpected argument '", args->positional()[0], "'").c_str());
+                 std::string(s.message()).c_str());
     return 2;
+  }
+  std::vector<std::string> named;
+  for (const auto& p : args->positional()) {
+    const std::string d(p);
+    if (!IsModelDir(d)) {
+      std::fprintf(stderr,
+                   "reel models: '%s' is not a model directory (no config.json or "
+                   "model_index.json)\n",
+                   d.c_str());
+      return 2;
+    }
+    named.push_back(Canonical(d));
   }
   std::error_code ec;
   std::vector<std::string> roots;
@@ -66,20 +83,19 @@ int RunModels(const std::vector<std::string_view>& argv) {
       return 2;
     }
     roots.push_back(dir);
-  } else {
+  } else if (named.empty()) {
     roots = ModelSearchRoots();
   }
 
   // A directory named directly by REEL_MODEL counts too, wherever it is.
-  std::vector<std::string> model_dirs;
+  std::vector<std::string> model_dirs = named;
   for (const std::string& root : roots) {
     for (const auto& entry : fs::directory_iterator(root, ec)) {
-      if (fs::exists(entry.path() / "config.json", ec))
-        model_dirs.push_back(Canonical(entry.path()));
+      if (IsModelDir(entry.path())) model_dirs.push_back(Canonical(entry.path()));
     }
   }
   const std::string default_dir = Canonical(DefaultModelDir());
-  if (dir.empty() && fs::exists(fs::path(default_dir) / "config.json", ec) &&
+  if (dir.empty() && named.empty() && IsModelDir(default_dir) &&
       std::find(model_dirs.begin(), model_dirs.end(), default_dir) == model_dirs.end()) {
     model_dirs.push_back(default_dir);
   }
@@ -114,6 +130,7 @@ int RunModels(const std::vector<std::string_view>& argv) {
                 m.spatial_factor, m.temporal_factor, model_dir.c_str());
     std::printf("  %-16s attention: %s\n", "", m.attention_description.c_str());
     std::printf("  %-16s feature cache: %s\n", "", DescribeCacheOptions(m.default_cache).c_str());
+    std::printf("  %-16s sampling: %s\n", "", m.sampling.c_str());
   }
   return failed == 0 ? 0 : 1;
 }

@@ -265,9 +265,11 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
   const bool follower = rank != 0;
   const std::string model_dir = o.model_dir.empty() ? DefaultModelDir() : o.model_dir;
   std::error_code ec;
-  if (!fs::exists(fs::path(model_dir) / "config.json", ec)) {
+  if (!fs::exists(fs::path(model_dir) / "config.json", ec) &&
+      !fs::exists(fs::path(model_dir) / "model_index.json", ec)) {
     return Failure{2, absl::StrCat("no model at '", model_dir,
-                                   "' (no config.json); pass --model DIR or set REEL_MODEL "
+                                   "' (no config.json or model_index.json); pass --model DIR or "
+                                   "set REEL_MODEL "
                                    "(`reel models` lists the installed ones)")};
   }
   RendererOptions renderer_options;

@@ -407,6 +407,46 @@ class SamplerTest(unittest.TestCase):
             self.assertEqual(cond[1].frames, 2)
 
 
+class DiffusersFlowDpmTest(unittest.TestCase):
+    """reel_ref/dpm_flow.py (diffusers' DPMSolverMultistepScheduler with flow sigmas) by closed
+    forms: its schedule's ends, first order = Euler, and exactness on a linear flow."""
+
+    def test_schedule(self):
+        from reel_ref import dpm_flow
+        sigmas, timesteps = dpm_flow.flow_schedule(50, 8.0, 1000)
+        self.assertEqual(len(sigmas), 51)
+        self.assertEqual(sigmas[-1], 0.0)
+        top = 8.0 * 0.999 / (1 + 7.0 * 0.999)  # shift(1 - 1/T): diffusers never starts at sigma 1
+        self.assertAlmostEqual(sigmas[0], top, places=6)
+        self.assertEqual(timesteps[0], int(top * 1000))
+        self.assertTrue(all(a > b for a, b in zip(sigmas, sigmas[1:])))
+
+    def test_first_order_is_euler(self):
+        from reel_ref import dpm_flow
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(3, 4, generator=g, dtype=F64)
+        solver = dpm_flow.FlowDpmSolver(6, 8.0, 1000, solver_order=1)
+        s = solver.sigmas_list
+        for i in range(6):
+            v = torch.randn(3, 4, generator=g, dtype=F64)
+            want = x + (s[i + 1] - s[i]) * v
+            x = solver.step(i, v, x)
+            self.assertLess((x - want).abs().max().item(), 1e-12)
+
+    def test_exact_on_a_straight_flow(self):
+        # x_t = (1 - s) x0 + s e with the true velocity e - x0 at every step: any consistent
+        # solver lands on x0 exactly, first and second order alike.
+        from reel_ref import dpm_flow
+        g = torch.Generator().manual_seed(1)
+        x0, e = torch.randn(5, generator=g, dtype=F64), torch.randn(5, generator=g, dtype=F64)
+        for order in (1, 2):
+            solver = dpm_flow.FlowDpmSolver(7, 8.0, 1000, solver_order=order)
+            x = (1 - solver.sigmas_list[0]) * x0 + solver.sigmas_list[0] * e
+            for i in range(7):
+                x = solver.step(i, e - x0, x)
+            self.assertLess((x - x0).abs().max().item(), 1e-9)
+
+
 class SafetensorsTest(unittest.TestCase):
     def test_round_trip_all_dtypes(self):
         tensors = {

@@ -29,6 +29,8 @@ class DitConfig:
     patch_size: List[int] = field(default_factory=lambda: [1, 2, 2])  # (t, h, w)
     norm_eps: float = 1e-6
     qk_norm_eps: float = 1e-5
+    caption_norm_eps: float = 1e-5  # diffusers: caption_norm's own 1e-5
+    out_norm_eps: float = 1e-6  # diffusers: norm_out's own 1e-6
     attn_eps: float = 1e-15
     rope_theta: float = 10000.0
     temporal_conv: str = "causal"  # "causal" | "centered"
@@ -41,6 +43,7 @@ class DitConfig:
     sla_topk: float = 0.1
     sla_tile_q: int = 64
     sla_tile_k: int = 64
+    rope_max_seq_len: int = 1024
 
     def validate(self) -> "DitConfig":
         errors = []
@@ -85,6 +88,7 @@ class SamplerConfig:
     steps: int = 20
     cfg_scale: float = 4.5
     solver: str = "dpm++2m"  # "euler" | "dpm++2m"
+    num_train_timesteps: int = 0  # > 0: diffusers' flow-sigma schedule (reel_ref/dpm_flow.py)
 
     def validate(self) -> "SamplerConfig":
         errors = []
@@ -114,7 +118,18 @@ class ModelConfig:
         if self.name:
             out["name"] = self.name
         out["transformer"] = dataclasses.asdict(self.transformer)
+        if self.transformer.temporal_conv == "centered":  # bidirectional: no blocks
+            out["transformer"].pop("block_frames")
         out["sampler"] = dataclasses.asdict(self.sampler)
+        # Fields added for the official checkpoint are written only when they say something, so
+        # that configs written before them round-trip unchanged.
+        for section, key in (("transformer", "caption_norm_eps"), ("transformer", "out_norm_eps"),
+                             ("transformer", "rope_max_seq_len"),
+                             ("sampler", "num_train_timesteps")):
+            cls = DitConfig if section == "transformer" else SamplerConfig
+            default = {f.name: f.default for f in dataclasses.fields(cls)}[key]
+            if out[section][key] == default:
+                del out[section][key]
         out.update(self.other)
         return out
 

@@ -250,7 +250,7 @@ class LinearDiT(nn.Module):
         """(B, L, Dc) -> (B, L, D)."""
         p = self.caption_projection
         c = p.linear_2(F.gelu(p.linear_1(caption), approximate="tanh"))
-        return rms_norm(c, self.caption_norm.weight, self.cfg.qk_norm_eps)
+        return rms_norm(c, self.caption_norm.weight, self.cfg.caption_norm_eps)
 
     def unpatchify(self, o: torch.Tensor, grid: Grid) -> torch.Tensor:
         """(B, N, P*Co) with per-token layout (pt, ph, pw, Co) -> (B, Co, F, H, W)."""
@@ -466,7 +466,7 @@ class LinearDiT(nn.Module):
             new_layers.append(new_layer)
         shift, scale = (self.scale_shift_table[None, None] + _per_token(embedded_t, hw)[:, :, None])\
             .unbind(dim=2)
-        o = layer_norm(x, self.cfg.norm_eps) * (1 + scale) + shift
+        o = layer_norm(x, self.cfg.out_norm_eps) * (1 + scale) + shift
         velocity = self.unpatchify(self.proj_out(o), grid)
         if not update_state:
             return velocity
