@@ -38,9 +38,9 @@ int Run(const std::string& dir) {
   auto weights = reel::OpenComponentWeights(dir + "/transformer");
   if (!weights.ok()) return std::fprintf(stderr, "%s\n", weights.status().ToString().c_str()), 1;
   Report("shards mapped and checked");
-  auto dit = reel::LinearDit::Load(*config, *weights);
+  auto dit = reel::Dit::Load(*config, *weights);
   if (!dit.ok()) return std::fprintf(stderr, "%s\n", dit.status().ToString().c_str()), 1;
-  Report("LinearDit loaded");
+  Report("Dit loaded");
   std::printf("weights as stored %.0f MiB; widened to f32 at load %.1f MiB\n",
               weights->parameter_bytes() / 1048576.0, weights->converted_bytes() / 1048576.0);
   const reel::DitConfig& c = *config;

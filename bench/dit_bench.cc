@@ -1,5 +1,5 @@
-// DiT forward passes at reel-tiny's shape and at a larger one, with the arena-free heap allocator, to
-// find where the time goes (per-block latency is what a user waits for between streamed blocks).
+// DiT forward passes at reel-tiny's shape and at a larger one, with the arena-free heap allocator,
+// to find where the time goes (per-block latency is what a user waits for between streamed blocks).
 #include <random>
 
 #include "benchmark/benchmark.h"
@@ -12,21 +12,21 @@ namespace reel {
 namespace {
 
 struct Setup {
-  LinearDit dit;
+  Dit dit;
   PreparedCaption caption;
 };
 
 Setup Make(int hidden, int layers, int heads) {
-  const nlohmann::json j = {{"in_channels", 8},        {"out_channels", 8},
-                            {"patch_size", {1, 2, 2}}, {"hidden_size", hidden},
-                            {"num_layers", layers},    {"num_heads", heads},
-                            {"head_dim", hidden / heads}, {"cross_num_heads", heads},
-                            {"cross_head_dim", hidden / heads}, {"caption_dim", 128},
-                            {"ffn_hidden", hidden * 2}, {"block_frames", 1}};
+  const nlohmann::json j = {
+      {"in_channels", 8},           {"out_channels", 8},        {"patch_size", {1, 2, 2}},
+      {"hidden_size", hidden},      {"num_layers", layers},     {"num_heads", heads},
+      {"head_dim", hidden / heads}, {"cross_num_heads", heads}, {"cross_head_dim", hidden / heads},
+      {"caption_dim", 128},         {"ffn_hidden", hidden * 2}, {"block_frames", 1}};
   WeightStore w = WeightStore::RandomForTesting(3);
-  Setup s{*LinearDit::Load(*ParseDitConfig(j), w), {}};
+  Setup s{*Dit::Load(*ParseDitConfig(j), w), {}};
   std::vector<float> cap(32 * 128, 0.1f), mask(32, 1.0f);
-  s.caption = *s.dit.PrepareCaption(*Tensor::FromVector({32, 128}, cap), *Tensor::FromVector({32}, mask));
+  s.caption =
+      *s.dit.PrepareCaption(*Tensor::FromVector({32, 128}, cap), *Tensor::FromVector({32}, mask));
   return s;
 }
 

@@ -34,7 +34,7 @@ class SingleThreadScope {
 
 // CFG parallelism: this rank's branch only, then one all-gather of both velocities so that every
 // rank combines them alike (and steps the same latents).
-absl::StatusOr<Tensor> CfgParallelVelocity(const LinearDit& dit, const Tensor& x, float t,
+absl::StatusOr<Tensor> CfgParallelVelocity(const Dit& dit, const Tensor& x, float t,
                                            const PreparedCaption& cond,
                                            const PreparedCaption& uncond, double scale,
                                            const ForwardOptions& options, Communicator& pair) {
@@ -52,10 +52,9 @@ absl::StatusOr<Tensor> CfgParallelVelocity(const LinearDit& dit, const Tensor& x
 
 }  // namespace
 
-absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise,
-                               const PreparedCaption& cond, const PreparedCaption* uncond,
-                               const SamplingParams& params, const ForwardOptions& options,
-                               const StepCallback& on_step) {
+absl::StatusOr<Tensor> Denoise(const Dit& dit, const Tensor& noise, const PreparedCaption& cond,
+                               const PreparedCaption* uncond, const SamplingParams& params,
+                               const ForwardOptions& options, const StepCallback& on_step) {
   const bool guided = params.cfg_scale != 1.0;
   if (guided && uncond == nullptr) {
     return absl::InvalidArgumentError("cfg_scale != 1 needs an unconditional caption");
@@ -88,7 +87,7 @@ absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise,
   return x;
 }
 
-absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
+absl::Status GenerateBlocks(const Dit& dit, const PreparedCaption& cond,
                             const PreparedCaption* uncond, const BlockGenerationParams& params,
                             const NoiseSource& noise, const BlockSink& sink,
                             const BlockProgress& progress, const std::atomic<bool>* cancel) {
@@ -143,7 +142,7 @@ absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
   return absl::OkStatus();
 }
 
-absl::StatusOr<Tensor> GenerateSequence(const LinearDit& dit, const PreparedCaption& cond,
+absl::StatusOr<Tensor> GenerateSequence(const Dit& dit, const PreparedCaption& cond,
                                         const PreparedCaption* uncond,
                                         const BlockGenerationParams& params,
                                         const NoiseSource& noise, const BlockProgress& progress,

@@ -25,9 +25,9 @@ using StepCallback = std::function<bool(int step, int total)>;
 
 // Integrates from pure noise `x` (C, F, H, W) to clean latents with classifier-free guidance.
 // `options` supplies the attention scope (state is read, never updated here).
-absl::StatusOr<Tensor> Denoise(const LinearDit& dit, const Tensor& noise,
-                               const PreparedCaption& cond, const PreparedCaption* uncond,
-                               const SamplingParams& params, const ForwardOptions& options,
+absl::StatusOr<Tensor> Denoise(const Dit& dit, const Tensor& noise, const PreparedCaption& cond,
+                               const PreparedCaption* uncond, const SamplingParams& params,
+                               const ForwardOptions& options,
                                const StepCallback& on_step = nullptr);
 
 struct BlockGenerationParams {
@@ -52,7 +52,7 @@ using BlockProgress = std::function<void(int block, int step, int steps, int blo
 // Block-autoregressive generation (README "State update"): each block is denoised attending to
 // earlier blocks only through the per-layer state, then one clean pass at t = 0 adds it to the
 // state. Memory is independent of the number of blocks. noise = null draws LatentNoise(seed, ...).
-absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
+absl::Status GenerateBlocks(const Dit& dit, const PreparedCaption& cond,
                             const PreparedCaption* uncond, const BlockGenerationParams& params,
                             const NoiseSource& noise, const BlockSink& sink,
                             const BlockProgress& progress = nullptr,
@@ -63,7 +63,7 @@ absl::Status GenerateBlocks(const LinearDit& dit, const PreparedCaption& cond,
 // params.block_frames = 0 and returns the clean latents (C, latent_frames, H, W); progress reports
 // one block. noise = null draws LatentNoise(seed, ...) for frames [0, latent_frames), the same
 // noise block-autoregressive generation draws frame by frame.
-absl::StatusOr<Tensor> GenerateSequence(const LinearDit& dit, const PreparedCaption& cond,
+absl::StatusOr<Tensor> GenerateSequence(const Dit& dit, const PreparedCaption& cond,
                                         const PreparedCaption* uncond,
                                         const BlockGenerationParams& params,
                                         const NoiseSource& noise,

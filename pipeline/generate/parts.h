@@ -26,7 +26,7 @@ struct RendererParts {
   SamplerConfig sampler;
   VideoDefaults defaults;
   CacheOptions default_cache;
-  LinearDit dit;
+  Dit dit;
   int64_t dit_parameter_bytes = 0;
   std::unique_ptr<CaptionEncoder> text;
   std::unique_ptr<LatentDecoder> vae;

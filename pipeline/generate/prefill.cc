@@ -5,7 +5,7 @@
 
 namespace reel {
 
-absl::Status AbsorbBlocks(const LinearDit& dit, const PreparedCaption& cond, const Tensor& context,
+absl::Status AbsorbBlocks(const Dit& dit, const PreparedCaption& cond, const Tensor& context,
                           int64_t first_block, ModelState& state, const ParallelContext& parallel) {
   const DitConfig& c = dit.config();
   const int64_t block_latent = int64_t{c.block_frames} * c.patch_size[0];

@@ -15,7 +15,7 @@ namespace reel {
 // `first_block` of the video (its RoPE position); state: the state before them, updated in place
 // (the same on every rank). Rounds of P blocks go one per rank; a last round of fewer than P
 // blocks is absorbed by every rank alike. parallel.split is ignored.
-absl::Status AbsorbBlocks(const LinearDit& dit, const PreparedCaption& cond, const Tensor& context,
+absl::Status AbsorbBlocks(const Dit& dit, const PreparedCaption& cond, const Tensor& context,
                           int64_t first_block, ModelState& state, const ParallelContext& parallel);
 
 }  // namespace reel

@@ -67,7 +67,7 @@ absl::Status WriteRandomModel(const std::string& dir, const RandomModelOptions& 
   REEL_ASSIGN_OR_RETURN(ModelConfig mc, ParseModelConfig(config));
 
   WeightStore dit_w = WeightStore::RandomForTesting(o.seed);
-  REEL_RETURN_IF_ERROR(LinearDit::Load(mc.transformer, dit_w).status());
+  REEL_RETURN_IF_ERROR(Dit::Load(mc.transformer, dit_w).status());
   REEL_RETURN_IF_ERROR(WriteSafetensors(dir + "/transformer.safetensors", dit_w.invented()));
 
   WeightStore text_w = WeightStore::RandomForTesting(o.seed + 1);

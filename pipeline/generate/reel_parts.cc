@@ -119,7 +119,7 @@ absl::StatusOr<RendererParts> LoadReelParts(const std::string& dir) {
   REEL_ASSIGN_OR_RETURN(p.default_cache, ParseCacheConfig(config.cache));
   REEL_ASSIGN_OR_RETURN(WeightStore dit_weights,
                         WeightStore::Open(dir + "/transformer.safetensors"));
-  REEL_ASSIGN_OR_RETURN(p.dit, LinearDit::Load(config.transformer, dit_weights));
+  REEL_ASSIGN_OR_RETURN(p.dit, Dit::Load(config.transformer, dit_weights));
   p.dit_parameter_bytes = dit_weights.parameter_bytes();
   REEL_ASSIGN_OR_RETURN(p.text, LoadReelCaptionEncoder(dir, config.text_encoder));
   if (p.text->dim() != config.transformer.caption_dim) {

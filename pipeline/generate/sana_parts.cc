@@ -109,7 +109,7 @@ absl::StatusOr<RendererParts> Load(const std::string& dir) {
 
   // Then every component's weights, all problems of one component in one message.
   REEL_ASSIGN_OR_RETURN(WeightStore dit_weights, OpenComponentWeights(dir + "/transformer"));
-  REEL_ASSIGN_OR_RETURN(p.dit, LinearDit::Load(p.transformer, dit_weights));
+  REEL_ASSIGN_OR_RETURN(p.dit, Dit::Load(p.transformer, dit_weights));
   p.dit_parameter_bytes = dit_weights.parameter_bytes();
 
   REEL_ASSIGN_OR_RETURN(SentencePieceTokenizer tokenizer,

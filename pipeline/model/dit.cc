@@ -23,8 +23,8 @@ std::vector<float> TimestepSinusoid(float t) {
   return emb;
 }
 
-absl::StatusOr<LinearDit> LinearDit::Load(const DitConfig& c, WeightStore& s) {
-  LinearDit m;
+absl::StatusOr<Dit> Dit::Load(const DitConfig& c, WeightStore& s) {
+  Dit m;
   m.config_ = c;
   const int64_t d = c.hidden_size, cin = c.in_channels;
   const int64_t pt = c.patch_size[0], ph = c.patch_size[1], pw = c.patch_size[2];
@@ -52,8 +52,8 @@ absl::StatusOr<LinearDit> LinearDit::Load(const DitConfig& c, WeightStore& s) {
   return m;
 }
 
-absl::StatusOr<PreparedCaption> LinearDit::PrepareCaption(const Tensor& caption,
-                                                          const Tensor& mask) const {
+absl::StatusOr<PreparedCaption> Dit::PrepareCaption(const Tensor& caption,
+                                                    const Tensor& mask) const {
   if (caption.rank() != 2 || caption.dim(1) != config_.caption_dim ||
       mask.numel() != caption.dim(0)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -77,7 +77,7 @@ absl::StatusOr<PreparedCaption> LinearDit::PrepareCaption(const Tensor& caption,
   return p;
 }
 
-absl::StatusOr<TimestepEmbedding> LinearDit::EmbedTimestep(float t) const {
+absl::StatusOr<TimestepEmbedding> Dit::EmbedTimestep(float t) const {
   REEL_ASSIGN_OR_RETURN(Tensor sinus, Tensor::FromVector({1, 256}, TimestepSinusoid(t)));
   REEL_ASSIGN_OR_RETURN(Tensor h, ops::Linear(sinus, t_lin1_w_, &t_lin1_b_));
   REEL_ASSIGN_OR_RETURN(h, ops::Activate(h, ops::Activation::kSilu));
@@ -90,7 +90,7 @@ absl::StatusOr<TimestepEmbedding> LinearDit::EmbedTimestep(float t) const {
   return e;
 }
 
-absl::Status LinearDit::CheckLatentShape(const Shape& s, int causal_block_frames) const {
+absl::Status Dit::CheckLatentShape(const Shape& s, int causal_block_frames) const {
   const auto& p = config_.patch_size;
   if (s.size() != 4 || s[0] != config_.in_channels) {
     return absl::InvalidArgumentError(absl::StrCat("latents ", ShapeString(s), ": expected (",
@@ -110,7 +110,7 @@ absl::Status LinearDit::CheckLatentShape(const Shape& s, int causal_block_frames
   return absl::OkStatus();
 }
 
-absl::StatusOr<Tensor> LinearDit::PatchEmbed(const Tensor& latents) const {
+absl::StatusOr<Tensor> Dit::PatchEmbed(const Tensor& latents) const {
   REEL_RETURN_IF_ERROR(CheckLatentShape(latents.shape(), 0));
   const int64_t c = latents.dim(0), pt = config_.patch_size[0], ph = config_.patch_size[1],
                 pw = config_.patch_size[2];
@@ -125,7 +125,7 @@ absl::StatusOr<Tensor> LinearDit::PatchEmbed(const Tensor& latents) const {
   return ops::Linear(rows, patch_w_, &patch_b_);
 }
 
-absl::StatusOr<ModelState> LinearDit::NewState(int64_t spatial_tokens) const {
+absl::StatusOr<ModelState> Dit::NewState(int64_t spatial_tokens) const {
   ModelState state;
   for (int i = 0; i < config_.num_layers; ++i) {
     REEL_ASSIGN_OR_RETURN(BlockState s, BlockState::Zeros(config_.num_heads, config_.head_dim,
@@ -135,8 +135,8 @@ absl::StatusOr<ModelState> LinearDit::NewState(int64_t spatial_tokens) const {
   return state;
 }
 
-absl::Status LinearDit::ApplyBlock(int index, float t, const PreparedCaption& caption,
-                                   int64_t height, int64_t width, Tensor& tokens) const {
+absl::Status Dit::ApplyBlock(int index, float t, const PreparedCaption& caption, int64_t height,
+                             int64_t width, Tensor& tokens) const {
   REEL_ASSIGN_OR_RETURN(TimestepEmbedding e, EmbedTimestep(t));
   const int64_t frames = tokens.dim(0);
   REEL_ASSIGN_OR_RETURN(Tensor t6, e.t6.Reshape({1, 6, config_.hidden_size}));
@@ -149,17 +149,16 @@ absl::Status LinearDit::ApplyBlock(int index, float t, const PreparedCaption& ca
                          width, AttentionScope{}, tokens);
 }
 
-absl::StatusOr<Tensor> LinearDit::Forward(const Tensor& latents,
-                                          absl::Span<const float> frame_timesteps,
-                                          const PreparedCaption& caption,
-                                          const ForwardOptions& options) const {
+absl::StatusOr<Tensor> Dit::Forward(const Tensor& latents, absl::Span<const float> frame_timesteps,
+                                    const PreparedCaption& caption,
+                                    const ForwardOptions& options) const {
   const PreparedCaption* one[] = {&caption};
   REEL_ASSIGN_OR_RETURN(std::vector<Tensor> v,
                         ForwardBranches(latents, frame_timesteps, one, options));
   return std::move(v[0]);
 }
 
-absl::StatusOr<std::vector<Tensor>> LinearDit::ForwardBranches(
+absl::StatusOr<std::vector<Tensor>> Dit::ForwardBranches(
     const Tensor& latents, absl::Span<const float> frame_timesteps,
     absl::Span<const PreparedCaption* const> captions, const ForwardOptions& options) const {
   REEL_RETURN_IF_ERROR(CheckLatentShape(latents.shape(), options.causal_block_frames));

@@ -1,7 +1,7 @@
 #pragma once
-// The linear DiT (README "Forward"): patch embedding, adaLN-single timestep modulation, blocks,
-// modulated output norm and unpatchify. One sample per call (classifier-free guidance runs two
-// calls).
+// The DiT (README "Forward"): patch embedding, adaLN-single timestep modulation, blocks of the
+// model's attention kind (linear, sparse_linear or softmax), modulated output norm and unpatchify.
+// One sample per call (classifier-free guidance runs two calls).
 #include <memory>
 #include <vector>
 
@@ -41,9 +41,9 @@ struct ForwardOptions {
   AttentionOverrides attention;  // a request's exact-branch settings (config.h)
 };
 
-class LinearDit {
+class Dit {
  public:
-  static absl::StatusOr<LinearDit> Load(const DitConfig& config, WeightStore& weights);
+  static absl::StatusOr<Dit> Load(const DitConfig& config, WeightStore& weights);
 
   const DitConfig& config() const { return config_; }
 

@@ -13,21 +13,21 @@
 namespace reel {
 namespace {
 
-LinearDit FourLayerDit() {
+Dit FourLayerDit() {
   nlohmann::json j = testing::TinyDitJson();
   j["num_layers"] = 4;
   WeightStore w = WeightStore::RandomForTesting(3);
-  return *LinearDit::Load(*ParseDitConfig(j), w);
+  return *Dit::Load(*ParseDitConfig(j), w);
 }
 
 using testing::Random;
 
-PreparedCaption Caption(const LinearDit& dit, uint32_t seed) {
+PreparedCaption Caption(const Dit& dit, uint32_t seed) {
   return *dit.PrepareCaption(Random({5, 24}, seed), *Tensor::FromVector({5}, {1, 1, 1, 1, 0}));
 }
 
 // Three blocks of two latent frames, CFG 3, 6 DPM++ steps; returns every block's latents.
-std::vector<float> Generate(const LinearDit& dit, CachePolicy* cache) {
+std::vector<float> Generate(const Dit& dit, CachePolicy* cache) {
   const PreparedCaption cond = Caption(dit, 7), uncond = Caption(dit, 8);
   BlockGenerationParams p;
   p.sampling.steps = 6;
@@ -47,7 +47,7 @@ std::vector<float> Generate(const LinearDit& dit, CachePolicy* cache) {
 }
 
 TEST(CachedGeneration, PoliciesThatNeverSkipAreBitIdenticalToNoCache) {
-  const LinearDit dit = FourLayerDit();
+  const Dit dit = FourLayerDit();
   const std::vector<float> plain = Generate(dit, nullptr);
   LocalCommunicator local;
   for (CachePolicyKind kind :
@@ -104,7 +104,7 @@ class Replay final : public CachePolicy {
 };
 
 TEST(CachedGeneration, ASkippedStepIsTheHeadAppliedToTheForecast) {
-  const LinearDit dit = FourLayerDit();
+  const Dit dit = FourLayerDit();
   const PreparedCaption cond = Caption(dit, 7), uncond = Caption(dit, 8);
   const PreparedCaption* both[] = {&cond, &uncond};
   LocalCommunicator local;

@@ -66,7 +66,7 @@ class SequenceGoldenTest : public ::testing::Test {
 
   SafetensorsFile golden_;
   ModelConfig config_;
-  std::unique_ptr<LinearDit> dit_;
+  std::unique_ptr<Dit> dit_;
   PreparedCaption cond_, uncond_;
   Tensor noise_;
 };
@@ -108,7 +108,7 @@ TEST_F(SequenceGoldenTest, RefusesMoreFramesThanTheRopeTables) {
   DitConfig c = config_.transformer;
   c.rope_max_seq_len = 4;  // the golden video has 5 latent token frames
   WeightStore w = *WeightStore::Open(std::string(kDir) + "/model/transformer.safetensors");
-  const LinearDit short_dit = *LinearDit::Load(c, w);
+  const Dit short_dit = *Dit::Load(c, w);
   absl::StatusOr<Tensor> x =
       GenerateSequence(short_dit, cond_, &uncond_, Params("dpm++2m"), Noise());
   EXPECT_EQ(x.status().code(), absl::StatusCode::kInvalidArgument);
@@ -119,7 +119,7 @@ TEST_F(SequenceGoldenTest, CausalModelsAreNotSampledAsOneSequence) {
   DitConfig c = config_.transformer;
   c.temporal_conv = TemporalConvMode::kCausal;
   WeightStore w = *WeightStore::Open(std::string(kDir) + "/model/transformer.safetensors");
-  const LinearDit causal = *LinearDit::Load(c, w);
+  const Dit causal = *Dit::Load(c, w);
   EXPECT_EQ(GenerateSequence(causal, cond_, &uncond_, Params("dpm++2m"), Noise()).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }

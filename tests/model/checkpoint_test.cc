@@ -35,7 +35,7 @@ absl::Status LoadTransformer(const std::string& variant) {
   if (!c.ok()) return c.status();
   absl::StatusOr<WeightStore> w = OpenComponentWeights(Dir(variant) + "/transformer");
   if (!w.ok()) return w.status();
-  return LinearDit::Load(*c, *w).status();
+  return Dit::Load(*c, *w).status();
 }
 
 TEST(CheckpointTest, TransformerConfigMapsToDitConfig) {
@@ -130,7 +130,7 @@ TEST(CheckpointTest, ShardedBf16TransformerLoadsWithoutCopyingItsMatrices) {
   absl::StatusOr<DitConfig> c =
       ParseSanaVideoTransformerConfig(Json(Dir("good") + "/transformer/config.json"));
   ASSERT_TRUE(c.ok()) << c.status();
-  ASSERT_TRUE(LinearDit::Load(*c, *w).ok()) << LinearDit::Load(*c, *w).status();
+  ASSERT_TRUE(Dit::Load(*c, *w).ok()) << Dit::Load(*c, *w).status();
   // Matrices stay the mapped bf16 views; only norms, biases, modulation tables and the depthwise
   // kernels (a few percent of the parameters) are widened to f32.
   EXPECT_GT(w->converted_bytes(), 0);

@@ -40,9 +40,9 @@ class AttentionKindTest : public ::testing::TestWithParam<std::string> {
     config_ = config->transformer;
     absl::StatusOr<WeightStore> w = WeightStore::Open(dir_ + "/model/transformer.safetensors");
     ASSERT_TRUE(w.ok()) << w.status();
-    absl::StatusOr<LinearDit> dit = LinearDit::Load(config_, *w);
+    absl::StatusOr<Dit> dit = Dit::Load(config_, *w);
     ASSERT_TRUE(dit.ok()) << dit.status();
-    dit_ = std::make_unique<LinearDit>(*std::move(dit));
+    dit_ = std::make_unique<Dit>(*std::move(dit));
     caption_ = *dit_->PrepareCaption(Drop(G("input.caption")), Drop(G("input.caption_mask")));
     latents_ = Drop(G("input.latents"));
     t_ = (*G("input.timestep").ToVector())[0];
@@ -52,7 +52,7 @@ class AttentionKindTest : public ::testing::TestWithParam<std::string> {
   std::string dir_;
   SafetensorsFile golden_;
   DitConfig config_;
-  std::unique_ptr<LinearDit> dit_;
+  std::unique_ptr<Dit> dit_;
   PreparedCaption caption_;
   Tensor latents_;
   float t_ = 0;

@@ -66,7 +66,7 @@ class DitGoldenTest : public ::testing::Test {
   static constexpr const char* kDir = REEL_DIT_GOLDEN;
   SafetensorsFile golden_;
   ModelConfig config_;
-  std::unique_ptr<LinearDit> dit_;
+  std::unique_ptr<Dit> dit_;
   PreparedCaption cond_, uncond_;
   int bf_ = 0;
   float t_ = 0;

@@ -18,7 +18,7 @@ using testing::TinyDit;
 
 using testing::Random;
 
-PreparedCaption Caption(const LinearDit& dit, uint32_t seed, int valid) {
+PreparedCaption Caption(const Dit& dit, uint32_t seed, int valid) {
   std::vector<float> mask(7, 0.0f);
   std::fill(mask.begin(), mask.begin() + valid, 1.0f);
   return *dit.PrepareCaption(Random({7, 24}, seed), *Tensor::FromVector({7}, mask));
@@ -35,7 +35,7 @@ double MaxAbsDiff(const Tensor& a, const Tensor& b) {
 
 // Invariant (1): block by block with the carried state = one block-causal forward over all blocks.
 TEST(DitInvariants, CarriedStateEqualsBlockCausalMask) {
-  const LinearDit dit = TinyDit();
+  const Dit dit = TinyDit();
   const PreparedCaption cap = Caption(dit, 3, 5);
   const Tensor x0 = Random({4, 2, 8, 8}, 10), x1 = Random({4, 2, 8, 8}, 11),
                x2 = Random({4, 2, 8, 8}, 12);
@@ -68,7 +68,7 @@ TEST(DitInvariants, CarriedStateEqualsBlockCausalMask) {
 // Invariant (2): the state after two blocks fed one call each equals the state of one block-causal
 // call.
 TEST(DitInvariants, StateSplitIntoCallsEqualsOneCall) {
-  const LinearDit dit = TinyDit();
+  const Dit dit = TinyDit();
   const PreparedCaption cap = Caption(dit, 4, 7);
   const Tensor x0 = Random({4, 2, 8, 8}, 20), x1 = Random({4, 2, 8, 8}, 21);
   ModelState split = *dit.NewState(16), joined = *dit.NewState(16);
@@ -117,7 +117,7 @@ TEST(DitInvariants, LinearAttentionChunkingIsExact) {
 
 // Invariant (3): guidance scale 1 is the conditional branch alone (a hand-written Euler loop).
 TEST(DitInvariants, CfgScaleOneEqualsConditionalBranch) {
-  const LinearDit dit = TinyDit();
+  const Dit dit = TinyDit();
   const PreparedCaption cond = Caption(dit, 5, 6), uncond = Caption(dit, 6, 1);
   const Tensor noise = Random({4, 2, 8, 8}, 40);
   SamplingParams p{3, 1.0, "euler", 3.0};
@@ -136,7 +136,7 @@ TEST(DitInvariants, CfgScaleOneEqualsConditionalBranch) {
 
 // Invariant (4): the same seed gives bit-identical videos; another seed does not.
 TEST(DitInvariants, SameSeedIsBitIdentical) {
-  const LinearDit dit = TinyDit();
+  const Dit dit = TinyDit();
   const PreparedCaption cond = Caption(dit, 7, 4), uncond = Caption(dit, 8, 1);
   BlockGenerationParams p;
   p.sampling = {2, 3.0, "dpm++2m", 3.0};
@@ -161,7 +161,7 @@ TEST(DitInvariants, SameSeedIsBitIdentical) {
 }
 
 TEST(DitInvariants, CancelStopsWithinOneStep) {
-  const LinearDit dit = TinyDit();
+  const Dit dit = TinyDit();
   const PreparedCaption cond = Caption(dit, 7, 4);
   BlockGenerationParams p;
   p.sampling = {5, 1.0, "euler", 3.0};
@@ -182,7 +182,7 @@ TEST(DitInvariants, CancelStopsWithinOneStep) {
 }
 
 TEST(DitErrors, BadShapesAndConfigsGiveClearMessages) {
-  const LinearDit dit = TinyDit();
+  const Dit dit = TinyDit();
   const PreparedCaption cap = Caption(dit, 1, 3);
   const absl::StatusOr<Tensor> odd =
       dit.Forward(Random({4, 3, 8, 8}, 1), {1.0f}, cap, ForwardOptions{.causal_block_frames = 2});
@@ -206,8 +206,7 @@ TEST(DitErrors, BadShapesAndConfigsGiveClearMessages) {
   tensors["patch_embedding.weight"] = *Tensor::Zeros({64, 4, 1, 2, 3});
   tensors["bogus.weight"] = *Tensor::Zeros({1});
   WeightStore w = WeightStore::FromTensors(tensors, "ckpt");
-  const absl::StatusOr<LinearDit> loaded =
-      LinearDit::Load(*ParseDitConfig(testing::TinyDitJson()), w);
+  const absl::StatusOr<Dit> loaded = Dit::Load(*ParseDitConfig(testing::TinyDitJson()), w);
   ASSERT_FALSE(loaded.ok());
   const std::string msg(loaded.status().message());
   EXPECT_NE(msg.find("'patch_embedding.weight': shape [64,4,1,2,3], expected [64,4,1,2,2]"),

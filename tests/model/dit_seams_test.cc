@@ -21,7 +21,7 @@ using testing::TinyDit;
 
 using testing::Random;
 
-PreparedCaption Caption(const LinearDit& dit) {
+PreparedCaption Caption(const Dit& dit) {
   return *dit.PrepareCaption(Random({5, 24}, 7), *Tensor::FromVector({5}, {1, 1, 1, 0, 0}));
 }
 
@@ -54,7 +54,7 @@ class CountingCommunicator final : public Communicator {
 };
 
 TEST(ParallelSeam, AttentionSumsGoThroughTheCommunicator) {
-  const LinearDit dit = TinyDit();  // 2 layers, 2 heads × 32, block_frames 2
+  const Dit dit = TinyDit();  // 2 layers, 2 heads × 32, block_frames 2
   const PreparedCaption cap = Caption(dit);
   const Tensor x = Random({4, 4, 8, 8}, 3);
   const Tensor plain = *dit.Forward(x, {500.0f}, cap, ForwardOptions{});
@@ -77,7 +77,7 @@ TEST(ParallelSeam, AttentionSumsGoThroughTheCommunicator) {
 TEST(ParallelSeam, MoreRanksThanTokenRowsAreRefused) {
   // Sequence parallelism gives every rank a band of at least one token row (tests/parallel has the
   // N ranks = 1 rank equivalence over Gloo).
-  const LinearDit dit = TinyDit();
+  const Dit dit = TinyDit();
   CountingCommunicator many(5);
   ForwardOptions options;
   options.parallel.comm = &many;
@@ -111,7 +111,7 @@ class RecordingPolicy final : public CachePolicy {
 };
 
 TEST(CacheSeam, ObservesEveryComputedStepAndUsesTheForecastWhenTrusted) {
-  const LinearDit dit = TinyDit();
+  const Dit dit = TinyDit();
   const PreparedCaption cap = Caption(dit);
   const Tensor a = Random({4, 2, 8, 8}, 1), b = Random({4, 2, 8, 8}, 2);
   const Tensor va = *dit.Forward(a, {300.0f}, cap, ForwardOptions{});
@@ -146,7 +146,7 @@ TEST(CacheSeam, ObservesEveryComputedStepAndUsesTheForecastWhenTrusted) {
 }
 
 TEST(CacheSeam, BlockGenerationConsultsThePolicyEveryStepOfEveryBlock) {
-  const LinearDit dit = TinyDit();
+  const Dit dit = TinyDit();
   const PreparedCaption cap = Caption(dit);
   RecordingPolicy policy;
   BlockGenerationParams params;
@@ -165,7 +165,7 @@ TEST(CacheSeam, BlockGenerationConsultsThePolicyEveryStepOfEveryBlock) {
 }
 
 TEST(BlockGeneration, SmallModelsRunOnOneThreadAndRestoreTheCount) {
-  const LinearDit dit = TinyDit();
+  const Dit dit = TinyDit();
   const PreparedCaption cap = Caption(dit);
   omp_set_num_threads(2);
   BlockGenerationParams params;
@@ -190,7 +190,7 @@ TEST(AttentionKinds, ConfigNamesTheKindAndEveryKindLoads) {
   ASSERT_TRUE(softmax.ok()) << softmax.status();
   EXPECT_EQ(softmax->attention, AttentionKind::kSoftmax);
   WeightStore w = WeightStore::RandomForTesting(1);
-  EXPECT_TRUE(LinearDit::Load(*softmax, w).ok());
+  EXPECT_TRUE(Dit::Load(*softmax, w).ok());
 
   j["attention"] = "sparse_linear";
   const absl::StatusOr<DitConfig> sla = ParseDitConfig(j);
@@ -201,11 +201,11 @@ TEST(AttentionKinds, ConfigNamesTheKindAndEveryKindLoads) {
   std::map<std::string, Tensor> linear_weights;
   {
     WeightStore random = WeightStore::RandomForTesting(2);
-    ASSERT_TRUE(LinearDit::Load(*ParseDitConfig(testing::TinyDitJson()), random).ok());
+    ASSERT_TRUE(Dit::Load(*ParseDitConfig(testing::TinyDitJson()), random).ok());
     linear_weights = random.invented();
   }
   WeightStore linear = WeightStore::FromTensors(linear_weights, "linear.safetensors");
-  const absl::StatusOr<LinearDit> missing = LinearDit::Load(*sla, linear);
+  const absl::StatusOr<Dit> missing = Dit::Load(*sla, linear);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(std::string(missing.status().message()).find("attn1.proj_s.weight"), std::string::npos)
       << missing.status();

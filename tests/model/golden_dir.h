@@ -15,7 +15,7 @@ namespace reel::testing {
 struct GoldenDir {
   SafetensorsFile golden;
   ModelConfig config;
-  std::unique_ptr<LinearDit> dit;
+  std::unique_ptr<Dit> dit;
 };
 
 inline absl::StatusOr<GoldenDir> LoadGoldenDir(const std::string& dir) {
@@ -28,9 +28,9 @@ inline absl::StatusOr<GoldenDir> LoadGoldenDir(const std::string& dir) {
   g.config = *config;
   absl::StatusOr<WeightStore> w = WeightStore::Open(dir + "/model/transformer.safetensors");
   if (!w.ok()) return w.status();
-  absl::StatusOr<LinearDit> dit = LinearDit::Load(g.config.transformer, *w);
+  absl::StatusOr<Dit> dit = Dit::Load(g.config.transformer, *w);
   if (!dit.ok()) return dit.status();
-  g.dit = std::make_unique<LinearDit>(*std::move(dit));
+  g.dit = std::make_unique<Dit>(*std::move(dit));
   return g;
 }
 

@@ -28,9 +28,9 @@ inline Tensor Random(Shape shape, uint32_t seed, float scale = 1.0f) {
   return *Tensor::FromVector(shape, v);
 }
 
-inline LinearDit TinyDit(uint32_t seed = 1) {
+inline Dit TinyDit(uint32_t seed = 1) {
   WeightStore w = WeightStore::RandomForTesting(seed);
-  return *LinearDit::Load(*ParseDitConfig(TinyDitJson()), w);
+  return *Dit::Load(*ParseDitConfig(TinyDitJson()), w);
 }
 
 }  // namespace reel::testing

@@ -35,7 +35,7 @@ double RelativeError(const Tensor& a, const Tensor& b) {
 
 bool BitEqual(const Tensor& a, const Tensor& b) { return *a.ToVector() == *b.ToVector(); }
 
-void ExpectPrefillEqualsSequential(const LinearDit& dit, int world, int64_t height, int64_t width) {
+void ExpectPrefillEqualsSequential(const Dit& dit, int world, int64_t height, int64_t width) {
   const DitConfig& c = dit.config();
   const PreparedCaption cap =
       *dit.PrepareCaption(Random({5, c.caption_dim}, 7), *Tensor::FromVector({5}, {1, 1, 1, 0, 0}));
@@ -94,13 +94,13 @@ TEST_P(AllScanPrefill, OneFrameBlocksEqualSequentialAbsorption) {
   j["block_frames"] = 1;
   j["num_layers"] = 3;
   WeightStore w = WeightStore::RandomForTesting(5);
-  ExpectPrefillEqualsSequential(*LinearDit::Load(*ParseDitConfig(j), w), GetParam(), 6, 8);
+  ExpectPrefillEqualsSequential(*Dit::Load(*ParseDitConfig(j), w), GetParam(), 6, 8);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, AllScanPrefill, ::testing::Values(2, 3, 4));
 
 TEST(AllScanPrefill, ABlockParallelForwardMustBeAStateUpdate) {
-  const LinearDit dit = testing::TinyDit();
+  const Dit dit = testing::TinyDit();
   const PreparedCaption cap =
       *dit.PrepareCaption(Random({5, 24}, 7), *Tensor::FromVector({5}, {1, 1, 1, 0, 0}));
   const std::vector<absl::Status> statuses = testing::RunRanks(2, [&](Communicator& comm) {

@@ -43,7 +43,7 @@ struct Captions {
   PreparedCaption cond, uncond;
 };
 
-Captions MakeCaptions(const LinearDit& dit) {
+Captions MakeCaptions(const Dit& dit) {
   const int64_t dim = dit.config().caption_dim;
   return {*dit.PrepareCaption(Random({5, dim}, 7), *Tensor::FromVector({5}, {1, 1, 1, 0, 0})),
           *dit.PrepareCaption(Random({5, dim}, 8), *Tensor::FromVector({5}, {1, 0, 0, 0, 0}))};
@@ -65,7 +65,7 @@ struct VideoShape {
 
 // GenerateBlocks' loop (denoise each block reading the state, then one clean pass adding it),
 // kept here so that the state can be compared too; the production loop is compared below.
-absl::StatusOr<Generation> Generate(const LinearDit& dit, const Captions& cap, const VideoShape& v,
+absl::StatusOr<Generation> Generate(const Dit& dit, const Captions& cap, const VideoShape& v,
                                     const ParallelContext& parallel) {
   const DitConfig& c = dit.config();
   const int64_t block_latent = c.block_frames * c.patch_size[0];
@@ -94,7 +94,7 @@ absl::StatusOr<Generation> Generate(const LinearDit& dit, const Captions& cap, c
 
 // N ranks against one: latents within 1e-4, states bit-equal across ranks and within 1e-4 of the
 // single rank's (relative to the state's scale for the sums).
-void ExpectRanksEqualOne(const LinearDit& dit, const VideoShape& v, int world) {
+void ExpectRanksEqualOne(const Dit& dit, const VideoShape& v, int world) {
   const Captions cap = MakeCaptions(dit);
   omp_set_num_threads(1);
   const absl::StatusOr<Generation> one = Generate(dit, cap, v, ParallelContext{});
@@ -138,7 +138,7 @@ class SequenceParallel : public ::testing::TestWithParam<int> {};
 
 TEST_P(SequenceParallel, OneForwardEqualsOneRank) {
   // 5 token rows: bands 3+2, 2+2+1, 2+1+1+1. Both guidance branches, bidirectional over 4 frames.
-  const LinearDit dit = testing::TinyDit();
+  const Dit dit = testing::TinyDit();
   const Captions cap = MakeCaptions(dit);
   const Tensor x = Random({4, 4, 10, 8}, 3);
   const PreparedCaption* both[] = {&cap.cond, &cap.uncond};
@@ -172,7 +172,7 @@ TEST_P(SequenceParallel, WiderRandomModelEqualsOneRank) {
   j["ffn_hidden"] = 256;
   j["block_frames"] = 1;
   WeightStore w = WeightStore::RandomForTesting(5);
-  const LinearDit dit = *LinearDit::Load(*ParseDitConfig(j), w);
+  const Dit dit = *Dit::Load(*ParseDitConfig(j), w);
   ExpectRanksEqualOne(dit, {.height = 14, .width = 12}, GetParam());
 }
 
@@ -182,7 +182,7 @@ TEST_P(SequenceParallel, ReelTinyEqualsOneRank) {
   ASSERT_TRUE(config.ok()) << config.status();
   absl::StatusOr<WeightStore> weights = WeightStore::Open(dir + "/transformer.safetensors");
   ASSERT_TRUE(weights.ok()) << weights.status();
-  const absl::StatusOr<LinearDit> dit = LinearDit::Load(config->transformer, *weights);
+  const absl::StatusOr<Dit> dit = Dit::Load(config->transformer, *weights);
   ASSERT_TRUE(dit.ok()) << dit.status();
   // 80 × 48 pixels: 10 × 6 latents, 5 token rows.
   ExpectRanksEqualOne(*dit, {.height = 10, .width = 6, .blocks = 3, .steps = 3, .cfg = 4.5},
@@ -191,7 +191,7 @@ TEST_P(SequenceParallel, ReelTinyEqualsOneRank) {
 
 TEST_P(SequenceParallel, ProductionLoopEqualsOneRank) {
   // GenerateBlocks itself with BlockGenerationParams::parallel (what the renderer runs).
-  const LinearDit dit = testing::TinyDit();
+  const Dit dit = testing::TinyDit();
   const Captions cap = MakeCaptions(dit);
   BlockGenerationParams p;
   p.sampling = {2, 3.0, "dpm++2m", 3.0};
@@ -236,7 +236,7 @@ INSTANTIATE_TEST_SUITE_P(Ranks, SequenceParallel, ::testing::Values(2, 3, 4));
 class CfgParallel : public ::testing::TestWithParam<int> {};
 
 TEST_P(CfgParallel, EqualsOneRank) {
-  const LinearDit dit = testing::TinyDit();
+  const Dit dit = testing::TinyDit();
   const VideoShape v{.height = 10, .width = 6};
   const Captions cap = MakeCaptions(dit);
   omp_set_num_threads(1);

@@ -19,7 +19,7 @@ struct Measured {
   int64_t tokens = 0;
 };
 
-Measured Measure(const LinearDit& dit, int64_t latent_h, int64_t latent_w) {
+Measured Measure(const Dit& dit, int64_t latent_h, int64_t latent_w) {
   const DitConfig& c = dit.config();
   const Tensor caption = *Tensor::Zeros({4, c.caption_dim});
   const PreparedCaption cap = *dit.PrepareCaption(caption, *Tensor::FromVector({4}, {1, 1, 0, 0}));
@@ -43,7 +43,7 @@ TEST(SequenceParallelTraffic, AttentionBytesAreTokenIndependentAndFarBelowKvAllG
   ASSERT_TRUE(config.ok()) << config.status();
   const DitConfig& c = config->transformer;
   WeightStore w = WeightStore::RandomForTesting(3);
-  const LinearDit dit = *LinearDit::Load(c, w);
+  const Dit dit = *Dit::Load(c, w);
   const int world = 2, layers = c.num_layers;
   const Measured small = Measure(dit, 32, 32), large = Measure(dit, 64, 64);  // 16², 32² tokens
   // One all-reduce of heads·d·(d+1) floats per layer; a ring sends 2(w−1)/w of it.

@@ -86,7 +86,7 @@ absl::StatusOr<std::string> WriteRandomModel() {
   fs::create_directories(dir);
   REEL_ASSIGN_OR_RETURN(DitConfig config, ParseDitConfig(dit));
   WeightStore w = WeightStore::RandomForTesting(7);
-  REEL_RETURN_IF_ERROR(LinearDit::Load(config, w).status());
+  REEL_RETURN_IF_ERROR(Dit::Load(config, w).status());
   REEL_RETURN_IF_ERROR(WriteSafetensors(dir + "/transformer.safetensors", w.invented()));
   std::ofstream(dir + "/config.json") << nlohmann::json{
       {"name", "bench-random"},
@@ -101,7 +101,7 @@ absl::StatusOr<std::string> WriteRandomModel() {
 
 struct Loaded {
   ModelConfig config;
-  LinearDit dit;
+  Dit dit;
   PreparedCaption cond, uncond;
 };
 
@@ -109,7 +109,7 @@ absl::StatusOr<Loaded> Load(const std::string& dir) {
   Loaded l;
   REEL_ASSIGN_OR_RETURN(l.config, LoadModelConfig(dir));
   REEL_ASSIGN_OR_RETURN(WeightStore w, WeightStore::Open(dir + "/transformer.safetensors"));
-  REEL_ASSIGN_OR_RETURN(l.dit, LinearDit::Load(l.config.transformer, w));
+  REEL_ASSIGN_OR_RETURN(l.dit, Dit::Load(l.config.transformer, w));
   std::mt19937 gen(1);
   std::normal_distribution<float> n;
   std::vector<float> cap(16 * l.config.transformer.caption_dim), neg(cap.size());

@@ -11,7 +11,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reel_ref import exact_attention as ea  # noqa: E402
-from reel_ref.dit import BlockState, LinearDiT  # noqa: E402
+from reel_ref.dit import BlockState, DiT  # noqa: E402
 from reel_ref.testing import random_model, randomize, small_config  # noqa: E402
 
 F64 = torch.float64
@@ -99,7 +99,7 @@ class AttentionKindsTest(unittest.TestCase):
 
     def test_window_zero_sparse_linear_is_pure_linear(self):
         sla, cfg = self._model(attention="sparse_linear", attention_window=0)
-        lin = LinearDiT(small_config()).to(F64)
+        lin = DiT(small_config()).to(F64)
         lin.load_state_dict({k: v for k, v in sla.state_dict().items() if "proj_s" not in k})
         lat, cap, mask = _inputs(cfg, 4)
         t = torch.tensor([250.0], dtype=F64)

@@ -187,13 +187,13 @@ def break_copies(out: str):
 
 def write_transformer_2b(out: str, seed: int):
     from reel_ref.config import DitConfig
-    from reel_ref.dit import LinearDiT
+    from reel_ref.dit import DiT
     layers = 20
     full = dict(in_channels=16, out_channels=16, patch_size=[1, 2, 2], hidden_size=2240,
                 num_layers=layers, num_heads=20, head_dim=112, cross_num_heads=20,
                 cross_head_dim=112, caption_dim=2304, ffn_hidden=6720, temporal_conv="centered")
     # Names and shapes from a one-block model (0.5 GB in f32), block 0 repeated.
-    one = LinearDiT(DitConfig(**dict(full, num_layers=1)).validate())
+    one = DiT(DitConfig(**dict(full, num_layers=1)).validate())
     shapes = {}
     for name, t in one.state_dict().items():
         if name.startswith("transformer_blocks.0."):

@@ -19,7 +19,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-from reel_ref import (DitConfig, LinearDiT, ModelConfig, SamplerConfig, load_file,  # noqa: E402
+from reel_ref import (DitConfig, DiT, ModelConfig, SamplerConfig, load_file,  # noqa: E402
                       save_config, save_file)
 from reel_train import checkpoint  # noqa: E402
 from reel_train.text_encoder import TextEncoder, Tokenizer  # noqa: E402
@@ -74,7 +74,7 @@ def main():
     else:
         ck = torch.load(args.dit)
     dcfg = DitConfig(**ck["dit_config"])
-    dit = LinearDiT(dcfg)
+    dit = DiT(dcfg)
     dit.load_state_dict(ck["dit" if args.raw else "ema_dit"])
     tcfg = ck["text_config"]
     tok = Tokenizer.build(tcfg["max_tokens"])

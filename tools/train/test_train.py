@@ -12,7 +12,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-from reel_ref import DitConfig, LinearDiT  # noqa: E402
+from reel_ref import DitConfig, DiT  # noqa: E402
 from reel_train import data, fast_dit  # noqa: E402
 from reel_train.text_encoder import BOS, PAD, UNK, TextEncoder, Tokenizer  # noqa: E402
 from reel_train.vae import VideoVAE  # noqa: E402
@@ -86,7 +86,7 @@ class FastDitTest(unittest.TestCase):
         cfg = DitConfig(in_channels=8, out_channels=8, patch_size=[1, 2, 2], hidden_size=48,
                         num_layers=2, num_heads=2, head_dim=24, cross_num_heads=2, cross_head_dim=24,
                         caption_dim=16, ffn_hidden=64, block_frames=1)
-        m = LinearDiT(cfg)
+        m = DiT(cfg)
         with torch.no_grad():
             for p in m.parameters():
                 p.add_(0.2 * torch.randn_like(p))

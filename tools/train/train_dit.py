@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Trains the reel-tiny DiT (tools/reference LinearDiT) + text encoder on VAE latents of procedural clips.
+"""Trains the reel-tiny DiT (tools/reference DiT) + text encoder on VAE latents of procedural clips.
 
 Block-causal flow matching, matching the contract's state update (pipeline/model/README.md): a training
 sample is a prefix of a clip's latent frames 0..b; frames < b are clean context with timestep 0, frame b
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-from reel_ref import DitConfig, LinearDiT, load_config, load_file  # noqa: E402
+from reel_ref import DitConfig, DiT, load_config, load_file  # noqa: E402
 from reel_train import checkpoint, data, fast_dit  # noqa: E402
 from reel_train.text_encoder import TextEncoder, Tokenizer  # noqa: E402
 from reel_train.vae import pixels_to_input  # noqa: E402
@@ -331,7 +331,7 @@ def latents_of(args, device, log):
 def build_models(args, dit_cfg, log):
     """(DiT, text encoder, tokenizer) on the CPU: fresh or from --init; the fast forward checked."""
     tok = Tokenizer.build(TEXT["max_tokens"])
-    dit = LinearDiT(DitConfig(**dit_cfg))
+    dit = DiT(DitConfig(**dit_cfg))
     init_dit(dit)
     probe = copy.deepcopy(dit)
     with torch.no_grad():

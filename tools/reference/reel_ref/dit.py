@@ -1,4 +1,5 @@
-"""LinearDiT: the linear Diffusion Transformer of pipeline/model/README.md (SANA-Video design).
+"""DiT: the Diffusion Transformer of pipeline/model/README.md (SANA-Video design; linear, sparse_linear
+or softmax self-attention, exact_attention.py).
 
 Written for reading, not speed: each step of the contract is one short function, block-causal attention
 is a plain running sum over blocks, and the block-AR state is an explicit object. Parameter names are
@@ -209,7 +210,7 @@ def _frame_blocks(frames: int, block_frames: Optional[int]):
     return [(s, min(s + block_frames, frames)) for s in range(0, frames, block_frames)]
 
 
-class LinearDiT(nn.Module):
+class DiT(nn.Module):
     def __init__(self, cfg: DitConfig):
         super().__init__()
         cfg.validate()
@@ -478,9 +479,9 @@ class LinearDiT(nn.Module):
 # Model directory I/O
 # ----------------------------------------------------------------------------------------------------
 def load_model(model_dir: str, dtype=torch.float32):
-    """Returns (LinearDiT in eval mode, ModelConfig). Weights of any float dtype; strict names/shapes."""
+    """Returns (DiT in eval mode, ModelConfig). Weights of any float dtype; strict names/shapes."""
     mcfg = load_config(model_dir)
-    model = LinearDiT(mcfg.transformer)
+    model = DiT(mcfg.transformer)
     weights = load_file(model_dir.rstrip("/") + "/transformer.safetensors")
     expected = model.state_dict()
     missing = sorted(set(expected) - set(weights))
@@ -495,7 +496,7 @@ def load_model(model_dir: str, dtype=torch.float32):
     return model.to(dtype).eval(), mcfg
 
 
-def save_model(model: LinearDiT, mcfg: ModelConfig, model_dir: str, dtype=torch.float32,
+def save_model(model: DiT, mcfg: ModelConfig, model_dir: str, dtype=torch.float32,
                metadata: dict = None) -> None:
     import os
     os.makedirs(model_dir, exist_ok=True)

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import torch
 
-from .dit import BlockState, LinearDiT
+from .dit import BlockState, DiT
 
 
 def sigma_schedule(steps: int, shift: float) -> List[float]:
@@ -22,7 +22,7 @@ def sigma_schedule(steps: int, shift: float) -> List[float]:
     return sigmas
 
 
-def cfg_velocity(model: LinearDiT, x, sigma: float, caption, caption_mask, neg_caption, neg_mask,
+def cfg_velocity(model: DiT, x, sigma: float, caption, caption_mask, neg_caption, neg_mask,
                  cfg: float, **forward_kwargs):
     """v = v_u + g (v_c - v_u); g == 1 runs the conditional branch only."""
     B = x.shape[0]
@@ -81,7 +81,7 @@ def _denoise(model, noise, caption, caption_mask, neg_caption, neg_mask, steps, 
 
 
 @torch.no_grad()
-def sample(model: LinearDiT, noise, caption, caption_mask, neg_caption, neg_mask, steps: int,
+def sample(model: DiT, noise, caption, caption_mask, neg_caption, neg_mask, steps: int,
            cfg: float, solver: str, flow_shift: float, causal_block_frames: Optional[int] = None):
     """Whole clip at once: one timestep for all frames, bidirectional or block-causal attention."""
     return _denoise(model, noise, caption, caption_mask, neg_caption, neg_mask, steps, cfg, solver,
@@ -89,7 +89,7 @@ def sample(model: LinearDiT, noise, caption, caption_mask, neg_caption, neg_mask
 
 
 @torch.no_grad()
-def generate_block_ar(model: LinearDiT, noise, caption, caption_mask, neg_caption, neg_mask,
+def generate_block_ar(model: DiT, noise, caption, caption_mask, neg_caption, neg_mask,
                       steps: int, cfg: float, solver: str, block_frames: int, flow_shift: float):
     """Block-autoregressive generation with the constant-memory state.
 

@@ -5,7 +5,7 @@ import math
 import torch
 
 from .config import DitConfig
-from .dit import LinearDiT
+from .dit import DiT
 
 
 def small_config(**overrides) -> DitConfig:
@@ -19,7 +19,7 @@ def small_config(**overrides) -> DitConfig:
 
 
 @torch.no_grad()
-def randomize(model: LinearDiT, seed: int) -> LinearDiT:
+def randomize(model: DiT, seed: int) -> DiT:
     """Seeded weights of unit-ish scale: weights N(0, 1/fan_in), biases N(0, 0.1^2), norm weights
     1 + N(0, 0.2^2), modulation tables N(0, 0.3^2)."""
     g = torch.Generator().manual_seed(seed)
@@ -39,5 +39,5 @@ def randomize(model: LinearDiT, seed: int) -> LinearDiT:
     return model
 
 
-def random_model(cfg: DitConfig, seed: int = 0, dtype=torch.float32) -> LinearDiT:
-    return randomize(LinearDiT(cfg), seed).to(dtype).eval()
+def random_model(cfg: DitConfig, seed: int = 0, dtype=torch.float32) -> DiT:
+    return randomize(DiT(cfg), seed).to(dtype).eval()

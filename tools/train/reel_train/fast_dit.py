@@ -1,9 +1,9 @@
-"""A training-speed forward for reel_ref.LinearDiT (tools/reference), identical in math.
+"""A training-speed forward for reel_ref.DiT (tools/reference), identical in math.
 
 The reference loops over blocks with slices (clear, but its backward pass on 2 shared CPU cores is
 dominated by slice/zero-fill copies). This computes the same block-causal forward with cumulative sums
 over blocks and one causal conv over frames; `check()` (run by tests in train_dit.py --self-test)
-compares it with `LinearDiT.forward` to ~1e-6. Only temporal_conv = "causal", patch t = 1.
+compares it with `DiT.forward` to ~1e-6. Only temporal_conv = "causal", patch t = 1.
 """
 import torch
 import torch.nn.functional as F
