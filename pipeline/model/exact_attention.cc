@@ -23,11 +23,8 @@ absl::StatusOr<Tensor> WindowAttention(const DitConfig& c, const Tensor& q, cons
   ops::SparseAttentionOptions options;
   options.tile_q = EffectiveTile(c.sla_tile_q, block_tokens);
   options.tile_k = EffectiveTile(c.sla_tile_k, block_tokens);
-  const int64_t tiles = (k.dim(0) + options.tile_k - 1) / options.tile_k;
-  // The kernel keeps ⌊topk·tiles⌋ tiles; asking for n + ½ makes its count exactly n whatever its
-  // float rounding.
-  options.topk =
-      (static_cast<float>(SelectedTiles(c.sla_topk, tiles)) + 0.5f) / static_cast<float>(tiles);
+  // The kernel keeps kernels::cpu::CriticalTileCount(topk, tiles) tiles: the reference's rule.
+  options.topk = c.sla_topk;
   ops::SparseAttentionStats s;
   REEL_ASSIGN_OR_RETURN(Tensor out, ops::BlockSparseAttention(q, k, v, heads, scale,
                                                               ops::AttentionBlocks{}, options, &s));
@@ -37,11 +34,6 @@ absl::StatusOr<Tensor> WindowAttention(const DitConfig& c, const Tensor& q, cons
 }
 
 }  // namespace
-
-int64_t SelectedTiles(float topk, int64_t tiles) {
-  const auto n = static_cast<int64_t>(std::floor(static_cast<double>(topk) * tiles + 1e-6));
-  return std::max<int64_t>(1, std::min(tiles, n));
-}
 
 int64_t EffectiveTile(int64_t tile, int64_t block_tokens) {
   if (block_tokens <= 0) return tile;

@@ -29,9 +29,6 @@ struct ExactAttentionOutput {
   int64_t tiles_allowed = 0;   // key tiles in the windows
 };
 
-// How many of `tiles` key tiles a query tile keeps: max(1, min(tiles, ⌊topk·tiles + 1e-6⌋)) (the
-// reference's formula, so that C++ and PyTorch select the same count).
-int64_t SelectedTiles(float topk, int64_t tiles);
 // The tile the engine uses for a configured tile: with blocks, the largest divisor of the block's
 // tokens not above it; without, the configured one.
 int64_t EffectiveTile(int64_t tile, int64_t block_tokens);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu/sparse_attention.h"
 #include "pipeline/generate/denoise.h"
 #include "pipeline/model/cache_policy.h"
 #include "pipeline/model/exact_attention.h"
@@ -252,9 +253,11 @@ TEST(AttentionKinds, RequestOverridesAreCheckedAgainstTheKind) {
 }
 
 TEST(AttentionKinds, TileRules) {
-  EXPECT_EQ(SelectedTiles(0.1f, 8), 1);  // clamped to one
-  EXPECT_EQ(SelectedTiles(0.3f, 10), 3);
-  EXPECT_EQ(SelectedTiles(1.0f, 7), 7);
+  // The kernel's count, the reference's selected_tiles: max(1, min(T, ⌊topk·T + 1e-6⌋)).
+  using kernels::cpu::CriticalTileCount;
+  EXPECT_EQ(CriticalTileCount(0.1f, 8, true), 1);  // clamped to one
+  EXPECT_EQ(CriticalTileCount(0.3f, 10, true), 3);
+  EXPECT_EQ(CriticalTileCount(1.0f, 7, true), 7);
   EXPECT_EQ(EffectiveTile(64, 64), 64);
   EXPECT_EQ(EffectiveTile(16, 100), 10);
   EXPECT_EQ(EffectiveTile(64, 0), 64);
