@@ -57,6 +57,33 @@ __global__ void AxpbyKernel(int64_t n, float alpha, const float* x, float beta, 
   }
 }
 
+// Per-block partial sums in double, then one atomicAdd per block (sm_60+ has double atomics); the
+// order of additions differs from the CPU's, which the double accumulator makes immaterial.
+__global__ void AbsDiffSumsKernel(int64_t n, const float* a, const float* b, double* sums) {
+  __shared__ double diff_part[kThreads];
+  __shared__ double ref_part[kThreads];
+  double diff = 0.0, ref = 0.0;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    diff += fabs(static_cast<double>(a[i]) - static_cast<double>(b[i]));
+    ref += fabs(static_cast<double>(b[i]));
+  }
+  diff_part[threadIdx.x] = diff;
+  ref_part[threadIdx.x] = ref;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+    if (static_cast<int>(threadIdx.x) < stride) {
+      diff_part[threadIdx.x] += diff_part[threadIdx.x + stride];
+      ref_part[threadIdx.x] += ref_part[threadIdx.x + stride];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    atomicAdd(&sums[0], diff_part[0]);
+    atomicAdd(&sums[1], ref_part[0]);
+  }
+}
+
 // Copies elements of type T (a plain bit pattern of elem_bytes).
 template <typename T>
 __global__ void StridedCopyKernel(StridedView v, int64_t total, const T* src, T* dst) {
@@ -150,6 +177,27 @@ absl::Status Axpby(int64_t n, float alpha, const float* x, float beta, float* y,
   if (n == 0) return absl::OkStatus();
   AxpbyKernel<<<BlocksFor(n), kThreads, 0, stream>>>(n, alpha, x, beta, y);
   return internal::LaunchStatus("Axpby");
+}
+
+absl::Status AbsDiffSums(int64_t n, const float* a, const float* b, double* sum_abs_diff,
+                         double* sum_abs_b, cudaStream_t stream) {
+  REEL_CUDA_RETURN_IF_ERROR(internal::CheckSizes("AbsDiffSums", {n}));
+  REEL_CUDA_RETURN_IF_ERROR(internal::CheckNotNull("AbsDiffSums", "sum_abs_diff", sum_abs_diff));
+  REEL_CUDA_RETURN_IF_ERROR(internal::CheckNotNull("AbsDiffSums", "sum_abs_b", sum_abs_b));
+  absl::StatusOr<StreamBuffer> sums = StreamBuffer::Allocate(2 * sizeof(double), stream);
+  if (!sums.ok()) return sums.status();
+  REEL_CUDA_RETURN_IF_ERROR(FromCudaError(
+      cudaMemsetAsync(sums->data(), 0, 2 * sizeof(double), stream), "AbsDiffSums: memset"));
+  if (n > 0) {
+    AbsDiffSumsKernel<<<std::min<unsigned>(BlocksFor(n), 1024), kThreads, 0, stream>>>(
+        n, a, b, sums->as<double>());
+    REEL_CUDA_RETURN_IF_ERROR(internal::LaunchStatus("AbsDiffSums"));
+  }
+  double host[2] = {0.0, 0.0};
+  REEL_CUDA_RETURN_IF_ERROR(CopyToHost(host, sums->data(), sizeof(host), stream));
+  *sum_abs_diff = host[0];
+  *sum_abs_b = host[1];
+  return absl::OkStatus();
 }
 
 absl::Status StridedCopy(int rank, const int64_t* shape, const void* src,

@@ -25,6 +25,9 @@ absl::Status BinaryBroadcast(BinaryOp op, int rank, const int64_t* shape, const 
 absl::Status Axpby(int64_t n, float alpha, const float* x, float beta, float* y,
                    cudaStream_t stream);
 
+// Σ|a − b| and Σ|b| over n elements in double, into host doubles (waits for the stream).
+absl::Status AbsDiffSums(int64_t n, const float* a, const float* b, double* sum_abs_diff,
+                         double* sum_abs_b, cudaStream_t stream);
 // Copies an arbitrary strided view of element size elem_bytes into another strided layout; strides
 // are in elements. src and dst must not overlap.
 absl::Status StridedCopy(int rank, const int64_t* shape, const void* src,

@@ -13,5 +13,9 @@ namespace reel::kernels::cuda {
 // x[2j]sin + x[2j+1]cos. x, y (rows, heads*d); cos/sin (rows, d/2); d even. x and y may alias.
 absl::Status RopeApply(const float* x, float* y, int64_t rows, int64_t heads, int64_t d,
                        const float* cos, const float* sin, cudaStream_t stream);
+// Rotate-half convention (column j pairs with j + d/2): out[j] = x[j]cos - x[j+d/2]sin,
+// out[j+d/2] = x[j+d/2]cos + x[j]sin; same layout and tables. x and y may alias.
+absl::Status RopeApplyHalf(const float* x, float* y, int64_t rows, int64_t heads, int64_t d,
+                           const float* cos, const float* sin, cudaStream_t stream);
 
 }  // namespace reel::kernels::cuda

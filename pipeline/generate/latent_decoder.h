@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "pipeline/model/placement.h"
 #include "pipeline/tensor/tensor.h"
 
 namespace reel {
@@ -26,11 +27,15 @@ class LatentDecoder {
   virtual absl::StatusOr<std::unique_ptr<LatentStream>> NewStream(int64_t latent_height,
                                                                   int64_t latent_width) const = 0;
   // latents (z, n, h, w) as the DiT makes them (normalized), following the frames this stream has
-  // decoded → (3, pixel frames, H, W) in [−1, 1].
+  // decoded → (3, pixel frames, H, W) in [−1, 1], on the CPU (frames go to the encoder from there,
+  // once per block). `latents` may live on any device.
   virtual absl::StatusOr<Tensor> Decode(LatentStream& stream, const Tensor& latents) const = 0;
   virtual int64_t parameter_bytes() const = 0;
   // Bytes of decoder state per latent pixel for ModelInfo's memory estimate (0: unknown).
   virtual int64_t memory_bytes_per_pixel() const = 0;
+  // As CaptionEncoder::Place: weights moved once; without a GPU path the decoder stays on the CPU.
+  virtual absl::Status Place(const Placement& placement) { return absl::OkStatus(); }
+  virtual Device device() const { return Device::Cpu(); }
 };
 
 }  // namespace reel

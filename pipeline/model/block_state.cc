@@ -5,11 +5,11 @@
 namespace reel {
 
 absl::StatusOr<BlockState> BlockState::Zeros(int64_t heads, int64_t head_dim, int64_t spatial,
-                                             int64_t dim) {
+                                             int64_t dim, const Device& device) {
   BlockState s;
-  REEL_ASSIGN_OR_RETURN(s.kv, Tensor::Zeros({heads, head_dim, head_dim}));
-  REEL_ASSIGN_OR_RETURN(s.ksum, Tensor::Zeros({heads, head_dim}));
-  REEL_ASSIGN_OR_RETURN(s.conv_tail, Tensor::Zeros({2, spatial, dim}));
+  REEL_ASSIGN_OR_RETURN(s.kv, Tensor::ZerosOn(device, {heads, head_dim, head_dim}));
+  REEL_ASSIGN_OR_RETURN(s.ksum, Tensor::ZerosOn(device, {heads, head_dim}));
+  REEL_ASSIGN_OR_RETURN(s.conv_tail, Tensor::ZerosOn(device, {2, spatial, dim}));
   return s;
 }
 

@@ -19,8 +19,9 @@ struct BlockState {
   Tensor win_k, win_v;
   int64_t frames_seen = 0;
 
+  // On `device`: the state lives where the model computes (a GPU keeps it resident).
   static absl::StatusOr<BlockState> Zeros(int64_t heads, int64_t head_dim, int64_t spatial,
-                                          int64_t dim);
+                                          int64_t dim, const Device& device = Device::Cpu());
   int64_t bytes() const {
     const size_t window = win_k.defined() ? win_k.bytes() + win_v.bytes() : 0;
     return static_cast<int64_t>(kv.bytes() + ksum.bytes() + conv_tail.bytes() + window);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "pipeline/model/rope.h"
 #include "pipeline/model/sequence_parallel.h"
+#include "pipeline/tensor/device_memory.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
 
@@ -22,6 +23,18 @@ std::vector<float> TimestepSinusoid(float t) {
   }
   return emb;
 }
+
+namespace {
+
+// RoPE tables are computed on the host (cheap, once per call) and used where the model runs.
+absl::StatusOr<RopeTables> RopeOn(const RopeTables& host, const Device& device) {
+  RopeTables t;
+  REEL_ASSIGN_OR_RETURN(t.cos, ToDevice(host.cos, device));
+  REEL_ASSIGN_OR_RETURN(t.sin, ToDevice(host.sin, device));
+  return t;
+}
+
+}  // namespace
 
 absl::StatusOr<Dit> Dit::Load(const DitConfig& c, WeightStore& s) {
   Dit m;
@@ -52,8 +65,39 @@ absl::StatusOr<Dit> Dit::Load(const DitConfig& c, WeightStore& s) {
   return m;
 }
 
-absl::StatusOr<PreparedCaption> Dit::PrepareCaption(const Tensor& caption,
-                                                    const Tensor& mask) const {
+absl::StatusOr<Dit> Dit::Placed(const Placement& placement) const {
+  REEL_RETURN_IF_ERROR(CheckDeviceUsable(placement.device));
+  Dit m;
+  m.config_ = config_;
+  m.placement_ = placement;
+  struct Member {
+    Tensor Dit::*field;
+    bool projection;
+  };
+  static constexpr Member kMembers[] = {
+      {&Dit::patch_w_, true},    {&Dit::patch_b_, false},   {&Dit::t_lin1_w_, true},
+      {&Dit::t_lin1_b_, false},  {&Dit::t_lin2_w_, true},   {&Dit::t_lin2_b_, false},
+      {&Dit::t_proj_w_, true},   {&Dit::t_proj_b_, false},  {&Dit::cap1_w_, true},
+      {&Dit::cap1_b_, false},    {&Dit::cap2_w_, true},     {&Dit::cap2_b_, false},
+      {&Dit::cap_norm_, false},  {&Dit::out_table_, false}, {&Dit::proj_out_w_, true},
+      {&Dit::proj_out_b_, false}};
+  for (const Member& member : kMembers) {
+    REEL_ASSIGN_OR_RETURN(m.*member.field,
+                          PlaceWeight(this->*member.field, placement, member.projection));
+  }
+  for (const DitBlockWeights& b : blocks_) {
+    REEL_ASSIGN_OR_RETURN(DitBlockWeights placed, b.Placed(placement));
+    m.blocks_.push_back(std::move(placed));
+  }
+  // Uploads are queued on the device's stream: wait, so a failure shows here, not in a step.
+  REEL_RETURN_IF_ERROR(Synchronize(placement.device));
+  return m;
+}
+
+absl::StatusOr<PreparedCaption> Dit::PrepareCaption(const Tensor& host_caption,
+                                                    const Tensor& host_mask) const {
+  REEL_ASSIGN_OR_RETURN(const Tensor caption, ToDevice(host_caption, device()));
+  REEL_ASSIGN_OR_RETURN(const Tensor mask, ToDevice(host_mask, device()));
   if (caption.rank() != 2 || caption.dim(1) != config_.caption_dim ||
       mask.numel() != caption.dim(0)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -78,7 +122,8 @@ absl::StatusOr<PreparedCaption> Dit::PrepareCaption(const Tensor& caption,
 }
 
 absl::StatusOr<TimestepEmbedding> Dit::EmbedTimestep(float t) const {
-  REEL_ASSIGN_OR_RETURN(Tensor sinus, Tensor::FromVector({1, 256}, TimestepSinusoid(t)));
+  REEL_ASSIGN_OR_RETURN(Tensor host, Tensor::FromVector({1, 256}, TimestepSinusoid(t)));
+  REEL_ASSIGN_OR_RETURN(Tensor sinus, ToDevice(host, device()));
   REEL_ASSIGN_OR_RETURN(Tensor h, ops::Linear(sinus, t_lin1_w_, &t_lin1_b_));
   REEL_ASSIGN_OR_RETURN(h, ops::Activate(h, ops::Activation::kSilu));
   TimestepEmbedding e;
@@ -117,7 +162,8 @@ absl::StatusOr<Tensor> Dit::PatchEmbed(const Tensor& latents) const {
   const int64_t f2 = latents.dim(1) / pt, h2 = latents.dim(2) / ph, w2 = latents.dim(3) / pw;
   // (C, F'·pt, H'·ph, W'·pw) → (F', H', W', C, pt, ph, pw): each token's patch in the weight's
   // order.
-  REEL_ASSIGN_OR_RETURN(Tensor dense, latents.Contiguous());
+  REEL_ASSIGN_OR_RETURN(Tensor moved, ToDevice(latents, device()));
+  REEL_ASSIGN_OR_RETURN(Tensor dense, moved.Contiguous());
   REEL_ASSIGN_OR_RETURN(Tensor v, dense.Reshape({c, f2, pt, h2, ph, w2, pw}));
   REEL_ASSIGN_OR_RETURN(Tensor perm, v.Permute({1, 3, 5, 0, 2, 4, 6}));
   REEL_ASSIGN_OR_RETURN(Tensor patches, perm.Contiguous());
@@ -128,8 +174,9 @@ absl::StatusOr<Tensor> Dit::PatchEmbed(const Tensor& latents) const {
 absl::StatusOr<ModelState> Dit::NewState(int64_t spatial_tokens) const {
   ModelState state;
   for (int i = 0; i < config_.num_layers; ++i) {
-    REEL_ASSIGN_OR_RETURN(BlockState s, BlockState::Zeros(config_.num_heads, config_.head_dim,
-                                                          spatial_tokens, config_.hidden_size));
+    REEL_ASSIGN_OR_RETURN(BlockState s,
+                          BlockState::Zeros(config_.num_heads, config_.head_dim, spatial_tokens,
+                                            config_.hidden_size, device()));
     state.push_back(std::move(s));
   }
   return state;
@@ -142,8 +189,9 @@ absl::Status Dit::ApplyBlock(int index, float t, const PreparedCaption& caption,
   REEL_ASSIGN_OR_RETURN(Tensor t6, e.t6.Reshape({1, 6, config_.hidden_size}));
   std::vector<Tensor> per_frame(frames, t6);
   REEL_ASSIGN_OR_RETURN(Tensor mod, ops::Concat(per_frame, 0));
-  REEL_ASSIGN_OR_RETURN(
-      RopeTables rope, BuildRope3d(frames, height, width, 0, config_.head_dim, config_.rope_theta));
+  REEL_ASSIGN_OR_RETURN(RopeTables host_rope, BuildRope3d(frames, height, width, 0,
+                                                          config_.head_dim, config_.rope_theta));
+  REEL_ASSIGN_OR_RETURN(RopeTables rope, RopeOn(host_rope, device()));
   const CrossContext cross{&caption.layers[index], &caption.mask};
   return DitBlockForward(blocks_[index], config_, mod, rope, absl::MakeConstSpan(&cross, 1), height,
                          width, AttentionScope{}, tokens);
@@ -186,6 +234,11 @@ absl::StatusOr<std::vector<Tensor>> Dit::ForwardBranches(
         "one block per rank");
   }
   const bool by_rows = world > 1 && !by_blocks;
+  if (world > 1 && !device().is_cpu()) {
+    return absl::UnimplementedError(
+        "sequence parallelism exchanges host tensors: a worker group runs on the CPU backend "
+        "for now (one GPU per worker without a group works)");
+  }
   if (by_rows && world > h2) {
     return absl::InvalidArgumentError(
         absl::StrCat(h2, " token rows cannot be split over ", world,
@@ -236,7 +289,8 @@ absl::StatusOr<std::vector<Tensor>> Dit::ForwardBranches(
   }
   REEL_ASSIGN_OR_RETURN(RopeTables whole_rope,
                         BuildRope3d(f2, h2, w2, options.frame_offset, c.head_dim, c.rope_theta));
-  REEL_ASSIGN_OR_RETURN(RopeTables rope, BandRope(whole_rope, f2, band, w2));
+  REEL_ASSIGN_OR_RETURN(RopeTables band_rope, BandRope(whole_rope, f2, band, w2));
+  REEL_ASSIGN_OR_RETURN(RopeTables rope, RopeOn(band_rope, device()));
   // The cache hook needs a block after the first to skip.
   const bool cached = options.cache != nullptr && c.num_layers > 1;
   Tensor first_block_out;
@@ -270,7 +324,8 @@ absl::StatusOr<std::vector<Tensor>> Dit::ForwardBranches(
   // Output norm: shift = table[0] + embedded_t, scale = table[1] + embedded_t (per frame).
   REEL_ASSIGN_OR_RETURN(Tensor shift_scale,
                         ops::Add(embedded, *out_table_.Reshape({1, 2, d})));  // (F',2,D)
-  REEL_ASSIGN_OR_RETURN(Tensor normed, Tensor::Empty({branches * f2 * band_spatial, d}));
+  REEL_ASSIGN_OR_RETURN(Tensor normed,
+                        Tensor::EmptyOn(device(), {branches * f2 * band_spatial, d}));
   for (int64_t bf = 0; bf < branches * f2; ++bf) {
     REEL_ASSIGN_OR_RETURN(Tensor ss, shift_scale.Slice(0, bf % f2, bf % f2 + 1));
     REEL_ASSIGN_OR_RETURN(
@@ -295,7 +350,9 @@ absl::StatusOr<std::vector<Tensor>> Dit::ForwardBranches(
     REEL_ASSIGN_OR_RETURN(Tensor perm, o7.Permute({6, 0, 3, 1, 4, 2, 5}));
     REEL_ASSIGN_OR_RETURN(Tensor dense, perm.Contiguous());
     REEL_ASSIGN_OR_RETURN(Tensor v, dense.Reshape({co, f2 * pt, h2 * ph, w2 * pw}));
-    velocities.push_back(std::move(v));
+    // Back where the caller keeps its latents (the solver's loop): a few MB per step.
+    REEL_ASSIGN_OR_RETURN(Tensor there, ToDevice(v, latents.device()));
+    velocities.push_back(std::move(there));
   }
   return velocities;
 }

@@ -44,6 +44,11 @@ struct ForwardOptions {
 class Dit {
  public:
   static absl::StatusOr<Dit> Load(const DitConfig& config, WeightStore& weights);
+  // This model with its weights placed once (placement.h): on a GPU the whole forward then runs
+  // there. Inputs may live anywhere; Forward returns velocities on the latents' device.
+  absl::StatusOr<Dit> Placed(const Placement& placement) const;
+  const Placement& placement() const { return placement_; }
+  const Device& device() const { return placement_.device; }
 
   const DitConfig& config() const { return config_; }
 
@@ -74,6 +79,7 @@ class Dit {
 
  private:
   DitConfig config_;
+  Placement placement_;
   Tensor patch_w_, patch_b_;  // (D, C·pt·ph·pw), (D)
   Tensor t_lin1_w_, t_lin1_b_, t_lin2_w_, t_lin2_b_, t_proj_w_, t_proj_b_;
   Tensor cap1_w_, cap1_b_, cap2_w_, cap2_b_, cap_norm_;

@@ -22,7 +22,7 @@ absl::StatusOr<Tensor> Row(const Tensor& mod, ModRow r) { return mod.Slice(1, r,
 absl::StatusOr<Tensor> ModulatedNorm(const Tensor& x, const Tensor& mod, ModRow shift_row,
                                      float eps) {
   const int64_t frames = x.dim(0), s = x.dim(1), d = x.dim(2);
-  REEL_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({frames * s, d}));
+  REEL_ASSIGN_OR_RETURN(Tensor out, Tensor::EmptyOn(x.device(), {frames * s, d}));
   for (int64_t f = 0; f < frames; ++f) {
     REEL_ASSIGN_OR_RETURN(Tensor xf, x.Slice(0, f, f + 1));
     REEL_ASSIGN_OR_RETURN(Tensor mf, mod.Slice(0, f, f + 1));
@@ -77,8 +77,8 @@ absl::StatusOr<Tensor> LinearBranch(const DitConfig& c, const Tensor& q_norm, co
       REEL_ASSIGN_OR_RETURN(t.kv, scope.state->kv.Clone());
       REEL_ASSIGN_OR_RETURN(t.ksum, scope.state->ksum.Clone());
     } else {
-      REEL_ASSIGN_OR_RETURN(t.kv, Tensor::Zeros({heads, d, d}));
-      REEL_ASSIGN_OR_RETURN(t.ksum, Tensor::Zeros({heads, d}));
+      REEL_ASSIGN_OR_RETURN(t.kv, Tensor::ZerosOn(q.device(), {heads, d, d}));
+      REEL_ASSIGN_OR_RETURN(t.ksum, Tensor::ZerosOn(q.device(), {heads, d}));
     }
   }
   const bool by_blocks =
@@ -89,8 +89,8 @@ absl::StatusOr<Tensor> LinearBranch(const DitConfig& c, const Tensor& q_norm, co
     // inclusive AllScan, with the incoming state folded in on rank 0 so that the additions happen
     // in the order of sequential absorption.
     BranchTensors& t = br[0];
-    REEL_ASSIGN_OR_RETURN(t.part_kv, Tensor::Zeros({heads, d, d}));
-    REEL_ASSIGN_OR_RETURN(t.part_ksum, Tensor::Zeros({heads, d}));
+    REEL_ASSIGN_OR_RETURN(t.part_kv, Tensor::ZerosOn(q.device(), {heads, d, d}));
+    REEL_ASSIGN_OR_RETURN(t.part_ksum, Tensor::ZerosOn(q.device(), {heads, d}));
     REEL_RETURN_IF_ERROR(
         ops::LinearAttentionAccumulate(t.k_rot, t.k, t.v, heads, t.part_kv, t.part_ksum));
     if (scope.parallel.rank() == 0) {
@@ -121,8 +121,8 @@ absl::StatusOr<Tensor> LinearBranch(const DitConfig& c, const Tensor& q_norm, co
     // length), every guidance branch in one reduction (one round trip instead of one per branch).
     std::vector<Tensor*> parts;
     for (BranchTensors& t : br) {
-      REEL_ASSIGN_OR_RETURN(t.part_kv, Tensor::Zeros({heads, d, d}));
-      REEL_ASSIGN_OR_RETURN(t.part_ksum, Tensor::Zeros({heads, d}));
+      REEL_ASSIGN_OR_RETURN(t.part_kv, Tensor::ZerosOn(q.device(), {heads, d, d}));
+      REEL_ASSIGN_OR_RETURN(t.part_ksum, Tensor::ZerosOn(q.device(), {heads, d}));
       REEL_RETURN_IF_ERROR(
           ops::LinearAttentionAccumulate(*t.k_rot.Slice(0, r0, r1), *t.k.Slice(0, r0, r1),
                                          *t.v.Slice(0, r0, r1), heads, t.part_kv, t.part_ksum));
@@ -298,7 +298,7 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
       if (total >= 2) {
         REEL_ASSIGN_OR_RETURN(tail, joined.Slice(0, total - 2, total)->Clone());
       } else {
-        REEL_ASSIGN_OR_RETURN(Tensor zero, Tensor::Zeros({1, spatial, dim}));
+        REEL_ASSIGN_OR_RETURN(Tensor zero, Tensor::ZerosOn(y3.device(), {1, spatial, dim}));
         REEL_ASSIGN_OR_RETURN(tail, ops::Concat({zero, joined}, 0));
       }
       if (banded) {
@@ -313,6 +313,41 @@ absl::StatusOr<Tensor> MixFfn(const DitBlockWeights& w, const DitConfig& c, cons
 }
 
 }  // namespace
+
+absl::StatusOr<DitBlockWeights> DitBlockWeights::Placed(const Placement& p) const {
+  DitBlockWeights w;
+  const auto place = [&p](const Tensor& t, bool projection) {
+    return PlaceWeight(t, p, projection);
+  };
+  REEL_ASSIGN_OR_RETURN(w.scale_shift_table, place(scale_shift_table, false));
+  REEL_ASSIGN_OR_RETURN(w.to_q, place(to_q, true));
+  REEL_ASSIGN_OR_RETURN(w.to_k, place(to_k, true));
+  REEL_ASSIGN_OR_RETURN(w.to_v, place(to_v, true));
+  REEL_ASSIGN_OR_RETURN(w.norm_q, place(norm_q, false));
+  REEL_ASSIGN_OR_RETURN(w.norm_k, place(norm_k, false));
+  REEL_ASSIGN_OR_RETURN(w.out_w, place(out_w, true));
+  REEL_ASSIGN_OR_RETURN(w.out_b, place(out_b, false));
+  REEL_ASSIGN_OR_RETURN(w.proj_s_w, place(proj_s_w, true));
+  REEL_ASSIGN_OR_RETURN(w.proj_s_b, place(proj_s_b, false));
+  REEL_ASSIGN_OR_RETURN(w.x_q_w, place(x_q_w, true));
+  REEL_ASSIGN_OR_RETURN(w.x_q_b, place(x_q_b, false));
+  REEL_ASSIGN_OR_RETURN(w.x_k_w, place(x_k_w, true));
+  REEL_ASSIGN_OR_RETURN(w.x_k_b, place(x_k_b, false));
+  REEL_ASSIGN_OR_RETURN(w.x_v_w, place(x_v_w, true));
+  REEL_ASSIGN_OR_RETURN(w.x_v_b, place(x_v_b, false));
+  REEL_ASSIGN_OR_RETURN(w.x_norm_q, place(x_norm_q, false));
+  REEL_ASSIGN_OR_RETURN(w.x_norm_k, place(x_norm_k, false));
+  REEL_ASSIGN_OR_RETURN(w.x_out_w, place(x_out_w, true));
+  REEL_ASSIGN_OR_RETURN(w.x_out_b, place(x_out_b, false));
+  REEL_ASSIGN_OR_RETURN(w.ff_in_w, place(ff_in_w, true));
+  REEL_ASSIGN_OR_RETURN(w.ff_in_b, place(ff_in_b, false));
+  REEL_ASSIGN_OR_RETURN(w.ff_dw_w, place(ff_dw_w, false));
+  REEL_ASSIGN_OR_RETURN(w.ff_dw_b, place(ff_dw_b, false));
+  REEL_ASSIGN_OR_RETURN(w.ff_point_w, place(ff_point_w, true));
+  // The temporal conv runs as f32 GEMMs per tap (kernels/cuda/conv.h), so its kernel stays f32.
+  REEL_ASSIGN_OR_RETURN(w.ff_temp_w, place(ff_temp_w, false));
+  return w;
+}
 
 DitBlockWeights DitBlockWeights::Take(WeightStore& s, const std::string& p, const DitConfig& c) {
   const int64_t d = c.hidden_size, hf = c.ffn_hidden;

@@ -7,6 +7,7 @@
 #include "absl/types/span.h"
 #include "pipeline/model/block_state.h"
 #include "pipeline/model/config.h"
+#include "pipeline/model/placement.h"
 #include "pipeline/model/rope.h"
 #include "pipeline/model/weights.h"
 #include "pipeline/parallel/band.h"
@@ -23,6 +24,8 @@ struct DitBlockWeights {
   Tensor ff_in_w, ff_in_b, ff_dw_w, ff_dw_b, ff_point_w, ff_temp_w;                       // ff
 
   static DitBlockWeights Take(WeightStore& w, const std::string& prefix, const DitConfig& c);
+  // A copy with every weight placed (placement.h): projections in the placement's precision.
+  absl::StatusOr<DitBlockWeights> Placed(const Placement& placement) const;
 };
 
 // The caption's keys and values for one block's cross-attention: they depend only on the prompt, so

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "pipeline/tensor/device.h"
 
 namespace reel {
 
@@ -21,6 +22,8 @@ class Allocator {
  public:
   virtual ~Allocator() = default;
   virtual absl::StatusOr<Buffer> Allocate(size_t bytes) = 0;
+  // Where the memory lives: tensors allocated here are on this device.
+  virtual Device device() const { return Device::Cpu(); }
 };
 
 // 64-byte aligned heap memory.

@@ -5,15 +5,26 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/sparse_attention.h"
+#include "pipeline/tensor/gpu_call.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/ops_internal.h"
 #include "pipeline/tensor/status_macros.h"
 
+#ifdef REEL_HAVE_CUDA
+#include "kernels/cuda/runtime.h"
+#include "kernels/cuda/sparse_attention.h"
+#endif
+
 namespace reel::ops {
 namespace cpu = kernels::cpu;
+#ifdef REEL_HAVE_CUDA
+namespace gpu = kernels::cuda;
+#endif
 using internal::Dense;
 using internal::OptionalVector;
+using internal::Output;
 using internal::PtrOrNull;
+using internal::SameDevice;
 using internal::ShapeError;
 
 namespace {
@@ -28,6 +39,7 @@ absl::StatusOr<AttentionInputs> CheckInputs(const char* op, const Tensor& q, con
                                             const Tensor& v, int64_t heads,
                                             const AttentionBlocks& blocks) {
   AttentionInputs in;
+  REEL_RETURN_IF_ERROR(SameDevice(op, {&q, &k, &v}));
   REEL_ASSIGN_OR_RETURN(in.q, Dense(q, op, "q"));
   REEL_ASSIGN_OR_RETURN(in.k, Dense(k, op, "k"));
   REEL_ASSIGN_OR_RETURN(in.v, Dense(v, op, "v"));
@@ -61,15 +73,32 @@ absl::Status CheckOptions(const char* op, const SparseAttentionOptions& options)
   return absl::OkStatus();
 }
 
-TileMap BuildMap(const AttentionInputs& in, const AttentionBlocks& blocks,
-                 const SparseAttentionOptions& options, bool at_least_one) {
+// The tile map on the CPU: built there, or built on the GPU into `device_map` (which the sparse
+// kernel then reads) and copied back only when `host` asks for it (statistics, SparseTileMap).
+absl::StatusOr<TileMap> BuildMap(const AttentionInputs& in, const AttentionBlocks& blocks,
+                                 const SparseAttentionOptions& options, bool at_least_one,
+                                 bool host, Tensor* device_map) {
   TileMap map;
   map.heads = in.heads;
   map.q_tiles = cpu::TileCount(in.nq, options.tile_q);
   map.k_tiles = cpu::TileCount(in.nk, options.tile_k);
-  map.classes.resize(map.heads * map.q_tiles * map.k_tiles);
-  cpu::SparseTileMap(in.q.data<float>(), in.k.data<float>(), in.nq, in.nk, in.heads, in.d, blocks,
-                     options, at_least_one, map.classes.data());
+  const int64_t cells = map.heads * map.q_tiles * map.k_tiles;
+  if (!OnGpu(in.q)) {
+    map.classes.resize(cells);
+    cpu::SparseTileMap(in.q.data<float>(), in.k.data<float>(), in.nq, in.nk, in.heads, in.d, blocks,
+                       options, at_least_one, map.classes.data());
+    return map;
+  }
+  // One byte per tile, allocated as f32 words (the pool's granularity is larger anyway).
+  REEL_ASSIGN_OR_RETURN(*device_map, Output({(cells + 3) / 4}, in.q, nullptr));
+  [[maybe_unused]] auto* classes = static_cast<uint8_t*>(device_map->raw_data());
+  REEL_ON_GPU(
+      in.q, gpu::SparseTileMap(in.q.data<float>(), in.k.data<float>(), in.nq, in.nk, in.heads, in.d,
+                               blocks, options, at_least_one, classes, ctx.stream));
+  if (host) {
+    map.classes.resize(cells);
+    REEL_ON_GPU(in.q, gpu::CopyToHost(map.classes.data(), classes, cells, ctx.stream));
+  }
   return map;
 }
 
@@ -89,10 +118,34 @@ absl::StatusOr<Tensor> Sparse(const char* op, const Tensor& q, const Tensor& k, 
                               SparseAttentionStats* stats, Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(AttentionInputs in, CheckInputs(op, q, k, v, heads, blocks));
   REEL_RETURN_IF_ERROR(CheckOptions(op, options));
-  const TileMap map = BuildMap(in, blocks, options, !linear || options.topk > 0.0f);
-  CountTiles(map, stats);
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(in.q.shape(), DType::kF32, alloc));
   const float *qp = in.q.data<float>(), *kp = in.k.data<float>(), *vp = in.v.data<float>();
+  if (OnGpu(in.q)) {
+    if (linear) {
+      return absl::UnimplementedError(absl::StrCat(
+          op,
+          " (SLA-1's linear branch) has no CUDA kernel; the DiT's sparse_linear kind uses "
+          "FlashAttention / BlockSparseAttention plus its own linear attention"));
+    }
+    Tensor device_map;
+    REEL_ASSIGN_OR_RETURN(const TileMap map,
+                          BuildMap(in, blocks, options, true, stats != nullptr, &device_map));
+    CountTiles(map, stats);
+    REEL_ASSIGN_OR_RETURN(Tensor y, Output(in.q.shape(), in.q, alloc));
+    if (in.nk == 0) {
+      REEL_ON_GPU(y, gpu::FromCudaError(cudaMemsetAsync(y.raw_data(), 0, y.bytes(), ctx.stream),
+                                        "cudaMemsetAsync"));
+      return y;
+    }
+    REEL_ON_GPU(
+        y, gpu::BlockSparseAttention(qp, kp, vp, static_cast<const uint8_t*>(device_map.raw_data()),
+                                     in.nq, in.nk, heads, in.d, scale, blocks, options.tile_q,
+                                     options.tile_k, y.data<float>(), ctx.stream));
+    return y;
+  }
+  REEL_ASSIGN_OR_RETURN(const TileMap map, BuildMap(in, blocks, options,
+                                                    !linear || options.topk > 0.0f, true, nullptr));
+  CountTiles(map, stats);
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(in.q.shape(), in.q, alloc));
   if (in.nk == 0) {
     std::memset(y.data<float>(), 0, y.bytes());
     return y;
@@ -112,8 +165,16 @@ absl::StatusOr<Tensor> FlashAttention(const Tensor& q, const Tensor& k, const Te
                                       const Tensor* key_mask, int64_t heads, float scale,
                                       const AttentionBlocks& blocks, Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(AttentionInputs in, CheckInputs("FlashAttention", q, k, v, heads, blocks));
+  REEL_RETURN_IF_ERROR(SameDevice("FlashAttention", {&q, key_mask}));
   REEL_ASSIGN_OR_RETURN(Tensor m, OptionalVector(key_mask, in.nk, "FlashAttention", "key_mask"));
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(in.q.shape(), DType::kF32, alloc));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(in.q.shape(), in.q, alloc));
+  if (OnGpu(in.q)) {
+    // 64 x 64 tiles: the CUDA kernel's shared-memory staging is sized for them (README).
+    REEL_ON_GPU(y, gpu::FlashAttention(in.q.data<float>(), in.k.data<float>(), in.v.data<float>(),
+                                       PtrOrNull(key_mask, m), in.nq, in.nk, heads, in.d, scale,
+                                       blocks, 64, 64, y.data<float>(), ctx.stream));
+    return y;
+  }
   cpu::FlashAttention(in.q.data<float>(), in.k.data<float>(), in.v.data<float>(),
                       PtrOrNull(key_mask, m), in.nq, in.nk, heads, in.d, scale, blocks,
                       cpu::kFlashTileQ, cpu::kFlashTileK, y.data<float>());
@@ -143,7 +204,8 @@ absl::StatusOr<TileMap> SparseTileMap(const Tensor& q, const Tensor& k, int64_t 
                                       const SparseAttentionOptions& options, bool at_least_one) {
   REEL_ASSIGN_OR_RETURN(AttentionInputs in, CheckInputs("SparseTileMap", q, k, k, heads, blocks));
   REEL_RETURN_IF_ERROR(CheckOptions("SparseTileMap", options));
-  return BuildMap(in, blocks, options, at_least_one);
+  Tensor device_map;
+  return BuildMap(in, blocks, options, at_least_one, true, &device_map);
 }
 
 }  // namespace reel::ops

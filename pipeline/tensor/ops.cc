@@ -15,15 +15,33 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/softmax.h"
+#include "pipeline/tensor/gpu_call.h"
 #include "pipeline/tensor/ops_internal.h"
 #include "pipeline/tensor/status_macros.h"
 
+#ifdef REEL_HAVE_CUDA
+#include "kernels/cuda/activation.h"
+#include "kernels/cuda/cast.h"
+#include "kernels/cuda/conv.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/linear_attention.h"
+#include "kernels/cuda/norm.h"
+#include "kernels/cuda/rope.h"
+#include "kernels/cuda/softmax.h"
+#endif
+
 namespace reel::ops {
 namespace cpu = kernels::cpu;
-using internal::CheckF32Cpu;
+#ifdef REEL_HAVE_CUDA
+namespace gpu = kernels::cuda;
+#endif
+using internal::CheckF32;
 using internal::Dense;
 using internal::OptionalVector;
+using internal::Output;
 using internal::PtrOrNull;
+using internal::SameDevice;
 using internal::ShapeError;
 
 namespace {
@@ -48,12 +66,40 @@ absl::Status GemmBf16Weight(const Tensor& xc, const Tensor& wc, int64_t rows, fl
   return absl::OkStatus();
 }
 
+// y = x wᵀ + bias on the GPU: a bf16 weight takes the tensor-core GEMM (x rounded to bf16, f32
+// accumulation, bias fused), an f32 one cuBLAS's f32 GEMM over y pre-filled with the bias.
+absl::Status LinearOnGpu(const Tensor& xc, const Tensor& wc, const Tensor* bias, const Tensor& bc,
+                         int64_t rows, Tensor& y) {
+#ifndef REEL_HAVE_CUDA
+  REEL_ON_GPU(y, 0);
+#else
+  const int64_t in = wc.dim(1), out_features = wc.dim(0);
+  if (wc.dtype() == DType::kBF16) {
+    // MERGE-BF16: replaced by gpu::LinearBf16 once kernels/cuda/gemm_bf16.h lands.
+    REEL_ASSIGN_OR_RETURN(Tensor wf, Cast(wc, DType::kF32));
+    return LinearOnGpu(xc, wf, bias, bc, rows, y);
+  }
+  float beta = 0.0f;
+  if (bias != nullptr) {
+    const int64_t shape[2] = {rows, out_features}, from[2] = {0, 1}, to[2] = {out_features, 1};
+    REEL_ON_GPU(
+        y, gpu::StridedCopy(2, shape, bc.data<float>(), from, y.data<float>(), to, 4, ctx.stream));
+    beta = 1.0f;
+  }
+  REEL_ON_GPU(y, gpu::Gemm(false, true, rows, out_features, in, 1.0f, xc.data<float>(), in,
+                           wc.data<float>(), in, beta, y.data<float>(), out_features, ctx.cublas,
+                           ctx.stream));
+  return absl::OkStatus();
+#endif
+}
+
 }  // namespace
 
 absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bias,
                               Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(SameDevice("Linear", {&x, &w, bias}));
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Linear", "x"));
-  const bool bf16 = w.dtype() == DType::kBF16 && w.device().is_cpu();
+  const bool bf16 = w.dtype() == DType::kBF16;
   REEL_ASSIGN_OR_RETURN(Tensor wc, bf16 ? w.Contiguous() : Dense(w, "Linear", "weight"));
   if (wc.rank() != 2 || xc.rank() < 1 || xc.dim(-1) != wc.dim(1)) {
     return ShapeError("Linear", absl::StrCat("x ", ShapeString(x.shape()), " does not fit weight ",
@@ -63,14 +109,14 @@ absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bi
                 rows = xc.numel() / std::max<int64_t>(in, 1);
   Shape out_shape = xc.shape();
   out_shape.back() = out_features;
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(out_shape, DType::kF32, alloc));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(out_shape, xc, alloc));
+  REEL_ASSIGN_OR_RETURN(Tensor bc, OptionalVector(bias, out_features, "Linear", "bias"));
+  if (OnGpu(xc)) {
+    REEL_RETURN_IF_ERROR(LinearOnGpu(xc, wc, bias, bc, rows, y));
+    return y;
+  }
   float beta = 0.0f;
   if (bias != nullptr) {
-    REEL_ASSIGN_OR_RETURN(Tensor bc, Dense(*bias, "Linear", "bias"));
-    if (bc.numel() != out_features) {
-      return ShapeError("Linear", absl::StrCat("bias ", ShapeString(bias->shape()), " for ",
-                                               out_features, " outputs"));
-    }
     float* yp = y.data<float>();
     const float* bp = bc.data<float>();
     for (int64_t r = 0; r < rows; ++r) std::memcpy(yp + r * out_features, bp, out_features * 4);
@@ -87,6 +133,7 @@ absl::StatusOr<Tensor> Linear(const Tensor& x, const Tensor& w, const Tensor* bi
 
 absl::StatusOr<Tensor> Matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b,
                               Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(SameDevice("Matmul", {&a, &b}));
   REEL_ASSIGN_OR_RETURN(Tensor ac, Dense(a, "Matmul", "a"));
   REEL_ASSIGN_OR_RETURN(Tensor bc, Dense(b, "Matmul", "b"));
   if (ac.rank() != bc.rank() || (ac.rank() != 2 && ac.rank() != 3) ||
@@ -102,9 +149,15 @@ absl::StatusOr<Tensor> Matmul(const Tensor& a, const Tensor& b, bool trans_a, bo
   }
   const int64_t batch = ac.rank() == 3 ? ac.dim(0) : 1;
   Shape out_shape = ac.rank() == 3 ? Shape{batch, m, n} : Shape{m, n};
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(out_shape, DType::kF32, alloc));
-  cpu::GemmBatched(trans_a, trans_b, batch, m, n, k, 1.0f, ac.data<float>(), ac.dim(-1), m * k,
-                   bc.data<float>(), bc.dim(-1), k * n, 0.0f, y.data<float>(), n, m * n);
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(out_shape, ac, alloc));
+  if (OnGpu(ac)) {
+    REEL_ON_GPU(ac, gpu::GemmBatched(trans_a, trans_b, batch, m, n, k, 1.0f, ac.data<float>(),
+                                     ac.dim(-1), m * k, bc.data<float>(), bc.dim(-1), k * n, 0.0f,
+                                     y.data<float>(), n, m * n, ctx.cublas, ctx.stream));
+  } else {
+    cpu::GemmBatched(trans_a, trans_b, batch, m, n, k, 1.0f, ac.data<float>(), ac.dim(-1), m * k,
+                     bc.data<float>(), bc.dim(-1), k * n, 0.0f, y.data<float>(), n, m * n);
+  }
   return y;
 }
 
@@ -139,20 +192,28 @@ Shape AlignedStrides(const Tensor& t, const Shape& shape) {
 }  // namespace
 
 absl::StatusOr<Tensor> Binary(BinaryOp op, const Tensor& a, const Tensor& b, Allocator* alloc) {
-  REEL_RETURN_IF_ERROR(CheckF32Cpu(a, "Binary", "a"));
-  REEL_RETURN_IF_ERROR(CheckF32Cpu(b, "Binary", "b"));
+  REEL_RETURN_IF_ERROR(SameDevice("Binary", {&a, &b}));
+  REEL_RETURN_IF_ERROR(CheckF32(a, "Binary", "a"));
+  REEL_RETURN_IF_ERROR(CheckF32(b, "Binary", "b"));
   REEL_ASSIGN_OR_RETURN(Shape shape, BroadcastShape(a, b));
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(shape, DType::kF32, alloc));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(shape, a, alloc));
   if (y.numel() == 0) return y;
   const Shape sa = AlignedStrides(a, shape), sb = AlignedStrides(b, shape);
-  cpu::BinaryBroadcast(op, static_cast<int>(shape.size()), shape.data(), a.data<float>(), sa.data(),
-                       b.data<float>(), sb.data(), y.data<float>());
+  const int rank = static_cast<int>(shape.size());
+  if (OnGpu(a)) {
+    REEL_ON_GPU(a, gpu::BinaryBroadcast(op, rank, shape.data(), a.data<float>(), sa.data(),
+                                        b.data<float>(), sb.data(), y.data<float>(), ctx.stream));
+  } else {
+    cpu::BinaryBroadcast(op, rank, shape.data(), a.data<float>(), sa.data(), b.data<float>(),
+                         sb.data(), y.data<float>());
+  }
   return y;
 }
 
 absl::Status BinaryInPlace(BinaryOp op, Tensor& dst, const Tensor& b) {
-  REEL_RETURN_IF_ERROR(CheckF32Cpu(dst, "BinaryInPlace", "dst"));
-  REEL_RETURN_IF_ERROR(CheckF32Cpu(b, "BinaryInPlace", "b"));
+  REEL_RETURN_IF_ERROR(SameDevice("BinaryInPlace", {&dst, &b}));
+  REEL_RETURN_IF_ERROR(CheckF32(dst, "BinaryInPlace", "dst"));
+  REEL_RETURN_IF_ERROR(CheckF32(b, "BinaryInPlace", "b"));
   if (!dst.is_contiguous()) return ShapeError("BinaryInPlace", "dst must be contiguous");
   REEL_ASSIGN_OR_RETURN(Shape shape, BroadcastShape(dst, b));
   if (shape != dst.shape()) {
@@ -163,19 +224,32 @@ absl::Status BinaryInPlace(BinaryOp op, Tensor& dst, const Tensor& b) {
   if (dst.numel() == 0) return absl::OkStatus();
   const Shape sa = AlignedStrides(dst, shape), sb = AlignedStrides(b, shape);
   // Element i of the output only reads element i of dst, so aliasing out and a is safe.
-  cpu::BinaryBroadcast(op, static_cast<int>(shape.size()), shape.data(), dst.data<float>(),
-                       sa.data(), b.data<float>(), sb.data(), dst.data<float>());
+  const int rank = static_cast<int>(shape.size());
+  if (OnGpu(dst)) {
+    REEL_ON_GPU(dst,
+                gpu::BinaryBroadcast(op, rank, shape.data(), dst.data<float>(), sa.data(),
+                                     b.data<float>(), sb.data(), dst.data<float>(), ctx.stream));
+  } else {
+    cpu::BinaryBroadcast(op, rank, shape.data(), dst.data<float>(), sa.data(), b.data<float>(),
+                         sb.data(), dst.data<float>());
+  }
   return absl::OkStatus();
 }
 
 absl::Status Axpby(float alpha, const Tensor& x, float beta, Tensor& y) {
+  REEL_RETURN_IF_ERROR(SameDevice("Axpby", {&x, &y}));
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Axpby", "x"));
-  REEL_RETURN_IF_ERROR(CheckF32Cpu(y, "Axpby", "y"));
+  REEL_RETURN_IF_ERROR(CheckF32(y, "Axpby", "y"));
   if (!y.is_contiguous() || x.shape() != y.shape()) {
     return ShapeError("Axpby", absl::StrCat("x ", ShapeString(x.shape()), " vs contiguous y ",
                                             ShapeString(y.shape())));
   }
-  cpu::Axpby(y.numel(), alpha, xc.data<float>(), beta, y.data<float>());
+  if (OnGpu(y)) {
+    REEL_ON_GPU(y,
+                gpu::Axpby(y.numel(), alpha, xc.data<float>(), beta, y.data<float>(), ctx.stream));
+  } else {
+    cpu::Axpby(y.numel(), alpha, xc.data<float>(), beta, y.data<float>());
+  }
   return absl::OkStatus();
 }
 
@@ -184,17 +258,27 @@ absl::StatusOr<AbsDiffSums> SumAbsDiff(const Tensor& a, const Tensor& b) {
     return ShapeError("SumAbsDiff",
                       absl::StrCat(ShapeString(a.shape()), " vs ", ShapeString(b.shape())));
   }
+  REEL_RETURN_IF_ERROR(SameDevice("SumAbsDiff", {&a, &b}));
   REEL_ASSIGN_OR_RETURN(Tensor ac, Dense(a, "SumAbsDiff", "a"));
   REEL_ASSIGN_OR_RETURN(Tensor bc, Dense(b, "SumAbsDiff", "b"));
   AbsDiffSums s;
-  cpu::AbsDiffSums(ac.numel(), ac.data<float>(), bc.data<float>(), &s.diff, &s.ref);
+  if (OnGpu(ac)) {
+    REEL_ON_GPU(ac, gpu::AbsDiffSums(ac.numel(), ac.data<float>(), bc.data<float>(), &s.diff,
+                                     &s.ref, ctx.stream));
+  } else {
+    cpu::AbsDiffSums(ac.numel(), ac.data<float>(), bc.data<float>(), &s.diff, &s.ref);
+  }
   return s;
 }
 
 absl::StatusOr<Tensor> Activate(const Tensor& x, Activation act, Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Activate", "x"));
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  cpu::Activate(act, xc.data<float>(), y.data<float>(), y.numel());
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(xc.shape(), xc, alloc));
+  if (OnGpu(xc)) {
+    REEL_ON_GPU(xc, gpu::Activate(act, xc.data<float>(), y.data<float>(), y.numel(), ctx.stream));
+  } else {
+    cpu::Activate(act, xc.data<float>(), y.data<float>(), y.numel());
+  }
   return y;
 }
 
@@ -206,36 +290,53 @@ absl::StatusOr<Tensor> SiluGate(const Tensor& x, Allocator* alloc) {
   }
   Shape shape = xc.shape();
   shape.back() /= 2;
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(shape, DType::kF32, alloc));
-  cpu::SiluGate(xc.data<float>(), y.data<float>(), y.numel() / std::max<int64_t>(shape.back(), 1),
-                shape.back());
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(shape, xc, alloc));
+  const int64_t rows = y.numel() / std::max<int64_t>(shape.back(), 1);
+  if (OnGpu(xc)) {
+    REEL_ON_GPU(xc,
+                gpu::SiluGate(xc.data<float>(), y.data<float>(), rows, shape.back(), ctx.stream));
+  } else {
+    cpu::SiluGate(xc.data<float>(), y.data<float>(), rows, shape.back());
+  }
   return y;
 }
 
 absl::StatusOr<Tensor> LayerNorm(const Tensor& x, float eps, const Tensor* gamma,
                                  const Tensor* beta, Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(SameDevice("LayerNorm", {&x, gamma, beta}));
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "LayerNorm", "x"));
-  const int64_t cols = xc.dim(-1);
+  const int64_t cols = xc.dim(-1), rows = xc.numel() / std::max<int64_t>(cols, 1);
   REEL_ASSIGN_OR_RETURN(Tensor g, OptionalVector(gamma, cols, "LayerNorm", "gamma"));
   REEL_ASSIGN_OR_RETURN(Tensor b, OptionalVector(beta, cols, "LayerNorm", "beta"));
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  cpu::LayerNorm(xc.data<float>(), y.data<float>(), xc.numel() / std::max<int64_t>(cols, 1), cols,
-                 eps, PtrOrNull(gamma, g), PtrOrNull(beta, b));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(xc.shape(), xc, alloc));
+  if (OnGpu(xc)) {
+    REEL_ON_GPU(xc, gpu::LayerNorm(xc.data<float>(), y.data<float>(), rows, cols, eps,
+                                   PtrOrNull(gamma, g), PtrOrNull(beta, b), ctx.stream));
+  } else {
+    cpu::LayerNorm(xc.data<float>(), y.data<float>(), rows, cols, eps, PtrOrNull(gamma, g),
+                   PtrOrNull(beta, b));
+  }
   return y;
 }
 
 absl::StatusOr<Tensor> RmsNorm(const Tensor& x, float eps, const Tensor* weight, Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(SameDevice("RmsNorm", {&x, weight}));
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "RmsNorm", "x"));
-  const int64_t cols = xc.dim(-1);
+  const int64_t cols = xc.dim(-1), rows = xc.numel() / std::max<int64_t>(cols, 1);
   REEL_ASSIGN_OR_RETURN(Tensor w, OptionalVector(weight, cols, "RmsNorm", "weight"));
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  cpu::RmsNorm(xc.data<float>(), y.data<float>(), xc.numel() / std::max<int64_t>(cols, 1), cols,
-               eps, PtrOrNull(weight, w));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(xc.shape(), xc, alloc));
+  if (OnGpu(xc)) {
+    REEL_ON_GPU(xc, gpu::RmsNorm(xc.data<float>(), y.data<float>(), rows, cols, eps,
+                                 PtrOrNull(weight, w), ctx.stream));
+  } else {
+    cpu::RmsNorm(xc.data<float>(), y.data<float>(), rows, cols, eps, PtrOrNull(weight, w));
+  }
   return y;
 }
 
 absl::StatusOr<Tensor> LayerNormModulate(const Tensor& x, float eps, const Tensor& shift,
                                          const Tensor& scale, Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(SameDevice("LayerNormModulate", {&x, &shift, &scale}));
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "LayerNormModulate", "x"));
   REEL_ASSIGN_OR_RETURN(Tensor sh, Dense(shift, "LayerNormModulate", "shift"));
   REEL_ASSIGN_OR_RETURN(Tensor sc, Dense(scale, "LayerNormModulate", "scale"));
@@ -247,23 +348,33 @@ absl::StatusOr<Tensor> LayerNormModulate(const Tensor& x, float eps, const Tenso
                       absl::StrCat("shift ", ShapeString(shift.shape()), ", scale ",
                                    ShapeString(scale.shape()), " for x ", ShapeString(x.shape())));
   }
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  cpu::LayerNormModulate(xc.data<float>(), y.data<float>(), rows, cols, eps, sh.data<float>(),
-                         sc.data<float>(), stride);
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(xc.shape(), xc, alloc));
+  if (OnGpu(xc)) {
+    REEL_ON_GPU(xc, gpu::LayerNormModulate(xc.data<float>(), y.data<float>(), rows, cols, eps,
+                                           sh.data<float>(), sc.data<float>(), stride, ctx.stream));
+  } else {
+    cpu::LayerNormModulate(xc.data<float>(), y.data<float>(), rows, cols, eps, sh.data<float>(),
+                           sc.data<float>(), stride);
+  }
   return y;
 }
 
 absl::StatusOr<Tensor> Softmax(const Tensor& x, Allocator* alloc) {
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "Softmax", "x"));
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  const int64_t cols = xc.dim(-1);
-  cpu::Softmax(xc.data<float>(), y.data<float>(), xc.numel() / std::max<int64_t>(cols, 1), cols);
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(xc.shape(), xc, alloc));
+  const int64_t cols = xc.dim(-1), rows = xc.numel() / std::max<int64_t>(cols, 1);
+  if (OnGpu(xc)) {
+    REEL_ON_GPU(xc, gpu::Softmax(xc.data<float>(), y.data<float>(), rows, cols, ctx.stream));
+  } else {
+    cpu::Softmax(xc.data<float>(), y.data<float>(), rows, cols);
+  }
   return y;
 }
 
 absl::StatusOr<Tensor> SoftmaxAttention(const Tensor& q, const Tensor& k, const Tensor& v,
                                         const Tensor* key_mask, int64_t heads, float scale,
                                         Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(SameDevice("SoftmaxAttention", {&q, &k, &v, key_mask}));
   REEL_ASSIGN_OR_RETURN(Tensor qc, Dense(q, "SoftmaxAttention", "q"));
   REEL_ASSIGN_OR_RETURN(Tensor kc, Dense(k, "SoftmaxAttention", "k"));
   REEL_ASSIGN_OR_RETURN(Tensor vc, Dense(v, "SoftmaxAttention", "v"));
@@ -275,15 +386,23 @@ absl::StatusOr<Tensor> SoftmaxAttention(const Tensor& q, const Tensor& k, const 
   }
   REEL_ASSIGN_OR_RETURN(Tensor m,
                         OptionalVector(key_mask, kc.dim(0), "SoftmaxAttention", "key_mask"));
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(qc.shape(), DType::kF32, alloc));
-  cpu::SoftmaxAttention(qc.data<float>(), kc.data<float>(), vc.data<float>(),
-                        PtrOrNull(key_mask, m), qc.dim(0), kc.dim(0), heads, qc.dim(1) / heads,
-                        scale, y.data<float>());
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(qc.shape(), qc, alloc));
+  if (OnGpu(qc)) {
+    REEL_ON_GPU(qc, gpu::SoftmaxAttention(qc.data<float>(), kc.data<float>(), vc.data<float>(),
+                                          PtrOrNull(key_mask, m), qc.dim(0), kc.dim(0), heads,
+                                          qc.dim(1) / heads, scale, y.data<float>(), ctx.cublas,
+                                          ctx.stream));
+  } else {
+    cpu::SoftmaxAttention(qc.data<float>(), kc.data<float>(), vc.data<float>(),
+                          PtrOrNull(key_mask, m), qc.dim(0), kc.dim(0), heads, qc.dim(1) / heads,
+                          scale, y.data<float>());
+  }
   return y;
 }
 
 absl::StatusOr<Tensor> DepthwiseConv2d3x3(const Tensor& x, const Tensor& weight, const Tensor* bias,
                                           Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(SameDevice("DepthwiseConv2d3x3", {&x, &weight, bias}));
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "DepthwiseConv2d3x3", "x"));
   REEL_ASSIGN_OR_RETURN(Tensor wc, Dense(weight, "DepthwiseConv2d3x3", "weight"));
   if (xc.rank() != 4 || wc.numel() != xc.dim(3) * 9) {
@@ -291,14 +410,22 @@ absl::StatusOr<Tensor> DepthwiseConv2d3x3(const Tensor& x, const Tensor& weight,
                                                          ShapeString(weight.shape())));
   }
   REEL_ASSIGN_OR_RETURN(Tensor b, OptionalVector(bias, xc.dim(3), "DepthwiseConv2d3x3", "bias"));
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  cpu::DepthwiseConv2d3x3(xc.data<float>(), wc.data<float>(), PtrOrNull(bias, b), y.data<float>(),
-                          xc.dim(0), xc.dim(1), xc.dim(2), xc.dim(3));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(xc.shape(), xc, alloc));
+  if (OnGpu(xc)) {
+    REEL_ON_GPU(xc, gpu::DepthwiseConv2d3x3(xc.data<float>(), wc.data<float>(), PtrOrNull(bias, b),
+                                            y.data<float>(), xc.dim(0), xc.dim(1), xc.dim(2),
+                                            xc.dim(3), ctx.stream));
+  } else {
+    cpu::DepthwiseConv2d3x3(xc.data<float>(), wc.data<float>(), PtrOrNull(bias, b), y.data<float>(),
+                            xc.dim(0), xc.dim(1), xc.dim(2), xc.dim(3));
+  }
   return y;
 }
 
 absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, const Tensor& weight,
                                      int pad_front, Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(
+      SameDevice("TemporalConv3", {&x, history.defined() ? &history : nullptr, &weight}));
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "TemporalConv3", "x"));
   // The kernel re-lays the weight out per call anyway (one f32 copy per tap order), so a bf16
   // weight is widened for the call only.
@@ -325,10 +452,16 @@ absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, con
     hist_frames = hc.dim(0);
   }
   const int64_t cout = wc.dim(0);
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty({xc.dim(0), xc.dim(1), cout}, DType::kF32, alloc));
-  cpu::TemporalConv3(xc.data<float>(), hist_frames > 0 ? hc.data<float>() : nullptr, hist_frames,
-                     xc.dim(0), xc.dim(1), xc.dim(2), wc.data<float>(), cout, pad_front, false,
-                     y.data<float>());
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output({xc.dim(0), xc.dim(1), cout}, xc, alloc));
+  const float* hp = hist_frames > 0 ? hc.data<float>() : nullptr;
+  if (OnGpu(xc)) {
+    REEL_ON_GPU(xc, gpu::TemporalConv3(xc.data<float>(), hp, hist_frames, xc.dim(0), xc.dim(1),
+                                       xc.dim(2), wc.data<float>(), cout, pad_front, false,
+                                       y.data<float>(), ctx.cublas, ctx.stream));
+  } else {
+    cpu::TemporalConv3(xc.data<float>(), hp, hist_frames, xc.dim(0), xc.dim(1), xc.dim(2),
+                       wc.data<float>(), cout, pad_front, false, y.data<float>());
+  }
   return y;
 }
 
@@ -337,9 +470,10 @@ namespace {
 using RopeKernel = void (*)(const float*, float*, int64_t, int64_t, int64_t, const float*,
                             const float*);
 
-absl::StatusOr<Tensor> RopeWith(RopeKernel kernel, const char* op, const Tensor& x,
-                                const Tensor& cos, const Tensor& sin, int64_t heads,
-                                Allocator* alloc) {
+absl::StatusOr<Tensor> RopeWith(RopeKernel kernel, bool half_convention, const char* op,
+                                const Tensor& x, const Tensor& cos, const Tensor& sin,
+                                int64_t heads, Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(SameDevice(op, {&x, &cos, &sin}));
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, op, "x"));
   REEL_ASSIGN_OR_RETURN(Tensor cc, Dense(cos, op, "cos"));
   REEL_ASSIGN_OR_RETURN(Tensor sc, Dense(sin, op, "sin"));
@@ -349,8 +483,14 @@ absl::StatusOr<Tensor> RopeWith(RopeKernel kernel, const char* op, const Tensor&
     return ShapeError(op, absl::StrCat("x ", ShapeString(x.shape()), " cos ",
                                        ShapeString(cos.shape()), " heads ", heads));
   }
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  kernel(xc.data<float>(), y.data<float>(), rows, heads, d, cc.data<float>(), sc.data<float>());
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(xc.shape(), xc, alloc));
+  if (OnGpu(xc)) {
+    REEL_ON_GPU(xc, (half_convention ? gpu::RopeApplyHalf : gpu::RopeApply)(
+                        xc.data<float>(), y.data<float>(), rows, heads, d, cc.data<float>(),
+                        sc.data<float>(), ctx.stream));
+  } else {
+    kernel(xc.data<float>(), y.data<float>(), rows, heads, d, cc.data<float>(), sc.data<float>());
+  }
   return y;
 }
 
@@ -358,12 +498,12 @@ absl::StatusOr<Tensor> RopeWith(RopeKernel kernel, const char* op, const Tensor&
 
 absl::StatusOr<Tensor> RopeApply(const Tensor& x, const Tensor& cos, const Tensor& sin,
                                  int64_t heads, Allocator* alloc) {
-  return RopeWith(cpu::RopeApply, "RopeApply", x, cos, sin, heads, alloc);
+  return RopeWith(cpu::RopeApply, false, "RopeApply", x, cos, sin, heads, alloc);
 }
 
 absl::StatusOr<Tensor> RopeApplyHalf(const Tensor& x, const Tensor& cos, const Tensor& sin,
                                      int64_t heads, Allocator* alloc) {
-  return RopeWith(cpu::RopeApplyHalf, "RopeApplyHalf", x, cos, sin, heads, alloc);
+  return RopeWith(cpu::RopeApplyHalf, true, "RopeApplyHalf", x, cos, sin, heads, alloc);
 }
 
 absl::StatusOr<Tensor> CausalSoftmaxAttention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -371,6 +511,11 @@ absl::StatusOr<Tensor> CausalSoftmaxAttention(const Tensor& q, const Tensor& k, 
                                               const CausalAttentionParams& params,
                                               Allocator* alloc) {
   const char* op = "CausalSoftmaxAttention";
+  if (OnGpu(q)) {
+    // Only the Gemma-2 text encoder uses it, once per request; it runs on the CPU backend.
+    return absl::UnimplementedError(
+        "CausalSoftmaxAttention has no CUDA kernel: run the text encoder on the CPU");
+  }
   REEL_ASSIGN_OR_RETURN(Tensor qc, Dense(q, op, "q"));
   REEL_ASSIGN_OR_RETURN(Tensor kc, Dense(k, op, "k"));
   REEL_ASSIGN_OR_RETURN(Tensor vc, Dense(v, op, "v"));
@@ -384,7 +529,7 @@ absl::StatusOr<Tensor> CausalSoftmaxAttention(const Tensor& q, const Tensor& k, 
                                        kv_heads, " window ", params.window));
   }
   REEL_ASSIGN_OR_RETURN(Tensor m, OptionalVector(key_mask, kc.dim(0), op, "key_mask"));
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(qc.shape(), DType::kF32, alloc));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(qc.shape(), qc, alloc));
   cpu::CausalSoftmaxAttention(qc.data<float>(), kc.data<float>(), vc.data<float>(),
                               PtrOrNull(key_mask, m), qc.dim(0), heads, kv_heads, d, params.window,
                               params.scale, params.softcap, y.data<float>());
@@ -393,11 +538,12 @@ absl::StatusOr<Tensor> CausalSoftmaxAttention(const Tensor& q, const Tensor& k, 
 
 absl::Status LinearAttentionAccumulate(const Tensor& k_rot, const Tensor& k, const Tensor& v,
                                        int64_t heads, Tensor& kv, Tensor& ksum) {
+  REEL_RETURN_IF_ERROR(SameDevice("LinearAttentionAccumulate", {&k_rot, &k, &v, &kv, &ksum}));
   REEL_ASSIGN_OR_RETURN(Tensor krc, Dense(k_rot, "LinearAttentionAccumulate", "k_rot"));
   REEL_ASSIGN_OR_RETURN(Tensor kc, Dense(k, "LinearAttentionAccumulate", "k"));
   REEL_ASSIGN_OR_RETURN(Tensor vc, Dense(v, "LinearAttentionAccumulate", "v"));
-  REEL_RETURN_IF_ERROR(CheckF32Cpu(kv, "LinearAttentionAccumulate", "kv"));
-  REEL_RETURN_IF_ERROR(CheckF32Cpu(ksum, "LinearAttentionAccumulate", "ksum"));
+  REEL_RETURN_IF_ERROR(CheckF32(kv, "LinearAttentionAccumulate", "kv"));
+  REEL_RETURN_IF_ERROR(CheckF32(ksum, "LinearAttentionAccumulate", "ksum"));
   const int64_t n = kc.dim(0), d = heads > 0 ? kc.dim(1) / heads : 0;
   if (kc.rank() != 2 || krc.shape() != kc.shape() || vc.shape() != kc.shape() ||
       d * heads != kc.dim(1) || kv.numel() != heads * d * d || ksum.numel() != heads * d ||
@@ -407,14 +553,21 @@ absl::Status LinearAttentionAccumulate(const Tensor& k_rot, const Tensor& k, con
         absl::StrCat("k ", ShapeString(k.shape()), " v ", ShapeString(v.shape()), " kv ",
                      ShapeString(kv.shape()), " ksum ", ShapeString(ksum.shape())));
   }
-  cpu::LinearAttentionAccumulate(krc.data<float>(), kc.data<float>(), vc.data<float>(), n, heads, d,
-                                 kv.data<float>(), ksum.data<float>());
+  if (OnGpu(kc)) {
+    REEL_ON_GPU(kc, gpu::LinearAttentionAccumulate(krc.data<float>(), kc.data<float>(),
+                                                   vc.data<float>(), n, heads, d, kv.data<float>(),
+                                                   ksum.data<float>(), ctx.cublas, ctx.stream));
+  } else {
+    cpu::LinearAttentionAccumulate(krc.data<float>(), kc.data<float>(), vc.data<float>(), n, heads,
+                                   d, kv.data<float>(), ksum.data<float>());
+  }
   return absl::OkStatus();
 }
 
 absl::StatusOr<Tensor> LinearAttentionApply(const Tensor& q_rot, const Tensor& q, const Tensor& kv,
                                             const Tensor& ksum, int64_t heads, float eps,
                                             Allocator* alloc) {
+  REEL_RETURN_IF_ERROR(SameDevice("LinearAttentionApply", {&q_rot, &q, &kv, &ksum}));
   REEL_ASSIGN_OR_RETURN(Tensor qrc, Dense(q_rot, "LinearAttentionApply", "q_rot"));
   REEL_ASSIGN_OR_RETURN(Tensor qc, Dense(q, "LinearAttentionApply", "q"));
   REEL_ASSIGN_OR_RETURN(Tensor kvc, Dense(kv, "LinearAttentionApply", "kv"));
@@ -425,9 +578,15 @@ absl::StatusOr<Tensor> LinearAttentionApply(const Tensor& q_rot, const Tensor& q
     return ShapeError("LinearAttentionApply",
                       absl::StrCat("q ", ShapeString(q.shape()), " kv ", ShapeString(kv.shape())));
   }
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(qc.shape(), DType::kF32, alloc));
-  cpu::LinearAttentionApply(qrc.data<float>(), qc.data<float>(), kvc.data<float>(),
-                            ksc.data<float>(), n, heads, d, eps, y.data<float>());
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(qc.shape(), qc, alloc));
+  if (OnGpu(qc)) {
+    REEL_ON_GPU(qc, gpu::LinearAttentionApply(qrc.data<float>(), qc.data<float>(),
+                                              kvc.data<float>(), ksc.data<float>(), n, heads, d,
+                                              eps, y.data<float>(), ctx.cublas, ctx.stream));
+  } else {
+    cpu::LinearAttentionApply(qrc.data<float>(), qc.data<float>(), kvc.data<float>(),
+                              ksc.data<float>(), n, heads, d, eps, y.data<float>());
+  }
   return y;
 }
 
@@ -439,7 +598,7 @@ absl::StatusOr<Tensor> Concat(absl::Span<const Tensor> parts, int dim, Allocator
   Shape shape = first.shape();
   shape[dim] = 0;
   for (const Tensor& p : parts) {
-    if (p.rank() != first.rank() || p.dtype() != first.dtype() || !p.device().is_cpu()) {
+    if (p.rank() != first.rank() || p.dtype() != first.dtype() || !(p.device() == first.device())) {
       return ShapeError("Concat", "rank/dtype/device mismatch");
     }
     for (int i = 0; i < p.rank(); ++i) {
@@ -450,7 +609,7 @@ absl::StatusOr<Tensor> Concat(absl::Span<const Tensor> parts, int dim, Allocator
     }
     shape[dim] += p.dim(dim);
   }
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(shape, first.dtype(), alloc));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(shape, first, alloc, first.dtype()));
   int64_t at = 0;
   for (const Tensor& p : parts) {
     REEL_ASSIGN_OR_RETURN(Tensor dst, y.Slice(dim, at, at + p.dim(dim)));
@@ -475,41 +634,66 @@ absl::StatusOr<std::vector<Tensor>> Chunk(const Tensor& x, int n, int dim) {
 }
 
 absl::StatusOr<Tensor> Cast(const Tensor& x, DType dtype, Allocator* alloc) {
-  if (!x.device().is_cpu()) return absl::UnimplementedError("Cast: CUDA tensors not wired yet");
   REEL_ASSIGN_OR_RETURN(Tensor xc, x.Contiguous());
-  if (x.dtype() == dtype) return xc.Clone(alloc);
-  REEL_ASSIGN_OR_RETURN(Tensor f32, Tensor::Empty(xc.shape(), DType::kF32, alloc));
-  switch (x.dtype()) {
-    case DType::kF32:
-      std::memcpy(f32.raw_data(), xc.raw_data(), xc.bytes());
-      break;
-    case DType::kF16:
-      cpu::F16ToF32(xc.data<uint16_t>(), f32.data<float>(), xc.numel());
-      break;
-    case DType::kBF16:
-      cpu::Bf16ToF32(xc.data<uint16_t>(), f32.data<float>(), xc.numel());
-      break;
+  if (x.dtype() == dtype) {
+    const bool here = alloc != nullptr && alloc->device() == xc.device();
+    return xc.Clone(here ? alloc : nullptr);
+  }
+  const bool gpu = OnGpu(xc);
+  const int64_t n = xc.numel();
+  // Widen to f32 first (16-bit to 16-bit goes through f32, as the CPU kernels do).
+  Tensor f32 = xc;
+  if (x.dtype() != DType::kF32) {
+    REEL_ASSIGN_OR_RETURN(f32, Output(xc.shape(), xc, alloc));
+    const uint16_t* from = xc.data<uint16_t>();
+    float* to = f32.data<float>();
+    if (x.dtype() == DType::kF16) {
+      if (gpu) {
+        REEL_ON_GPU(xc, gpu::F16ToF32(from, to, n, ctx.stream));
+      } else {
+        cpu::F16ToF32(from, to, n);
+      }
+    } else if (gpu) {
+      REEL_ON_GPU(xc, gpu::Bf16ToF32(from, to, n, ctx.stream));
+    } else {
+      cpu::Bf16ToF32(from, to, n);
+    }
   }
   if (dtype == DType::kF32) return f32;
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(xc.shape(), dtype, alloc));
+  REEL_ASSIGN_OR_RETURN(Tensor y, Output(xc.shape(), xc, alloc, dtype));
+  const float* from = f32.data<float>();
+  uint16_t* to = y.data<uint16_t>();
   if (dtype == DType::kF16) {
-    cpu::F32ToF16(f32.data<float>(), y.data<uint16_t>(), y.numel());
+    if (gpu) {
+      REEL_ON_GPU(xc, gpu::F32ToF16(from, to, n, ctx.stream));
+    } else {
+      cpu::F32ToF16(from, to, n);
+    }
+  } else if (gpu) {
+    REEL_ON_GPU(xc, gpu::F32ToBf16(from, to, n, ctx.stream));
   } else {
-    cpu::F32ToBf16(f32.data<float>(), y.data<uint16_t>(), y.numel());
+    cpu::F32ToBf16(from, to, n);
   }
   return y;
 }
 
 absl::Status Copy(const Tensor& src, Tensor& dst) {
-  if (src.shape() != dst.shape() || src.dtype() != dst.dtype() || !src.device().is_cpu() ||
-      !dst.device().is_cpu()) {
+  if (src.shape() != dst.shape() || src.dtype() != dst.dtype()) {
     return ShapeError("Copy",
                       absl::StrCat(ShapeString(src.shape()), " ", DTypeName(src.dtype()), " into ",
                                    ShapeString(dst.shape()), " ", DTypeName(dst.dtype())));
   }
+  REEL_RETURN_IF_ERROR(SameDevice("Copy", {&src, &dst}));
   if (src.numel() == 0) return absl::OkStatus();
-  cpu::StridedCopy(src.rank(), src.shape().data(), src.raw_data(), src.strides().data(),
-                   dst.raw_data(), dst.strides().data(), static_cast<int>(DTypeSize(src.dtype())));
+  const int elem = static_cast<int>(DTypeSize(src.dtype()));
+  if (OnGpu(src)) {
+    REEL_ON_GPU(
+        src, gpu::StridedCopy(src.rank(), src.shape().data(), src.raw_data(), src.strides().data(),
+                              dst.raw_data(), dst.strides().data(), elem, ctx.stream));
+  } else {
+    cpu::StridedCopy(src.rank(), src.shape().data(), src.raw_data(), src.strides().data(),
+                     dst.raw_data(), dst.strides().data(), elem);
+  }
   return absl::OkStatus();
 }
 

@@ -1,15 +1,12 @@
 #include "pipeline/tensor/ops_internal.h"
 
 #include "absl/strings/str_cat.h"
+#include "pipeline/tensor/device_memory.h"
 #include "pipeline/tensor/status_macros.h"
 
 namespace reel::ops::internal {
 
-absl::Status CheckF32Cpu(const Tensor& t, const char* op, const char* arg) {
-  if (!t.device().is_cpu()) {
-    return absl::UnimplementedError(absl::StrCat(op, ": ", arg, " is on ", DeviceName(t.device()),
-                                                 "; this op has no CUDA path yet"));
-  }
+absl::Status CheckF32(const Tensor& t, const char* op, const char* arg) {
   if (t.dtype() != DType::kF32) {
     return absl::InvalidArgumentError(
         absl::StrCat(op, ": ", arg, " is ", DTypeName(t.dtype()), ", expected f32 (Cast first)"));
@@ -18,8 +15,30 @@ absl::Status CheckF32Cpu(const Tensor& t, const char* op, const char* arg) {
 }
 
 absl::StatusOr<Tensor> Dense(const Tensor& t, const char* op, const char* arg) {
-  REEL_RETURN_IF_ERROR(CheckF32Cpu(t, op, arg));
+  REEL_RETURN_IF_ERROR(CheckF32(t, op, arg));
   return t.Contiguous();
+}
+
+absl::Status SameDevice(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : tensors) {
+    if (t == nullptr) continue;
+    if (first == nullptr) {
+      first = t;
+    } else if (!(t->device() == first->device())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(op, ": tensors on ", DeviceName(first->device()), " and ",
+                       DeviceName(t->device()), " (move them to one device with ToDevice)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Tensor> Output(Shape shape, const Tensor& like, Allocator* alloc, DType dtype) {
+  if (alloc == nullptr || !(alloc->device() == like.device())) {
+    REEL_ASSIGN_OR_RETURN(alloc, AllocatorFor(like.device()));
+  }
+  return Tensor::Empty(std::move(shape), dtype, alloc);
 }
 
 absl::Status ShapeError(const char* op, const std::string& what) {

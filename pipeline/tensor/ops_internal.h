@@ -1,5 +1,6 @@
 #pragma once
 // Argument checks shared by the ops sources (ops.cc, attention_ops.cc); not part of the ops API.
+#include <initializer_list>
 #include <string>
 
 #include "absl/status/status.h"
@@ -8,12 +9,16 @@
 
 namespace reel::ops::internal {
 
-// Every op runs on f32 CPU tensors today; CUDA tensors are rejected with a clear message rather
-// than silently copied (DefaultDevice() keeps generation on the CPU until the CUDA op set is
-// complete).
-absl::Status CheckF32Cpu(const Tensor& t, const char* op, const char* arg);
-// f32, CPU and row-major, copying only when the input is a strided view.
+// Ops compute in f32; 16-bit tensors are converted with Cast first.
+absl::Status CheckF32(const Tensor& t, const char* op, const char* arg);
+// f32 and row-major on the tensor's own device, copying only when the input is a strided view.
 absl::StatusOr<Tensor> Dense(const Tensor& t, const char* op, const char* arg);
+// Every given tensor (null entries are skipped) lives on the device of the first: ops never copy
+// between devices behind the caller's back.
+absl::Status SameDevice(const char* op, std::initializer_list<const Tensor*> tensors);
+// A new tensor on `like`'s device: from `alloc` when that allocates there, else the device's own.
+absl::StatusOr<Tensor> Output(Shape shape, const Tensor& like, Allocator* alloc,
+                              DType dtype = DType::kF32);
 absl::Status ShapeError(const char* op, const std::string& what);
 // Undefined for null, else the dense vector of exactly n elements.
 absl::StatusOr<Tensor> OptionalVector(const Tensor* t, int64_t n, const char* op, const char* arg);

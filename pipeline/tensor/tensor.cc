@@ -7,6 +7,13 @@
 #include "absl/strings/str_join.h"
 #include "kernels/cpu/cast.h"
 #include "kernels/cpu/elementwise.h"
+#include "pipeline/tensor/device_memory.h"
+#include "pipeline/tensor/gpu_call.h"
+
+#ifdef REEL_HAVE_CUDA
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/runtime.h"
+#endif
 
 namespace reel {
 
@@ -48,13 +55,30 @@ absl::StatusOr<Tensor> Tensor::Empty(Shape shape, DType dtype, Allocator* alloca
   t.strides_ = ContiguousStrides(shape);
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
+  t.device_ = allocator->device();
   return t;
 }
 
 absl::StatusOr<Tensor> Tensor::Zeros(Shape shape, DType dtype, Allocator* allocator) {
-  absl::StatusOr<Tensor> t = Empty(std::move(shape), dtype, allocator);
-  if (t.ok()) std::memset(t->raw_data(), 0, t->bytes());
+  REEL_ASSIGN_OR_RETURN(Tensor t, Empty(std::move(shape), dtype, allocator));
+  if (t.bytes() == 0) return t;
+  if (OnGpu(t)) {
+    REEL_ON_GPU(t, kernels::cuda::FromCudaError(
+                       cudaMemsetAsync(t.raw_data(), 0, t.bytes(), ctx.stream), "cudaMemsetAsync"));
+  } else {
+    std::memset(t.raw_data(), 0, t.bytes());
+  }
   return t;
+}
+
+absl::StatusOr<Tensor> Tensor::ZerosOn(const Device& device, Shape shape, DType dtype) {
+  REEL_ASSIGN_OR_RETURN(Allocator * allocator, AllocatorFor(device));
+  return Zeros(std::move(shape), dtype, allocator);
+}
+
+absl::StatusOr<Tensor> Tensor::EmptyOn(const Device& device, Shape shape, DType dtype) {
+  REEL_ASSIGN_OR_RETURN(Allocator * allocator, AllocatorFor(device));
+  return Empty(std::move(shape), dtype, allocator);
 }
 
 absl::StatusOr<Tensor> Tensor::FromVector(Shape shape, absl::Span<const float> values) {
@@ -145,13 +169,26 @@ absl::StatusOr<Tensor> Tensor::Slice(int d, int64_t start, int64_t end) const {
 }
 
 absl::StatusOr<Tensor> Tensor::Clone(Allocator* allocator) const {
-  if (!device_.is_cpu()) return absl::UnimplementedError("Clone of a device tensor: use ops::Copy");
   if (!defined()) return absl::FailedPreconditionError("Clone of an undefined (default) tensor");
-  absl::StatusOr<Tensor> out = Empty(shape_, dtype_, allocator);
-  if (!out.ok()) return out.status();
+  if (allocator == nullptr || !(allocator->device() == device_)) {
+    if (allocator != nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Clone of a ", DeviceName(device_), " tensor into ",
+                       DeviceName(allocator->device()), " memory: use ToDevice"));
+    }
+    REEL_ASSIGN_OR_RETURN(allocator, AllocatorFor(device_));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor out, Empty(shape_, dtype_, allocator));
   if (numel() == 0) return out;
-  kernels::cpu::StridedCopy(rank(), shape_.data(), raw_data(), strides_.data(), out->raw_data(),
-                            out->strides_.data(), static_cast<int>(DTypeSize(dtype_)));
+  const int elem = static_cast<int>(DTypeSize(dtype_));
+  if (OnGpu(*this)) {
+    REEL_ON_GPU(*this,
+                kernels::cuda::StridedCopy(rank(), shape_.data(), raw_data(), strides_.data(),
+                                           out.raw_data(), out.strides_.data(), elem, ctx.stream));
+  } else {
+    kernels::cpu::StridedCopy(rank(), shape_.data(), raw_data(), strides_.data(), out.raw_data(),
+                              out.strides_.data(), elem);
+  }
   return out;
 }
 
@@ -161,6 +198,10 @@ absl::StatusOr<Tensor> Tensor::Contiguous(Allocator* allocator) const {
 }
 
 absl::StatusOr<std::vector<float>> Tensor::ToVector() const {
+  if (OnGpu(*this)) {
+    REEL_ASSIGN_OR_RETURN(Tensor host, ToDevice(*this, Device::Cpu()));
+    return host.ToVector();
+  }
   absl::StatusOr<Tensor> c = Contiguous();
   if (!c.ok()) return c.status();
   std::vector<float> out(numel());

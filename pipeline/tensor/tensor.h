@@ -23,11 +23,16 @@ class Tensor {
  public:
   Tensor() = default;
 
-  // Uninitialized memory from `allocator` (default: the CPU heap).
+  // Uninitialized memory from `allocator` (default: the CPU heap), on the allocator's device.
   static absl::StatusOr<Tensor> Empty(Shape shape, DType dtype = DType::kF32,
                                       Allocator* allocator = nullptr);
   static absl::StatusOr<Tensor> Zeros(Shape shape, DType dtype = DType::kF32,
                                       Allocator* allocator = nullptr);
+  // The same from `device`'s default allocator (device_memory.h AllocatorFor).
+  static absl::StatusOr<Tensor> EmptyOn(const Device& device, Shape shape,
+                                        DType dtype = DType::kF32);
+  static absl::StatusOr<Tensor> ZerosOn(const Device& device, Shape shape,
+                                        DType dtype = DType::kF32);
   // Copies `values` into a new f32 tensor; values.size() must equal the shape's element count.
   static absl::StatusOr<Tensor> FromVector(Shape shape, absl::Span<const float> values);
   // Zero-copy view of memory someone else owns (e.g. an mmap'ed safetensors file).
@@ -58,12 +63,13 @@ class Tensor {
   absl::StatusOr<Tensor> Permute(absl::Span<const int> order) const;
   // Elements [start, end) of dimension d, as a view.
   absl::StatusOr<Tensor> Slice(int d, int64_t start, int64_t end) const;
-  // A copy in row-major order, or *this if already contiguous.
+  // A copy in row-major order on the same device (allocator default: the device's), or *this if
+  // already contiguous.
   absl::StatusOr<Tensor> Contiguous(Allocator* allocator = nullptr) const;
   // Deep copy (always new memory).
   absl::StatusOr<Tensor> Clone(Allocator* allocator = nullptr) const;
 
-  // f32 values in row-major order (copies; for tests and I/O, not the hot path).
+  // f32 values in row-major order (copies, from a GPU too; for tests and I/O, not the hot path).
   absl::StatusOr<std::vector<float>> ToVector() const;
 
  private:
