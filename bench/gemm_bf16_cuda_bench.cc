@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "bench/cuda_bench_util.h"
 #include "kernels/cuda/cast.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/gemm_bf16.h"
@@ -29,41 +30,6 @@ namespace reel::bench {
 namespace {
 
 namespace cuda = kernels::cuda;
-
-void Die(const absl::Status& s) {
-  if (s.ok()) return;
-  std::fprintf(stderr, "%s\n", s.ToString().c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T Must(absl::StatusOr<T> v) {
-  Die(v.status());
-  return std::move(*v);
-}
-
-// Milliseconds per call: the best of 3 samples of `iters` calls, after one warm-up call (which
-// also takes the heuristic query and the workspace's first allocation).
-template <typename Fn>
-double TimeMs(cudaStream_t stream, int iters, Fn fn) {
-  cudaEvent_t start, stop;
-  Die(cuda::FromCudaError(cudaEventCreate(&start), "cudaEventCreate"));
-  Die(cuda::FromCudaError(cudaEventCreate(&stop), "cudaEventCreate"));
-  fn();
-  double best = 1e30;
-  for (int sample = 0; sample < 3; ++sample) {
-    Die(cuda::FromCudaError(cudaEventRecord(start, stream), "cudaEventRecord"));
-    for (int i = 0; i < iters; ++i) fn();
-    Die(cuda::FromCudaError(cudaEventRecord(stop, stream), "cudaEventRecord"));
-    Die(cuda::FromCudaError(cudaEventSynchronize(stop), "cudaEventSynchronize"));
-    float ms = 0.0f;
-    Die(cuda::FromCudaError(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime"));
-    best = std::min(best, static_cast<double>(ms) / iters);
-  }
-  (void)cudaEventDestroy(start);
-  (void)cudaEventDestroy(stop);
-  return best;
-}
 
 // Fills n device floats with a random pattern (uniform [-1, 1]) repeated: random enough that the
 // tensor cores see realistic bit patterns, without generating gigabytes on the host.
@@ -100,16 +66,16 @@ nlohmann::json Measure(const Shape& s, int iters, const cuda::DeviceBuffer& patt
   Die(cuda::F32ToBf16(w.as<float>(), w16.as<uint16_t>(), s.n * s.k, stream));
 
   const cuda::GemmBf16RouteCounts before = cuda::GemmBf16Routes();
-  const double bf16_ms = TimeMs(stream, iters, [&] {
+  const double bf16_ms = TimeMs(stream, 3, iters, [&] {
     Die(cuda::GemmBf16(true, s.m, s.n, s.k, 1.0f, x16.as<uint16_t>(), s.k, w16.as<uint16_t>(), s.k,
                        0.0f, y.as<float>(), s.n, nullptr, stream));
   });
   const cuda::GemmBf16RouteCounts after = cuda::GemmBf16Routes();
-  const double linear_ms = TimeMs(stream, iters, [&] {
+  const double linear_ms = TimeMs(stream, 3, iters, [&] {
     Die(cuda::LinearBf16(x.as<float>(), s.m, s.k, w16.as<uint16_t>(), s.n, bias.as<float>(),
                          y.as<float>(), stream));
   });
-  const double f32_ms = TimeMs(stream, std::max(1, iters / 5), [&] {
+  const double f32_ms = TimeMs(stream, 3, std::max(1, iters / 5), [&] {
     Die(cuda::Gemm(false, true, s.m, s.n, s.k, 1.0f, x.as<float>(), s.k, w.as<float>(), s.k, 0.0f,
                    y.as<float>(), s.n, cublas, stream));
   });
