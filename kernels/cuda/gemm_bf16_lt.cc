@@ -77,11 +77,8 @@ class LtDescriptors {
   LtDescriptors(const LtDescriptors&) = delete;
   LtDescriptors& operator=(const LtDescriptors&) = delete;
 
-  // cuBLASLt is column-major, and a row-major matrix is its transpose in column-major: row-major
-  // C (m, n) is column-major Cᵀ (n, m) with the same leading dimension, so the matmul computes
-  // Cᵀ = op(B)ᵀ · Aᵀ with Lt's A = our B, Lt's B = our A, and Lt's m, n = our n, m. Lt's bias
-  // epilogue adds a vector indexed by D's rows (column-major), which after the swap are our n
-  // output columns: the per-output-feature bias of a row-major linear layer.
+  // The matmul descriptor (f32 compute and scale, transpositions, the bias epilogue) and the
+  // three layouts (C and D share one) of LtShapeFor.
   absl::Status Describe(const Bf16GemmOperands& g) {
     if (absl::Status s =
             FromCublasStatus(api_.matmul_desc_create(&desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F),
@@ -89,12 +86,12 @@ class LtDescriptors {
         !s.ok()) {
       return s;
     }
-    // Our B is (n, k) row-major = column-major k x n when trans_b (transposed to n x k by Lt),
-    // else (k, n) row-major = column-major n x k as it is.
-    const auto trans_a = static_cast<int32_t>(g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N);
-    const auto trans_b = static_cast<int32_t>(CUBLAS_OP_N);
-    absl::Status s = SetDesc(CUBLASLT_MATMUL_DESC_TRANSA, trans_a, "TRANSA");
-    if (s.ok()) s = SetDesc(CUBLASLT_MATMUL_DESC_TRANSB, trans_b, "TRANSB");
+    const LtMatmulShape shape = LtShapeFor(g);
+    absl::Status s =
+        SetDesc(CUBLASLT_MATMUL_DESC_TRANSA, static_cast<int32_t>(shape.trans_a), "TRANSA");
+    if (s.ok()) {
+      s = SetDesc(CUBLASLT_MATMUL_DESC_TRANSB, static_cast<int32_t>(shape.trans_b), "TRANSB");
+    }
     if (s.ok() && g.bias != nullptr) {
       const auto epilogue = static_cast<uint32_t>(CUBLASLT_EPILOGUE_BIAS);
       const void* bias = g.bias;
@@ -103,11 +100,9 @@ class LtDescriptors {
       if (s.ok()) s = SetDesc(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias, "BIAS_POINTER");
       if (s.ok()) s = SetDesc(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type, "BIAS_DATA_TYPE");
     }
-    if (s.ok()) {
-      s = Layout(&a_, CUDA_R_16BF, g.trans_b ? g.k : g.n, g.trans_b ? g.n : g.k, g.ldb, "B");
-    }
-    if (s.ok()) s = Layout(&b_, CUDA_R_16BF, g.k, g.m, g.lda, "A");
-    if (s.ok()) s = Layout(&c_, CUDA_R_32F, g.n, g.m, g.ldc, "C");
+    if (s.ok()) s = Layout(&a_, CUDA_R_16BF, shape.a_rows, shape.a_cols, shape.lda, "A");
+    if (s.ok()) s = Layout(&b_, CUDA_R_16BF, shape.b_rows, shape.b_cols, shape.ldb, "B");
+    if (s.ok()) s = Layout(&c_, CUDA_R_32F, shape.c_rows, shape.c_cols, shape.ldc, "C");
     return s;
   }
 
@@ -188,6 +183,25 @@ absl::StatusOr<Plan> PlanFor(const CublasLtApi& api, cublasLtHandle_t handle, co
 }
 
 }  // namespace
+
+LtMatmulShape LtShapeFor(const Bf16GemmOperands& g) {
+  LtMatmulShape shape;
+  // Lt's A is our B: (n, k) row-major = column-major k x n when trans_b, transposed by Lt to
+  // n x k; else (k, n) row-major = column-major n x k as it is.
+  shape.trans_a = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  shape.a_rows = static_cast<uint64_t>(g.trans_b ? g.k : g.n);
+  shape.a_cols = static_cast<uint64_t>(g.trans_b ? g.n : g.k);
+  shape.lda = g.ldb;
+  // Lt's B is our A: (m, k) row-major = column-major k x m.
+  shape.trans_b = CUBLAS_OP_N;
+  shape.b_rows = static_cast<uint64_t>(g.k);
+  shape.b_cols = static_cast<uint64_t>(g.m);
+  shape.ldb = g.lda;
+  shape.c_rows = static_cast<uint64_t>(g.n);
+  shape.c_cols = static_cast<uint64_t>(g.m);
+  shape.ldc = g.ldc;
+  return shape;
+}
 
 absl::StatusOr<bool> LtGemmBf16(const Bf16GemmOperands& g, cudaStream_t stream) {
   const absl::StatusOr<const CublasLtApi*> loaded = CublasLt();

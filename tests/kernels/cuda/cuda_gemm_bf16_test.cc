@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/cast.h"
 #include "kernels/cuda/gemm_bf16.h"
+#include "kernels/cuda/gemm_bf16_lt.h"
 #include "tests/kernels/cuda/cuda_test_util.h"
 
 namespace reel::kernels::cuda {
@@ -244,6 +245,73 @@ TEST_F(CudaGemmBf16Test, EmptyInnerDimensionGivesBetaCPlusBias) {
   for (int64_t i = 0; i < m * n; ++i) EXPECT_EQ(y[i], bias[i % n]) << i;
 }
 
+// The row-major -> column-major posing of the cuBLASLt call, checked without a GPU: cuBLASLt's
+// documented semantics interpreted on the host (column-major storage, X(r, c) = x[r + c * ld],
+// op(X)(r, c) = X(c, r) when transposed, D = alpha op(A) op(B) + beta C + bias[row of D]) over the
+// shape LtShapeFor gives, fed our buffers (Lt's A = our b, Lt's B = our a), must equal the
+// row-major contract of GemmBf16.
+TEST(CudaGemmBf16HostTest, LtPosingComputesTheRowMajorContract) {
+  for (const bool trans_b : {false, true}) {
+    SCOPED_TRACE(::testing::Message() << "trans_b=" << trans_b);
+    internal::Bf16GemmOperands g;
+    g.trans_b = trans_b;
+    g.m = 5;
+    g.n = 7;
+    g.k = 3;
+    g.alpha = 0.75f;
+    g.beta = 0.5f;
+    g.lda = g.k + 2;
+    g.ldb = (trans_b ? g.k : g.n) + 1;
+    g.ldc = g.n + 3;
+    const std::vector<float> a = RandomVector(g.m * g.lda, 51);
+    const std::vector<float> b = RandomVector((trans_b ? g.n : g.k) * g.ldb, 52);
+    const std::vector<float> c0 = RandomVector(g.m * g.ldc, 53);
+    const std::vector<float> bias = RandomVector(g.n, 54);
+
+    const internal::LtMatmulShape lt = LtShapeFor(g);
+    const bool ta = lt.trans_a == CUBLAS_OP_T, tb = lt.trans_b == CUBLAS_OP_T;
+    const uint64_t rows = ta ? lt.a_cols : lt.a_rows, inner = ta ? lt.a_rows : lt.a_cols;
+    ASSERT_EQ(rows, lt.c_rows);
+    ASSERT_EQ(inner, static_cast<uint64_t>(g.k));
+    ASSERT_EQ(tb ? lt.b_cols : lt.b_rows, inner);
+    ASSERT_EQ(tb ? lt.b_rows : lt.b_cols, lt.c_cols);
+    ASSERT_GE(lt.lda, static_cast<int64_t>(lt.a_rows));
+    ASSERT_GE(lt.ldb, static_cast<int64_t>(lt.b_rows));
+    ASSERT_GE(lt.ldc, static_cast<int64_t>(lt.c_rows));
+    // Every element Lt would touch lies inside our buffers.
+    ASSERT_LE((lt.a_cols - 1) * lt.lda + lt.a_rows, b.size());
+    ASSERT_LE((lt.b_cols - 1) * lt.ldb + lt.b_rows, a.size());
+    ASSERT_LE((lt.c_cols - 1) * lt.ldc + lt.c_rows, c0.size());
+
+    auto at = [](const std::vector<float>& x, int64_t ld, bool trans, uint64_t r, uint64_t c) {
+      return static_cast<double>(trans ? x[c + r * ld] : x[r + c * ld]);
+    };
+    std::vector<double> d(c0.begin(), c0.end());
+    for (uint64_t r = 0; r < lt.c_rows; ++r) {
+      for (uint64_t col = 0; col < lt.c_cols; ++col) {
+        double sum = 0.0;
+        for (uint64_t p = 0; p < inner; ++p) {
+          sum += at(b, lt.lda, ta, r, p) * at(a, lt.ldb, tb, p, col);
+        }
+        double& out = d[r + col * lt.ldc];
+        out = g.alpha * sum + g.beta * out + bias[r];
+      }
+    }
+    for (int64_t i = 0; i < g.m; ++i) {
+      for (int64_t j = 0; j < g.n; ++j) {
+        double sum = 0.0;
+        for (int64_t q = 0; q < g.k; ++q) {
+          sum += static_cast<double>(a[i * g.lda + q]) *
+                 (trans_b ? b[j * g.ldb + q] : b[q * g.ldb + j]);
+        }
+        const double want = g.alpha * sum + g.beta * c0[i * g.ldc + j] + bias[j];
+        EXPECT_NEAR(d[i * g.ldc + j], want, 1e-12) << "(" << i << ", " << j << ")";
+      }
+      for (int64_t j = g.n; j < g.ldc; ++j) EXPECT_EQ(d[i * g.ldc + j], c0[i * g.ldc + j]);
+    }
+  }
+}
+
 // Argument checks run before any CUDA call, so these run without a device too. The host vectors
 // stand in for device pointers and are never dereferenced.
 TEST(CudaGemmBf16ArgsTest, RejectsNegativeSizesNullsAndShortRows) {
@@ -314,7 +382,7 @@ TEST(CudaGemmBf16ArgsTest, RejectsNegativeSizesNullsAndShortRows) {
   EXPECT_TRUE(LinearBf16(nullptr, 2, 4, nullptr, 0, nullptr, nullptr, nullptr).ok());
 }
 
-TEST(CudaGemmBf16ArgsTest, LtRouteNeedsSixteenByteAlignedPointersAndRows) {
+TEST(CudaGemmBf16HostTest, LtRouteNeedsSixteenByteAlignedPointersAndRows) {
   alignas(16) uint16_t a[64];
   alignas(16) uint16_t b[64];
   alignas(16) float c[64];
