@@ -344,8 +344,8 @@ absl::StatusOr<DitBlockWeights> DitBlockWeights::Placed(const Placement& p) cons
   REEL_ASSIGN_OR_RETURN(w.ff_dw_w, place(ff_dw_w, false));
   REEL_ASSIGN_OR_RETURN(w.ff_dw_b, place(ff_dw_b, false));
   REEL_ASSIGN_OR_RETURN(w.ff_point_w, place(ff_point_w, true));
-  // The temporal conv runs as f32 GEMMs per tap (kernels/cuda/conv.h), so its kernel stays f32.
-  REEL_ASSIGN_OR_RETURN(w.ff_temp_w, place(ff_temp_w, false));
+  // The temporal conv is three D x D GEMMs per token (a sixth of the block's FLOPs): bf16 too.
+  REEL_ASSIGN_OR_RETURN(w.ff_temp_w, place(ff_temp_w, true));
   return w;
 }
 

@@ -44,9 +44,10 @@ absl::StatusOr<PlacementChoice> ResolvePlacement(const std::string& device_flag,
 absl::StatusOr<ComputePrecision> ParsePrecision(const std::string& name);
 std::string PrecisionName(ComputePrecision p);
 
-// `weight` as the placement wants it. A projection matrix (read only by ops::Linear) becomes bf16
-// under kBf16 and f32 under kF32; every other weight (norms, biases, tables, conv kernels) becomes
-// f32. On the CPU a weight is returned as it is (mapped bf16 matrices stay mapped).
+// `weight` as the placement wants it. A projection matrix (read only by ops::Linear, or the
+// temporal conv's taps, ops::TemporalConv3) becomes bf16 under kBf16 and f32 under kF32; every
+// other weight (norms, biases, tables, conv kernels) becomes f32. On the CPU a weight is returned
+// as it is (mapped bf16 matrices stay mapped).
 absl::StatusOr<Tensor> PlaceWeight(const Tensor& weight, const Placement& placement,
                                    bool projection);
 

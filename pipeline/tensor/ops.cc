@@ -25,9 +25,11 @@
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/gemm_bf16.h"
 #include "kernels/cuda/linear_attention.h"
 #include "kernels/cuda/norm.h"
 #include "kernels/cuda/rope.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/cuda/softmax.h"
 #endif
 
@@ -75,9 +77,9 @@ absl::Status LinearOnGpu(const Tensor& xc, const Tensor& wc, const Tensor* bias,
 #else
   const int64_t in = wc.dim(1), out_features = wc.dim(0);
   if (wc.dtype() == DType::kBF16) {
-    // MERGE-BF16: replaced by gpu::LinearBf16 once kernels/cuda/gemm_bf16.h lands.
-    REEL_ASSIGN_OR_RETURN(Tensor wf, Cast(wc, DType::kF32));
-    return LinearOnGpu(xc, wf, bias, bc, rows, y);
+    REEL_ON_GPU(y, gpu::LinearBf16(xc.data<float>(), rows, in, wc.data<uint16_t>(), out_features,
+                                   PtrOrNull(bias, bc), y.data<float>(), ctx.stream));
+    return absl::OkStatus();
   }
   float beta = 0.0f;
   if (bias != nullptr) {
@@ -422,15 +424,68 @@ absl::StatusOr<Tensor> DepthwiseConv2d3x3(const Tensor& x, const Tensor& weight,
   return y;
 }
 
+namespace {
+
+// The temporal conv with a bf16 weight on the GPU: x and history rounded to bf16 once, the weight
+// re-laid tap-major (3, cout, cin), then per tap at most two tensor-core GEMMs (rows whose source
+// frame is in x, rows whose source frame is in the history) accumulating into y. Frame f of y
+// reads source frame s = f + k - pad_front of history ++ x (kernels/cpu/conv.h).
+absl::Status TemporalConvBf16OnGpu(const Tensor& xc, const Tensor& hc, int64_t hist_frames,
+                                   const Tensor& weight, int pad_front, Tensor& y) {
+#ifndef REEL_HAVE_CUDA
+  REEL_ON_GPU(y, 0);
+#else
+  const int64_t frames = xc.dim(0), spatial = xc.dim(1), cin = xc.dim(2), cout = weight.dim(0);
+  REEL_ASSIGN_OR_RETURN(Tensor x16, Cast(xc, DType::kBF16));
+  Tensor h16;
+  if (hist_frames > 0) {
+    REEL_ASSIGN_OR_RETURN(h16, Cast(hc, DType::kBF16));
+  }
+  REEL_ASSIGN_OR_RETURN(Tensor w3, weight.Reshape({cout, cin, 3}));
+  REEL_ASSIGN_OR_RETURN(Tensor taps_view, w3.Permute({2, 0, 1}));
+  REEL_ASSIGN_OR_RETURN(Tensor taps, taps_view.Contiguous());
+  REEL_ON_GPU(y, gpu::FromCudaError(cudaMemsetAsync(y.raw_data(), 0, y.bytes(), ctx.stream),
+                                    "cudaMemsetAsync"));
+  const int64_t frame_in = spatial * cin, frame_out = spatial * cout;
+  for (int k = 0; k < 3; ++k) {
+    const uint16_t* tap = taps.data<uint16_t>() + k * cout * cin;
+    // Output frames [f0, f1) read x frames [f0 + k - pad, ...).
+    const int64_t shift = k - pad_front;
+    const int64_t fx0 = std::max<int64_t>(0, -shift), fx1 = std::min(frames, frames - shift);
+    if (fx1 > fx0) {
+      REEL_ON_GPU(
+          y, gpu::GemmBf16(true, (fx1 - fx0) * spatial, cout, cin, 1.0f,
+                           x16.data<uint16_t>() + (fx0 + shift) * frame_in, cin, tap, cin, 1.0f,
+                           y.data<float>() + fx0 * frame_out, cout, nullptr, ctx.stream));
+    }
+    // Output frames whose source frame f + shift is negative read history frame
+    // hist_frames + f + shift.
+    const int64_t fh0 = std::max<int64_t>(0, -shift - hist_frames), fh1 = std::min(frames, -shift);
+    if (hist_frames > 0 && fh1 > fh0) {
+      REEL_ON_GPU(y, gpu::GemmBf16(true, (fh1 - fh0) * spatial, cout, cin, 1.0f,
+                                   h16.data<uint16_t>() + (hist_frames + fh0 + shift) * frame_in,
+                                   cin, tap, cin, 1.0f, y.data<float>() + fh0 * frame_out, cout,
+                                   nullptr, ctx.stream));
+    }
+  }
+  return absl::OkStatus();
+#endif
+}
+
+}  // namespace
+
 absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, const Tensor& weight,
                                      int pad_front, Allocator* alloc) {
   REEL_RETURN_IF_ERROR(
       SameDevice("TemporalConv3", {&x, history.defined() ? &history : nullptr, &weight}));
   REEL_ASSIGN_OR_RETURN(Tensor xc, Dense(x, "TemporalConv3", "x"));
-  // The kernel re-lays the weight out per call anyway (one f32 copy per tap order), so a bf16
-  // weight is widened for the call only.
+  // On the CPU the kernel re-lays the weight out per call anyway (one f32 copy per tap order), so a
+  // bf16 weight is widened for the call only; on a GPU it takes bf16 tensor-core GEMMs.
+  const bool gpu_bf16 = OnGpu(xc) && weight.dtype() == DType::kBF16;
   Tensor wc;
-  if (weight.dtype() == DType::kBF16) {
+  if (gpu_bf16) {
+    REEL_ASSIGN_OR_RETURN(wc, weight.Contiguous());
+  } else if (weight.dtype() == DType::kBF16) {
     REEL_ASSIGN_OR_RETURN(wc, Cast(weight, DType::kF32));
   } else {
     REEL_ASSIGN_OR_RETURN(wc, Dense(weight, "TemporalConv3", "weight"));
@@ -453,6 +508,10 @@ absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, con
   }
   const int64_t cout = wc.dim(0);
   REEL_ASSIGN_OR_RETURN(Tensor y, Output({xc.dim(0), xc.dim(1), cout}, xc, alloc));
+  if (gpu_bf16) {
+    REEL_RETURN_IF_ERROR(TemporalConvBf16OnGpu(xc, hc, hist_frames, wc, pad_front, y));
+    return y;
+  }
   const float* hp = hist_frames > 0 ? hc.data<float>() : nullptr;
   if (OnGpu(xc)) {
     REEL_ON_GPU(xc, gpu::TemporalConv3(xc.data<float>(), hp, hist_frames, xc.dim(0), xc.dim(1),

@@ -153,6 +153,20 @@ TEST(OpsCuda, ConvsRopeAndAttentionMatchCpu) {
   EXPECT_LE(RelMaxDiff(*ops::TemporalConv3(Gpu(frames), Gpu(hist), Gpu(tw), 2),
                        *ops::TemporalConv3(frames, hist, tw, 2)),
             kTol);
+  // A bf16 weight takes per-tap tensor-core GEMMs on the GPU (x rounded to bf16 too); both
+  // paddings, with and without history, against the CPU's f32 conv of the same bf16 weight.
+  const Tensor tw16 = *ops::Cast(Random({16, 8, 3}, 25, 0.3f), DType::kBF16);
+  const Tensor f5 = Random({5, 10, 8}, 26), h1 = Random({1, 10, 8}, 27);
+  for (int pad : {1, 2}) {
+    for (const Tensor* h : {&hist, &h1, static_cast<const Tensor*>(nullptr)}) {
+      const Tensor hh = h != nullptr ? *h : Tensor();
+      const Tensor gh = h != nullptr ? Gpu(*h) : Tensor();
+      EXPECT_LE(RelMaxDiff(*ops::TemporalConv3(Gpu(f5), gh, Gpu(tw16), pad),
+                           *ops::TemporalConv3(f5, hh, tw16, pad)),
+                2e-2)
+          << "pad " << pad << " history " << (h != nullptr ? h->dim(0) : 0);
+    }
+  }
   const Tensor q = Random({24, 2 * 16}, 20), k = Random({24, 32}, 21), v = Random({24, 32}, 22);
   const Tensor cs = Random({24, 8}, 23), sn = Random({24, 8}, 24);
   EXPECT_LE(RelMaxDiff(*ops::RopeApply(Gpu(q), Gpu(cs), Gpu(sn), 2), *ops::RopeApply(q, cs, sn, 2)),

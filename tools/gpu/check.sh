@@ -46,7 +46,7 @@ done
 if [ -x "$bundle/bin/reel_bench_gemm_bf16_cuda" ]; then
   say "gemm"
   timeout 120 "$bundle/lib/ld-linux-x86-64.so.2" --library-path "$libpath" \
-    "$bundle/bin/reel_bench_gemm_bf16_cuda" --json "$OUT/gemm.json" >>"$log" 2>&1
+    "$bundle/bin/reel_bench_gemm_bf16_cuda" >"$OUT/gemm.json" 2>>"$log"
   echo "rc=$?" >>"$log"
 fi
 
