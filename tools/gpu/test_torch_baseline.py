@@ -218,6 +218,26 @@ class SameModelTest(unittest.TestCase):
             self.assertEqual((y.device.type, video.state.layers[0].kv.device.type),
                              ("meta", "meta"))
 
+    def test_sana2b_shape_runs_both_paths_on_meta(self):
+        # Shapes only (one of the 20 identical layers): the 720p step and a long-mode chunk.
+        shape = bm.SHAPES["sana2b"]
+        cfg = bm.DitConfig(**dict(shape.config, num_layers=1)).validate()
+        meta = torch.device("meta")
+        model = bm.build_model(cfg, meta, torch.bfloat16, seed=0)
+        caption, mask = bm.caption_inputs(cfg, shape.caption_tokens, meta, torch.bfloat16, seed=0)
+        latent = bm.latent_shape(cfg, *shape.bidirectional["bidirectional_720p"])
+        x = torch.zeros((1,) + latent, device=meta, dtype=torch.bfloat16)
+        chunk = torch.zeros(1, 16, shape.long_chunk_latent_frames, 60, 104, device=meta,
+                            dtype=torch.bfloat16)
+        with torch.no_grad():
+            v = bm.CfgStep(model, x, caption, mask, 6.0, 0.9, 0.8)()
+            video = bm.LongVideo(model, caption[:1], mask[:1], 4, 10, 30 * 52)
+            video.next_chunk(chunk)
+            y = video.next_chunk(chunk)
+        self.assertEqual(tuple(v.shape), (1, 16, 21, 90, 160))
+        self.assertEqual((tuple(y.shape), video.state.frames), ((1, 16, 10, 60, 104), 20))
+        self.assertEqual(tuple(video.state.layers[0].conv_tail.shape), (1, 2, 1560, 2240))
+
 
 if __name__ == "__main__":
     unittest.main()

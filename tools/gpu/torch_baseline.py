@@ -19,7 +19,6 @@ keeps what it measured; --budget-seconds stops starting new measurements.
 import argparse
 import dataclasses
 import json
-import math
 import os
 import statistics
 import sys
@@ -125,7 +124,6 @@ def measure_gemm_peak(args, device, clock, budget):
         tflops = [2.0 * n ** 3 * reps / (ms * 1e-3) / 1e12 for ms in times]
         out[f"{key}_tflops_best"] = max(tflops)
         out[f"{key}_tflops_median"] = statistics.median(tflops)
-        del a, b, c
     return out
 
 
@@ -247,6 +245,12 @@ def parse_args(argv=None):
                  f"(torch {torch.__version__}, built with CUDA {torch.version.cuda})")
     if device.type not in ("cuda", "cpu"):
         ap.error(f"--device {args.device}: expected cuda, cuda:N or cpu")
+    if device.type == "cuda":
+        if device.index is None:  # torch.cuda.set_device and friends want the index
+            device = torch.device("cuda", torch.cuda.current_device())
+        elif device.index >= torch.cuda.device_count():
+            ap.error(f"--device {args.device}: this machine has {torch.cuda.device_count()} "
+                     "CUDA device(s)")
     on_gpu = device.type == "cuda"
     args.shape = args.shape or ("sana2b" if on_gpu else "tiny")
     args.dtype = args.dtype or ("bf16" if on_gpu else "f32")
