@@ -217,6 +217,11 @@ class SameModelTest(unittest.TestCase):
                              ("meta", dtype, (1, 16, 3, 8, 12)))
             self.assertEqual((y.device.type, video.state.layers[0].kv.device.type),
                              ("meta", "meta"))
+            with torch.no_grad():  # the reference sampler too
+                z = bm.sampler.generate_block_ar(model, x, caption[:1], mask[:1], caption[1:],
+                                                 mask[1:], steps=2, cfg=6.0, solver="dpm++2m",
+                                                 block_frames=2, flow_shift=3.0)
+            self.assertEqual(z.device.type, "meta")
 
     def test_sana2b_shape_runs_both_paths_on_meta(self):
         # Shapes only (one of the 20 identical layers): the 720p step and a long-mode chunk.
