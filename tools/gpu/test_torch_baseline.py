@@ -31,6 +31,13 @@ def tiny_config(**overrides):
     return bm.DitConfig(**dict(bm.SHAPES["tiny"].config, **overrides)).validate()
 
 
+def tiny_model(seed: int, caption_tokens: int = 9):
+    """(model, caption, mask): the tiny model in f32 on the CPU and a 2-row caption batch."""
+    cfg = tiny_config()
+    model = bm.build_model(cfg, torch.device("cpu"), torch.float32, seed=seed)
+    return (model,) + bm.caption_inputs(cfg, caption_tokens, "cpu", torch.float32, seed=seed + 1)
+
+
 class MatmulFlops(TorchDispatchMode):
     """FLOPs of every matrix product executed under it, from the ATen ops' shapes (2 per
     multiply-add; bias adds not counted): the independent count dit_forward_flops must equal."""
@@ -173,9 +180,7 @@ class SameModelTest(unittest.TestCase):
         self.assertAlmostEqual(flops["total"] / 1e12, 242.15, delta=0.01)  # TFLOP per CFG step
 
     def test_cfg_step_equals_reference_sampler(self):
-        cfg = tiny_config()
-        model = bm.build_model(cfg, torch.device("cpu"), torch.float32, seed=3)
-        caption, mask = bm.caption_inputs(cfg, 9, "cpu", torch.float32, seed=4)
+        model, caption, mask = tiny_model(seed=3)
         x = torch.randn(1, 16, 3, 8, 12, generator=torch.Generator().manual_seed(5))
         with torch.no_grad():
             got = bm.CfgStep(model, x, caption, mask, 6.0, 0.9, 0.8)()
@@ -185,9 +190,7 @@ class SameModelTest(unittest.TestCase):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
     def test_long_video_equals_generate_block_ar(self):
-        cfg = tiny_config()
-        model = bm.build_model(cfg, torch.device("cpu"), torch.float32, seed=6)
-        caption, mask = bm.caption_inputs(cfg, 9, "cpu", torch.float32, seed=7)
+        model, caption, mask = tiny_model(seed=6)
         noise = torch.randn(1, 16, 6, 8, 12, generator=torch.Generator().manual_seed(8))
         with torch.no_grad():
             video = bm.LongVideo(model, caption[:1], mask[:1], 4, 2, 4 * 6)
