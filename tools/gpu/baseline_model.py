@@ -122,7 +122,7 @@ class CfgStep:
         self.t = torch.full((2,), 1000.0 * sigma, dtype=torch.float64, device=latents.device)
 
     def __call__(self, forward=None) -> torch.Tensor:
-        forward = forward or self.model
+        forward = self.model if forward is None else forward  # e.g. torch.compile(model)
         v = forward(torch.cat([self.x, self.x]), self.t, self.caption, self.mask)
         v_c, v_u = v.chunk(2)
         v = v_u + self.cfg_scale * (v_c - v_u)
