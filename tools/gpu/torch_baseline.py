@@ -277,7 +277,7 @@ def summary_lines(results: dict):
     """The short human table."""
     env = results["environment"]
     yield (f"PyTorch baseline: {env.get('device_name')}, torch {env['torch_version']}, "
-           f"{env['dtype']}, {env['shape']} ({env['parameters'] / 1e9:.2f} B parameters), "
+           f"{env['dtype']}, {env['shape']} ({env['parameters'] / 1e6:.1f} M parameters), "
            f"model built in {results['model_build_seconds']:.1f} s")
     for case in results["plan"]:
         r = results.get(case)
