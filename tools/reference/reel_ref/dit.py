@@ -95,22 +95,26 @@ def timestep_sinusoid(t: torch.Tensor, dim: int = 256) -> torch.Tensor:
 
 def rope_angles(head_dim: int, frame_positions: torch.Tensor, rows: int, cols: int,
                 theta: float) -> torch.Tensor:
-    """Rotation angle of every (token, column pair): (N, head_dim/2), float64.
+    """Rotation angle of every (token, column pair): (N, head_dim/2), float64, on the device of
+    `frame_positions` (so a model on a GPU builds its angles there, with no host copy per layer).
 
     Columns split t | h | w with dh = dw = 2*(d//6), dt = d - 2*dh; an axis of width a uses
     freq_j = theta^(-2j/a), j < a/2; tokens are frame-major, then row, then column."""
     dh = 2 * (head_dim // 6)
     dt = head_dim - 2 * dh
+    dev = frame_positions.device
 
     def freqs(width):
-        j = torch.arange(width // 2, dtype=torch.float64)
+        j = torch.arange(width // 2, dtype=torch.float64, device=dev)
         return theta ** (-2.0 * j / width)
 
     f = frame_positions.to(torch.float64)
     nf = f.numel()
     pos_t = f[:, None, None].expand(nf, rows, cols).reshape(-1)
-    pos_h = torch.arange(rows, dtype=torch.float64)[None, :, None].expand(nf, rows, cols).reshape(-1)
-    pos_w = torch.arange(cols, dtype=torch.float64)[None, None, :].expand(nf, rows, cols).reshape(-1)
+    pos_h = torch.arange(rows, dtype=torch.float64, device=dev)[None, :, None]
+    pos_h = pos_h.expand(nf, rows, cols).reshape(-1)
+    pos_w = torch.arange(cols, dtype=torch.float64, device=dev)[None, None, :]
+    pos_w = pos_w.expand(nf, rows, cols).reshape(-1)
     return torch.cat([pos_t[:, None] * freqs(dt), pos_h[:, None] * freqs(dh),
                       pos_w[:, None] * freqs(dh)], dim=1)
 
@@ -280,7 +284,7 @@ class DiT(nn.Module):
             return x.reshape(B, N, heads, d).transpose(1, 2).to(acc)
 
         phi_q, phi_k, v = F.relu(heads_of(q)), F.relu(heads_of(k)), heads_of(v)
-        frames = torch.arange(grid.frames) + grid.frame_offset
+        frames = torch.arange(grid.frames, device=n.device) + grid.frame_offset
         angles = rope_angles(d, frames, grid.rows, grid.cols, cfg.rope_theta)
         rot_q, rot_k = apply_rope(phi_q, angles), apply_rope(phi_k, angles)
 
@@ -322,8 +326,8 @@ class DiT(nn.Module):
         def heads_of(x):
             return x.reshape(B, N, heads, d).transpose(1, 2).to(acc)
 
-        angles = rope_angles(d, torch.arange(grid.frames) + grid.frame_offset, grid.rows, grid.cols,
-                             cfg.rope_theta)
+        frames = torch.arange(grid.frames, device=n.device) + grid.frame_offset
+        angles = rope_angles(d, frames, grid.rows, grid.cols, cfg.rope_theta)
         q = apply_rope(heads_of(rms_norm(a.to_q(n), a.norm_q.weight, cfg.qk_norm_eps)), angles)
         k = apply_rope(heads_of(rms_norm(a.to_k(n), a.norm_k.weight, cfg.qk_norm_eps)), angles)
         v = heads_of(a.to_v(n))

@@ -26,7 +26,7 @@ def cfg_velocity(model: DiT, x, sigma: float, caption, caption_mask, neg_caption
                  cfg: float, **forward_kwargs):
     """v = v_u + g (v_c - v_u); g == 1 runs the conditional branch only."""
     B = x.shape[0]
-    t = torch.full((B,), 1000.0 * sigma, dtype=torch.float64)
+    t = torch.full((B,), 1000.0 * sigma, dtype=torch.float64, device=x.device)
     v_c = model(x, t, caption, caption_mask, **forward_kwargs)
     if cfg == 1.0:
         return v_c
@@ -100,7 +100,8 @@ def generate_block_ar(model: DiT, noise, caption, caption_mask, neg_caption, neg
     B, _, Fr, H, W = noise.shape
     tokens_per_frame = (H // model.cfg.patch_size[1]) * (W // model.cfg.patch_size[2])
     token_frames = Fr // pt
-    state = BlockState.zeros(model.cfg, B, tokens_per_frame, dtype=noise.dtype)
+    state = BlockState.zeros(model.cfg, B, tokens_per_frame, dtype=noise.dtype,
+                             device=noise.device)
     blocks = []
     for f0 in range(0, token_frames, block_frames):
         f1 = min(f0 + block_frames, token_frames)
@@ -108,7 +109,7 @@ def generate_block_ar(model: DiT, noise, caption, caption_mask, neg_caption, neg
                      neg_mask, steps, cfg, solver, flow_shift, frame_offset=f0, state=state)
         blocks.append(x)
         if f1 < token_frames:  # the last block's state is never used
-            t0 = torch.zeros(B, dtype=torch.float64)
+            t0 = torch.zeros(B, dtype=torch.float64, device=noise.device)
             _, state = model(x, t0, caption, caption_mask, frame_offset=f0, state=state,
                              update_state=True)
     return torch.cat(blocks, dim=2)
