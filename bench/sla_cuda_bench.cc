@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "bench/cuda_bench_util.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/sparse_attention.h"
 
@@ -32,40 +33,6 @@ std::vector<int64_t> ParseList(const char* s) {
     p = *end == ',' ? end + 1 : end;
   }
   return out;
-}
-
-void Die(const absl::Status& s) {
-  if (s.ok()) return;
-  std::fprintf(stderr, "%s\n", s.ToString().c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T Must(absl::StatusOr<T> v) {
-  Die(v.status());
-  return std::move(*v);
-}
-
-// Milliseconds per call, the best of 5 after a warm-up.
-template <typename Fn>
-float TimeMs(cudaStream_t stream, Fn fn) {
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  fn();
-  float best = 1e30f;
-  for (int r = 0; r < 5; ++r) {
-    cudaEventRecord(a, stream);
-    fn();
-    cudaEventRecord(b, stream);
-    cudaEventSynchronize(b);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, a, b);
-    best = std::min(best, ms);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return best;
 }
 
 int Run(int argc, char** argv) {
@@ -101,7 +68,7 @@ int Run(int argc, char** argv) {
       const cuda::DeviceBuffer out = Must(cuda::DeviceBuffer::Allocate(host.size() * 4));
       const float scale = 1.0f / std::sqrt(static_cast<float>(d));
       const cuda::AttentionBlocks none;
-      const float flash = TimeMs(stream.get(), [&] {
+      const double flash = TimeMs(stream.get(), 5, 1, [&] {
         Die(cuda::FlashAttention(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, n, n, heads,
                                  d, scale, none, 64, 64, out.as<float>(), stream.get()));
       });
@@ -110,11 +77,11 @@ int Run(int argc, char** argv) {
         const int64_t tiles =
             heads * kernels::cpu::TileCount(n, 64) * kernels::cpu::TileCount(n, 64);
         const cuda::DeviceBuffer map = Must(cuda::DeviceBuffer::Allocate(tiles));
-        const float map_ms = TimeMs(stream.get(), [&] {
+        const double map_ms = TimeMs(stream.get(), 5, 1, [&] {
           Die(cuda::SparseTileMap(q.as<float>(), k.as<float>(), n, n, heads, d, none, o, true,
                                   map.as<uint8_t>(), stream.get()));
         });
-        const float sparse_ms = TimeMs(stream.get(), [&] {
+        const double sparse_ms = TimeMs(stream.get(), 5, 1, [&] {
           Die(cuda::BlockSparseAttention(q.as<float>(), k.as<float>(), v.as<float>(),
                                          map.as<uint8_t>(), n, n, heads, d, scale, none, 64, 64,
                                          out.as<float>(), stream.get()));

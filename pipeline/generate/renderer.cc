@@ -188,6 +188,7 @@ class PipelineRenderer final : public Renderer {
     } else {
       REEL_ASSIGN_OR_RETURN(parts_, LoadReelParts(dir));
     }
+    REEL_RETURN_IF_ERROR(Place(options.placement));
     const DitConfig& dc = parts_.transformer;
     info_.name = parts_.name;
     info_.dir = dir;
@@ -254,6 +255,25 @@ class PipelineRenderer final : public Renderer {
   absl::StatusOr<PreparedCaption> Caption(const std::string& text, bool negative) const {
     REEL_ASSIGN_OR_RETURN(EncodedCaption c, parts_.text->Encode(text, negative));
     return parts_.dit.PrepareCaption(c.hidden, c.mask);
+  }
+
+  // Weights move once; the CPU copies go (the mapped files are released with them).
+  absl::Status Place(const Placement& p) {
+    if (!p.device.is_cpu()) {
+      if (parallel_.world_size() > 1) {
+        return absl::UnimplementedError(
+            "sequence parallelism exchanges host tensors: run its ranks with --device cpu for now "
+            "(CFG parallelism works on GPUs)");
+      }
+      REEL_ASSIGN_OR_RETURN(parts_.dit, parts_.dit.Placed(p));
+      REEL_RETURN_IF_ERROR(parts_.text->Place(p));
+      REEL_RETURN_IF_ERROR(parts_.vae->Place(p));
+    }
+    info_.placement =
+        absl::StrCat("transformer ", DeviceName(parts_.dit.device()), " (",
+                     PrecisionName(parts_.dit.placement().precision), "), text encoder ",
+                     DeviceName(parts_.text->device()), ", vae ", DeviceName(parts_.vae->device()));
+    return absl::OkStatus();
   }
 
   RendererParts parts_;

@@ -12,6 +12,7 @@
 #include "pipeline/cache/cache_options.h"
 #include "pipeline/frames/frame_sink.h"
 #include "pipeline/model/config.h"
+#include "pipeline/model/placement.h"
 #include "pipeline/parallel/communicator.h"
 
 namespace reel {
@@ -55,9 +56,9 @@ struct ModelInfo {
   // A video has a multiple of this many frames (one block) — for a Wan-VAE model (1 + 4k frames)
   // the frames of its first latent chunk; 1 = an image.
   int temporal_factor = 0;
-  CacheOptions default_cache;  // config.json "cache" (none when absent)
-  int default_steps = 0;       // denoising steps per block when a request leaves them 0
-  std::string attention;       // the self-attention kind's config name, e.g. "linear"
+  CacheOptions default_cache;         // config.json "cache" (none when absent)
+  int default_steps = 0;              // denoising steps per block when a request leaves them 0
+  std::string attention;              // the self-attention kind's config name, e.g. "linear"
   std::string attention_description;  // with its settings (DescribeAttention)
   // Bidirectional (one full sequence; max_frames from the model's RoPE length) or
   // block-autoregressive (any length); `sampling` says so in words for `reel models`.
@@ -68,6 +69,8 @@ struct ModelInfo {
   // unknown.
   int64_t base_memory_bytes = 0;
   int64_t memory_bytes_per_pixel = 0;
+  // Where each part runs, e.g. "transformer cuda:0 (bf16), text encoder cuda:0, vae cpu".
+  std::string placement;
 };
 
 struct RendererOptions {
@@ -77,6 +80,10 @@ struct RendererOptions {
   // dimensions decodes and writes to its sink (every rank holds the whole latents: the forward
   // gathers its output bands and CFG pairs exchange velocities).
   ParallelContext parallel;
+  // Where the model computes (placement.h; the CLI's --device / --precision). Weights move there
+  // once, in LoadRenderer; a part without a GPU path (the Gemma-2 encoder, the Wan VAE) stays on
+  // the CPU and ModelInfo::placement says so.
+  Placement placement;
 };
 
 class Renderer {

@@ -36,6 +36,17 @@ absl::StatusOr<RopeTables> RopeOn(const RopeTables& host, const Device& device) 
 
 }  // namespace
 
+absl::StatusOr<RopeTables> Dit::RopeCache::Get(
+    const std::array<int64_t, 6>& key, const std::function<absl::StatusOr<RopeTables>()>& build) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!valid_ || key != key_) {
+    REEL_ASSIGN_OR_RETURN(tables_, build());
+    key_ = key;
+    valid_ = true;
+  }
+  return tables_;
+}
+
 absl::StatusOr<Dit> Dit::Load(const DitConfig& c, WeightStore& s) {
   Dit m;
   m.config_ = c;
@@ -287,10 +298,16 @@ absl::StatusOr<std::vector<Tensor>> Dit::ForwardBranches(
     REEL_ASSIGN_OR_RETURN(Tensor all, ops::Concat(copies, 0));
     REEL_ASSIGN_OR_RETURN(x, all.Reshape({branches * f2, band_spatial, d}));
   }
-  REEL_ASSIGN_OR_RETURN(RopeTables whole_rope,
-                        BuildRope3d(f2, h2, w2, options.frame_offset, c.head_dim, c.rope_theta));
-  REEL_ASSIGN_OR_RETURN(RopeTables band_rope, BandRope(whole_rope, f2, band, w2));
-  REEL_ASSIGN_OR_RETURN(RopeTables rope, RopeOn(band_rope, device()));
+  REEL_ASSIGN_OR_RETURN(
+      const RopeTables rope,
+      rope_cache_->Get({f2, h2, w2, options.frame_offset, band.begin, band.end},
+                       [&]() -> absl::StatusOr<RopeTables> {
+                         REEL_ASSIGN_OR_RETURN(RopeTables whole,
+                                               BuildRope3d(f2, h2, w2, options.frame_offset,
+                                                           c.head_dim, c.rope_theta));
+                         REEL_ASSIGN_OR_RETURN(RopeTables banded, BandRope(whole, f2, band, w2));
+                         return RopeOn(banded, device());
+                       }));
   // The cache hook needs a block after the first to skip.
   const bool cached = options.cache != nullptr && c.num_layers > 1;
   Tensor first_block_out;

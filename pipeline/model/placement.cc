@@ -17,6 +17,34 @@ std::string PrecisionName(ComputePrecision p) {
   return p == ComputePrecision::kBf16 ? "bf16" : "f32";
 }
 
+absl::StatusOr<PlacementChoice> ResolvePlacement(const std::string& device_flag,
+                                                 const std::string& precision_flag,
+                                                 bool sequence_parallel) {
+  DeviceChoice device;
+  if (sequence_parallel && (device_flag == "auto" || device_flag.empty())) {
+    device = {Device::Cpu(), "cpu (auto: a sequence-parallel group runs on the CPU backend)"};
+  } else {
+    REEL_ASSIGN_OR_RETURN(device, ResolveDevice(device_flag));
+  }
+  PlacementChoice c;
+  c.placement = Placement::Default(device.device);
+  if (!precision_flag.empty()) {
+    REEL_ASSIGN_OR_RETURN(c.placement.precision, ParsePrecision(precision_flag));
+    if (device.device.is_cpu() && c.placement.precision == ComputePrecision::kBf16) {
+      return absl::InvalidArgumentError(
+          "--precision bf16 needs a GPU (the CPU backend computes in f32; bf16 weights are widened "
+          "there)");
+    }
+  }
+  const std::string& why = device.why;
+  // device.why starts with the device's name; keep the explanation in parentheses.
+  const size_t paren = why.find(" (");
+  c.line = absl::StrCat("compute: ", DeviceName(device.device), ", ",
+                        PrecisionName(c.placement.precision),
+                        paren == std::string::npos ? "" : why.substr(paren));
+  return c;
+}
+
 absl::StatusOr<Tensor> PlaceWeight(const Tensor& weight, const Placement& placement,
                                    bool projection) {
   if (placement.device.is_cpu() || !weight.defined() || weight.numel() == 0) return weight;

@@ -25,6 +25,21 @@ struct Placement {
   }
 };
 
+// The --device and --precision flags of render / serve / reel-worker: device "cpu", "cuda",
+// "cuda:N" or "auto" (CUDA when usable); precision "f32", "bf16" or "" (the device's default, see
+// Placement::Default). `line` is the start-up line's account of the choice, e.g. "compute: cuda:0,
+// bf16 (auto: NVIDIA H200 (sm_90, 139.8 GiB))" or "compute: cpu, f32 (auto: CUDA not usable, no
+// NVIDIA driver ...)". A CUDA device that is not usable is an UNAVAILABLE error naming why.
+// `sequence_parallel`: the process is a rank of a sequence-parallel group, whose exchanges are host
+// tensors, so "auto" means the CPU there (an explicit cuda is refused later, by the renderer).
+struct PlacementChoice {
+  Placement placement;
+  std::string line;
+};
+absl::StatusOr<PlacementChoice> ResolvePlacement(const std::string& device_flag,
+                                                 const std::string& precision_flag,
+                                                 bool sequence_parallel = false);
+
 // "f32" or "bf16".
 absl::StatusOr<ComputePrecision> ParsePrecision(const std::string& name);
 std::string PrecisionName(ComputePrecision p);

@@ -46,17 +46,8 @@ std::string BackendLine(const BackendInfo& info) {
   const std::string cpu =
       absl::StrCat("backend: cpu (", info.cpu_isa, ", ", info.cpu_threads, " threads); cuda: ");
   if (!info.cuda_built || !info.cuda_available)
-    return absl::StrCat(cpu, "not used, ", info.cuda_detail);
-  // A GPU is present, but the model's ops dispatch to the CPU until each has a CUDA path
-  // (DefaultDevice below): say so rather than let a user believe the GPU is busy.
-  return absl::StrCat(cpu, info.cuda_detail,
-                      " found, not used yet (the model runs on the CPU backend in this version)");
-}
-
-Device DefaultDevice() {
-  // The CUDA op set is wired op by op; until every op the DiT uses has a CUDA path, the CPU is
-  // used.
-  return Device::Cpu();
+    return absl::StrCat(cpu, "not usable, ", info.cuda_detail);
+  return absl::StrCat(cpu, info.cuda_detail, " available");
 }
 
 }  // namespace reel

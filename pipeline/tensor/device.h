@@ -26,10 +26,9 @@ struct BackendInfo {
 };
 
 BackendInfo DescribeBackends();
-// The start-up log line of every binary that runs the model: the backend it computes on and, when
-// that is not CUDA, why ("backend: cpu (avx2+fma, 2 threads); cuda: not used, <reason>").
+// The start-up log line of every binary that runs the model: what it could compute on, and why
+// CUDA is not usable when it is not ("backend: cpu (avx2+fma, 2 threads); cuda: not usable,
+// <reason>"). Which one a model uses is the --device choice (placement.h ResolvePlacement).
 std::string BackendLine(const BackendInfo& info);
-// The device ops should use by default: CUDA when built and present, else the CPU.
-Device DefaultDevice();
 
 }  // namespace reel

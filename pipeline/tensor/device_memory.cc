@@ -59,7 +59,8 @@ absl::StatusOr<cudaMemPool_t> PoolOf(int device) {
 absl::Status CheckDeviceUsable(const Device& device) {
   if (device.is_cpu()) return absl::OkStatus();
 #ifdef REEL_HAVE_CUDA
-  const kc::CudaProbe probe = kc::ProbeCuda();
+  // Probed once: every GPU allocation asks, and cudaGetDeviceProperties costs milliseconds.
+  static const kc::CudaProbe probe = kc::ProbeCuda();
   if (probe.device_count == 0) {
     return absl::UnavailableError(
         absl::StrCat(DeviceName(device), " requested, but CUDA is not usable here: ", probe.why,

@@ -43,6 +43,10 @@ int main(int argc, char** argv) {
   flags.String("token_file", &token_file, "file whose first token is used");
   flags.String("tls_ca", &connect.tls_ca_file, "PEM CA of the gateway's certificate (enables TLS)");
   flags.Int("threads", &threads, "CPU threads for rendering (0: all cores)");
+  std::string device = "auto", precision;
+  flags.String("device", &device,
+               "cpu | cuda | cuda:N | auto (CUDA when usable; a sequence-parallel group: the CPU)");
+  flags.String("precision", &precision, "f32 | bf16 (default: bf16 on a GPU, f32 on the CPU)");
   flags.String("encoder", &encoder_address,
                "host:port of a reel-encoder to stream frames to; empty: encode in this process");
   flags.Int("lease_wait_ms", &lease_wait_ms, "long-poll duration of one LeaseJob call");
@@ -106,6 +110,13 @@ int main(int argc, char** argv) {
 
   reel::RendererOptions renderer_options;
   renderer_options.threads = threads;
+  const absl::StatusOr<reel::PlacementChoice> placement = reel::ResolvePlacement(
+      device, precision, group.world_size > 1 && !(cfg_parallel && group.world_size == 2));
+  if (!placement.ok()) {
+    std::fprintf(stderr, "reel-worker: %s\n", std::string(placement.status().message()).c_str());
+    return placement.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  renderer_options.placement = placement->placement;
   std::optional<reel::WorkerGroups> groups;
   if (group.world_size > 1) {
     group.timeout = absl::Seconds(group_timeout_s);
@@ -173,7 +184,9 @@ int main(int argc, char** argv) {
   std::printf("reel-worker: model %s, gateway %s, encoder %s\n", (*renderer)->info().name.c_str(),
               connect.server.c_str(),
               encoder_address.empty() ? "in-process" : encoder_address.c_str());
-  std::printf("reel-worker: %s\n", reel::BackendLine(reel::DescribeBackends()).c_str());
+  std::printf("reel-worker: %s\nreel-worker: %s: %s\n",
+              reel::BackendLine(reel::DescribeBackends()).c_str(), placement->line.c_str(),
+              (*renderer)->info().placement.c_str());
   std::fflush(stdout);
   const int signal = reel::service::WaitForTerminationSignal();
   std::printf("reel-worker: signal %d, releasing the current job and stopping\n", signal);

@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "pipeline/generate/random_model.h"
 #include "pipeline/generate/renderer.h"
+#include "pipeline/tensor/device_memory.h"
 #include "tests/encoder/media_test_util.h"
 
 extern char** environ;
@@ -124,6 +125,10 @@ TEST_F(CliTest, BadArgumentsExitTwoWithOneLine) {
       {"render", "a red circle", "--rank", "1", "--ranks", "2"},
       {"render", "a red circle", "--rank", "1", "--rendezvous", Out("")},
       {"render", "a red circle", "--ranks", "3", "--cfg_parallel"},
+      {"render", "a red circle", "--model", ModelDir(), "--device", "gpu"},
+      {"render", "a red circle", "--model", ModelDir(), "--device", "cuda:x"},
+      {"render", "a red circle", "--model", ModelDir(), "--precision", "fp8"},
+      {"render", "a red circle", "--model", ModelDir(), "--device", "cpu", "--precision", "bf16"},
   };
   // Each run starts the binary (about a second of dynamic loading here), so run them side by side.
   std::vector<ProcessResult> runs(cases.size());
@@ -224,6 +229,23 @@ TEST_F(CliTest, EvalComparesCacheSettingsWithNoCache) {
                                  "0.0% | 1.00x |"));
   EXPECT_THAT(run.out, HasSubstr("| identical (identical) | 1.0000 |"));
   EXPECT_THAT(run.out, HasSubstr("| taylorseer interval=2 order=1 warmup=3 | "));
+}
+
+// Without a usable GPU, --device cuda is one clear line and exit 1 (the command was right, the
+// machine cannot run it); auto says it chose the CPU and why.
+TEST_F(CliTest, DeviceChoiceIsExplained) {
+  if (CheckDeviceUsable(Device::Cuda(0)).ok()) GTEST_SKIP() << "a GPU is usable here";
+  const ProcessResult cuda = Reel(
+      {"render", "a red circle", "--model", ModelDir(), "--device", "cuda", "-o", Out("cuda.mp4")});
+  EXPECT_EQ(cuda.exit_code, 1) << cuda.err;
+  EXPECT_THAT(cuda.err, StartsWith("reel render: cuda:0 requested, but CUDA is not usable here: "));
+  EXPECT_EQ(std::count(cuda.err.begin(), cuda.err.end(), '\n'), 1) << cuda.err;
+  EXPECT_FALSE(fs::exists(Out("cuda.mp4")));
+  const ProcessResult shown = Reel({"render", "a red circle", "--model", ModelDir(), "--frames",
+                                    "8", "--seed", "1", "-o", Out("auto2.mp4")});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("compute: cpu, f32 (auto: CUDA not usable, "));
+  EXPECT_THAT(shown.out, HasSubstr("transformer cpu (f32), text encoder cpu, vae cpu"));
 }
 
 TEST_F(CliTest, HelpExitsZero) {

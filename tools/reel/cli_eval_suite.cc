@@ -31,6 +31,7 @@ constexpr char kUsage[] =
     "usage: reel eval --suite [--model DIR] [--steps N] [--cfg S] [--sampler euler|dpm++2m]\n"
     "                         [--long K] [--limit N] [--save DIR] [--verbose]\n"
     "                         [--attention-window W] [--sla-topk K]\n"
+    "                         [--device cpu|cuda|cuda:N|auto] [--precision f32|bf16]\n"
     "Renders the fixed prompt suite (seen and held-out color/shape/motion combinations) and "
     "prints\n"
     "attribute accuracy; --long K also renders each held-out and seen prompt at K x the default\n"
@@ -133,12 +134,18 @@ int RunEvalSuite(const std::vector<std::string_view>& argv) {
   const std::string sweep = args->String("cache-sweep", "");
   absl::StatusOr<AttentionOverrides> attention = ParseAttentionFlags(*args);
   if (!attention.ok()) return fail(attention.status());
+  const absl::StatusOr<PlacementChoice> placement =
+      ResolvePlacement(args->String("device", "auto"), args->String("precision", ""));
   if (absl::Status s = args->CheckAllUsed(); !s.ok()) return fail(s);
+  if (!placement.ok()) return fail(placement.status());
   if (compare_cache && (*long_factor > 0 || !save_dir.empty())) {
     return fail(absl::InvalidArgumentError("--cache/--cache-sweep do not take --long or --save"));
   }
-  absl::StatusOr<std::unique_ptr<Renderer>> renderer = LoadRenderer(model, {});
+  RendererOptions renderer_options;
+  renderer_options.placement = placement->placement;
+  absl::StatusOr<std::unique_ptr<Renderer>> renderer = LoadRenderer(model, renderer_options);
   if (!renderer.ok()) return fail(renderer.status());
+  std::printf("%s: %s\n", placement->line.c_str(), (*renderer)->info().placement.c_str());
 
   std::vector<SuitePrompt> prompts = Suite();
   if (*limit > 0 && static_cast<size_t>(*limit) < prompts.size()) prompts.resize(*limit);

@@ -54,6 +54,9 @@ Renders a video (or, with an image format, a single frame) in this process and w
   --negative TEXT      negative prompt
   --model DIR          model directory (default: $REEL_MODEL, else models/reel-tiny)
   --threads N          CPU threads (default: all cores; with --ranks, per rank: cores / N)
+  --device D           cpu | cuda | cuda:N | auto (default: auto = CUDA when usable; a
+                       sequence-parallel group (--ranks) runs on the CPU)
+  --precision P        f32 | bf16 (default: bf16 on a GPU, f32 on the CPU)
   --ranks N            shard the render over N local processes (sequence parallel over Gloo);
                        the video is the same as with one
   --group_timeout S    with --ranks: seconds any rank waits for the others before giving up (30)
@@ -79,6 +82,7 @@ struct Options {
   std::optional<double> seconds, fps, cfg, group_timeout;
   std::string group_id, rendezvous;
   std::string stats_json;
+  std::string device = "auto", precision;
   CacheRequest cache;
   AttentionOverrides attention;
   bool quiet = false;
@@ -111,6 +115,8 @@ absl::StatusOr<Options> ParseOptions(const std::vector<std::string_view>& argv) 
   o.preset = a.String("preset", "");
   o.preview = a.String("preview", "");
   o.stats_json = a.String("stats_json", "");
+  o.device = a.String("device", "auto");
+  o.precision = a.String("precision", "");
   o.group_id = a.String("group_id", "");
   o.rendezvous = a.String("rendezvous", "");
   o.quiet = a.Flag("quiet");
@@ -274,6 +280,13 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
   }
   RendererOptions renderer_options;
   renderer_options.threads = static_cast<int>(o.threads.value_or(DefaultThreadsPerRank(world)));
+  const absl::StatusOr<PlacementChoice> placement =
+      ResolvePlacement(o.device, o.precision, world > 1 && !(o.cfg_parallel && world == 2));
+  if (!placement.ok()) {
+    const bool bad_args = placement.status().code() == absl::StatusCode::kInvalidArgument;
+    return Failure{bad_args ? 2 : 1, std::string(placement.status().message())};
+  }
+  renderer_options.placement = placement->placement;
   std::optional<WorkerGroups> groups;
   if (group.options != nullptr) {
     absl::StatusOr<WorkerGroups> joined = WorkerGroups::Join(*group.options, o.cfg_parallel);
@@ -321,7 +334,8 @@ std::optional<Failure> Render(const Options& o, const GroupRun& group) {
   if (!o.quiet && !follower) {
     std::printf("model %s (%s of weights) loaded in %.1fs\n", info.name.c_str(),
                 HumanBytes(info.parameter_bytes).c_str(), SecondsSince(start));
-    std::printf("%s\n", BackendLine(DescribeBackends()).c_str());
+    std::printf("%s\n%s: %s\n", BackendLine(DescribeBackends()).c_str(), placement->line.c_str(),
+                info.placement.c_str());
     if (r.frames == 1) {
       std::printf("rendering an image %dx%d", r.width, r.height);
     } else {

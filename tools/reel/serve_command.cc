@@ -47,7 +47,7 @@ std::string DefaultDataDir() {
 // Rank ≥ 1 of `reel serve --ranks N`: renders the share of every job rank 0 broadcasts until rank 0
 // shuts the group down (exit 0) or the group breaks (exit 1, naming what failed).
 int ServeAsFollower(const GroupOptions& group, bool cfg_parallel, std::string model_dir,
-                    const std::string& data_dir, int threads) {
+                    const std::string& data_dir, int threads, const Placement& placement) {
   // Rank 0 wrote the random model before starting this rank.
   if (model_dir == "random")
     model_dir = (std::filesystem::path(data_dir) / "random-model").string();
@@ -60,6 +60,7 @@ int ServeAsFollower(const GroupOptions& group, bool cfg_parallel, std::string mo
   RendererOptions renderer_options;
   renderer_options.threads = threads;
   renderer_options.parallel = joined->context();
+  renderer_options.placement = placement;
   absl::StatusOr<std::unique_ptr<Renderer>> renderer = LoadRenderer(model_dir, renderer_options);
   if (!renderer.ok()) {
     std::fprintf(stderr, "reel serve: rank %d of %d: %s\n", group.rank, group.world_size,
@@ -94,6 +95,10 @@ int RunServe(const std::vector<std::string_view>& args) {
   flags.Int("workers", &workers,
             "in-process workers: 1, or 0 for a gateway that waits for reel-worker");
   flags.Int("threads", &threads, "CPU threads for rendering (0: all cores)");
+  std::string device = "auto", precision;
+  flags.String("device", &device,
+               "cpu | cuda | cuda:N | auto (CUDA when usable; a sequence-parallel group: the CPU)");
+  flags.String("precision", &precision, "f32 | bf16 (default: bf16 on a GPU, f32 on the CPU)");
   flags.String("worker_id", &worker_id, "name of the in-process worker");
   // A local worker group: the in-process worker becomes rank 0 of `ranks` processes on this host
   // that shard every job (sequence parallel, optionally CFG parallel), like `reel render --ranks`.
@@ -149,10 +154,17 @@ int RunServe(const std::vector<std::string_view>& args) {
   }
   gateway::ApplyGatewayFlags(values, options);
   if (threads == 0) threads = DefaultThreadsPerRank(ranks);
+  const absl::StatusOr<PlacementChoice> placement =
+      ResolvePlacement(device, precision, ranks > 1 && !(cfg_parallel && ranks == 2));
+  if (!placement.ok()) {
+    std::fprintf(stderr, "reel serve: %s\n", std::string(placement.status().message()).c_str());
+    return placement.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
   if (follower.rank > 0) {
     follower.world_size = ranks;
     follower.timeout = absl::Seconds(group_timeout_s);
-    return ServeAsFollower(follower, cfg_parallel, model_dir, options.data_dir, threads);
+    return ServeAsFollower(follower, cfg_parallel, model_dir, options.data_dir, threads,
+                           placement->placement);
   }
 
   // Load the model before opening the port: a bad model dir fails fast instead of accepting jobs.
@@ -173,6 +185,7 @@ int RunServe(const std::vector<std::string_view>& args) {
   if (workers == 1) {
     RendererOptions renderer_options;
     renderer_options.threads = threads;
+    renderer_options.placement = placement->placement;
     if (ranks > 1) {
       absl::StatusOr<LocalGroup> started =
           LocalGroup::Start("serve", args, ranks, absl::Seconds(group_timeout_s));
@@ -236,7 +249,10 @@ int RunServe(const std::vector<std::string_view>& args) {
   std::printf("reel serve: listening on %s:%d (data %s%s%s)\n", host.c_str(), (*gateway)->port(),
               options.data_dir.c_str(), renderer ? ", model " : ", no worker",
               renderer ? renderer->info().name.c_str() : "");
-  if (renderer) std::printf("reel serve: %s\n", BackendLine(DescribeBackends()).c_str());
+  if (renderer) {
+    std::printf("reel serve: %s\nreel serve: %s: %s\n", BackendLine(DescribeBackends()).c_str(),
+                placement->line.c_str(), renderer->info().placement.c_str());
+  }
   if (local) {
     std::printf("reel serve: worker group of %d ranks%s, %d threads each (", ranks,
                 cfg_parallel ? " (cfg parallel)" : "", threads);

@@ -55,12 +55,33 @@ TEST(CublasApiTest, ResolvesEveryFunctionOnFirstUse) {
         reinterpret_cast<const void*>(f.set_stream), reinterpret_cast<const void*>(f.set_math_mode),
         reinterpret_cast<const void*>(f.sgemm),
         reinterpret_cast<const void*>(f.sgemm_strided_batched),
-        reinterpret_cast<const void*>(f.status_name),
+        reinterpret_cast<const void*>(f.gemm_ex), reinterpret_cast<const void*>(f.status_name),
         reinterpret_cast<const void*>(f.status_string)}) {
     EXPECT_NE(fn, nullptr);
   }
   EXPECT_STREQ(f.status_name(CUBLAS_STATUS_NOT_SUPPORTED), "CUBLAS_STATUS_NOT_SUPPORTED");
   EXPECT_EQ(*Cublas(), *api) << "loaded once";
+}
+
+// Likewise cuBLASLt, which the bf16 GEMM calls.
+TEST(CublasApiTest, ResolvesEveryCublasLtFunctionOnFirstUse) {
+  const absl::StatusOr<const CublasLtApi*> api = CublasLt();
+  ASSERT_TRUE(api.ok()) << api.status();
+  const CublasLtApi& f = **api;
+  for (const void* fn : {reinterpret_cast<const void*>(f.create),
+                         reinterpret_cast<const void*>(f.matmul_desc_create),
+                         reinterpret_cast<const void*>(f.matmul_desc_destroy),
+                         reinterpret_cast<const void*>(f.matmul_desc_set_attribute),
+                         reinterpret_cast<const void*>(f.matrix_layout_create),
+                         reinterpret_cast<const void*>(f.matrix_layout_destroy),
+                         reinterpret_cast<const void*>(f.preference_create),
+                         reinterpret_cast<const void*>(f.preference_destroy),
+                         reinterpret_cast<const void*>(f.preference_set_attribute),
+                         reinterpret_cast<const void*>(f.algo_get_heuristic),
+                         reinterpret_cast<const void*>(f.matmul)}) {
+    EXPECT_NE(fn, nullptr);
+  }
+  EXPECT_EQ(*CublasLt(), *api) << "loaded once";
 }
 
 TEST(DeviceBufferTest, EmptyAllocationNeedsNoDevice) {
