@@ -7,6 +7,7 @@
 #include "pipeline/model/text_encoder.h"
 #include "pipeline/model/tokenizer.h"
 #include "pipeline/model/vae_decoder.h"
+#include "pipeline/tensor/device_memory.h"
 #include "pipeline/tensor/status_macros.h"
 
 namespace reel {
@@ -23,9 +24,16 @@ class ReelCaptionEncoder final : public CaptionEncoder {
     EncodedCaption c;
     REEL_ASSIGN_OR_RETURN(c.hidden, encoder_.Encode(tokens));
     REEL_ASSIGN_OR_RETURN(
-        c.mask, Tensor::FromVector({static_cast<int64_t>(tokens.mask.size())}, tokens.mask));
+        const Tensor mask,
+        Tensor::FromVector({static_cast<int64_t>(tokens.mask.size())}, tokens.mask));
+    REEL_ASSIGN_OR_RETURN(c.mask, ToDevice(mask, encoder_.device()));
     return c;
   }
+  absl::Status Place(const Placement& placement) override {
+    REEL_ASSIGN_OR_RETURN(encoder_, encoder_.Placed(placement));
+    return absl::OkStatus();
+  }
+  Device device() const override { return encoder_.device(); }
 
  private:
   Tokenizer tokenizer_;
@@ -55,6 +63,12 @@ class ReelLatentDecoder final : public LatentDecoder {
   absl::StatusOr<Tensor> Decode(LatentStream& stream, const Tensor& latents) const override {
     return vae_.Decode(static_cast<ReelVaeStream&>(stream).stream, latents);
   }
+  // Streams made before a Place keep their caches where they were: Decode refuses them.
+  absl::Status Place(const Placement& placement) override {
+    REEL_ASSIGN_OR_RETURN(vae_, vae_.Placed(placement));
+    return absl::OkStatus();
+  }
+  Device device() const override { return vae_.device(); }
   int64_t parameter_bytes() const override { return bytes_; }
   int64_t memory_bytes_per_pixel() const override {
     // Measured for reel-tiny (peak RSS of `reel render`, 4 frames, 1 step, 1 thread: 197 / 374 /

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "pipeline/model/json_fields.h"
+#include "pipeline/tensor/device_memory.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
 
@@ -70,6 +71,39 @@ absl::StatusOr<TextEncoder> TextEncoder::Load(const TextEncoderConfig& c, Weight
   return m;
 }
 
+absl::StatusOr<TextEncoder> TextEncoder::Placed(const Placement& placement) const {
+  REEL_RETURN_IF_ERROR(CheckDeviceUsable(placement.device));
+  TextEncoder m;
+  m.config_ = config_;
+  m.placement_ = placement;
+  m.token_embedding_ = token_embedding_;
+  m.position_embedding_ = position_embedding_;
+  struct Member {
+    Tensor Layer::*field;
+    bool projection;
+  };
+  static constexpr Member kMembers[] = {
+      {&Layer::norm1_w, false}, {&Layer::norm1_b, false}, {&Layer::q_w, true},
+      {&Layer::q_b, false},     {&Layer::k_w, true},      {&Layer::k_b, false},
+      {&Layer::v_w, true},      {&Layer::v_b, false},     {&Layer::o_w, true},
+      {&Layer::o_b, false},     {&Layer::norm2_w, false}, {&Layer::norm2_b, false},
+      {&Layer::fc1_w, true},    {&Layer::fc1_b, false},   {&Layer::fc2_w, true},
+      {&Layer::fc2_b, false}};
+  for (const Layer& l : layers_) {
+    Layer placed;
+    for (const Member& member : kMembers) {
+      REEL_ASSIGN_OR_RETURN(placed.*member.field,
+                            PlaceWeight(l.*member.field, placement, member.projection));
+    }
+    m.layers_.push_back(std::move(placed));
+  }
+  REEL_ASSIGN_OR_RETURN(m.final_w_, PlaceWeight(final_w_, placement, /*projection=*/false));
+  REEL_ASSIGN_OR_RETURN(m.final_b_, PlaceWeight(final_b_, placement, /*projection=*/false));
+  // Uploads are queued on the device's stream: wait, so a failure shows here, not in an Encode.
+  REEL_RETURN_IF_ERROR(Synchronize(placement.device));
+  return m;
+}
+
 absl::StatusOr<Tensor> TextEncoder::Encode(const TokenizedPrompt& prompt) const {
   const TextEncoderConfig& c = config_;
   const int64_t len = c.max_tokens, d = c.dim;
@@ -92,15 +126,18 @@ absl::StatusOr<Tensor> TextEncoder::Encode(const TokenizedPrompt& prompt) const 
   // Every query needs one valid key (the tokenizer always keeps [bos]).
   if (!any) return absl::InvalidArgumentError("prompt mask has no valid token");
 
-  // x[p] = token_embedding[ids[p]] + position_embedding[p].
-  REEL_ASSIGN_OR_RETURN(Tensor x, position_embedding_.Clone());
-  float* xd = x.data<float>();
+  // x[p] = token_embedding[ids[p]] + position_embedding[p], looked up on the host (the tables stay
+  // there), then moved to the encoder's device once.
+  REEL_ASSIGN_OR_RETURN(Tensor host_x, position_embedding_.Clone());
+  float* xd = host_x.data<float>();
   const float* table = token_embedding_.data<float>();
   for (int64_t p = 0; p < len; ++p) {
     const float* row = table + static_cast<int64_t>(prompt.ids[p]) * d;
     for (int64_t j = 0; j < d; ++j) xd[p * d + j] += row[j];
   }
-  REEL_ASSIGN_OR_RETURN(Tensor mask, Tensor::FromVector({len}, prompt.mask));
+  REEL_ASSIGN_OR_RETURN(Tensor x, ToDevice(host_x, device()));
+  REEL_ASSIGN_OR_RETURN(const Tensor host_mask, Tensor::FromVector({len}, prompt.mask));
+  REEL_ASSIGN_OR_RETURN(const Tensor mask, ToDevice(host_mask, device()));
   const float scale = 1.0f / std::sqrt(static_cast<float>(d / c.num_heads));
   for (const Layer& l : layers_) {
     REEL_ASSIGN_OR_RETURN(Tensor h, ops::LayerNorm(x, c.norm_eps, &l.norm1_w, &l.norm1_b));

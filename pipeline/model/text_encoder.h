@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "pipeline/model/placement.h"
 #include "pipeline/model/tokenizer.h"
 #include "pipeline/model/weights.h"
 #include "pipeline/tensor/tensor.h"
@@ -31,7 +32,15 @@ class TextEncoder {
   // Takes every weight of TEXT_ENCODER.md "Weights" and checks that nothing else is stored.
   static absl::StatusOr<TextEncoder> Load(const TextEncoderConfig& config, WeightStore& weights);
 
-  // (max_tokens, dim) f32. Rows at padded positions are computed too (the DiT masks them).
+  // A copy that runs on the placement's device, as Dit::Placed: the projections (q, k, v, o, fc1,
+  // fc2) in the placement's precision, norms and biases f32, uploaded once. The embedding tables
+  // stay on the CPU: the per-token lookup runs on the host and its result is uploaded once per
+  // prompt. UNAVAILABLE when the device cannot run (device_memory.h).
+  absl::StatusOr<TextEncoder> Placed(const Placement& placement) const;
+  const Device& device() const { return placement_.device; }
+
+  // (max_tokens, dim) f32 on the encoder's device. Rows at padded positions are computed too (the
+  // DiT masks them).
   absl::StatusOr<Tensor> Encode(const TokenizedPrompt& prompt) const;
   const TextEncoderConfig& config() const { return config_; }
 
@@ -42,6 +51,7 @@ class TextEncoder {
   };
 
   TextEncoderConfig config_;
+  Placement placement_;
   Tensor token_embedding_, position_embedding_;
   std::vector<Layer> layers_;
   Tensor final_w_, final_b_;

@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/cpu/activation.h"
 #include "pipeline/model/json_fields.h"
 #include "pipeline/model/video_ops.h"
+#include "pipeline/tensor/device_memory.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
 
@@ -57,25 +58,12 @@ absl::StatusOr<Tensor> RunConv(const VaeDecoder::Conv& c, const Tensor& x, VaeSt
                            c.cout, c.kt, c.kk);
 }
 
-// SiLU(RMSNorm over channels) of x (C, T, H, W): y = silu(x / sqrt(mean_c(x²) + eps) · gamma[c]).
-absl::StatusOr<Tensor> NormSilu(const Tensor& x, const Tensor& gamma, float eps) {
-  const int64_t ch = x.dim(0), n = x.numel() / ch;
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape()));
-  const float* xd = x.data<float>();
-  const float* g = gamma.data<float>();
-  float* yd = y.data<float>();
-  video::ChannelRmsNorm(xd, n, ch, n, g, eps, /*floor=*/0.0f, yd);
-  kernels::cpu::Activate(kernels::cpu::Activation::kSilu, yd, yd, y.numel());
-  return y;
-}
-
 absl::Status RunResBlock(const VaeDecoder::ResBlock& r, float eps, Tensor& x, VaeStream& stream) {
-  REEL_ASSIGN_OR_RETURN(Tensor h, NormSilu(x, r.norm1, eps));
+  REEL_ASSIGN_OR_RETURN(Tensor h, video::ChannelRmsNormSilu(x, r.norm1, eps));
   REEL_ASSIGN_OR_RETURN(h, RunConv(r.conv1, h, stream));
-  REEL_ASSIGN_OR_RETURN(h, NormSilu(h, r.norm2, eps));
+  REEL_ASSIGN_OR_RETURN(h, video::ChannelRmsNormSilu(h, r.norm2, eps));
   REEL_ASSIGN_OR_RETURN(h, RunConv(r.conv2, h, stream));
-  video::AddInPlace(x, h);
-  return absl::OkStatus();
+  return ops::BinaryInPlace(ops::BinaryOp::kAdd, x, h);
 }
 
 // TimeUp: conv to 2C channels, then output frame 2t + j = channels j·C..j·C+C−1 of frame t.
@@ -88,6 +76,24 @@ absl::StatusOr<Tensor> RunTimeUp(const VaeDecoder::Conv& c, const Tensor& x, Vae
 absl::StatusOr<Tensor> RunSpaceUp(const VaeDecoder::Conv& c, const Tensor& x, VaeStream& stream) {
   REEL_ASSIGN_OR_RETURN(Tensor up, video::NearestUp2(x));
   return RunConv(c, up, stream);
+}
+
+// `c` with its weight and bias where `placement` wants them (f32: conv weights are no projections).
+absl::StatusOr<VaeDecoder::Conv> PlaceConv(const VaeDecoder::Conv& c, const Placement& placement) {
+  VaeDecoder::Conv placed = c;
+  REEL_ASSIGN_OR_RETURN(placed.weight, PlaceWeight(c.weight, placement, /*projection=*/false));
+  REEL_ASSIGN_OR_RETURN(placed.bias, PlaceWeight(c.bias, placement, /*projection=*/false));
+  return placed;
+}
+
+absl::StatusOr<VaeDecoder::ResBlock> PlaceResBlock(const VaeDecoder::ResBlock& r,
+                                                   const Placement& placement) {
+  VaeDecoder::ResBlock placed;
+  REEL_ASSIGN_OR_RETURN(placed.norm1, PlaceWeight(r.norm1, placement, /*projection=*/false));
+  REEL_ASSIGN_OR_RETURN(placed.norm2, PlaceWeight(r.norm2, placement, /*projection=*/false));
+  REEL_ASSIGN_OR_RETURN(placed.conv1, PlaceConv(r.conv1, placement));
+  REEL_ASSIGN_OR_RETURN(placed.conv2, PlaceConv(r.conv2, placement));
+  return placed;
 }
 
 }  // namespace
@@ -168,6 +174,27 @@ absl::StatusOr<VaeDecoder> VaeDecoder::Load(const VaeConfig& config, WeightStore
   return m;
 }
 
+absl::StatusOr<VaeDecoder> VaeDecoder::Placed(const Placement& placement) const {
+  REEL_RETURN_IF_ERROR(CheckDeviceUsable(placement.device));
+  VaeDecoder m;
+  m.config_ = config_;
+  m.placement_ = placement;
+  m.num_caches_ = num_caches_;
+  for (auto [from, to] : {std::pair{&conv_in_, &m.conv_in_}, std::pair{&tup0_, &m.tup0_},
+                          std::pair{&up0_, &m.up0_}, std::pair{&tup1_, &m.tup1_},
+                          std::pair{&up1_, &m.up1_}, std::pair{&conv_out_, &m.conv_out_}}) {
+    REEL_ASSIGN_OR_RETURN(*to, PlaceConv(*from, placement));
+  }
+  for (auto [from, to] : {std::pair{&res0_, &m.res0_}, std::pair{&res1_, &m.res1_},
+                          std::pair{&res2_, &m.res2_}, std::pair{&res3_, &m.res3_}}) {
+    REEL_ASSIGN_OR_RETURN(*to, PlaceResBlock(*from, placement));
+  }
+  REEL_ASSIGN_OR_RETURN(m.norm_out_, PlaceWeight(norm_out_, placement, /*projection=*/false));
+  // Uploads are queued on the device's stream: wait, so a failure shows here, not in a decode.
+  REEL_RETURN_IF_ERROR(Synchronize(placement.device));
+  return m;
+}
+
 absl::StatusOr<VaeStream> VaeDecoder::NewStream(int64_t latent_height, int64_t latent_width) const {
   if (latent_height <= 0 || latent_width <= 0) {
     return absl::InvalidArgumentError(
@@ -186,9 +213,9 @@ absl::StatusOr<VaeStream> VaeDecoder::NewStream(int64_t latent_height, int64_t l
   if (static_cast<int>(specs.size()) != num_caches_)
     return absl::InternalError("VAE cache list mismatch");
   for (const auto& [ch, scale] : specs) {
-    REEL_ASSIGN_OR_RETURN(
-        Tensor cache,
-        Tensor::Zeros({ch, video::kCacheFrames, latent_height * scale, latent_width * scale}));
+    REEL_ASSIGN_OR_RETURN(Tensor cache,
+                          Tensor::ZerosOn(device(), {ch, video::kCacheFrames, latent_height * scale,
+                                                     latent_width * scale}));
     s.caches.push_back(std::move(cache));
   }
   return s;
@@ -202,9 +229,17 @@ absl::StatusOr<Tensor> VaeDecoder::DecodeUnclamped(VaeStream& stream, const Tens
   if (static_cast<int>(stream.caches.size()) != num_caches_) {
     return absl::InvalidArgumentError("VAE stream was not made by this decoder's NewStream");
   }
-  REEL_ASSIGN_OR_RETURN(Tensor x,
-                        video::Denormalize(latents, config_.latents_mean, config_.latents_std,
-                                           stream.latent_height, stream.latent_width, "VAE"));
+  for (const Tensor& cache : stream.caches) {
+    if (!(cache.device() == device())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("VAE stream keeps its caches on ", DeviceName(cache.device()),
+                       " but the decoder runs on ", DeviceName(device()),
+                       ": make the stream with this decoder's NewStream"));
+    }
+  }
+  REEL_ASSIGN_OR_RETURN(
+      Tensor x, video::Denormalize(latents, config_.latents_mean, config_.latents_std,
+                                   stream.latent_height, stream.latent_width, "VAE", device()));
   const float eps = config_.rms_eps;
   REEL_ASSIGN_OR_RETURN(Tensor h, RunConv(conv_in_, x, stream));
   REEL_RETURN_IF_ERROR(RunResBlock(res0_, eps, h, stream));
@@ -215,10 +250,12 @@ absl::StatusOr<Tensor> VaeDecoder::DecodeUnclamped(VaeStream& stream, const Tens
   REEL_ASSIGN_OR_RETURN(h, RunTimeUp(tup1_, h, stream));
   REEL_ASSIGN_OR_RETURN(h, RunSpaceUp(up1_, h, stream));
   REEL_RETURN_IF_ERROR(RunResBlock(res3_, eps, h, stream));
-  REEL_ASSIGN_OR_RETURN(h, NormSilu(h, norm_out_, eps));
+  REEL_ASSIGN_OR_RETURN(h, video::ChannelRmsNormSilu(h, norm_out_, eps));
   REEL_ASSIGN_OR_RETURN(Tensor out, RunConv(conv_out_, h, stream));
+  // The frames go to the encoder from the host: one copy per call (it waits for the device).
+  REEL_ASSIGN_OR_RETURN(Tensor frames, ToDevice(out, Device::Cpu()));
   stream.frames_decoded += latents.dim(1);
-  return out;
+  return frames;
 }
 
 absl::StatusOr<Tensor> VaeDecoder::Decode(VaeStream& stream, const Tensor& latents) const {

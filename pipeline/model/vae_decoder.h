@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "pipeline/model/placement.h"
 #include "pipeline/model/weights.h"
 #include "pipeline/tensor/tensor.h"
 
@@ -26,7 +27,8 @@ struct VaeConfig {
 absl::StatusOr<VaeConfig> ParseVaeConfig(const nlohmann::json& j);
 
 // The per-video state of a decode: for every conv with a temporal kernel of 3, the last 2 frames of
-// its input, (cin, 2, height, width) at that conv's resolution. Zeros at the start of a video.
+// its input, (cin, 2, height, width) at that conv's resolution, on the decoder's device. Zeros at
+// the start of a video.
 struct VaeStream {
   int64_t latent_height = 0;
   int64_t latent_width = 0;
@@ -40,10 +42,17 @@ class VaeDecoder {
   // error.
   static absl::StatusOr<VaeDecoder> Load(const VaeConfig& config, WeightStore& weights);
 
+  // A copy whose weights live on the placement's device, all f32 (the precision does not apply:
+  // the convolutions are f32 im2col + GEMM on every device). Uploaded once; streams made by the
+  // copy keep their caches there too. UNAVAILABLE when the device cannot run (device_memory.h).
+  absl::StatusOr<VaeDecoder> Placed(const Placement& placement) const;
+  const Device& device() const { return placement_.device; }
+
   absl::StatusOr<VaeStream> NewStream(int64_t latent_height, int64_t latent_width) const;
-  // latents (z, n, h, w) normalized as the DiT produces them (z_n), n >= 1 latent frames following
-  // the ones this stream has decoded. De-normalizes (z = z_n·std + mean), decodes and updates the
-  // caches. → (3, 4n, 4h, 4w), clamped to [−1, 1].
+  // latents (z, n, h, w) normalized as the DiT produces them (z_n), on any device, n >= 1 latent
+  // frames following the ones this stream has decoded. De-normalizes (z = z_n·std + mean), decodes
+  // on the decoder's device and updates the caches. → (3, 4n, 4h, 4w) on the CPU (one copy per
+  // call from a GPU), clamped to [−1, 1].
   absl::StatusOr<Tensor> Decode(VaeStream& stream, const Tensor& latents) const;
   // The same without the final clamp (for tests against the reference's raw output).
   absl::StatusOr<Tensor> DecodeUnclamped(VaeStream& stream, const Tensor& latents) const;
@@ -65,6 +74,7 @@ class VaeDecoder {
 
  private:
   VaeConfig config_;
+  Placement placement_;
   Conv conv_in_, tup0_, up0_, tup1_, up1_, conv_out_;
   ResBlock res0_, res1_, res2_, res3_;
   Tensor norm_out_;

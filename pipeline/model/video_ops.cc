@@ -3,42 +3,117 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/activation.h"
 #include "kernels/cpu/conv3d.h"
+#include "pipeline/tensor/device_memory.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
 
+#ifdef REEL_HAVE_CUDA
+#include "kernels/cuda/conv3d.h"
+#include "kernels/cuda/video_ops.h"
+#include "pipeline/tensor/cuda_context.h"
+
+// Runs a kernels/cuda call for a tensor on a GPU, on that device's stream: the one every tensor op
+// there is queued on, so the call is ordered after the ops that made its inputs and before the
+// frees of its outputs' readers (pipeline/tensor/gpu_call.h's pattern, which is private there).
+#define REEL_VIDEO_ON_GPU(tensor, call)                                        \
+  do {                                                                         \
+    REEL_ASSIGN_OR_RETURN(const ::reel::cuda_context::Context ctx,             \
+                          ::reel::cuda_context::For((tensor).device().index)); \
+    REEL_RETURN_IF_ERROR(call);                                                \
+  } while (0)
+#else
+// No GPU tensor can exist in this build (the allocator refuses); the call is not compiled.
+#define REEL_VIDEO_ON_GPU(tensor, call) \
+  return ::absl::UnavailableError(      \
+      ::absl::StrCat(::reel::DeviceName((tensor).device()), ": built without the CUDA backend"))
+#endif
+
 namespace reel::video {
+namespace {
+
+// The ops below hand raw pointers to the kernels: every operand must be dense f32 on `device`
+// (a host pointer given to a GPU kernel, or the reverse, would crash instead of failing).
+absl::Status CheckOperands(const char* op, const Device& device,
+                           std::initializer_list<const Tensor*> tensors) {
+  for (const Tensor* t : tensors) {
+    if (t == nullptr) continue;
+    if (!(t->device() == device)) {
+      return absl::InvalidArgumentError(absl::StrCat(op, ": a ", DeviceName(t->device()),
+                                                     " tensor among ", DeviceName(device),
+                                                     " ones (place the decoder and its stream)"));
+    }
+    if (t->dtype() != DType::kF32 || !t->is_contiguous()) {
+      return absl::InvalidArgumentError(absl::StrCat(op, ": ", ShapeString(t->shape()), " ",
+                                                     DTypeName(t->dtype()),
+                                                     " operand is not dense f32"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// cache (cin, 2, H, W) ← the last kCacheFrames frames of concat(cache, x).
+absl::Status KeepLastFrames(const Tensor& x, Tensor& cache) {
+  const int64_t t = x.dim(1);
+  if (t >= kCacheFrames) {
+    REEL_ASSIGN_OR_RETURN(const Tensor tail, x.Slice(1, t - kCacheFrames, t));
+    return ops::Copy(tail, cache);
+  }
+  // t == 1: the newer cached frame moves back and x's frame comes in; joined into a new tensor
+  // first, since a copy's source and destination must not overlap.
+  REEL_ASSIGN_OR_RETURN(const Tensor newer, cache.Slice(1, kCacheFrames - 1, kCacheFrames));
+  REEL_ASSIGN_OR_RETURN(const Tensor joined, ops::Concat({newer, x}, 1));
+  return ops::Copy(joined, cache);
+}
+
+}  // namespace
 
 absl::StatusOr<Tensor> CausalConv(const Tensor& x, Tensor* cache, const Tensor& weight,
                                   const Tensor& bias, int64_t cout, int kt, int kk) {
-  const int64_t cin = x.dim(0), t = x.dim(1), h = x.dim(2), w = x.dim(3), hw = h * w;
-  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty({cout, t, h, w}));
-  float* history = cache != nullptr ? cache->data<float>() : nullptr;
-  kernels::cpu::CausalConv3d(x.data<float>(), history, cin, t, h, w, weight.data<float>(),
-                             bias.data<float>(), cout, kt, kk, y.data<float>());
-  if (history != nullptr) {
-    const float* xd = x.data<float>();
-    for (int64_t i = 0; i < cin; ++i) {
-      float* ci = history + i * kCacheFrames * hw;
-      const float* xi = xd + i * t * hw;
-      if (t >= kCacheFrames) {
-        std::memcpy(ci, xi + (t - kCacheFrames) * hw, sizeof(float) * kCacheFrames * hw);
-      } else {  // t == 1: the newer cached frame moves back, x's frame comes in
-        std::memmove(ci, ci + hw, sizeof(float) * hw);
-        std::memcpy(ci + hw, xi, sizeof(float) * hw);
-      }
-    }
+  REEL_RETURN_IF_ERROR(CheckOperands("CausalConv", x.device(), {&x, cache, &weight, &bias}));
+  if (x.rank() != 4 || weight.rank() != 2 || weight.dim(0) != cout ||
+      weight.dim(1) != x.dim(0) * kt * kk * kk ||
+      (cache != nullptr && cache->shape() != Shape({x.dim(0), kCacheFrames, x.dim(2), x.dim(3)}))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("CausalConv: x ", ShapeString(x.shape()), ", weight ",
+                     ShapeString(weight.shape()), " for ", cout, " channels, kt ", kt, ", kk ", kk,
+                     cache != nullptr ? ", cache " + ShapeString(cache->shape()) : ""));
   }
+  const int64_t cin = x.dim(0), t = x.dim(1), h = x.dim(2), w = x.dim(3);
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::EmptyOn(x.device(), {cout, t, h, w}));
+  const float* history = cache != nullptr ? cache->data<float>() : nullptr;
+  if (!x.device().is_cpu()) {
+    REEL_VIDEO_ON_GPU(
+        x, kernels::cuda::CausalConv3d(x.data<float>(), history, cin, t, h, w, weight.data<float>(),
+                                       bias.data<float>(), cout, kt, kk, y.data<float>(),
+                                       ctx.cublas, ctx.stream));
+  } else {
+    kernels::cpu::CausalConv3d(x.data<float>(), history, cin, t, h, w, weight.data<float>(),
+                               bias.data<float>(), cout, kt, kk, y.data<float>());
+  }
+  // Queued after the conv that reads the old cache (same stream on a GPU).
+  if (cache != nullptr) REEL_RETURN_IF_ERROR(KeepLastFrames(x, *cache));
   return y;
 }
 
 absl::StatusOr<Tensor> NearestUp2(const Tensor& x) {
+  REEL_RETURN_IF_ERROR(CheckOperands("NearestUp2", x.device(), {&x}));
+  if (x.rank() != 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("NearestUp2: x ", ShapeString(x.shape()), " is not (C, T, H, W)"));
+  }
   const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
-  REEL_ASSIGN_OR_RETURN(Tensor up, Tensor::Empty({x.dim(0), x.dim(1), 2 * h, 2 * w}));
+  REEL_ASSIGN_OR_RETURN(Tensor up, Tensor::EmptyOn(x.device(), {x.dim(0), x.dim(1), 2 * h, 2 * w}));
   const float* xd = x.data<float>();
   float* ud = up.data<float>();
+  if (!x.device().is_cpu()) {
+    REEL_VIDEO_ON_GPU(x, kernels::cuda::NearestUp2(xd, planes, h, w, ud, ctx.stream));
+    return up;
+  }
   for (int64_t p = 0; p < planes; ++p) {
     for (int64_t i = 0; i < h; ++i) {
       const float* src = xd + (p * h + i) * w;
@@ -51,27 +126,17 @@ absl::StatusOr<Tensor> NearestUp2(const Tensor& x) {
 }
 
 absl::StatusOr<Tensor> InterleaveTimeHalves(const Tensor& y) {
-  const int64_t ch = y.dim(0) / 2, t = y.dim(1), hw = y.dim(2) * y.dim(3);
-  REEL_ASSIGN_OR_RETURN(Tensor out, Tensor::Empty({ch, 2 * t, y.dim(2), y.dim(3)}));
-  const float* yd = y.data<float>();
-  float* od = out.data<float>();
-  for (int j = 0; j < 2; ++j) {
-    for (int64_t i = 0; i < ch; ++i) {
-      for (int64_t f = 0; f < t; ++f) {
-        std::memcpy(od + (i * 2 * t + 2 * f + j) * hw, yd + ((j * ch + i) * t + f) * hw,
-                    sizeof(float) * hw);
-      }
-    }
+  if (y.rank() != 4 || y.dim(0) % 2 != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("InterleaveTimeHalves: y ", ShapeString(y.shape()), " is not (2C, T, H, W)"));
   }
-  return out;
-}
-
-void AddInPlace(Tensor& x, const Tensor& r) {
-  float* xd = x.data<float>();
-  const float* rd = r.data<float>();
-  const int64_t n = x.numel();
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) xd[i] += rd[i];
+  const int64_t ch = y.dim(0) / 2, t = y.dim(1), h = y.dim(2), w = y.dim(3);
+  // y as (2, C, T, H·W) viewed as (C, T, 2, H·W): out[i, 2f + j] = y[j·C + i, f]. One strided copy
+  // on y's device.
+  REEL_ASSIGN_OR_RETURN(const Tensor halves, y.Reshape({2, ch, t, h * w}));
+  REEL_ASSIGN_OR_RETURN(const Tensor moved, halves.Permute({1, 2, 0, 3}));
+  REEL_ASSIGN_OR_RETURN(const Tensor dense, moved.Contiguous());
+  return dense.Reshape({ch, 2 * t, h, w});
 }
 
 int64_t TotalBytes(const std::vector<Tensor>& tensors) {
@@ -85,6 +150,27 @@ void ClampInPlace(Tensor& x, float lo, float hi) {
   const int64_t n = x.numel();
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) d[i] = std::clamp(d[i], lo, hi);
+}
+
+absl::StatusOr<Tensor> ChannelRmsNormSilu(const Tensor& x, const Tensor& gamma, float eps) {
+  REEL_RETURN_IF_ERROR(CheckOperands("ChannelRmsNormSilu", x.device(), {&x, &gamma}));
+  if (x.rank() < 1 || x.dim(0) == 0 || gamma.numel() != x.dim(0)) {
+    return absl::InvalidArgumentError(absl::StrCat("ChannelRmsNormSilu: x ", ShapeString(x.shape()),
+                                                   ", gamma ", ShapeString(gamma.shape())));
+  }
+  const int64_t ch = x.dim(0), n = x.numel() / ch;
+  REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::EmptyOn(x.device(), x.shape()));
+  const float* xd = x.data<float>();
+  const float* g = gamma.data<float>();
+  float* yd = y.data<float>();
+  if (!x.device().is_cpu()) {
+    REEL_VIDEO_ON_GPU(
+        x, kernels::cuda::ChannelRmsNorm(xd, ch, n, g, eps, /*silu=*/true, yd, ctx.stream));
+    return y;
+  }
+  ChannelRmsNorm(xd, n, ch, n, g, eps, /*floor=*/0.0f, yd);
+  kernels::cpu::Activate(kernels::cpu::Activation::kSilu, yd, yd, y.numel());
+  return y;
 }
 
 void ChannelRmsNorm(const float* x, int64_t x_stride, int64_t ch, int64_t n, const float* gamma,
@@ -108,7 +194,7 @@ void ChannelRmsNorm(const float* x, int64_t x_stride, int64_t ch, int64_t n, con
 
 absl::StatusOr<Tensor> Denormalize(const Tensor& latents, const std::vector<float>& mean,
                                    const std::vector<float>& std, int64_t height, int64_t width,
-                                   absl::string_view what) {
+                                   absl::string_view what, const Device& device) {
   const int64_t z = static_cast<int64_t>(mean.size());
   if (latents.rank() != 4 || latents.dim(0) != z || latents.dim(1) < 1 ||
       latents.dim(2) != height || latents.dim(3) != width) {
@@ -116,19 +202,16 @@ absl::StatusOr<Tensor> Denormalize(const Tensor& latents, const std::vector<floa
                                                    ": expected (", z, ", n >= 1, ", height, ", ",
                                                    width, ") for this stream"));
   }
-  if (!latents.device().is_cpu()) {
-    return absl::UnimplementedError(absl::StrCat("the ", what, " decoder runs on the CPU"));
-  }
-  REEL_ASSIGN_OR_RETURN(
-      Tensor x, latents.dtype() == DType::kF32 ? latents.Clone() : ops::Cast(latents, DType::kF32));
-  const int64_t per_channel = x.numel() / z;
-  float* xd = x.data<float>();
-  for (int64_t c = 0; c < z; ++c) {
-    const float sd = std[c], mu = mean[c];
-    float* xc = xd + c * per_channel;
-#pragma omp simd
-    for (int64_t i = 0; i < per_channel; ++i) xc[i] = xc[i] * sd + mu;
-  }
+  REEL_ASSIGN_OR_RETURN(const Tensor moved, ToDevice(latents, device));
+  // Cast copies even an f32 tensor, so the caller's latents stay untouched.
+  REEL_ASSIGN_OR_RETURN(Tensor x, ops::Cast(moved, DType::kF32));
+  // Per channel: broadcast (z, 1, 1, 1) factors, the same two ops on every device.
+  REEL_ASSIGN_OR_RETURN(const Tensor host_std, Tensor::FromVector({z, 1, 1, 1}, std));
+  REEL_ASSIGN_OR_RETURN(const Tensor host_mean, Tensor::FromVector({z, 1, 1, 1}, mean));
+  REEL_ASSIGN_OR_RETURN(const Tensor scale, ToDevice(host_std, device));
+  REEL_ASSIGN_OR_RETURN(const Tensor shift, ToDevice(host_mean, device));
+  REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kMul, x, scale));
+  REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, x, shift));
   return x;
 }
 

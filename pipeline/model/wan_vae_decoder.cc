@@ -74,9 +74,9 @@ absl::StatusOr<Tensor> RunRes(const ResBlock& r, const Tensor& x, WanVaeStream& 
   REEL_ASSIGN_OR_RETURN(h, Run(r.conv2, h, stream));
   if (r.shortcut.cout > 0) {
     REEL_ASSIGN_OR_RETURN(Tensor skip, Run(r.shortcut, x, stream));
-    video::AddInPlace(h, skip);
+    REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, h, skip));
   } else {
-    video::AddInPlace(h, x);
+    REEL_RETURN_IF_ERROR(ops::BinaryInPlace(ops::BinaryOp::kAdd, h, x));
   }
   return h;
 }
