@@ -9,28 +9,13 @@
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/conv3d.h"
 #include "pipeline/tensor/device_memory.h"
+#include "pipeline/tensor/gpu_call.h"
 #include "pipeline/tensor/ops.h"
 #include "pipeline/tensor/status_macros.h"
 
 #ifdef REEL_HAVE_CUDA
 #include "kernels/cuda/conv3d.h"
 #include "kernels/cuda/video_ops.h"
-#include "pipeline/tensor/cuda_context.h"
-
-// Runs a kernels/cuda call for a tensor on a GPU, on that device's stream: the one every tensor op
-// there is queued on, so the call is ordered after the ops that made its inputs and before the
-// frees of its outputs' readers (pipeline/tensor/gpu_call.h's pattern, which is private there).
-#define REEL_VIDEO_ON_GPU(tensor, call)                                        \
-  do {                                                                         \
-    REEL_ASSIGN_OR_RETURN(const ::reel::cuda_context::Context ctx,             \
-                          ::reel::cuda_context::For((tensor).device().index)); \
-    REEL_RETURN_IF_ERROR(call);                                                \
-  } while (0)
-#else
-// No GPU tensor can exist in this build (the allocator refuses); the call is not compiled.
-#define REEL_VIDEO_ON_GPU(tensor, call) \
-  return ::absl::UnavailableError(      \
-      ::absl::StrCat(::reel::DeviceName((tensor).device()), ": built without the CUDA backend"))
 #endif
 
 namespace reel::video {
@@ -87,10 +72,9 @@ absl::StatusOr<Tensor> CausalConv(const Tensor& x, Tensor* cache, const Tensor& 
   REEL_ASSIGN_OR_RETURN(Tensor y, Tensor::EmptyOn(x.device(), {cout, t, h, w}));
   const float* history = cache != nullptr ? cache->data<float>() : nullptr;
   if (!x.device().is_cpu()) {
-    REEL_VIDEO_ON_GPU(
-        x, kernels::cuda::CausalConv3d(x.data<float>(), history, cin, t, h, w, weight.data<float>(),
-                                       bias.data<float>(), cout, kt, kk, y.data<float>(),
-                                       ctx.cublas, ctx.stream));
+    REEL_ON_GPU(x, kernels::cuda::CausalConv3d(x.data<float>(), history, cin, t, h, w,
+                                               weight.data<float>(), bias.data<float>(), cout, kt,
+                                               kk, y.data<float>(), ctx.cublas, ctx.stream));
   } else {
     kernels::cpu::CausalConv3d(x.data<float>(), history, cin, t, h, w, weight.data<float>(),
                                bias.data<float>(), cout, kt, kk, y.data<float>());
@@ -111,7 +95,7 @@ absl::StatusOr<Tensor> NearestUp2(const Tensor& x) {
   const float* xd = x.data<float>();
   float* ud = up.data<float>();
   if (!x.device().is_cpu()) {
-    REEL_VIDEO_ON_GPU(x, kernels::cuda::NearestUp2(xd, planes, h, w, ud, ctx.stream));
+    REEL_ON_GPU(x, kernels::cuda::NearestUp2(xd, planes, h, w, ud, ctx.stream));
     return up;
   }
   for (int64_t p = 0; p < planes; ++p) {
@@ -164,8 +148,7 @@ absl::StatusOr<Tensor> ChannelRmsNormSilu(const Tensor& x, const Tensor& gamma, 
   const float* g = gamma.data<float>();
   float* yd = y.data<float>();
   if (!x.device().is_cpu()) {
-    REEL_VIDEO_ON_GPU(
-        x, kernels::cuda::ChannelRmsNorm(xd, ch, n, g, eps, /*silu=*/true, yd, ctx.stream));
+    REEL_ON_GPU(x, kernels::cuda::ChannelRmsNorm(xd, ch, n, g, eps, /*silu=*/true, yd, ctx.stream));
     return y;
   }
   ChannelRmsNorm(xd, n, ch, n, g, eps, /*floor=*/0.0f, yd);

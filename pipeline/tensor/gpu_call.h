@@ -1,5 +1,6 @@
 #pragma once
-// Private to pipeline/tensor: runs a kernels/cuda call for a tensor that lives on a GPU. The call
+// Private to pipeline/ (tensor ops, and model code with its own kernels such as video_ops):
+// runs a kernels/cuda call for a tensor that lives on a GPU. The call
 // may use `ctx.stream` and `ctx.cublas` (cuda_context.h). In a build without the CUDA backend the
 // call is not compiled and the op returns UNAVAILABLE (no GPU tensor can exist there anyway: the
 // allocator refuses, device_memory.h).
