@@ -130,12 +130,8 @@ absl::StatusOr<Tensor> Sparse(const char* op, const Tensor& q, const Tensor& k, 
     REEL_ASSIGN_OR_RETURN(const TileMap map,
                           BuildMap(in, blocks, options, true, stats != nullptr, &device_map));
     CountTiles(map, stats);
+    if (in.nk == 0) return internal::ZeroedOutput(in.q.shape(), in.q, alloc);
     REEL_ASSIGN_OR_RETURN(Tensor y, Output(in.q.shape(), in.q, alloc));
-    if (in.nk == 0) {
-      REEL_ON_GPU(y, gpu::FromCudaError(cudaMemsetAsync(y.raw_data(), 0, y.bytes(), ctx.stream),
-                                        "cudaMemsetAsync"));
-      return y;
-    }
     REEL_ON_GPU(
         y, gpu::BlockSparseAttention(qp, kp, vp, static_cast<const uint8_t*>(device_map.raw_data()),
                                      in.nq, in.nk, heads, in.d, scale, blocks, options.tile_q,
@@ -145,11 +141,8 @@ absl::StatusOr<Tensor> Sparse(const char* op, const Tensor& q, const Tensor& k, 
   REEL_ASSIGN_OR_RETURN(const TileMap map, BuildMap(in, blocks, options,
                                                     !linear || options.topk > 0.0f, true, nullptr));
   CountTiles(map, stats);
+  if (in.nk == 0) return internal::ZeroedOutput(in.q.shape(), in.q, alloc);
   REEL_ASSIGN_OR_RETURN(Tensor y, Output(in.q.shape(), in.q, alloc));
-  if (in.nk == 0) {
-    std::memset(y.data<float>(), 0, y.bytes());
-    return y;
-  }
   cpu::BlockSparseAttention(qp, kp, vp, map.classes.data(), in.nq, in.nk, heads, in.d, scale,
                             blocks, options.tile_q, options.tile_k, y.data<float>());
   if (linear) {

@@ -429,7 +429,7 @@ namespace {
 // The temporal conv with a bf16 weight on the GPU: x and history rounded to bf16 once, the weight
 // re-laid tap-major (3, cout, cin), then per tap at most two tensor-core GEMMs (rows whose source
 // frame is in x, rows whose source frame is in the history) accumulating into y. Frame f of y
-// reads source frame s = f + k - pad_front of history ++ x (kernels/cpu/conv.h).
+// reads source frame s = f + k - pad_front of history ++ x (kernels/cpu/conv.h). y arrives zeroed.
 absl::Status TemporalConvBf16OnGpu(const Tensor& xc, const Tensor& hc, int64_t hist_frames,
                                    const Tensor& weight, int pad_front, Tensor& y) {
 #ifndef REEL_HAVE_CUDA
@@ -444,8 +444,6 @@ absl::Status TemporalConvBf16OnGpu(const Tensor& xc, const Tensor& hc, int64_t h
   REEL_ASSIGN_OR_RETURN(Tensor w3, weight.Reshape({cout, cin, 3}));
   REEL_ASSIGN_OR_RETURN(Tensor taps_view, w3.Permute({2, 0, 1}));
   REEL_ASSIGN_OR_RETURN(Tensor taps, taps_view.Contiguous());
-  REEL_ON_GPU(y, gpu::FromCudaError(cudaMemsetAsync(y.raw_data(), 0, y.bytes(), ctx.stream),
-                                    "cudaMemsetAsync"));
   const int64_t frame_in = spatial * cin, frame_out = spatial * cout;
   for (int k = 0; k < 3; ++k) {
     const uint16_t* tap = taps.data<uint16_t>() + k * cout * cin;
@@ -507,7 +505,10 @@ absl::StatusOr<Tensor> TemporalConv3(const Tensor& x, const Tensor& history, con
     hist_frames = hc.dim(0);
   }
   const int64_t cout = wc.dim(0);
-  REEL_ASSIGN_OR_RETURN(Tensor y, Output({xc.dim(0), xc.dim(1), cout}, xc, alloc));
+  // The bf16 path accumulates its per-tap GEMMs into y, so it starts from zeros.
+  REEL_ASSIGN_OR_RETURN(Tensor y,
+                        gpu_bf16 ? internal::ZeroedOutput({xc.dim(0), xc.dim(1), cout}, xc, alloc)
+                                 : Output({xc.dim(0), xc.dim(1), cout}, xc, alloc));
   if (gpu_bf16) {
     REEL_RETURN_IF_ERROR(TemporalConvBf16OnGpu(xc, hc, hist_frames, wc, pad_front, y));
     return y;

@@ -34,11 +34,24 @@ absl::Status SameDevice(const char* op, std::initializer_list<const Tensor*> ten
   return absl::OkStatus();
 }
 
+namespace {
+
+// `alloc` when it allocates on `like`'s device, else that device's own allocator.
+absl::StatusOr<Allocator*> AllocatorLike(const Tensor& like, Allocator* alloc) {
+  if (alloc != nullptr && alloc->device() == like.device()) return alloc;
+  return AllocatorFor(like.device());
+}
+
+}  // namespace
+
 absl::StatusOr<Tensor> Output(Shape shape, const Tensor& like, Allocator* alloc, DType dtype) {
-  if (alloc == nullptr || !(alloc->device() == like.device())) {
-    REEL_ASSIGN_OR_RETURN(alloc, AllocatorFor(like.device()));
-  }
+  REEL_ASSIGN_OR_RETURN(alloc, AllocatorLike(like, alloc));
   return Tensor::Empty(std::move(shape), dtype, alloc);
+}
+
+absl::StatusOr<Tensor> ZeroedOutput(Shape shape, const Tensor& like, Allocator* alloc) {
+  REEL_ASSIGN_OR_RETURN(alloc, AllocatorLike(like, alloc));
+  return Tensor::Zeros(std::move(shape), DType::kF32, alloc);
 }
 
 absl::Status ShapeError(const char* op, const std::string& what) {

@@ -19,6 +19,8 @@ absl::Status SameDevice(const char* op, std::initializer_list<const Tensor*> ten
 // A new tensor on `like`'s device: from `alloc` when that allocates there, else the device's own.
 absl::StatusOr<Tensor> Output(Shape shape, const Tensor& like, Allocator* alloc,
                               DType dtype = DType::kF32);
+// The same, zero-filled on its device (Tensor::Zeros).
+absl::StatusOr<Tensor> ZeroedOutput(Shape shape, const Tensor& like, Allocator* alloc);
 absl::Status ShapeError(const char* op, const std::string& what);
 // Undefined for null, else the dense vector of exactly n elements.
 absl::StatusOr<Tensor> OptionalVector(const Tensor* t, int64_t n, const char* op, const char* arg);
